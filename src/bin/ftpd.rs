@@ -1,0 +1,4 @@
+//! ftpd: see ftpd(8).
+fn main() {
+    classicd::runtime::run(&classicd::ftp::SERVICE)
+}

@@ -1,0 +1,4 @@
+//! smtpd: see smtpd(8).
+fn main() {
+    classicd::runtime::run(&classicd::smtp::SERVICE)
+}

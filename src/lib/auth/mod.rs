@@ -1,0 +1,192 @@
+#![forbid(unsafe_code)]
+//! Accounts and logins: a `passwd_file` of virtual users or system accounts
+//! through NSS and PAM; the uniform failure delay; privilege drop; chroot.
+
+mod pam;
+mod passwd_file;
+mod privilege;
+
+pub use passwd_file::{parse_line, PasswdEntry};
+pub use privilege::{drop_privileges, enter_chroot, running_as_root};
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::runtime::config::Settings;
+
+/// An account a session can run as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+    /// From `passwd_file`: no supplementary groups, no PAM session.
+    pub virtual_user: bool,
+}
+
+/// Why a login did not succeed. Unknown user and bad password are the same
+/// `Denied`, so nothing tells a client which accounts exist.
+#[derive(Debug)]
+pub enum AuthError {
+    Denied,
+    /// The account store could not be consulted (unreadable passwd_file,
+    /// PAM misconfigured): a temporary failure, not the client's fault.
+    Unavailable(String),
+}
+
+/// A successful login: the account, and the PAM session while it lasts.
+pub struct Login {
+    pub account: Account,
+    pam: Option<pam::PamLogin>,
+}
+
+impl Login {
+    /// Environment variables PAM set for the session (for shells).
+    pub fn pam_env(&self) -> Vec<(String, String)> {
+        self.pam.as_ref().map(|p| p.env()).unwrap_or_default()
+    }
+}
+
+/// Every failed login takes at least this long, whatever failed.
+pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
+
+/// Checks names and passwords against the configured account store.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    passwd_file: Option<PathBuf>,
+    pam_service: String,
+}
+
+impl Authenticator {
+    pub fn new(passwd_file: Option<PathBuf>, pam_service: &str) -> Authenticator {
+        Authenticator {
+            passwd_file,
+            pam_service: pam_service.to_string(),
+        }
+    }
+
+    pub fn from_settings(s: &Settings) -> Authenticator {
+        Authenticator::new(s.path("passwd_file"), s.text("pam_service"))
+    }
+
+    pub fn passwd_file(&self) -> Option<&Path> {
+        self.passwd_file.as_deref()
+    }
+
+    /// Find an account by name without checking a password (mail delivery,
+    /// trust-file logins). Names with odd characters never match.
+    pub fn lookup(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        if !plausible_name(name) {
+            return Ok(None);
+        }
+        match &self.passwd_file {
+            Some(path) => passwd_file::lookup(path, name)
+                .map(|e| e.map(|e| e.account()))
+                .map_err(|e| AuthError::Unavailable(format!("{}: {e}", path.display()))),
+            None => Ok(system_account(name)),
+        }
+    }
+
+    /// Check a name and password. Logs the outcome with `peer`; a failure
+    /// returns only after FAILURE_DELAY, the same for every cause.
+    pub fn authenticate(&self, name: &str, password: &str, peer: &str) -> Result<Login, AuthError> {
+        let started = Instant::now();
+        let result = if !plausible_name(name) {
+            passwd_file::burn_time(password);
+            Err(AuthError::Denied)
+        } else {
+            match &self.passwd_file {
+                Some(path) => passwd_file::check(path, name, password)
+                    .map(|account| Login { account, pam: None }),
+                None => {
+                    pam::login(&self.pam_service, name, password, peer).map(|(account, p)| Login {
+                        account,
+                        pam: Some(p),
+                    })
+                }
+            }
+        };
+        match &result {
+            Ok(_) => log::info!("login ok: user {name} from {peer}"),
+            Err(AuthError::Denied) => {
+                log::warn!("login failed: user {} from {peer}", printable(name));
+                if let Some(rest) = FAILURE_DELAY.checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+            }
+            Err(AuthError::Unavailable(why)) => {
+                log::error!(
+                    "login unavailable: user {} from {peer}: {why}",
+                    printable(name)
+                )
+            }
+        }
+        result
+    }
+}
+
+/// An account from the system's NSS databases.
+pub fn system_account(name: &str) -> Option<Account> {
+    let u = nix::unistd::User::from_name(name).ok()??;
+    Some(Account {
+        name: u.name,
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        home: u.dir,
+        shell: u.shell,
+        virtual_user: false,
+    })
+}
+
+/// Whether `shell` is listed in /etc/shells (ftpd's `check_shell`).
+pub fn shell_allowed(shell: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/etc/shells") else {
+        return false;
+    };
+    text.lines()
+        .map(str::trim)
+        .any(|l| !l.starts_with('#') && Path::new(l) == shell)
+}
+
+/// Account names are short and made of safe characters; anything else is
+/// refused before it reaches NSS, PAM or a log line.
+pub fn plausible_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
+}
+
+/// A client-supplied string made safe for a log line.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_screened() {
+        assert!(plausible_name("demo"));
+        assert!(plausible_name("first.last"));
+        assert!(!plausible_name(""));
+        assert!(!plausible_name("-rf"));
+        assert!(!plausible_name("a b"));
+        assert!(!plausible_name("a:b"));
+        assert!(!plausible_name("../etc"));
+        assert!(!plausible_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn printable_masks_controls() {
+        assert_eq!(printable("a\r\nb\0"), "a??b?");
+    }
+}

@@ -1,0 +1,19 @@
+//! classicd: the classic Unix network daemons over one shared runtime.
+//!
+//! Data flows one way: the network gives bytes, the runtime turns them into
+//! lines, a protocol module turns lines into commands and decisions, and the
+//! session driver carries the decisions out. Only `sys` may use `unsafe`.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod sys;
+
+pub mod auth;
+pub mod fs;
+pub mod ftp;
+pub mod mail;
+pub mod net;
+pub mod pop3;
+pub mod pty;
+pub mod runtime;
+pub mod smtp;

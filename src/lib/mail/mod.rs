@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Mailboxes shared by smtpd, pop3d and imapd: Maildir and mbox.

@@ -1,0 +1,217 @@
+//! A bounded line reader: memory never grows past a fixed buffer, whatever
+//! the peer sends. An overlong line is consumed up to its end and reported
+//! as `Line::TooLong`, so the protocol can answer and go on.
+
+use std::io::{self, Read};
+
+/// How a line ended on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    CrLf,
+    /// A bare LF (not preceded by CR).
+    Lf,
+}
+
+/// What one read of a line gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line, without its terminator.
+    Complete(Vec<u8>, Ending),
+    /// A line longer than the limit; it was read to its end and dropped.
+    TooLong,
+    /// The peer closed the connection (a partial last line is dropped).
+    Eof,
+}
+
+/// The read buffer behind a line reader. It is separate from the stream so
+/// that a connection can switch streams (STARTTLS) and drop what was
+/// buffered before the switch.
+pub struct LineBuf {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    discarding: bool,
+}
+
+impl LineBuf {
+    /// A buffer for lines of at most `capacity - 2` bytes.
+    pub fn new(capacity: usize) -> LineBuf {
+        LineBuf {
+            buf: vec![0u8; capacity.max(64)].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            discarding: false,
+        }
+    }
+
+    /// Bytes read from the network but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Consume `n` buffered bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Drop everything buffered (after a TLS upgrade: plaintext sent ahead
+    /// of the handshake must not be taken as protected commands).
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.discarding = false;
+    }
+
+    /// Read raw bytes: buffered ones first, then from `r`.
+    pub fn read_raw<R: Read>(&mut self, r: &mut R, out: &mut [u8]) -> io::Result<usize> {
+        if self.start < self.end {
+            let n = out.len().min(self.end - self.start);
+            out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.consume(n);
+            return Ok(n);
+        }
+        r.read(out)
+    }
+
+    /// Read one line of at most `max` bytes (terminator not counted).
+    pub fn read_line<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<Line> {
+        let max = max.min(self.buf.len() - 2);
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                let line_end = self.start + pos;
+                let (content_end, ending) = if pos > 0 && self.buf[line_end - 1] == b'\r' {
+                    (line_end - 1, Ending::CrLf)
+                } else {
+                    (line_end, Ending::Lf)
+                };
+                let too_long = self.discarding || content_end - self.start > max;
+                let data = if too_long {
+                    None
+                } else {
+                    Some(self.buf[self.start..content_end].to_vec())
+                };
+                self.discarding = false;
+                self.consume(pos + 1);
+                return Ok(match data {
+                    Some(d) => Line::Complete(d, ending),
+                    None => Line::TooLong,
+                });
+            }
+            if self.discarding {
+                self.start = 0;
+                self.end = 0;
+            } else if self.end - self.start > max + 1 {
+                // No terminator within the limit: drop what we have and skip
+                // to the end of this line.
+                self.discarding = true;
+                self.start = 0;
+                self.end = 0;
+            } else if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let n = r.read(&mut self.buf[self.end..])?;
+            if n == 0 {
+                self.clear();
+                return Ok(Line::Eof);
+            }
+            self.end += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its input a few bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(input: &[u8], chunk: usize, cap: usize, max: usize) -> Vec<Line> {
+        let mut r = Trickle(input, chunk);
+        let mut b = LineBuf::new(cap);
+        let mut out = Vec::new();
+        loop {
+            let l = b.read_line(&mut r, max).unwrap();
+            let eof = l == Line::Eof;
+            out.push(l);
+            if eof {
+                return out;
+            }
+        }
+    }
+
+    fn c(s: &str, e: Ending) -> Line {
+        Line::Complete(s.as_bytes().to_vec(), e)
+    }
+
+    #[test]
+    fn splits_crlf_and_bare_lf() {
+        for chunk in [1, 3, 100] {
+            let got = lines(b"USER a\r\nPASS b\nx\r\n", chunk, 64, 62);
+            assert_eq!(
+                got,
+                vec![
+                    c("USER a", Ending::CrLf),
+                    c("PASS b", Ending::Lf),
+                    c("x", Ending::CrLf),
+                    Line::Eof
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn overlong_line_is_skipped_and_reading_goes_on() {
+        let mut input = vec![b'A'; 10_000];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        for chunk in [7, 4096] {
+            let got = lines(&input, chunk, 128, 100);
+            assert_eq!(got, vec![Line::TooLong, c("NOOP", Ending::CrLf), Line::Eof]);
+        }
+    }
+
+    #[test]
+    fn limit_is_exact() {
+        let got = lines(b"12345\r\n123456\r\n", 100, 64, 5);
+        assert_eq!(
+            got,
+            vec![c("12345", Ending::CrLf), Line::TooLong, Line::Eof]
+        );
+    }
+
+    #[test]
+    fn nul_bytes_pass_through_as_data() {
+        let got = lines(b"a\0b\r\n", 2, 64, 10);
+        assert_eq!(got[0], Line::Complete(b"a\0b".to_vec(), Ending::CrLf));
+    }
+
+    #[test]
+    fn partial_last_line_is_eof() {
+        assert_eq!(lines(b"QUIT", 2, 64, 10), vec![Line::Eof]);
+    }
+
+    #[test]
+    fn raw_reads_drain_buffer_first() {
+        let mut r = Trickle(b"LINE\r\nrawdata", 100);
+        let mut b = LineBuf::new(64);
+        assert_eq!(b.read_line(&mut r, 10).unwrap(), c("LINE", Ending::CrLf));
+        let mut out = [0u8; 3];
+        assert_eq!(b.read_raw(&mut r, &mut out).unwrap(), 3);
+        assert_eq!(&out, b"raw");
+    }
+}

@@ -1,0 +1,44 @@
+#![forbid(unsafe_code)]
+//! pop3d (placeholder until the protocol lands).
+
+use crate::net::Line;
+use crate::runtime::config::KeySpec;
+use crate::runtime::{no_check, Handler, Service, Session};
+
+pub const KEYS: &[KeySpec] = &[];
+
+pub static SERVICE: Service = Service {
+    name: "pop3d",
+    port: 110,
+    pam_service: "pop3",
+    log_facility: "mail",
+    idle_timeout: 600,
+    keys: KEYS,
+    extra_listeners: &[],
+    line_max: 4096,
+    busy_reply: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+    handler: Handler::Tcp(serve),
+    check: no_check,
+    extra_modes: &[],
+};
+
+fn serve(mut s: Session) {
+    let banner = s.banner("pop3d");
+    if s.conn.send(format!("+OK {banner}\r\n").as_bytes()).is_err() {
+        return;
+    }
+    loop {
+        match s.conn.read_line(4096) {
+            Ok(Line::Complete(l, _)) if l.eq_ignore_ascii_case(b"QUIT") => {
+                let _ = s.conn.send(b"+OK Bye\r\n");
+                return;
+            }
+            Ok(Line::Complete(..)) | Ok(Line::TooLong) => {
+                if s.conn.send(b"-ERR Not implemented\r\n").is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+#![forbid(unsafe_code)]
+//! Pseudo-terminal sessions for telnetd and rlogind: open a pty pair, start
+//! a program on the slave as a new session with it as the controlling
+//! terminal, set the window size, and keep utmp/wtmp records.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+
+use std::os::unix::process::CommandExt;
+
+use crate::sys;
+
+/// The master side of a running terminal session.
+pub struct PtySession {
+    pub master: File,
+    pub child: Child,
+    /// The terminal name without "/dev/", e.g. "pts/3".
+    pub line: String,
+    record: Option<(String, String)>,
+}
+
+/// Open a pty pair with the given window size.
+pub fn open(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd, String)> {
+    let ws = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pair = nix::pty::openpty(Some(&ws), None)?;
+    let name = std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd()))
+        .map(|p| p.to_string_lossy().trim_start_matches("/dev/").to_string())
+        .unwrap_or_else(|_| "pts/?".into());
+    Ok((pair.master, pair.slave, name))
+}
+
+/// Run `cmd` on a new pseudo-terminal as its controlling terminal.
+/// `utmp_user` and `host` make a login record when given.
+pub fn spawn(
+    mut cmd: Command,
+    rows: u16,
+    cols: u16,
+    utmp: Option<(&str, &str)>,
+) -> io::Result<PtySession> {
+    let (master, slave, line) = open(rows, cols)?;
+    let slave_file = File::from(slave);
+    cmd.stdin(Stdio::from(slave_file.try_clone()?))
+        .stdout(Stdio::from(slave_file.try_clone()?))
+        .stderr(Stdio::from(slave_file));
+    // In the child between fork and exec: a new session, then the terminal
+    // on fd 0 becomes its controlling terminal.
+    let child = sys::spawn_session_leader(&mut cmd)?;
+    let record = utmp.map(|(u, h)| (u.to_string(), h.to_string()));
+    if let Some((user, host)) = &record {
+        sys::write_utmp(
+            &sys::LoginRecord {
+                user,
+                line: &line,
+                host,
+                pid: child.id() as i32,
+            },
+            true,
+        );
+    }
+    Ok(PtySession {
+        master: File::from(master),
+        child,
+        line,
+        record,
+    })
+}
+
+impl PtySession {
+    /// Tell the terminal (and so the program) about a new window size.
+    pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
+        sys::set_window_size(self.master.as_raw_fd(), rows, cols)
+    }
+
+    /// Wait for the program and close the login record.
+    pub fn finish(mut self) -> io::Result<std::process::ExitStatus> {
+        let status = self.child.wait()?;
+        if let Some((user, host)) = &self.record {
+            sys::write_utmp(
+                &sys::LoginRecord {
+                    user,
+                    line: &self.line,
+                    host,
+                    pid: self.child.id() as i32,
+                },
+                false,
+            );
+        }
+        Ok(status)
+    }
+}
+
+/// Re-exported so callers need not import CommandExt for uid/gid changes.
+pub fn as_account(cmd: &mut Command, uid: u32, gid: u32) {
+    cmd.uid(uid).gid(gid);
+}

@@ -1,0 +1,712 @@
+//! inetd mode and the standalone master.
+//!
+//! The master binds every listener, accepts, checks the limits and forks one
+//! session process per connection; it never reads from a client. It reaps
+//! children on SIGCHLD, re-reads its configuration on SIGHUP and on SIGTERM
+//! closes its listeners and exits while sessions run to their end.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use rustls::ServerConfig;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::cli::{Invocation, Mode};
+use super::config::Settings;
+use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
+use crate::auth::Authenticator;
+use crate::net::Conn;
+use crate::sys::{self, Forked};
+
+/// Load the TLS configuration when `tls_cert` and `tls_key` are set.
+pub fn load_tls(s: &Settings) -> Result<Option<Arc<ServerConfig>>, String> {
+    match (s.path("tls_cert"), s.path("tls_key")) {
+        (Some(c), Some(k)) => crate::net::tls::server_config(&c, &k)
+            .map(Some)
+            .map_err(|e| format!("TLS: {e}")),
+        (None, None) if !s.addrs("tls_listen").is_empty() => {
+            Err("tls_listen needs tls_cert and tls_key".into())
+        }
+        (None, None) => Ok(None),
+        _ => Err("tls_cert and tls_key go together".into()),
+    }
+}
+
+/// Run one TCP session to its end in this process: implicit TLS first when
+/// the listener asks for it, then the protocol. Panics are logged, not shown.
+fn serve_tcp(
+    service: &Service,
+    tcp: TcpStream,
+    kind: ListenKind,
+    settings: Arc<Settings>,
+    tls: Option<Arc<ServerConfig>>,
+    inv: &Invocation,
+) -> i32 {
+    let Handler::Tcp(handler) = service.handler else {
+        return 1;
+    };
+    let mut conn = match Conn::new(tcp, service.line_max + 2) {
+        Ok(c) => c,
+        Err(e) => {
+            log::info!("connection lost before it started: {e}");
+            return 1;
+        }
+    };
+    let _ = conn.set_idle_timeout(Some(settings.duration("idle_timeout")));
+    if kind == ListenKind::Tls {
+        let Some(cfg) = tls.as_ref() else { return 1 };
+        if let Err(e) = conn.start_tls(cfg) {
+            log::info!("TLS handshake with {} failed: {e}", conn.peer);
+            return 1;
+        }
+    }
+    let peer = conn.peer;
+    let started = Instant::now();
+    log::info!("{}: connection from {peer}", service.name);
+    let session = Session {
+        conn,
+        auth: Authenticator::from_settings(&settings),
+        settings,
+        kind,
+        tls,
+        hostname: hostname(),
+        inetd: inv.mode == Mode::Inetd,
+        debug: inv.debug,
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(session)));
+    if outcome.is_err() {
+        log::error!("session with {peer} ended by an internal error");
+        return 1;
+    }
+    log::info!(
+        "{}: session with {peer} ended after {:.1} s",
+        service.name,
+        started.elapsed().as_secs_f64()
+    );
+    0
+}
+
+/// Log panics through the logger (stderr may be a client's socket).
+fn install_panic_logger() {
+    std::panic::set_hook(Box::new(|info| {
+        log::error!("panic: {info}");
+    }));
+}
+
+/// inetd mode: the connection (or, for UDP, the bound socket) is fd 0.
+pub fn run_inetd(
+    service: &'static Service,
+    inv: &Invocation,
+    settings: Arc<Settings>,
+    tls: Option<Arc<ServerConfig>>,
+) -> ! {
+    let Some(fd0) = sys::take_inherited_fd(0) else {
+        eprintln!("{}: fd 0 is not open", service.name);
+        std::process::exit(1);
+    };
+    if nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd0.as_raw_fd()).is_err()
+    {
+        eprintln!(
+            "{}: standard input is not a socket; run from inetd, or use -D or -F",
+            service.name
+        );
+        std::process::exit(2);
+    }
+    // Keep the socket on a fresh descriptor and put /dev/null on 0-2, so
+    // that nothing written to stdout or stderr can reach the client.
+    let sock: OwnedFd = match fd0.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", service.name);
+            std::process::exit(1);
+        }
+    };
+    drop(fd0);
+    redirect_stdio_to_null();
+    dlog::init(service.name, inv.log_target(&settings), inv.debug);
+    install_panic_logger();
+    sys::ignore_signal(Signal::SIGPIPE);
+    let code = match service.handler {
+        Handler::Tcp(_) => {
+            let tcp = sys::tcp_stream_from(sock);
+            serve_tcp(service, tcp, ListenKind::Plain, settings, tls, inv)
+        }
+        Handler::Udp(handler) => {
+            let socket = sys::udp_socket_from(sock);
+            handler(UdpSession {
+                socket,
+                settings,
+                hostname: hostname(),
+                inetd: true,
+                debug: inv.debug,
+            });
+            0
+        }
+    };
+    std::process::exit(code)
+}
+
+fn redirect_stdio_to_null() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
+
+/// A bound socket and what it is for.
+enum Socketish {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+struct Listener {
+    sock: Socketish,
+    kind: ListenKind,
+    addr: SocketAddr,
+    /// For UDP: the session that owns the socket until it ends.
+    busy: bool,
+}
+
+impl Listener {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match &self.sock {
+            Socketish::Tcp(l) => l.as_fd(),
+            Socketish::Udp(u) => u.as_fd(),
+        }
+    }
+}
+
+/// Every configured address with the list it came from.
+fn wanted_addresses(service: &Service, s: &Settings) -> Vec<(SocketAddr, ListenKind)> {
+    let mut out: Vec<(SocketAddr, ListenKind)> = Vec::new();
+    out.extend(s.addrs("listen").iter().map(|a| (*a, ListenKind::Plain)));
+    out.extend(s.addrs("tls_listen").iter().map(|a| (*a, ListenKind::Tls)));
+    for key in service.extra_listeners {
+        out.extend(s.addrs(key).iter().map(|a| (*a, ListenKind::Extra(key))));
+    }
+    out
+}
+
+fn bind(service: &Service, addr: SocketAddr) -> io::Result<Socketish> {
+    let udp = matches!(service.handler, Handler::Udp(_));
+    let (ty, proto) = if udp {
+        (Type::DGRAM, Protocol::UDP)
+    } else {
+        (Type::STREAM, Protocol::TCP)
+    };
+    let sock = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        // [::] and 0.0.0.0 on the same port are two listeners, not a clash.
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_cloexec(true)?;
+    sock.bind(&SockAddr::from(addr))?;
+    if udp {
+        Ok(Socketish::Udp(sock.into()))
+    } else {
+        sock.listen(128)?;
+        sock.set_nonblocking(true)?;
+        Ok(Socketish::Tcp(sock.into()))
+    }
+}
+
+fn bind_all(service: &Service, s: &Settings) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    for (addr, kind) in wanted_addresses(service, s) {
+        let sock = bind(service, addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
+        out.push(Listener {
+            sock,
+            kind,
+            addr,
+            busy: false,
+        });
+    }
+    if out.is_empty() {
+        return Err("no listening address configured".into());
+    }
+    Ok(out)
+}
+
+/// Listeners passed by systemd socket activation (LISTEN_FDS), if any. Each
+/// is matched to the configured list its address is in (default: plain).
+fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    let n: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    let wanted = wanted_addresses(service, s);
+    let mut out = Vec::new();
+    for fd in 3..3 + n {
+        let owned = sys::take_inherited_fd(fd)?;
+        let _ = nix::fcntl::fcntl(
+            owned.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        let sock = match service.handler {
+            Handler::Udp(_) => Socketish::Udp(sys::udp_socket_from(owned)),
+            Handler::Tcp(_) => {
+                let l = sys::tcp_listener_from(owned);
+                let _ = l.set_nonblocking(true);
+                Socketish::Tcp(l)
+            }
+        };
+        let addr = match &sock {
+            Socketish::Tcp(l) => l.local_addr().ok()?,
+            Socketish::Udp(u) => u.local_addr().ok()?,
+        };
+        let kind = wanted
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, k)| *k)
+            .unwrap_or(ListenKind::Plain);
+        out.push(Listener {
+            sock,
+            kind,
+            addr,
+            busy: false,
+        });
+    }
+    Some(out)
+}
+
+/// Detach from the terminal: fork (the parent exits), new session, / as
+/// the working directory, /dev/null on 0-2.
+fn daemonize() -> io::Result<()> {
+    match sys::fork()? {
+        Forked::Parent(_) => std::process::exit(0),
+        Forked::Child => {}
+    }
+    nix::unistd::setsid()?;
+    match sys::fork()? {
+        Forked::Parent(_) => std::process::exit(0),
+        Forked::Child => {}
+    }
+    std::env::set_current_dir("/")?;
+    redirect_stdio_to_null();
+    Ok(())
+}
+
+struct PidFile(Option<PathBuf>);
+
+impl PidFile {
+    fn write(path: Option<PathBuf>) -> io::Result<PidFile> {
+        if let Some(p) = &path {
+            std::fs::write(p, format!("{}\n", std::process::id()))?;
+        }
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Signals arrive as flags, with a byte on a pipe to wake poll().
+struct Signals {
+    wake: UnixStream,
+    term: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    chld: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        let (wake, notify) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        notify.set_nonblocking(true)?;
+        let term = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        let chld = Arc::new(AtomicBool::new(false));
+        use signal_hook::consts::*;
+        for (sig, flag) in [
+            (SIGTERM, &term),
+            (SIGINT, &term),
+            (SIGHUP, &hup),
+            (SIGCHLD, &chld),
+        ] {
+            signal_hook::flag::register(sig, flag.clone())?;
+            signal_hook::low_level::pipe::register(sig, notify.try_clone()?)?;
+        }
+        Ok(Signals {
+            wake,
+            term,
+            hup,
+            chld,
+        })
+    }
+
+    fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A session process the master is waiting for.
+struct Child {
+    ip: IpAddr,
+    /// For UDP sessions: the listener they hold.
+    udp_listener: Option<usize>,
+}
+
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+struct Master<'a> {
+    service: &'static Service,
+    inv: &'a Invocation,
+    settings: Arc<Settings>,
+    tls: Option<Arc<ServerConfig>>,
+    listeners: Vec<Listener>,
+    from_systemd: bool,
+    children: HashMap<Pid, Child>,
+}
+
+/// Standalone mode (-D, -F).
+pub fn run_standalone(
+    service: &'static Service,
+    inv: &Invocation,
+    settings: Arc<Settings>,
+    tls: Option<Arc<ServerConfig>>,
+) -> ! {
+    let (listeners, from_systemd) = match systemd_listeners(service, &settings) {
+        Some(l) if !l.is_empty() => (l, true),
+        _ => match bind_all(service, &settings) {
+            Ok(l) => (l, false),
+            Err(e) => {
+                eprintln!("{}: {e}", service.name);
+                std::process::exit(1);
+            }
+        },
+    };
+    if inv.mode == Mode::Detached {
+        if let Err(e) = daemonize() {
+            eprintln!("{}: cannot detach: {e}", service.name);
+            std::process::exit(1);
+        }
+    }
+    dlog::init(service.name, inv.log_target(&settings), inv.debug);
+    install_panic_logger();
+    sys::ignore_signal(Signal::SIGPIPE);
+    let pid_file = match PidFile::write(settings.path("pid_file")) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("cannot write pid_file: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut master = Master {
+        service,
+        inv,
+        settings,
+        tls,
+        listeners,
+        from_systemd,
+        children: HashMap::new(),
+    };
+    let addrs: Vec<String> = master
+        .listeners
+        .iter()
+        .map(|l| l.addr.to_string())
+        .collect();
+    log::info!("{} started, listening on {}", service.name, addrs.join(" "));
+    master.serve(&mut signals);
+    log::info!(
+        "{} stopping on request; sessions run to their end",
+        service.name
+    );
+    drop(master);
+    drop(pid_file);
+    std::process::exit(0)
+}
+
+impl Master<'_> {
+    fn serve(&mut self, signals: &mut Signals) {
+        loop {
+            let ready: Vec<usize> = {
+                let mut fds = vec![PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN)];
+                let mut index = Vec::new();
+                for (i, l) in self.listeners.iter().enumerate() {
+                    if !l.busy {
+                        fds.push(PollFd::new(l.fd(), PollFlags::POLLIN));
+                        index.push(i);
+                    }
+                }
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => {
+                        log::error!("poll: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+                fds.iter()
+                    .skip(1)
+                    .zip(&index)
+                    .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(_, i)| *i)
+                    .collect()
+            };
+            signals.drain();
+            if signals.chld.swap(false, Ordering::SeqCst) {
+                self.reap();
+            }
+            if signals.term.load(Ordering::SeqCst) {
+                return;
+            }
+            if signals.hup.swap(false, Ordering::SeqCst) {
+                self.reload();
+                continue;
+            }
+            for i in ready {
+                self.accept(i);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                    if let Some(c) = self.children.remove(&pid) {
+                        if let Some(i) = c.udp_listener {
+                            if let Some(l) = self.listeners.get_mut(i) {
+                                l.busy = false;
+                            }
+                        }
+                    }
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        let settings = match self.inv.load(self.service) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("SIGHUP: configuration not reloaded: {e}");
+                return;
+            }
+        };
+        let tls = match load_tls(&settings) {
+            Ok(t) => t,
+            Err(e) => {
+                log::error!("SIGHUP: configuration not reloaded: {e}");
+                return;
+            }
+        };
+        let old: Vec<_> = wanted_addresses(self.service, &self.settings);
+        let new: Vec<_> = wanted_addresses(self.service, &settings);
+        if old != new && !self.from_systemd {
+            if self.listeners.iter().any(|l| l.busy) {
+                log::error!("SIGHUP: listeners not changed while a UDP session runs");
+            } else {
+                // Close the old sockets first so that the same ports can be
+                // bound again.
+                self.listeners.clear();
+                match bind_all(self.service, &settings) {
+                    Ok(l) => self.listeners = l,
+                    Err(e) => {
+                        log::error!("SIGHUP: {e}; keeping the previous configuration");
+                        match bind_all(self.service, &self.settings) {
+                            Ok(l) => self.listeners = l,
+                            Err(e) => log::error!("SIGHUP: cannot rebind: {e}"),
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        dlog::init(
+            self.service.name,
+            self.inv.log_target(&settings),
+            self.inv.debug,
+        );
+        self.settings = Arc::new(settings);
+        self.tls = tls;
+        log::info!("configuration reloaded");
+    }
+
+    fn accept(&mut self, i: usize) {
+        match &self.listeners[i].sock {
+            Socketish::Udp(_) => self.start_udp(i),
+            Socketish::Tcp(l) => loop {
+                match l.accept() {
+                    Ok((tcp, peer)) => {
+                        let _ = tcp.set_nonblocking(false);
+                        self.start_tcp(i, tcp, peer);
+                        return;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        log::error!("accept: {e}");
+                        // Out of descriptors: do not spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                        return;
+                    }
+                }
+            },
+        }
+    }
+
+    fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
+        let max = self.settings.uint("max_sessions") as usize;
+        let per_ip = self.settings.uint("max_per_ip") as usize;
+        if self.children.len() >= max {
+            return Some("max_sessions");
+        }
+        if self.children.values().filter(|c| c.ip == ip).count() >= per_ip {
+            return Some("max_per_ip");
+        }
+        None
+    }
+
+    /// In a freshly forked session: forget everything of the master's.
+    fn become_session(&mut self) {
+        self.listeners.clear();
+        self.children.clear();
+        for sig in [
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+        ] {
+            sys::default_signal(sig);
+        }
+        dlog::reopen();
+    }
+
+    fn start_tcp(&mut self, i: usize, tcp: TcpStream, peer: SocketAddr) {
+        let ip = canonical_ip(peer.ip());
+        let kind = self.listeners[i].kind;
+        let refused = self.over_limit(ip);
+        match sys::fork() {
+            Err(e) => log::error!("fork: {e}"),
+            Ok(Forked::Parent(pid)) => {
+                if let Some(limit) = refused {
+                    log::warn!("refused {peer}: {limit} reached");
+                } else {
+                    self.children.insert(
+                        pid,
+                        Child {
+                            ip,
+                            udp_listener: None,
+                        },
+                    );
+                }
+            }
+            Ok(Forked::Child) => {
+                self.become_session();
+                let code = if refused.is_some() {
+                    refuse(self.service, tcp, kind, self.tls.as_ref());
+                    0
+                } else {
+                    serve_tcp(
+                        self.service,
+                        tcp,
+                        kind,
+                        self.settings.clone(),
+                        self.tls.clone(),
+                        self.inv,
+                    )
+                };
+                std::process::exit(code);
+            }
+        }
+    }
+
+    fn start_udp(&mut self, i: usize) {
+        let Handler::Udp(handler) = self.service.handler else {
+            return;
+        };
+        let Socketish::Udp(sock) = &self.listeners[i].sock else {
+            return;
+        };
+        let socket = match sock.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("UDP socket: {e}");
+                return;
+            }
+        };
+        match sys::fork() {
+            Err(e) => log::error!("fork: {e}"),
+            Ok(Forked::Parent(pid)) => {
+                drop(socket);
+                self.listeners[i].busy = true;
+                self.children.insert(
+                    pid,
+                    Child {
+                        ip: IpAddr::from([0, 0, 0, 0]),
+                        udp_listener: Some(i),
+                    },
+                );
+            }
+            Ok(Forked::Child) => {
+                self.become_session();
+                handler(UdpSession {
+                    socket,
+                    settings: self.settings.clone(),
+                    hostname: hostname(),
+                    inetd: false,
+                    debug: self.inv.debug,
+                });
+                std::process::exit(0);
+            }
+        }
+    }
+}
+
+/// In a short-lived child: tell a client over the limits that we are busy.
+fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind, tls: Option<&Arc<ServerConfig>>) {
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut stream = match (kind, tls) {
+        (ListenKind::Tls, Some(cfg)) => match crate::net::Stream::accept_tls(tcp, cfg) {
+            Ok(s) => s,
+            Err(_) => return,
+        },
+        _ => crate::net::Stream::Plain(tcp),
+    };
+    let _ = stream.write_all(service.busy_reply);
+    let _ = stream.flush();
+    stream.close();
+}

@@ -1,0 +1,123 @@
+#![forbid(unsafe_code)]
+//! The runtime every daemon shares: command line, configuration, inetd mode,
+//! the standalone master that forks one session per connection, limits,
+//! signals and logging. A daemon is a `Service` plus its protocol.
+
+mod cli;
+pub mod config;
+pub mod log;
+mod master;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+
+use crate::auth::Authenticator;
+use crate::net::Conn;
+use config::{ConfigError, KeySpec, Settings};
+
+pub use cli::run;
+
+/// How a daemon's sessions are started.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// One TCP connection per session (inetd `nowait`).
+    Tcp(fn(Session)),
+    /// A bound UDP socket handed to a session that reads the first request
+    /// itself (inetd `wait`): no other session starts until it ends.
+    Udp(fn(UdpSession)),
+}
+
+/// An extra command-line mode of one daemon, such as `nntpd --newgroup`.
+/// It runs after the configuration is loaded, with the free arguments.
+#[derive(Clone, Copy)]
+pub struct ExtraMode {
+    pub long: &'static str,
+    pub usage: &'static str,
+    pub run: fn(&Settings, &[String]) -> i32,
+}
+
+/// Everything the runtime needs to know about a daemon.
+pub struct Service {
+    /// Binary name, used for the syslog ident and the default config file.
+    pub name: &'static str,
+    /// Standard port, the default `listen`.
+    pub port: u16,
+    pub pam_service: &'static str,
+    pub log_facility: &'static str,
+    pub idle_timeout: u64,
+    /// The daemon's own keys (the common ones are added by the runtime).
+    pub keys: &'static [KeySpec],
+    /// Keys of kind Addrs, beyond `listen` and `tls_listen`, that name more
+    /// listeners (smtpd's `submission_listen`).
+    pub extra_listeners: &'static [&'static str],
+    /// Longest command line the protocol accepts (bounds the line buffer).
+    pub line_max: usize,
+    /// Sent to a client refused over `max_sessions` or `max_per_ip`.
+    pub busy_reply: &'static [u8],
+    pub handler: Handler,
+    /// Cross-key checks after loading (beyond each value's own check).
+    pub check: fn(&Settings) -> Result<(), ConfigError>,
+    pub extra_modes: &'static [ExtraMode],
+}
+
+/// No cross-key checks.
+pub fn no_check(_: &Settings) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// Which configured list a connection arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenKind {
+    /// `listen`: plain, with the in-protocol TLS upgrade when configured.
+    Plain,
+    /// `tls_listen`: TLS from the first byte.
+    Tls,
+    /// One of the service's extra listener keys, by name.
+    Extra(&'static str),
+}
+
+/// What a TCP session gets from the runtime.
+pub struct Session {
+    pub conn: Conn,
+    pub settings: Arc<Settings>,
+    pub kind: ListenKind,
+    /// Set when `tls_cert` and `tls_key` are: the upgrade may be offered.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub auth: Authenticator,
+    pub hostname: String,
+    pub inetd: bool,
+    pub debug: bool,
+}
+
+impl Session {
+    pub fn peer(&self) -> SocketAddr {
+        self.conn.peer
+    }
+
+    /// The greeting text: `banner`, else the program's name and hostname.
+    pub fn banner(&self, program: &str) -> String {
+        match self.settings.opt_text("banner") {
+            Some(b) => b.to_string(),
+            None => format!("{} {} ready", self.hostname, program),
+        }
+    }
+}
+
+/// What a UDP session gets from the runtime.
+pub struct UdpSession {
+    pub socket: UdpSocket,
+    pub settings: Arc<Settings>,
+    pub hostname: String,
+    pub inetd: bool,
+    pub debug: bool,
+}
+
+/// This host's name as the system knows it.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}

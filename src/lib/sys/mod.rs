@@ -1,0 +1,243 @@
+//! The only module with `unsafe` code. Every block carries a SAFETY comment
+//! and every function exported from here is safe to call.
+//!
+//! What lives here: fork, taking over inherited descriptors, resetting signal
+//! dispositions, crypt(3), the controlling-terminal and window-size ioctls,
+//! and utmpx records. Everything else goes through nix's safe wrappers.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2). Call only while the process has a single thread: the child gets a
+/// copy of this thread alone, and any lock held elsewhere would stay locked.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: every caller in this crate forks from a single-threaded process
+    // (the master, or a session before it starts any relay thread), so the
+    // child cannot inherit a lock held by another thread.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Ok(ForkResult::Child) => Ok(Forked::Child),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Take ownership of an inherited descriptor (inetd's fd 0, systemd's fd 3..).
+/// Returns None when the descriptor is not open.
+pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        return None;
+    }
+    // SAFETY: the descriptor is open (F_GETFD succeeded) and was handed to us
+    // by our parent (inetd or systemd); nothing else in the process owns it,
+    // because callers take each inherited number once, at start-up.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An inherited descriptor as a connected TCP stream.
+pub fn tcp_stream_from(fd: OwnedFd) -> TcpStream {
+    TcpStream::from(fd)
+}
+
+/// An inherited descriptor as a listening TCP socket.
+pub fn tcp_listener_from(fd: OwnedFd) -> TcpListener {
+    TcpListener::from(fd)
+}
+
+/// An inherited descriptor as a UDP socket.
+pub fn udp_socket_from(fd: OwnedFd) -> UdpSocket {
+    UdpSocket::from(fd)
+}
+
+/// Put a signal back to its default disposition (in a freshly forked session
+/// the master's handlers must not run).
+pub fn default_signal(sig: Signal) {
+    // SAFETY: SIG_DFL installs no Rust code as a handler, so no handler can
+    // run in an async-signal context with broken invariants.
+    let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+}
+
+/// Ignore a signal (SIGPIPE: a vanished client is an EPIPE error, not death).
+pub fn ignore_signal(sig: Signal) {
+    // SAFETY: SIG_IGN installs no handler code at all.
+    let _ = unsafe { signal::signal(sig, SigHandler::SigIgn) };
+}
+
+#[link(name = "crypt")]
+extern "C" {
+    fn crypt(key: *const libc::c_char, salt: *const libc::c_char) -> *mut libc::c_char;
+}
+
+/// crypt(3) serialises on this lock: it returns a pointer to static storage.
+static CRYPT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Hash `password` with the method and salt in `setting` (a full hash works:
+/// crypt reads only the setting part). None when libcrypt refuses the
+/// setting (unknown method, malformed salt) or the inputs contain NUL.
+pub fn crypt_hash(password: &str, setting: &str) -> Option<String> {
+    let key = CString::new(password).ok()?;
+    let salt = CString::new(setting).ok()?;
+    let _guard = CRYPT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: both arguments are valid NUL-terminated strings that outlive the
+    // call; the result points to libcrypt's static buffer, which the lock
+    // above keeps from being overwritten until we have copied it.
+    let out = unsafe { crypt(key.as_ptr(), salt.as_ptr()) };
+    if out.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null result is a NUL-terminated string in static storage.
+    let hash = unsafe { CStr::from_ptr(out) }
+        .to_string_lossy()
+        .into_owned();
+    // libxcrypt signals failure with a string starting with '*'.
+    if hash.starts_with('*') {
+        None
+    } else {
+        Some(hash)
+    }
+}
+
+/// Make the terminal open on `fd` our controlling terminal (after setsid).
+pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of
+    // ours; an invalid fd only makes it fail with an error.
+    #[allow(clippy::useless_conversion)]
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSCTTY.into(), 0) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Set the window size of the terminal on `fd`.
+pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct through the pointer, which
+    // points to a live, initialised local.
+    #[allow(clippy::useless_conversion)]
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ.into(), &ws as *const libc::winsize) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A login record for utmp/wtmp.
+pub struct LoginRecord<'a> {
+    pub user: &'a str,
+    /// The terminal without "/dev/", e.g. "pts/3".
+    pub line: &'a str,
+    pub host: &'a str,
+    pub pid: i32,
+}
+
+fn copy_field(dst: &mut [libc::c_char], src: &str) {
+    for (d, s) in dst.iter_mut().zip(src.bytes().chain(std::iter::repeat(0))) {
+        *d = s as libc::c_char;
+    }
+}
+
+/// Write a USER_PROCESS (login) or DEAD_PROCESS (logout) record to utmp, and
+/// append it to wtmp. Failures are ignored: accounting must never block a
+/// login.
+#[cfg(target_os = "linux")]
+pub fn write_utmp(rec: &LoginRecord, login: bool) {
+    // SAFETY: utmpx is plain old data; all-zero is a valid value.
+    let mut ut: libc::utmpx = unsafe { std::mem::zeroed() };
+    ut.ut_type = if login {
+        libc::USER_PROCESS
+    } else {
+        libc::DEAD_PROCESS
+    };
+    ut.ut_pid = rec.pid;
+    copy_field(&mut ut.ut_line, rec.line);
+    let id = rec.line.rsplit('/').next().unwrap_or(rec.line);
+    copy_field(&mut ut.ut_id, id);
+    if login {
+        copy_field(&mut ut.ut_user, rec.user);
+        copy_field(&mut ut.ut_host, rec.host);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ut.ut_tv.tv_sec = now.as_secs() as _;
+    ut.ut_tv.tv_usec = now.subsec_micros() as _;
+    // SAFETY: the utmpx functions take a pointer to a valid record that lives
+    // across the calls; setutxent/endutxent bracket libc's internal cursor,
+    // and sessions are single-threaded when they log in or out.
+    unsafe {
+        libc::setutxent();
+        libc::pututxline(&ut);
+        libc::endutxent();
+    }
+    let wtmp = c"/var/log/wtmp";
+    // SAFETY: as above; updwtmpx copies the record into the named file.
+    unsafe { updwtmpx(wtmp.as_ptr(), &ut) };
+}
+
+#[cfg(target_os = "linux")]
+extern "C" {
+    fn updwtmpx(file: *const libc::c_char, ut: *const libc::utmpx);
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn write_utmp(_rec: &LoginRecord, _login: bool) {}
+
+/// Spawn `cmd` as the leader of a new session whose controlling terminal is
+/// the terminal on its standard input (set up by the caller).
+pub fn spawn_session_leader(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the forked child before exec and calls only
+    // async-signal-safe functions (setsid, ioctl); it allocates nothing and
+    // takes no locks.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            #[allow(clippy::useless_conversion)]
+            if libc::ioctl(0, libc::TIOCSCTTY.into(), 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crypt_sha512_round_trip() {
+        let setting = "$6$saltsalt$";
+        let hash = crypt_hash("secret", setting).expect("sha512 supported");
+        assert!(hash.starts_with("$6$saltsalt$"));
+        assert_eq!(crypt_hash("secret", &hash).as_deref(), Some(hash.as_str()));
+        assert_ne!(crypt_hash("wrong", &hash).as_deref(), Some(hash.as_str()));
+    }
+
+    #[test]
+    fn crypt_rejects_garbage_setting() {
+        assert_eq!(crypt_hash("x", "$99$nonsense"), None);
+    }
+}
