@@ -20,6 +20,7 @@ pub static SERVICE: Service = Service {
     handler: Handler::Tcp(serve),
     check: no_check,
     extra_modes: &[],
+    companion: None,
 };
 
 fn serve(mut s: Session) {

@@ -388,6 +388,7 @@ struct Master<'a> {
     listeners: Vec<Listener>,
     from_systemd: bool,
     children: HashMap<Pid, Child>,
+    companion: Option<(Pid, Instant)>,
 }
 
 /// Standalone mode (-D, -F).
@@ -438,7 +439,9 @@ pub fn run_standalone(
         listeners,
         from_systemd,
         children: HashMap::new(),
+        companion: None,
     };
+    master.start_companion();
     let addrs: Vec<String> = master
         .listeners
         .iter()
@@ -499,10 +502,41 @@ impl Master<'_> {
         }
     }
 
+    fn start_companion(&mut self) {
+        let Some(run) = self.service.companion else {
+            return;
+        };
+        match sys::fork() {
+            Err(e) => log::error!("fork: {e}"),
+            Ok(Forked::Parent(pid)) => self.companion = Some((pid, Instant::now())),
+            Ok(Forked::Child) => {
+                self.become_session();
+                run(self.settings.clone());
+                std::process::exit(0);
+            }
+        }
+    }
+
+    fn stop_companion(&mut self) {
+        if let Some((pid, _)) = self.companion.take() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+            let _ = waitpid(pid, None);
+        }
+    }
+
     fn reap(&mut self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                    if self.companion.is_some_and(|(p, _)| p == pid) {
+                        let (_, since) = self.companion.take().unwrap_or((pid, Instant::now()));
+                        log::error!("companion process {pid} ended; restarting it");
+                        // Do not spin if it dies at once.
+                        if since.elapsed() < Duration::from_secs(5) {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        self.start_companion();
+                    }
                     if let Some(c) = self.children.remove(&pid) {
                         if let Some(i) = c.udp_listener {
                             if let Some(l) = self.listeners.get_mut(i) {
@@ -561,6 +595,8 @@ impl Master<'_> {
         );
         self.settings = Arc::new(settings);
         self.tls = tls;
+        self.stop_companion();
+        self.start_companion();
         log::info!("configuration reloaded");
     }
 

@@ -60,6 +60,10 @@ pub struct Service {
     /// Cross-key checks after loading (beyond each value's own check).
     pub check: fn(&Settings) -> Result<(), ConfigError>,
     pub extra_modes: &'static [ExtraMode],
+    /// A long-running helper process of the standalone master (smtpd's queue
+    /// runner): forked after start-up, restarted if it dies, restarted with
+    /// the new settings on SIGHUP, sent SIGTERM when the master stops.
+    pub companion: Option<fn(Arc<Settings>)>,
 }
 
 /// No cross-key checks.
