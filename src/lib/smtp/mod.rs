@@ -1,6 +1,8 @@
 #![forbid(unsafe_code)]
 //! smtpd (placeholder until the protocol lands).
 
+pub mod queue;
+
 use crate::net::Line;
 use crate::runtime::config::KeySpec;
 use crate::runtime::{no_check, Handler, Service, Session};
