@@ -213,7 +213,10 @@ pub fn xtext_decode(s: &str) -> Option<String> {
         match b[i] {
             b'+' => {
                 let hex = s.get(i + 1..i + 3)?;
-                if !hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()) {
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+                {
                     return None;
                 }
                 out.push(u8::from_str_radix(hex, 16).ok()?);
@@ -266,16 +269,33 @@ mod tests {
             parse_path("\"a b@c\"@d.e"),
             Ok(mb("\"a b@c\"", Some("d.e")))
         );
-        assert_eq!(parse_path("x@[127.0.0.1]"), Ok(mb("x", Some("[127.0.0.1]"))));
         assert_eq!(
-            parse_path("x@[IPv6:::1]"),
-            Ok(mb("x", Some("[IPv6:::1]")))
+            parse_path("x@[127.0.0.1]"),
+            Ok(mb("x", Some("[127.0.0.1]")))
         );
-        assert_eq!(parse_path("first.last+tag@ex.org").unwrap(), mb("first.last+tag", Some("ex.org")));
-        assert_eq!(parse_path("jöe@exämple.org"), Ok(mb("jöe", Some("exämple.org"))));
+        assert_eq!(parse_path("x@[IPv6:::1]"), Ok(mb("x", Some("[IPv6:::1]"))));
+        assert_eq!(
+            parse_path("first.last+tag@ex.org").unwrap(),
+            mb("first.last+tag", Some("ex.org"))
+        );
+        assert_eq!(
+            parse_path("jöe@exämple.org"),
+            Ok(mb("jöe", Some("exämple.org")))
+        );
         for bad in [
-            "a@", "@", "a..b@c", ".a@b", "a@b..c", "a b@c", "a@-b.c", "\"unterminated@x",
-            "a@[1.2.3]", "a@b_c", "a@[IPv6:zz]", "@r1:", "<a@b>",
+            "a@",
+            "@",
+            "a..b@c",
+            ".a@b",
+            "a@b..c",
+            "a b@c",
+            "a@-b.c",
+            "\"unterminated@x",
+            "a@[1.2.3]",
+            "a@b_c",
+            "a@[IPv6:zz]",
+            "@r1:",
+            "<a@b>",
         ] {
             assert!(parse_path(bad).is_err(), "{bad}");
         }
@@ -287,7 +307,10 @@ mod tests {
         assert_eq!(split_path(" <a@b> SIZE=10"), Ok(("a@b", "SIZE=10")));
         assert_eq!(split_path("<>"), Ok(("", "")));
         assert_eq!(split_path("<\"a>b\"@c>"), Ok(("\"a>b\"@c", "")));
-        assert_eq!(split_path("a@b BODY=8BITMIME"), Ok(("a@b", "BODY=8BITMIME")));
+        assert_eq!(
+            split_path("a@b BODY=8BITMIME"),
+            Ok(("a@b", "BODY=8BITMIME"))
+        );
         assert!(split_path("<a@b").is_err());
         assert!(split_path("<a@b>x").is_err());
         assert!(split_path("").is_err());
@@ -301,11 +324,17 @@ mod tests {
 
     #[test]
     fn xtext() {
-        assert_eq!(xtext_decode("rfc822;a+2Bb@c").as_deref(), Some("rfc822;a+b@c"));
+        assert_eq!(
+            xtext_decode("rfc822;a+2Bb@c").as_deref(),
+            Some("rfc822;a+b@c")
+        );
         assert_eq!(xtext_decode("a+2b"), None);
         assert_eq!(xtext_decode("a+2"), None);
         assert_eq!(xtext_decode("a=b"), None);
         assert_eq!(xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
-        assert_eq!(xtext_decode(&xtext_encode("x+y=z")).as_deref(), Some("x+y=z"));
+        assert_eq!(
+            xtext_decode(&xtext_encode("x+y=z")).as_deref(),
+            Some("x+y=z")
+        );
     }
 }

@@ -268,7 +268,8 @@ impl Expander<'_> {
             } else if e.starts_with('\\') {
                 if let Some(l) = local {
                     if !self.account(&l, false)? {
-                        self.warnings.push(format!("{account}/.forward: unknown user {l}"));
+                        self.warnings
+                            .push(format!("{account}/.forward: unknown user {l}"));
                     }
                 }
             } else {
@@ -488,6 +489,9 @@ mod tests {
         };
         assert_eq!(resolve(&a, &f, "postmaster").0, locals(&["root"]));
         let f = Fake { broken: true, ..f };
-        assert!(matches!(resolve(&a, &f, "demo").0, Resolution::Unavailable(_)));
+        assert!(matches!(
+            resolve(&a, &f, "demo").0,
+            Resolution::Unavailable(_)
+        ));
     }
 }

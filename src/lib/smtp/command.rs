@@ -87,7 +87,10 @@ fn unsupported_param(p: &str) -> Reply {
     Reply::new(
         555,
         "5.5.4",
-        format!("Unsupported option: {}", p.chars().take(40).collect::<String>()),
+        format!(
+            "Unsupported option: {}",
+            p.chars().take(40).collect::<String>()
+        ),
     )
 }
 
@@ -132,7 +135,8 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         "MAIL" => {
             let rest = strip_keyword(arg, "FROM:").ok_or_else(|| syntax("MAIL FROM:<address>"))?;
             let (p, params) = split_path(rest).map_err(syntax)?;
-            let path = parse_path(p).map_err(|e| Reply::new(501, "5.1.7", format!("Bad sender address syntax: {e}")))?;
+            let path = parse_path(p)
+                .map_err(|e| Reply::new(501, "5.1.7", format!("Bad sender address syntax: {e}")))?;
             Ok(Command::Mail(path, mail_params(params)?))
         }
         "RCPT" => {
@@ -183,7 +187,11 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
             }
             Ok(Command::Auth { mechanism, initial })
         }
-        _ => Err(Reply::new(500, "5.5.2", "Syntax error: command not recognized")),
+        _ => Err(Reply::new(
+            500,
+            "5.5.2",
+            "Syntax error: command not recognized",
+        )),
     }
 }
 
@@ -195,10 +203,12 @@ fn strip_keyword<'a>(arg: &'a str, kw: &str) -> Option<&'a str> {
 }
 
 fn params(s: &str) -> impl Iterator<Item = (String, Option<&str>)> {
-    s.split(' ').filter(|p| !p.is_empty()).map(|p| match p.split_once('=') {
-        Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
-        None => (p.to_ascii_uppercase(), None),
-    })
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_ascii_uppercase(), Some(v)),
+            None => (p.to_ascii_uppercase(), None),
+        })
 }
 
 fn mail_params(s: &str) -> Result<MailParams, Reply> {
@@ -298,7 +308,10 @@ mod tests {
     #[test]
     fn simple_verbs() {
         assert_eq!(p("helo x.example"), Ok(Command::Helo("x.example".into())));
-        assert_eq!(p("EHLO [127.0.0.1]"), Ok(Command::Ehlo("[127.0.0.1]".into())));
+        assert_eq!(
+            p("EHLO [127.0.0.1]"),
+            Ok(Command::Ehlo("[127.0.0.1]".into()))
+        );
         assert_eq!(p("DATA"), Ok(Command::Data));
         assert_eq!(p("rset"), Ok(Command::Rset));
         assert_eq!(p("NOOP anything"), Ok(Command::Noop));
@@ -352,9 +365,9 @@ mod tests {
             p("mail from: <>"),
             Ok(Command::Mail(Path::Null, MailParams::default()))
         );
-        let Ok(Command::Mail(_, m)) = p(
-            "MAIL FROM:<a@b.c> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B1 AUTH=<>",
-        ) else {
+        let Ok(Command::Mail(_, m)) =
+            p("MAIL FROM:<a@b.c> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B1 AUTH=<>")
+        else {
             panic!()
         };
         assert_eq!(m.size, Some(1000));
@@ -380,7 +393,10 @@ mod tests {
     fn rcpt_to() {
         assert_eq!(
             p("RCPT TO:<demo@localhost>"),
-            Ok(Command::Rcpt(addr("demo", "localhost"), RcptParams::default()))
+            Ok(Command::Rcpt(
+                addr("demo", "localhost"),
+                RcptParams::default()
+            ))
         );
         assert_eq!(
             p("RCPT TO:<Postmaster>"),
@@ -392,8 +408,7 @@ mod tests {
                 RcptParams::default()
             ))
         );
-        let Ok(Command::Rcpt(_, r)) =
-            p("RCPT TO:<a@b> NOTIFY=SUCCESS,delay ORCPT=rfc822;a+2Bx@b")
+        let Ok(Command::Rcpt(_, r)) = p("RCPT TO:<a@b> NOTIFY=SUCCESS,delay ORCPT=rfc822;a+2Bx@b")
         else {
             panic!()
         };

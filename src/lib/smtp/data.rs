@@ -23,6 +23,8 @@ pub struct DataParser {
     nul: bool,
     too_long: bool,
     ended: bool,
+    /// The previous line ended with CRLF (the DATA command counts).
+    prev_crlf: bool,
 }
 
 impl DataParser {
@@ -38,6 +40,7 @@ impl DataParser {
             nul: false,
             too_long: false,
             ended: false,
+            prev_crlf: true,
         }
     }
 
@@ -48,7 +51,8 @@ impl DataParser {
         if self.ended {
             return true;
         }
-        if ending == Ending::CrLf && line == b"." {
+        let after_crlf = std::mem::replace(&mut self.prev_crlf, ending == Ending::CrLf);
+        if line == b"." && ending == Ending::CrLf && after_crlf {
             self.ended = true;
             return true;
         }
@@ -58,7 +62,9 @@ impl DataParser {
             // never as part of the end-of-data sequence.
             self.bare_lf += 1;
         }
-        if content.first() == Some(&b'.') && (ending == Ending::CrLf || content.len() > 1) {
+        // Dot-unstuffing; a lone dot that did not end the data (bare LF
+        // before or after it) is kept as it is.
+        if content.first() == Some(&b'.') && content.len() > 1 {
             content = &content[1..];
         }
         if content.contains(&0) {
@@ -235,10 +241,7 @@ mod tests {
 
     #[test]
     fn plain_message_and_unstuffing() {
-        let (out, end, p, rest) = run(
-            b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n",
-            0,
-        );
+        let (out, end, p, rest) = run(b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n", 0);
         assert!(end);
         assert_eq!(out, b"Subject: x\r\n\r\n.leading dot\r\n");
         assert_eq!(rest, b"QUIT\r\n");
@@ -253,15 +256,15 @@ mod tests {
     fn smuggling_variants_never_end_the_message() {
         let inject = b"MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\nforged\r\n";
         let variants: [&[u8]; 9] = [
-            b"body\n.\n",       // LF.LF
-            b"body\r\n.\n",     // CRLF.LF
-            b"body\n.\r\n",     // LF.CRLF
-            b"body\r.\r\n",     // CR.CRLF
-            b"body\r.\r",       // CR.CR
-            b"body\r\n.\r",     // CRLF.CR
-            b"body\r.\n",       // CR.LF
+            b"body\n.\n",         // LF.LF
+            b"body\r\n.\n",       // CRLF.LF
+            b"body\n.\r\n",       // LF.CRLF
+            b"body\r.\r\n",       // CR.CRLF
+            b"body\r.\r",         // CR.CR
+            b"body\r\n.\r",       // CRLF.CR
+            b"body\r.\n",         // CR.LF
             b"body\r\n\x00.\r\n", // NUL.CRLF
-            b"body\r\n .\r\n",  // SP.CRLF
+            b"body\r\n .\r\n",    // SP.CRLF
         ];
         for v in variants {
             let mut raw = b"Subject: t\r\n\r\n".to_vec();
@@ -297,6 +300,13 @@ mod tests {
         assert!(end);
         assert_eq!(out, b"a\r\n.\r\nb\r\n");
         assert_eq!(p.anomalies(), (2, 0));
+        // <LF>.<CR><LF> is not the end either: the dot line must follow a CRLF.
+        let (out, end, _, _) = run(b"a\n.\r\nb\r\n.\r\n", 0);
+        assert!(end);
+        assert_eq!(out, b"a\r\n.\r\nb\r\n");
+        // An empty message ends at once.
+        let (out, end, _, _) = run(b".\r\n", 0);
+        assert!(end && out.is_empty());
     }
 
     #[test]
@@ -324,7 +334,10 @@ mod tests {
         assert_eq!(p.verdict().unwrap().status, Some("5.6.0"));
         let mut p = DataParser::new(0);
         p.line_too_long();
-        assert_eq!(p.verdict().unwrap().to_string(), "500 5.5.2 Line too long; message refused\r\n");
+        assert_eq!(
+            p.verdict().unwrap().to_string(),
+            "500 5.5.2 Line too long; message refused\r\n"
+        );
     }
 
     #[test]
@@ -348,7 +361,10 @@ mod tests {
     fn dates() {
         assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(rfc5322_date(1_795_000_000), "Wed, 18 Nov 2026 11:06:40 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_000_000),
+            "Wed, 18 Nov 2026 11:06:40 +0000"
+        );
     }
 
     #[test]

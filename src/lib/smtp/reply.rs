@@ -76,7 +76,10 @@ mod tests {
 
     #[test]
     fn renders() {
-        assert_eq!(Reply::new(250, "2.0.0", "Ok").to_string(), "250 2.0.0 Ok\r\n");
+        assert_eq!(
+            Reply::new(250, "2.0.0", "Ok").to_string(),
+            "250 2.0.0 Ok\r\n"
+        );
         assert_eq!(Reply::plain(334, "").to_string(), "334 \r\n");
         let m = Reply::multi(250, None, vec!["a".into(), "b".into(), "c".into()]);
         assert_eq!(m.to_string(), "250-a\r\n250-b\r\n250 c\r\n");

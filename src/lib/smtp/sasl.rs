@@ -37,7 +37,10 @@ pub fn b64_encode(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -68,7 +71,9 @@ pub fn decode_plain(resp: &str) -> Option<(String, String, String)> {
 
 /// A decoded LOGIN step (user name or password).
 pub fn decode_text(resp: &str) -> Option<String> {
-    String::from_utf8(b64_decode(resp)?).ok().filter(|s| !s.contains('\0'))
+    String::from_utf8(b64_decode(resp)?)
+        .ok()
+        .filter(|s| !s.contains('\0'))
 }
 
 #[cfg(test)]

@@ -192,17 +192,19 @@ impl State {
 
     fn is_local_domain(&self, d: &str) -> bool {
         let d = d.trim_end_matches('.').to_ascii_lowercase();
-        self.cfg.local_domains.iter().any(|l| *l == d)
+        self.cfg.local_domains.contains(&d)
     }
 
     /// A recipient is local when its domain is local or it has none.
     fn is_local(&self, m: &Mailbox) -> bool {
-        m.domain.as_deref().is_none_or(|d| self.is_local_domain(d))
+        m.domain
+            .as_deref()
+            .map_or(true, |d| self.is_local_domain(d))
     }
 
     /// The greeting sent when the connection opens.
     pub fn greeting(&self, banner: &str) -> Reply {
-        Reply::plain(220, format!("{banner} ESMTP"))
+        Reply::plain(220, banner)
     }
 
     /// A command that could not be parsed: its reply, counted as an error.
@@ -218,10 +220,11 @@ impl State {
     fn error(&mut self, reply: Reply) -> Action {
         self.errors += 1;
         if self.errors >= self.cfg.max_errors {
-            return Action::Close(Reply::new(421, "4.7.0", format!(
-                "{} Too many errors, closing connection",
-                self.cfg.hostname
-            )));
+            return Action::Close(Reply::new(
+                421,
+                "4.7.0",
+                format!("{} Too many errors, closing connection", self.cfg.hostname),
+            ));
         }
         Action::Reply(reply)
     }
@@ -254,7 +257,11 @@ impl State {
             Command::Helo(name) => {
                 self.txn = None;
                 self.esmtp = false;
-                let reply = r(250, "2.0.0", format!("{} Hello {}", self.cfg.hostname, name));
+                let reply = r(
+                    250,
+                    "2.0.0",
+                    format!("{} Hello {}", self.cfg.hostname, name),
+                );
                 self.helo = Some(name);
                 reply
             }
@@ -306,7 +313,11 @@ impl State {
         }
         if let (Some(size), true) = (params.size, self.cfg.max_size > 0) {
             if size > self.cfg.max_size {
-                return r(552, "5.3.4", "Message size exceeds fixed maximum message size");
+                return r(
+                    552,
+                    "5.3.4",
+                    "Message size exceeds fixed maximum message size",
+                );
             }
         }
         if !self.esmtp
@@ -357,7 +368,11 @@ impl State {
         let address = m.address();
         if m.is_utf8() && !txn.params.smtputf8 {
             txn.refused += 1;
-            return r(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
+            return r(
+                553,
+                "5.6.7",
+                "Non-ASCII recipient address requires SMTPUTF8",
+            );
         }
         if txn.recipients.len() >= max {
             txn.refused += 1;
@@ -400,7 +415,11 @@ impl State {
             }
             Resolution::Unknown => {
                 txn.refused += 1;
-                r(550, "5.1.1", format!("<{address}>: Recipient address rejected: User unknown"))
+                r(
+                    550,
+                    "5.1.1",
+                    format!("<{address}>: Recipient address rejected: User unknown"),
+                )
             }
             Resolution::Loop => {
                 txn.refused += 1;
@@ -408,7 +427,11 @@ impl State {
             }
             Resolution::Unavailable(_) => {
                 txn.refused += 1;
-                r(451, "4.3.0", format!("<{address}>: Temporary lookup failure"))
+                r(
+                    451,
+                    "4.3.0",
+                    format!("<{address}>: Temporary lookup failure"),
+                )
             }
         }
     }
@@ -512,7 +535,11 @@ impl State {
             return self.error(Reply::new(503, "5.5.1", "TLS already active"));
         }
         if self.txn.is_some() {
-            return self.error(Reply::new(503, "5.5.1", "Error: MAIL transaction in progress"));
+            return self.error(Reply::new(
+                503,
+                "5.5.1",
+                "Error: MAIL transaction in progress",
+            ));
         }
         Action::StartTls(Reply::new(220, "2.0.0", "Ready to start TLS"))
     }
@@ -536,7 +563,11 @@ impl State {
             return self.error(Reply::new(503, "5.5.1", "Error: already authenticated"));
         }
         if self.txn.is_some() {
-            return self.error(Reply::new(503, "5.5.1", "Error: MAIL transaction in progress"));
+            return self.error(Reply::new(
+                503,
+                "5.5.1",
+                "Error: MAIL transaction in progress",
+            ));
         }
         if !self.auth_allowed() {
             return r(
