@@ -32,7 +32,7 @@ build: deps
 	$(CARGO) build --release
 
 unit: deps
-	$(CARGO) test --release --lib --bins
+	$(CARGO) test --release --lib --bins --tests
 
 interop: build test-deps
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
