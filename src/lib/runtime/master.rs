@@ -742,7 +742,9 @@ fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind, tls: Option<&Arc<
         },
         _ => crate::net::Stream::Plain(tcp),
     };
-    let _ = stream.write_all(service.busy_reply);
+    // `<host>` in the reply stands for this host's name (smtpd's 421).
+    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", &hostname());
+    let _ = stream.write_all(reply.as_bytes());
     let _ = stream.flush();
     stream.close();
 }
