@@ -104,7 +104,9 @@ pub fn serve(s: Session) {
 
 impl Driver {
     fn reply(&mut self, r: &Reply) {
-        log::debug!("> {}", r.to_string().trim_end());
+        if log::log_enabled!(log::Level::Debug) {
+            log::debug!("> {}", r.to_string().trim_end().replace("\r\n", " | "));
+        }
         self.out.extend_from_slice(&r.to_bytes());
     }
 
