@@ -20,6 +20,8 @@ TCP_DAEMONS = {
     "pop3d": (b"+OK", b"-ERR"),
 }
 BUILT = [d for d in TCP_DAEMONS if (BIN / d).exists()]
+# Flags and configuration checks apply to every daemon, UDP ones included.
+ALL = BUILT + [d for d in ("tftpd",) if (BIN / d).exists()]
 
 
 def greeting(sock):
@@ -38,7 +40,7 @@ def run(name, *args, **kw):
                           timeout=30, **kw)
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_version_and_help(name):
     r = run(name, "-V")
     assert r.returncode == 0 and name in r.stdout
@@ -48,7 +50,7 @@ def test_version_and_help(name):
     assert r.returncode == 2 and "Usage" in r.stderr
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_check_prints_effective_settings(name, lab):
     conf = lab.dir / f"{name}.conf"
     conf.write_text("# sample\nmax_sessions = 7\n\nbanner = hello there\n")
@@ -60,7 +62,7 @@ def test_check_prints_effective_settings(name, lab):
     assert "idle_timeout = " in r.stdout and "listen = " in r.stdout
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_bad_configuration_names_file_line_key(name, lab):
     conf = lab.dir / "bad.conf"
     conf.write_text("max_sessions = 5\nno_such_key = 1\n")
@@ -78,12 +80,14 @@ def test_bad_configuration_names_file_line_key(name, lab):
     assert r.returncode == 2 and "missing.conf" in r.stderr
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_runtime_failure_exit_code(name, lab):
     # The port is taken: cannot bind is a failure at run time.
-    with socket.socket() as s:
+    udp = name not in TCP_DAEMONS
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        s.listen(1)
+        if not udp:
+            s.listen(1)
         port = s.getsockname()[1]
         r = run(name, "-F", "-o", f"listen=127.0.0.1:{port}", "-o", "log=stderr")
     assert r.returncode == 1 and "bind" in r.stderr
