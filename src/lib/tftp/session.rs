@@ -72,7 +72,7 @@ pub fn serve(s: UdpSession) {
             Err(e) => {
                 let _ = s
                     .socket
-                    .send_to(&packet::error(ErrorCode::IllegalOperation, &e.0), peer);
+                    .send_to(&packet::error(ErrorCode::IllegalOperation, e.0), peer);
                 continue;
             }
         };
