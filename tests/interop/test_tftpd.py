@@ -138,3 +138,28 @@ service classicd-tftp
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_same_scenario_against_tftpd_hpa(lab, tree):
+    """The reference daemon passes the get scenario too: the test is right."""
+    import shutil
+    import time
+    from conftest import CI, free_port
+    ref = shutil.which("in.tftpd") or ("/usr/sbin/in.tftpd" if os.path.exists("/usr/sbin/in.tftpd") else None)
+    if ref is None:
+        if CI:
+            pytest.fail("tftpd-hpa is not installed")
+        pytest.skip("tftpd-hpa is not installed")
+    port = free_port(socket.SOCK_DGRAM)
+    user = ["-u", "root"] if IS_ROOT else []
+    p = subprocess.Popen([ref, "-L", "-s", str(tree), "-a", f"127.0.0.1:{port}", *user],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        got = lab.dir / "ref.bin"
+        r = tftp_get(port, "big.bin", got)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert got.read_bytes() == (tree / "big.bin").read_bytes()
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
