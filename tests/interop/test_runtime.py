@@ -292,3 +292,22 @@ service classicd-test
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_inetd_mode_never_logs_to_the_client(name, daemon):
+    # Even asked for stderr and debug output, the client sees only protocol.
+    d = daemon(name, "log=stderr", mode="inetd", extra_args=["-d"])
+    with d.connect() as s:
+        g = greeting(s)
+        assert g.startswith(TCP_DAEMONS[name][0])
+        s.sendall(b"QUIT\r\n")
+        s.settimeout(10)
+        rest = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    for text in (g, rest):
+        assert b"info:" not in text and b"debug:" not in text and b"connection from" not in text
