@@ -284,6 +284,47 @@ class Daemon:
             subprocess.run(["pkill", "-KILL", "-f", pattern], capture_output=True)
 
 
+class Xinetd:
+    """A real xinetd in the foreground with one service on a free port."""
+
+    def __init__(self, lab, server, server_args="", udp=False):
+        path = need("xinetd")
+        self.port = free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        user = "root" if IS_ROOT else pwd.getpwuid(os.getuid()).pw_name
+        conf = lab.dir / f"xinetd-{self.port}.conf"
+        conf.write_text(f"""
+defaults
+{{
+    instances = 10
+}}
+service classicd-{self.port}
+{{
+    type        = UNLISTED
+    socket_type = {"dgram" if udp else "stream"}
+    protocol    = {"udp" if udp else "tcp"}
+    wait        = {"yes" if udp else "no"}
+    user        = {user}
+    bind        = 127.0.0.1
+    port        = {self.port}
+    server      = {server}
+    server_args = {server_args}
+}}
+""")
+        self.proc = subprocess.Popen([path, "-dontfork", "-pidfile", str(lab.dir / f"x-{self.port}.pid"),
+                                      "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if udp:
+            time.sleep(1)
+        else:
+            wait_port(self.port, proc=self.proc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 @pytest.fixture
 def lab(tmp_path):
     return Lab(tmp_path)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, IS_ROOT, binary, free_port, need, wait_port
+from conftest import BIN, Xinetd, binary, free_port, wait_port
 
 # Every TCP daemon built so far, with the start of its greeting and its
 # "too busy" reply.
@@ -260,38 +260,11 @@ def test_systemd_socket_activation(name, lab):
 
 
 def test_xinetd_launches_a_daemon(lab):
-    xinetd = need("xinetd")
     name = BUILT[0]
-    port = free_port()
-    conf = lab.dir / "xinetd.conf"
-    conf.write_text(f"""
-defaults
-{{
-    instances = 10
-}}
-service classicd-test
-{{
-    type        = UNLISTED
-    socket_type = stream
-    protocol    = tcp
-    wait        = no
-    user        = {"root" if IS_ROOT else os.environ.get("USER", "root")}
-    bind        = 127.0.0.1
-    port        = {port}
-    server      = {binary(name)}
-    server_args = -o banner=via-xinetd
-}}
-""")
-    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=p)
-        with socket.create_connection(("127.0.0.1", port)) as s:
+    with Xinetd(lab, binary(name), "-o banner=via-xinetd") as x:
+        with socket.create_connection(("127.0.0.1", x.port)) as s:
             g = greeting(s)
             assert g.startswith(TCP_DAEMONS[name][0]) and b"via-xinetd" in g
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 @pytest.mark.parametrize("name", BUILT)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import IS_ROOT, need
+from conftest import IS_ROOT, Xinetd, binary, need
 
 
 @pytest.fixture
@@ -108,36 +108,11 @@ def test_refusals(lab, tree, daemon):
 
 
 def test_xinetd_udp_wait(lab, tree):
-    from conftest import binary, free_port
-    xinetd = need("xinetd")
-    port = free_port(socket.SOCK_DGRAM)
-    conf = lab.dir / "xinetd.conf"
-    conf.write_text(f"""
-service classicd-tftp
-{{
-    type        = UNLISTED
-    socket_type = dgram
-    protocol    = udp
-    wait        = yes
-    user        = root
-    bind        = 127.0.0.1
-    port        = {port}
-    server      = {binary("tftpd")}
-    server_args = -o root={tree}
-}}
-""")
-    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import time
-        time.sleep(1)
+    with Xinetd(lab, binary("tftpd"), f"-o root={tree}", udp=True) as x:
         got = lab.dir / "x.bin"
-        r = tftp_get(port, "big.bin", got)
+        r = tftp_get(x.port, "big.bin", got)
         assert r.returncode == 0, r.stdout + r.stderr
         assert got.read_bytes() == (tree / "big.bin").read_bytes()
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 def test_same_scenario_against_tftpd_hpa(lab, tree):
