@@ -65,7 +65,10 @@ impl ReplyReader {
         if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&b[0]) {
             return Err(format!("malformed reply {shown:?}"));
         }
-        let code: u16 = std::str::from_utf8(&b[..3]).unwrap_or("0").parse().unwrap_or(0);
+        let code: u16 = std::str::from_utf8(&b[..3])
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         let more = match b.get(3) {
             None | Some(b' ') => false,
             Some(b'-') => true,
@@ -315,7 +318,10 @@ impl Transaction {
             if self.msg.size > max {
                 self.settle_rest(
                     Outcome::Failed,
-                    &format!("552 5.3.4 message size {} exceeds the remote limit {max}", self.msg.size),
+                    &format!(
+                        "552 5.3.4 message size {} exceeds the remote limit {max}",
+                        self.msg.size
+                    ),
                 );
                 return self.quit();
             }
@@ -372,7 +378,11 @@ impl Transaction {
             }
             St::Mail => {
                 if !r.is_positive() {
-                    let o = if r.is_permanent() { Outcome::Failed } else { Outcome::Deferred };
+                    let o = if r.is_permanent() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Deferred
+                    };
                     self.settle_rest(o, &format!("{r} (in reply to MAIL FROM)"));
                     return self.quit();
                 }
@@ -387,7 +397,11 @@ impl Transaction {
                 if r.is_positive() {
                     self.accepted.push(idx);
                 } else {
-                    let outcome = if r.is_permanent() { Outcome::Failed } else { Outcome::Deferred };
+                    let outcome = if r.is_permanent() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Deferred
+                    };
                     self.results.push((
                         idx,
                         RcptResult {
@@ -408,7 +422,11 @@ impl Transaction {
             }
             St::Data => {
                 if r.code != 354 {
-                    let o = if r.is_permanent() { Outcome::Failed } else { Outcome::Deferred };
+                    let o = if r.is_permanent() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Deferred
+                    };
                     self.settle_rest(o, &format!("{r} (in reply to DATA)"));
                     return self.quit();
                 }
@@ -579,20 +597,30 @@ mod tests {
     #[test]
     fn full_dialogue_with_dsn_and_tls() {
         let mut t = Transaction::new("me.test", msg(2), true);
-        assert_eq!(t.on_reply(reply(220, &["hi"])), Action::Send("EHLO me.test".into()));
+        assert_eq!(
+            t.on_reply(reply(220, &["hi"])),
+            Action::Send("EHLO me.test".into())
+        );
         let ehlo = reply(250, &["mx", "STARTTLS", "SIZE 1000", "8BITMIME", "DSN"]);
         assert_eq!(t.on_reply(ehlo.clone()), Action::Send("STARTTLS".into()));
         assert_eq!(t.on_reply(reply(220, &["go"])), Action::StartTls);
         assert_eq!(t.tls_started(), Action::Send("EHLO me.test".into()));
         assert_eq!(
             t.on_reply(ehlo),
-            Action::Send("MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME RET=HDRS ENVID=id+201".into())
+            Action::Send(
+                "MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME RET=HDRS ENVID=id+201".into()
+            )
         );
         assert_eq!(
             t.on_reply(reply(250, &["ok"])),
-            Action::Send("RCPT TO:<r0@y.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;R0+2Bx@y.test".into())
+            Action::Send(
+                "RCPT TO:<r0@y.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;R0+2Bx@y.test".into()
+            )
         );
-        assert!(matches!(t.on_reply(reply(550, &["5.1.1 no such user"])), Action::Send(_)));
+        assert!(matches!(
+            t.on_reply(reply(550, &["5.1.1 no such user"])),
+            Action::Send(_)
+        ));
         assert_eq!(t.on_reply(reply(250, &["ok"])), Action::Send("DATA".into()));
         assert_eq!(t.on_reply(reply(354, &["go"])), Action::SendBody);
         assert_eq!(t.on_reply(reply(250, &["2.0.0 queued as X"])), Action::Quit);
@@ -614,23 +642,50 @@ mod tests {
         m.body_8bit = false;
         let mut t = Transaction::new("me.test", m, true);
         t.on_reply(reply(220, &[]));
-        assert_eq!(t.on_reply(reply(502, &["no EHLO"])), Action::Send("HELO me.test".into()));
-        assert_eq!(t.on_reply(reply(250, &["hi"])), Action::Send("MAIL FROM:<a@x.test>".into()));
-        assert_eq!(t.on_reply(reply(250, &[])), Action::Send("RCPT TO:<r0@y.test>".into()));
+        assert_eq!(
+            t.on_reply(reply(502, &["no EHLO"])),
+            Action::Send("HELO me.test".into())
+        );
+        assert_eq!(
+            t.on_reply(reply(250, &["hi"])),
+            Action::Send("MAIL FROM:<a@x.test>".into())
+        );
+        assert_eq!(
+            t.on_reply(reply(250, &[])),
+            Action::Send("RCPT TO:<r0@y.test>".into())
+        );
     }
 
     #[test]
     fn host_level_failures() {
         let mut t = Transaction::new("me.test", msg(1), true);
         assert_eq!(t.on_reply(reply(554, &["go away"])), Action::Quit);
-        assert!(matches!(t.result(), HostResult::TryNext { permanent: true, .. }));
+        assert!(matches!(
+            t.result(),
+            HostResult::TryNext {
+                permanent: true,
+                ..
+            }
+        ));
         let mut t = Transaction::new("me.test", msg(1), true);
         t.on_reply(reply(421, &["busy"]));
-        assert!(matches!(t.result(), HostResult::TryNext { permanent: false, .. }));
+        assert!(matches!(
+            t.result(),
+            HostResult::TryNext {
+                permanent: false,
+                ..
+            }
+        ));
         let mut t = Transaction::new("me.test", msg(1), true);
         t.on_reply(reply(220, &[]));
         t.connection_failed("timeout");
-        assert!(matches!(t.result(), HostResult::TryNext { permanent: false, .. }));
+        assert!(matches!(
+            t.result(),
+            HostResult::TryNext {
+                permanent: false,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -640,7 +695,9 @@ mod tests {
         t.on_reply(reply(220, &[]));
         t.on_reply(reply(250, &["x", "STARTTLS"]));
         assert_eq!(t.on_reply(reply(451, &["later"])), Action::Quit);
-        let HostResult::Done(r) = t.result() else { panic!() };
+        let HostResult::Done(r) = t.result() else {
+            panic!()
+        };
         assert!(r.iter().all(|(_, x)| x.outcome == Outcome::Deferred));
         let mut t = Transaction::new("me.test", msg(2), false);
         t.on_reply(reply(220, &[]));
@@ -648,7 +705,9 @@ mod tests {
         t.on_reply(reply(250, &[]));
         t.on_reply(reply(250, &[]));
         t.connection_failed("connection reset");
-        let HostResult::Done(r) = t.result() else { panic!() };
+        let HostResult::Done(r) = t.result() else {
+            panic!()
+        };
         assert_eq!(r.len(), 2);
         assert!(r.iter().all(|(_, x)| x.outcome == Outcome::Deferred));
         // 5xx at end of data fails the accepted ones.
@@ -657,7 +716,9 @@ mod tests {
             t.on_reply(reply(x, &[]));
         }
         t.on_reply(reply(554, &["5.7.1 spam"]));
-        let HostResult::Done(r) = t.result() else { panic!() };
+        let HostResult::Done(r) = t.result() else {
+            panic!()
+        };
         assert_eq!(r[0].1.outcome, Outcome::Failed);
     }
 
@@ -668,7 +729,9 @@ mod tests {
         let mut t = Transaction::new("me.test", m, false);
         t.on_reply(reply(220, &[]));
         assert_eq!(t.on_reply(reply(250, &["x", "SIZE 1000"])), Action::Quit);
-        let HostResult::Done(r) = t.result() else { panic!() };
+        let HostResult::Done(r) = t.result() else {
+            panic!()
+        };
         assert_eq!(r[0].1.outcome, Outcome::Failed);
         let mut m = msg(1);
         m.smtputf8 = true;

@@ -340,7 +340,8 @@ impl Resolver {
             if !matches_query(q, &buf[..n]) {
                 continue;
             }
-            return parse_response(&buf[..n]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+            return parse_response(&buf[..n])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
 
@@ -374,7 +375,9 @@ impl Resolver {
     pub fn mail_hosts(&self, domain: &str) -> Result<Vec<(String, Vec<IpAddr>)>, MxError> {
         let r = match self.query(domain, TYPE_MX) {
             Ok(r) => r,
-            Err(DnsError::NoSuchDomain) => return Err(MxError::Permanent("domain not found".into())),
+            Err(DnsError::NoSuchDomain) => {
+                return Err(MxError::Permanent("domain not found".into()))
+            }
             Err(e) => return Err(MxError::Temporary(e.to_string())),
         };
         let plan = mx_plan(domain, &r).map_err(MxError::Permanent)?;
@@ -398,9 +401,9 @@ impl Resolver {
             }
         }
         if out.is_empty() {
-            return Err(MxError::Temporary(
-                last_err.unwrap_or_else(|| format!("no address for the mail hosts of {domain}")),
-            ));
+            return Err(MxError::Temporary(last_err.unwrap_or_else(|| {
+                format!("no address for the mail hosts of {domain}")
+            })));
         }
         Ok(out)
     }
@@ -478,7 +481,13 @@ mod tests {
     use super::*;
 
     /// A reply builder for tests: answers given as (name, type, rdata).
-    pub fn reply(id: u16, rcode: u8, qname: &str, qtype: u16, answers: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
+    pub fn reply(
+        id: u16,
+        rcode: u8,
+        qname: &str,
+        qtype: u16,
+        answers: &[(&str, u16, Vec<u8>)],
+    ) -> Vec<u8> {
         let mut p = Vec::new();
         p.extend_from_slice(&id.to_be_bytes());
         p.extend_from_slice(&[0x81, 0x80 | rcode]);
@@ -551,7 +560,11 @@ mod tests {
             TYPE_A,
             &[
                 ("h.example", TYPE_A, vec![192, 0, 2, 1]),
-                ("h.example", TYPE_AAAA, Ipv6Addr::LOCALHOST.octets().to_vec()),
+                (
+                    "h.example",
+                    TYPE_AAAA,
+                    Ipv6Addr::LOCALHOST.octets().to_vec(),
+                ),
                 ("h.example", 16, b"\x03txt".to_vec()),
             ],
         );
@@ -565,7 +578,14 @@ mod tests {
         );
         let empty = parse_response(&reply(1, 0, "d.example", TYPE_MX, &[])).unwrap();
         assert_eq!(mx_plan("D.example", &empty).unwrap(), vec!["d.example"]);
-        let null = parse_response(&reply(1, 0, "d.example", TYPE_MX, &[("d.example", TYPE_MX, mx_rdata(0, ""))])).unwrap();
+        let null = parse_response(&reply(
+            1,
+            0,
+            "d.example",
+            TYPE_MX,
+            &[("d.example", TYPE_MX, mx_rdata(0, ""))],
+        ))
+        .unwrap();
         assert!(mx_plan("d.example", &null).is_err());
         let nx = parse_response(&reply(1, 3, "d.example", TYPE_MX, &[])).unwrap();
         assert_eq!(nx.rcode, 3);
@@ -579,12 +599,18 @@ mod tests {
         pkt.extend_from_slice(&[0xC0, pkt.len() as u8]);
         assert!(parse_response(&pkt).is_err());
         // Every truncation of a good packet fails cleanly or parses.
-        let good = reply(1, 0, "example.org", TYPE_MX, &[("example.org", TYPE_MX, mx_rdata(1, "mx.example.org"))]);
+        let good = reply(
+            1,
+            0,
+            "example.org",
+            TYPE_MX,
+            &[("example.org", TYPE_MX, mx_rdata(1, "mx.example.org"))],
+        );
         for n in 0..good.len() {
             let _ = parse_response(&good[..n]);
         }
         assert!(parse_response(&[0u8; 12]).is_err()); // not a response
-        // Random garbage.
+                                                      // Random garbage.
         let mut x: u32 = 12345;
         for _ in 0..2000 {
             let mut p = vec![0u8; 40];
@@ -601,14 +627,22 @@ mod tests {
     fn reply_must_match_question() {
         let q = build_query(9, "example.org", TYPE_MX).unwrap();
         assert!(matches_query(&q, &reply(9, 0, "example.org", TYPE_MX, &[])));
-        assert!(!matches_query(&q, &reply(8, 0, "example.org", TYPE_MX, &[])));
-        assert!(!matches_query(&q, &reply(9, 0, "example.net", TYPE_MX, &[])));
+        assert!(!matches_query(
+            &q,
+            &reply(8, 0, "example.org", TYPE_MX, &[])
+        ));
+        assert!(!matches_query(
+            &q,
+            &reply(9, 0, "example.net", TYPE_MX, &[])
+        ));
         assert!(!matches_query(&q, &reply(9, 0, "example.org", TYPE_A, &[])));
     }
 
     #[test]
     fn resolv_conf_and_hosts() {
-        let s = parse_resolv_conf("# x\nsearch a\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 127.0.0.1:5353\n");
+        let s = parse_resolv_conf(
+            "# x\nsearch a\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 127.0.0.1:5353\n",
+        );
         assert_eq!(
             s,
             vec![
@@ -618,7 +652,10 @@ mod tests {
             ]
         );
         let h = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.0.0.1 mx.lab.test mx # c\n";
-        assert_eq!(hosts_lookup(h, "MX.lab.test."), vec![IpAddr::from([10, 0, 0, 1])]);
+        assert_eq!(
+            hosts_lookup(h, "MX.lab.test."),
+            vec![IpAddr::from([10, 0, 0, 1])]
+        );
         assert_eq!(hosts_lookup(h, "localhost").len(), 2);
         assert!(hosts_lookup(h, "other").is_empty());
     }
@@ -666,6 +703,9 @@ mod tests {
             attempts: 2,
             hosts: String::new(),
         };
-        assert!(matches!(r.query("x.test", TYPE_A), Err(DnsError::Temporary(_))));
+        assert!(matches!(
+            r.query("x.test", TYPE_A),
+            Err(DnsError::Temporary(_))
+        ));
     }
 }

@@ -35,6 +35,7 @@ pub mod client;
 pub mod dns;
 mod listing;
 mod local;
+mod relay;
 pub mod route;
 mod runner;
 pub mod schedule;
