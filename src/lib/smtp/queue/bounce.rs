@@ -72,7 +72,9 @@ pub fn status_of(text: &str, fallback: &str) -> String {
         let parts: Vec<&str> = w.split('.').collect();
         if parts.len() == 3
             && matches!(parts[0], "2" | "4" | "5")
-            && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
         {
             return w.to_string();
         }
@@ -218,7 +220,11 @@ pub fn compose(i: &DsnInput) -> Vec<u8> {
     for r in i.rcpts {
         m.push_str("\r\n");
         if let Some(o) = &r.orcpt {
-            let o = if o.contains(';') { o.clone() } else { format!("rfc822;{o}") };
+            let o = if o.contains(';') {
+                o.clone()
+            } else {
+                format!("rfc822;{o}")
+            };
             let _ = write!(m, "Original-Recipient: {}\r\n", clean(&o));
         }
         let fallback = match r.action {
@@ -243,7 +249,11 @@ pub fn compose(i: &DsnInput) -> Vec<u8> {
             let _ = write!(m, "Remote-MTA: dns; {}\r\n", clean(host));
         }
         if !r.diagnostic.is_empty() {
-            let kind = if r.diagnostic.as_bytes().first().is_some_and(|b| b.is_ascii_digit())
+            let kind = if r
+                .diagnostic
+                .as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_digit())
                 && r.diagnostic.as_bytes().get(3) == Some(&b' ')
             {
                 "smtp"
@@ -260,11 +270,23 @@ pub fn compose(i: &DsnInput) -> Vec<u8> {
     let _ = write!(
         m,
         "\r\n--{boundary}\r\nContent-Description: {}\r\nContent-Type: {}\r\n\r\n",
-        if full { "Undelivered Message" } else { "Undelivered Message Headers" },
-        if full { "message/rfc822" } else { "text/rfc822-headers" },
+        if full {
+            "Undelivered Message"
+        } else {
+            "Undelivered Message Headers"
+        },
+        if full {
+            "message/rfc822"
+        } else {
+            "text/rfc822-headers"
+        },
     );
     let mut out = m.into_bytes();
-    let orig = if full { i.original } else { headers_of(i.original) };
+    let orig = if full {
+        i.original
+    } else {
+        headers_of(i.original)
+    };
     out.extend_from_slice(orig);
     if !orig.ends_with(b"\n") {
         out.extend_from_slice(b"\r\n");
@@ -309,7 +331,9 @@ mod tests {
         assert!(out.contains("Reporting-MTA: dns; mx.lab.test\r\n"));
         assert!(out.contains("Original-Envelope-Id: env-1\r\n"));
         assert!(out.contains("Original-Recipient: rfc822;X@remote.test\r\n"));
-        assert!(out.contains("Final-Recipient: rfc822; x@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"));
+        assert!(out.contains(
+            "Final-Recipient: rfc822; x@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        ));
         assert!(out.contains("Remote-MTA: dns; mx.remote.test\r\n"));
         assert!(out.contains("Diagnostic-Code: smtp; 550 5.1.1"));
         assert!(out.contains("Content-Type: message/rfc822\r\n\r\nSubject: hello\r\n"));
@@ -333,7 +357,9 @@ mod tests {
         let out = String::from_utf8(compose(&input(&rcpts, false))).unwrap();
         assert!(out.contains("Subject: Successful Mail Delivery Report"));
         assert!(out.contains("Action: delivered\r\nStatus: 2.0.0\r\n"));
-        assert!(out.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: a@b\r\n\r\n"));
+        assert!(out.contains(
+            "Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: a@b\r\n\r\n"
+        ));
         assert!(!out.contains("body line"));
         assert!(out.contains("Diagnostic-Code: x-unix; delivered to mailbox"));
     }
@@ -350,7 +376,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 +0000");
+        assert_eq!(
+            rfc5322_date(1_700_000_000),
+            "Tue, 14 Nov 2023 22:13:20 +0000"
+        );
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 }

@@ -40,6 +40,7 @@ pub mod route;
 mod runner;
 pub mod schedule;
 pub mod spool;
+mod worker;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

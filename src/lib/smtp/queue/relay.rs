@@ -264,6 +264,9 @@ pub struct RemoteResult {
     pub results: Vec<(usize, RcptResult)>,
     /// "host[ip]:port" of the last server talked to, or "none".
     pub relay: String,
+    /// The server that took the message announced DSN: it sends any
+    /// success notification itself.
+    pub remote_dsn: bool,
 }
 
 fn all(msg: &ClientMessage, outcome: Outcome, text: &str) -> Vec<(usize, RcptResult)> {
@@ -299,6 +302,7 @@ pub fn deliver(
                 return RemoteResult {
                     results: all(msg, Outcome::Deferred, &format!("4.4.3 {host}: {e}")),
                     relay: format!("{host}:{port}"),
+                    remote_dsn: false,
                 }
             }
         },
@@ -308,12 +312,14 @@ pub fn deliver(
                 return RemoteResult {
                     results: all(msg, Outcome::Failed, &format!("550 5.1.2 {domain}: {why}")),
                     relay: "none".into(),
+                    remote_dsn: false,
                 }
             }
             Err(MxError::Temporary(why)) => {
                 return RemoteResult {
                     results: all(msg, Outcome::Deferred, &format!("4.4.3 {domain}: {why}")),
                     relay: "none".into(),
+                    remote_dsn: false,
                 }
             }
         },
@@ -346,13 +352,20 @@ pub fn deliver(
                             &format!("4.3.0 cannot read the queued message: {e}"),
                         ),
                         relay,
+                        remote_dsn: false,
                     }
                 }
             };
             let mut tx = Transaction::new(hostname, msg.clone(), true);
             run(tcp, host, relay.clone(), &mut tx, &mut *data, msg.size, t);
             match tx.result() {
-                HostResult::Done(results) => return RemoteResult { results, relay },
+                HostResult::Done(results) => {
+                    return RemoteResult {
+                        results,
+                        relay,
+                        remote_dsn: tx.ext.dsn,
+                    }
+                }
                 HostResult::TryNext { permanent, text } => {
                     last = (permanent, format!("{relay} said: {text}"));
                     if !permanent && text.contains("TLS") {
@@ -362,7 +375,11 @@ pub fn deliver(
                                 let mut tx = Transaction::new(hostname, msg.clone(), false);
                                 run(tcp, host, relay.clone(), &mut tx, &mut *data, msg.size, t);
                                 if let HostResult::Done(results) = tx.result() {
-                                    return RemoteResult { results, relay };
+                                    return RemoteResult {
+                                        results,
+                                        relay,
+                                        remote_dsn: tx.ext.dsn,
+                                    };
                                 }
                             }
                         }
@@ -379,6 +396,7 @@ pub fn deliver(
     RemoteResult {
         results: all(msg, outcome, &last.1),
         relay,
+        remote_dsn: false,
     }
 }
 
