@@ -870,7 +870,7 @@ impl Runner {
                 if self.workers.is_empty() {
                     break;
                 }
-                if since.elapsed() > Duration::from_secs(30) {
+                if since.elapsed() > Duration::from_secs(5) {
                     for w in &self.workers {
                         let _ = nix::sys::signal::kill(w.pid, Signal::SIGKILL);
                     }
@@ -948,6 +948,12 @@ pub fn run_queue(settings: Arc<Settings>) {
     }
     let mut r = Runner::new(cfg, Authenticator::from_settings(&settings), Mode::Daemon);
     r.install_signals();
+    // Stop (gracefully) when the master goes, even by kill -9: an orphan
+    // runner would hold the spool against the next master's.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    if nix::unistd::getppid().as_raw() == 1 {
+        return;
+    }
     match r.take_lock() {
         Ok(true) => {}
         Ok(false) => return,
