@@ -1,1 +1,264 @@
-//! (in progress)
+//! Local delivery, in a worker process: open the queued messages, become
+//! the recipient (when running as root), and hand each message with LF line
+//! endings to the mail module, which makes it durable before returning.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+
+use super::client::Outcome;
+use super::spool;
+use crate::auth::{self, AuthError, Authenticator};
+use crate::mail;
+
+/// A reader over a byte range of a file, by offset (several readers may
+/// share one file).
+pub struct At<F> {
+    pub file: F,
+    pub pos: u64,
+    pub end: u64,
+}
+
+impl<F: std::borrow::Borrow<File>> Read for At<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.end {
+            return Ok(0);
+        }
+        let want = buf.len().min((self.end - self.pos) as usize);
+        let n = self.file.borrow().read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "queued message shorter than recorded",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns CRLF into LF while reading (a lone CR is kept).
+pub struct CrlfToLf<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// A CR held back at the end of the buffer, waiting for the next byte.
+    held_cr: bool,
+    eof: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    pub fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            buf: vec![0u8; 64 * 1024],
+            start: 0,
+            end: 0,
+            held_cr: false,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.start == self.end && !self.eof {
+                let n = self.inner.read(&mut self.buf)?;
+                self.start = 0;
+                self.end = n;
+                if n == 0 {
+                    self.eof = true;
+                }
+            }
+            let mut w = 0;
+            if self.held_cr {
+                if self.start < self.end && self.buf[self.start] == b'\n' {
+                    // CRLF: drop the CR, the LF is copied below.
+                    self.held_cr = false;
+                } else if self.start < self.end || self.eof {
+                    out[w] = b'\r';
+                    w += 1;
+                    self.held_cr = false;
+                }
+            }
+            while w < out.len() && self.start < self.end {
+                let b = self.buf[self.start];
+                if b == b'\r' {
+                    if self.start + 1 < self.end {
+                        self.start += 1;
+                        if self.buf[self.start] != b'\n' {
+                            out[w] = b'\r';
+                            w += 1;
+                        }
+                        continue;
+                    }
+                    self.start += 1;
+                    self.held_cr = true;
+                    break;
+                }
+                out[w] = b;
+                w += 1;
+                self.start += 1;
+            }
+            if w > 0 || (self.eof && !self.held_cr && self.start == self.end) {
+                return Ok(w);
+            }
+        }
+    }
+}
+
+/// One recipient of one message for this account.
+#[derive(Clone, Debug)]
+pub struct LocalTask {
+    pub id: String,
+    pub rcpt: usize,
+    pub account: String,
+    pub mailbox_spec: Option<String>,
+    pub return_path: String,
+    pub size: u64,
+}
+
+/// Deliver `tasks` for `account`. Runs in a worker process: may drop
+/// privileges for good. `report` is called once per task.
+pub fn run_job(
+    auth: &Authenticator,
+    mail_location: &str,
+    queue_dir: &std::path::Path,
+    account: &str,
+    tasks: &[LocalTask],
+    after_drop: &dyn Fn(),
+    report: &mut dyn FnMut(&LocalTask, Outcome, String),
+) {
+    let acct = match auth.lookup(account) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            for t in tasks {
+                report(
+                    t,
+                    Outcome::Failed,
+                    format!("550 5.1.1 <{account}>: no such local account"),
+                );
+            }
+            return;
+        }
+        Err(AuthError::Unavailable(why)) => {
+            for t in tasks {
+                report(
+                    t,
+                    Outcome::Deferred,
+                    format!("4.3.0 account lookup failed: {why}"),
+                );
+            }
+            return;
+        }
+        Err(_) => {
+            for t in tasks {
+                report(t, Outcome::Deferred, "4.3.0 account lookup failed".into());
+            }
+            return;
+        }
+    };
+    // Open everything while we still may.
+    let files: Vec<io::Result<File>> = tasks
+        .iter()
+        .map(|t| File::open(spool::queue_path(queue_dir, &t.id)))
+        .collect();
+    if auth::running_as_root() {
+        if let Err(e) = auth::drop_privileges(&acct) {
+            for t in tasks {
+                report(
+                    t,
+                    Outcome::Deferred,
+                    format!("4.3.0 cannot switch to {account}: {e}"),
+                );
+            }
+            return;
+        }
+    }
+    after_drop();
+    for (t, f) in tasks.iter().zip(files) {
+        let file = match f {
+            Ok(f) => f,
+            Err(e) => {
+                report(
+                    t,
+                    Outcome::Deferred,
+                    format!("4.3.0 cannot open the queued message: {e}"),
+                );
+                continue;
+            }
+        };
+        let location = t.mailbox_spec.as_deref().unwrap_or(mail_location);
+        let mailbox = match mail::mailbox_for(location, &acct) {
+            Ok(m) => m,
+            Err(e) => {
+                report(t, Outcome::Deferred, format!("4.3.5 {e}"));
+                continue;
+            }
+        };
+        let mut reader = CrlfToLf::new(At {
+            file: &file,
+            pos: 0,
+            end: t.size,
+        });
+        match mail::deliver(&mailbox, &t.return_path, &mut reader) {
+            Ok(()) => report(
+                t,
+                Outcome::Sent,
+                format!("250 2.0.0 delivered to {}", mailbox.path().display()),
+            ),
+            Err(e) => report(
+                t,
+                Outcome::Deferred,
+                format!("4.2.0 delivery to {} failed: {e}", mailbox.path().display()),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(input: &[u8], chunk: usize, out_chunk: usize) -> Vec<u8> {
+        struct Chunky<'a>(&'a [u8], usize);
+        impl Read for Chunky<'_> {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(b.len());
+                b[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut r = CrlfToLf::new(Chunky(input, chunk));
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; out_chunk];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn crlf_to_lf_at_every_boundary() {
+        let input = b"a\r\nb\rc\r\n\r\n.\r\nend\r";
+        let want = b"a\nb\rc\n\n.\nend\r";
+        for chunk in 1..input.len() + 1 {
+            for out_chunk in 1..5 {
+                assert_eq!(
+                    convert(input, chunk, out_chunk),
+                    want,
+                    "chunk {chunk}/{out_chunk}"
+                );
+            }
+        }
+    }
+}

@@ -35,10 +35,12 @@ pub mod client;
 pub mod dns;
 mod listing;
 mod local;
+mod relay;
 pub mod route;
 mod runner;
 pub mod schedule;
 pub mod spool;
+mod worker;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -144,25 +144,45 @@ pub fn transport_lookup<'a>(table: &'a [(String, String)], domain: &str) -> Opti
         .map(|(_, h)| h.as_str())
 }
 
-/// Decide the next hop for a domain. Errors are configuration problems
-/// (a bad relay_host or transport entry): the mail is deferred.
-pub fn next_hop(cfg: &QueueConfig, domain: &str) -> Result<NextHop, String> {
-    if let Some(path) = &cfg.transport_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("transport_file {}: {e}", path.display()))?;
-        let table = parse_transport(&text);
-        if let Some(h) = transport_lookup(&table, domain) {
+/// Next hops for many domains with the configuration read once.
+pub struct Router {
+    transport: Result<Vec<(String, String)>, String>,
+    relay: Option<Result<(String, u16), String>>,
+}
+
+impl Router {
+    pub fn new(cfg: &QueueConfig) -> Router {
+        let transport = match &cfg.transport_file {
+            None => Ok(Vec::new()),
+            Some(path) => std::fs::read_to_string(path)
+                .map(|t| parse_transport(&t))
+                .map_err(|e| format!("transport_file {}: {e}", path.display())),
+        };
+        let relay = cfg
+            .relay_host
+            .as_ref()
+            .map(|r| parse_host_port(r).ok_or_else(|| format!("relay_host: bad value {r:?}")));
+        Router { transport, relay }
+    }
+
+    /// The next hop for a domain: transport_file, relay_host, else MX.
+    /// Errors are configuration problems: the mail is deferred.
+    pub fn next_hop(&self, domain: &str) -> Result<NextHop, String> {
+        let table = self.transport.as_ref().map_err(|e| e.clone())?;
+        if let Some(h) = transport_lookup(table, domain) {
             let (host, port) = parse_host_port(h)
                 .ok_or_else(|| format!("transport_file: bad next hop {h:?} for {domain}"))?;
             return Ok(NextHop::Fixed { host, port });
         }
+        match &self.relay {
+            Some(Ok((host, port))) => Ok(NextHop::Fixed {
+                host: host.clone(),
+                port: *port,
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(NextHop::Mx(domain.to_string())),
+        }
     }
-    if let Some(r) = &cfg.relay_host {
-        let (host, port) =
-            parse_host_port(r).ok_or_else(|| format!("relay_host: bad value {r:?}"))?;
-        return Ok(NextHop::Fixed { host, port });
-    }
-    Ok(NextHop::Mx(domain.to_string()))
 }
 
 #[cfg(test)]
