@@ -10,9 +10,9 @@ HOST = "127.0.0.1"
 HOSTNAME = "mx.lab.test"
 
 
-def smtpd_opts(lab, *extra, tls=None):
+def smtpd_opts(lab, *extra, tls=None, queue="queue"):
     """The -o options of a lab smtpd: its own spool, aliases, local domains."""
-    q = lab.dir / "queue"
+    q = lab.dir / queue
     aliases = lab.dir / "aliases"
     if not aliases.exists():
         aliases.write_text("staff: demo, alice\nloop1: loop2\nloop2: loop1\n"
@@ -24,10 +24,23 @@ def smtpd_opts(lab, *extra, tls=None):
     return opts + list(extra)
 
 
-def start_smtpd(daemon, lab, *extra, tls=None, **kw):
+def traversable(lab):
+    """Deliveries run as the recipient (nobody, under root): every parent of
+    the lab must be searchable by others (pytest makes its base 0700)."""
+    if os.geteuid() == 0:
+        p = lab.dir
+        while p != p.parent:
+            mode = p.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(p, (mode & 0o7777) | 0o001)
+            p = p.parent
+
+
+def start_smtpd(daemon, lab, *extra, tls=None, queue="queue", **kw):
+    traversable(lab)
     if "alice" not in lab.users:
         lab.add_user("alice", "alice")
-    return daemon("smtpd", *smtpd_opts(lab, *extra, tls=tls), **kw)
+    return daemon("smtpd", *smtpd_opts(lab, *extra, tls=tls, queue=queue), **kw)
 
 
 def client_tls():

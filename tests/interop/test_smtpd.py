@@ -35,10 +35,42 @@ def test_smtplib_plain_delivery_and_received_header(daemon, lab):
     assert len(msgs) == 1
     m = body_of(msgs[0])
     assert m["Subject"] == "plain"
+    # Delivered by the queue runner into demo's Maildir, with Return-Path.
+    new = wait_maildir(lab.home, 1)
+    assert len(new) == 1
+    assert new[0].startswith(b"Return-Path: <a@far.test>")
     rcv = m.get_all("Received")[0]
     assert "from client.example ([127.0.0.1])" in rcv
     assert f"by {HOSTNAME}" in rcv and "with ESMTP" in rcv
     assert "from=<a@far.test>" in d.log() and "nrcpt=1" in d.log()
+
+
+def wait_maildir(home, count, timeout=15):
+    deadline = time.time() + timeout
+    files = []
+    while time.time() < deadline:
+        d = home / "Maildir" / "new"
+        files = sorted(d.iterdir()) if d.is_dir() else []
+        if len(files) >= count:
+            break
+        time.sleep(0.1)
+    return [f.read_bytes() for f in files]
+
+
+def test_another_instance_as_the_remote_mta(daemon, lab):
+    b = start_smtpd(daemon, lab, "local_domains=remote.test", "hostname=mx.remote.test",
+                    queue="queue-b")
+    a = start_smtpd(daemon, lab, f"relay_host={HOST}:{b.port}", "retry_interval=1")
+    with smtplib.SMTP(HOST, a.port, local_hostname="ua.test") as s:
+        assert s.sendmail("alice@lab.test", ["demo@remote.test"], MSG.format(subj="hop")) == {}
+    new = wait_maildir(lab.home, 1, timeout=30)
+    assert len(new) == 1, a.log() + b.log()
+    m = body_of(new[0])
+    assert m["Subject"] == "hop"
+    received = m.get_all("Received")
+    assert len(received) == 2
+    assert "by mx.remote.test" in received[0] and f"by {HOSTNAME}" in received[1]
+    assert "from ua.test ([127.0.0.1])" in received[1]
 
 
 def test_each_rcpt_on_its_own(daemon, lab):
