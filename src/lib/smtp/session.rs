@@ -44,6 +44,8 @@ struct Driver {
     client: String,
     resolver: Resolver,
     queue: Option<Queue>,
+    /// The command being answered, printable and masked, for the log.
+    last: String,
 }
 
 fn unmapped(ip: IpAddr) -> IpAddr {
@@ -92,6 +94,7 @@ pub fn serve(s: Session) {
         peer_ip,
         settings,
         queue: None,
+        last: String::new(),
     };
     let greeting = d.state.greeting(&banner);
     d.reply(&greeting);
@@ -134,6 +137,7 @@ impl Driver {
                 Ok(Line::Complete(l, _)) => l,
                 Ok(Line::TooLong) => {
                     log::debug!("< (line too long)");
+                    self.last = "(line too long)".into();
                     let a = self.state.line_too_long();
                     match self.perform(a) {
                         Flow::Continue => continue,
@@ -151,25 +155,31 @@ impl Driver {
             };
             let action = if self.state.awaiting_auth_line() {
                 log::debug!("< ****");
+                self.last = "(AUTH response)".into();
                 self.state.auth_line(&String::from_utf8_lossy(&line))
             } else {
-                log_command(&line);
+                self.last = masked(&line);
+                log::debug!("< {}", self.last);
                 match command::parse(&line) {
                     Ok(c) => self.state.command(c),
-                    Err(r) => {
-                        log::info!(
-                            "{}: {} ({})",
-                            self.client_name(),
-                            r.to_string().trim_end(),
-                            crate::auth::printable(&String::from_utf8_lossy(&line))
-                        );
-                        self.state.bad_command(r)
-                    }
+                    Err(r) => self.state.bad_command(r),
                 }
             };
             if let Flow::Stop = self.perform(action) {
                 return;
             }
+        }
+    }
+
+    /// Every refusal is logged with the client, the command and the reply.
+    fn log_refusal(&self, r: &Reply) {
+        if r.code >= 400 && r.code != 421 || r.code == 421 && !self.last.is_empty() {
+            log::info!(
+                "reject: {} from {}: {}",
+                self.last.split(' ').next().unwrap_or(""),
+                self.client_name(),
+                r.to_string().trim_end().replace("\r\n", " | ")
+            );
         }
     }
 
@@ -191,13 +201,12 @@ impl Driver {
     fn perform(&mut self, action: Action) -> Flow {
         match action {
             Action::Reply(r) => {
-                if r.is_permanent() || r.code >= 400 {
-                    log::debug!("refused: {}", r.to_string().trim_end());
-                }
+                self.log_refusal(&r);
                 self.reply(&r);
                 Flow::Continue
             }
             Action::Close(r) => {
+                self.log_refusal(&r);
                 self.reply(&r);
                 let _ = self.flush();
                 Flow::Stop
@@ -208,15 +217,6 @@ impl Driver {
                     log::error!("recipient lookup failed for {local}: {why}");
                 }
                 let a = self.state.rcpt_resolved(res);
-                if let Action::Reply(r) = &a {
-                    if !r.is_positive() {
-                        log::info!(
-                            "reject: RCPT from {}: {}",
-                            self.client_name(),
-                            r.to_string().trim_end()
-                        );
-                    }
-                }
                 self.perform(a)
             }
             Action::Verify { local, expand } => {
@@ -287,8 +287,21 @@ impl Driver {
             return Flow::Stop;
         }
         let (outcome, flow) = self.receive(incoming);
+        let queued = match &outcome {
+            DataOutcome::Queued(id) if !id.starts_with('(') => Some(id.clone()),
+            _ => None,
+        };
         let r = self.state.data_end(outcome);
         self.reply(&r);
+        // Without a master there is no runner: deliver now, once the
+        // client has its answer.
+        if let (Some(id), true) = (queued, self.inetd) {
+            let flushed = self.conn.has_buffered_input() || self.flush().is_ok();
+            queue::deliver_now(&self.settings, &id);
+            if !flushed {
+                return Flow::Stop;
+            }
+        }
         flow
     }
 
@@ -398,9 +411,6 @@ impl Driver {
                         .map(|u| format!(", sasl_username={u}"))
                         .unwrap_or_default()
                 );
-                if self.inetd {
-                    queue::deliver_now(&self.settings, &id);
-                }
                 (DataOutcome::Queued(id), Flow::Continue)
             }
             Err(e) => {
@@ -478,24 +488,20 @@ fn notify(n: Option<NotifyFlags>) -> Notify {
     }
 }
 
-/// Log a command line at debug level, with AUTH credentials masked.
-fn log_command(line: &[u8]) {
-    if !log::log_enabled!(log::Level::Debug) {
-        return;
-    }
+/// A command line made printable, with AUTH credentials masked.
+fn masked(line: &[u8]) -> String {
     let text = crate::auth::printable(&String::from_utf8_lossy(line));
-    let upper = text.to_ascii_uppercase();
-    if upper.starts_with("AUTH ") {
-        let mech = text.split_whitespace().nth(1).unwrap_or("");
-        let masked = if text.split_whitespace().count() > 2 {
-            " ****"
-        } else {
-            ""
-        };
-        log::debug!("< AUTH {mech}{masked}");
-    } else {
-        log::debug!("< {text}");
+    if text
+        .get(..5)
+        .is_some_and(|v| v.eq_ignore_ascii_case("AUTH "))
+    {
+        let mut words = text.split_whitespace();
+        let _ = words.next();
+        let mech = words.next().unwrap_or("");
+        let rest = if words.next().is_some() { " ****" } else { "" };
+        return format!("AUTH {mech}{rest}");
     }
+    text
 }
 
 /// Local recipients: the aliases file (read once per session), accounts
