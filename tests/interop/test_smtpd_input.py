@@ -179,3 +179,42 @@ def test_bare_lf_lines_are_normalised(daemon, lab):
     r.cmd("QUIT")
     msg = wait_stored(lab, 1)[0]
     assert b"line one" in msg and b"line two" in msg
+
+
+def test_idle_timeout_mid_data_stores_nothing(daemon, lab):
+    d = start_smtpd(daemon, lab, "idle_timeout=2")
+    r = Raw(d.port)
+    r.cmd("EHLO c")
+    transaction(r)
+    r.send(b"Subject: slow\r\n\r\nhalf a message\r\n")
+    code, text = r.reply()
+    assert code == 421 and text.startswith("4.4.2")
+    assert r.closed()
+    assert stored(lab, settle=0) == [] and tmp_files(lab) == []
+
+
+def test_starttls_command_injection_is_ignored(daemon, lab, tls_files):
+    import ssl
+    from smtp_helpers import client_tls
+    d = start_smtpd(daemon, lab, tls=tls_files)
+    r = Raw(d.port)
+    r.cmd("EHLO c")
+    # Plaintext sent after STARTTLS must not survive into the TLS session.
+    r.send(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+    assert r.reply()[0] == 220
+    r.sock = client_tls().wrap_socket(r.sock, server_hostname="localhost")
+    r.buf = b""
+    assert r.cmd("EHLO c")[0] == 250
+    # Had the injected MAIL been executed, this would be a nested MAIL.
+    assert r.cmd("MAIL FROM:<a@far.test>")[0] == 250
+    r.cmd("QUIT")
+
+
+def test_domain_literal_of_the_server_is_local(daemon, lab):
+    d = start_smtpd(daemon, lab, "relay_from=10.9.9.0/24")
+    r = Raw(d.port)
+    r.cmd("EHLO c")
+    r.cmd("MAIL FROM:<a@far.test>")
+    assert r.cmd("RCPT TO:<demo@[127.0.0.1]>")[0] == 250
+    assert r.cmd("RCPT TO:<demo@[10.1.2.3]>")[0] == 554
+    r.cmd("QUIT")

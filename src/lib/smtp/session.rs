@@ -59,7 +59,12 @@ pub fn serve(s: Session) {
     let settings = s.settings.clone();
     let hostname = super::hostname(&settings);
     let peer_ip = unmapped(s.conn.peer.ip());
-    let local_domains = super::local_domains(&settings);
+    let mut local_domains = super::local_domains(&settings);
+    // Our own address as a domain literal is local too (RFC 5321 4.1.3).
+    match unmapped(s.conn.local.ip()) {
+        IpAddr::V4(a) => local_domains.push(format!("[{a}]")),
+        IpAddr::V6(a) => local_domains.push(format!("[ipv6:{a}]")),
+    }
     let cfg = Config {
         hostname: hostname.clone(),
         local_domains: local_domains.clone(),

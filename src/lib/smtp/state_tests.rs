@@ -380,3 +380,15 @@ fn discard_only_recipients() {
         "\"no body\"@mx.test"
     );
 }
+
+#[test]
+fn own_address_literal_is_local() {
+    let mut s = State::new(Config {
+        local_domains: vec!["mx.test".into(), "[127.0.0.1]".into()],
+        ..cfg()
+    });
+    send(&mut s, "EHLO c");
+    send(&mut s, "MAIL FROM:<a@b.test>");
+    assert_eq!(code(&send(&mut s, "RCPT TO:<demo@[127.0.0.1]>")), 250);
+    assert_eq!(code(&send(&mut s, "RCPT TO:<demo@[127.0.0.2]>")), 554);
+}
