@@ -92,14 +92,16 @@ impl log::Log for DaemonLogger {
         let msg = record.args().to_string();
         match sink.target {
             Target::Stderr => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{}[{}]: {}: {}",
+                // One write per line: stderr is unbuffered, and processes
+                // sharing it must not interleave fragments of their lines.
+                let line = format!(
+                    "{}[{}]: {}: {}\n",
                     sink.ident,
                     std::process::id(),
                     record.level().as_str().to_lowercase(),
                     msg
                 );
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
             Target::Syslog(_) => {
                 if let Some(l) = sink.syslog.as_mut() {
