@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, make_traversable
 
 PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969}
 # A key only the real protocol module declares (not a placeholder).
@@ -39,6 +39,7 @@ def busy(port):
 def lab_run(tmp_path):
     if any(busy(p) for p in PORTS.values()):
         pytest.skip("a lab is already running on the contract ports")
+    make_traversable(tmp_path)  # the sessions run as the demo uid
     env = dict(os.environ, LAB_DIR=str(tmp_path / "lab"), CLASSICD_BIN=str(BIN))
     p = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "lab.py")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
