@@ -144,6 +144,14 @@ def test_dotforward(daemon, lab):
     assert code == 250
     assert f"<alice@{HOSTNAME}>" in text and f"<demo@{HOSTNAME}>" in text
     r.cmd("QUIT")
+    # A symbolic link is not followed (it could name any file).
+    target = lab.dir / "elsewhere"
+    target.write_text("demo\n")
+    fwd.unlink()
+    fwd.symlink_to(target)
+    r = Raw(d.port)
+    assert r.cmd("EXPN alice") == (250, f"2.1.5 <alice@{HOSTNAME}>")
+    r.cmd("QUIT")
 
 
 def test_relay_denied_outside_relay_from(daemon, lab):

@@ -258,6 +258,13 @@ impl Expander<'_> {
 
     fn forward_entries(&mut self, account: &str, entries: &[String]) -> Result<(), Stop> {
         for e in entries {
+            if e.starts_with(":include:") {
+                // A user may not make the daemon read arbitrary files.
+                self.warnings.push(format!(
+                    "{account}/.forward: :include: not allowed; skipped"
+                ));
+                continue;
+            }
             let plain = e.strip_prefix('\\').unwrap_or(e);
             let local = self.local_name(plain);
             if local
@@ -379,7 +386,7 @@ mod tests {
     const FAKE: Fake = Fake {
         accounts: &["root", "demo", "alice", "bob"],
         forwards: &[
-            ("bob", "bob@elsewhere.test\n\\bob\n"),
+            ("bob", "bob@elsewhere.test\n\\bob\n:include:/etc/shadow\n"),
             ("alice", "# comment\n"),
         ],
         includes: &[("/etc/mail/team", "alice, bob@here.test\ncarol@far.test\n")],
@@ -458,6 +465,13 @@ mod tests {
         );
         // A .forward with only a comment is no forward.
         assert_eq!(r("alice"), locals(&["alice"]));
+        // :include: in a .forward is refused (bob's names /etc/shadow).
+        let (a, _) = Aliases::parse(TEXT);
+        let (_, w) = resolve(&a, &FAKE, "bob");
+        assert!(
+            w.iter().any(|w| w.contains(":include: not allowed")),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -595,10 +595,17 @@ impl Directory for LocalDirectory {
     }
 
     fn forward(&self, account: &str) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
+        use std::io::Read;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let acct = self.lookup(account).ok()??;
         let path = acct.home.join(".forward");
-        let meta = std::fs::metadata(&path).ok()?;
+        // No symbolic links, and the checks apply to what was opened.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .ok()?;
+        let meta = f.metadata().ok()?;
         if !meta.is_file() || meta.len() > MAX_LIST_FILE {
             return None;
         }
@@ -607,7 +614,12 @@ impl Directory for LocalDirectory {
             log::warn!("{}: unsafe owner or mode; ignored", path.display());
             return None;
         }
-        std::fs::read_to_string(&path).ok()
+        let mut text = String::new();
+        Read::by_ref(&mut f)
+            .take(MAX_LIST_FILE)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
     }
 
     fn include(&self, path: &str) -> Result<String, String> {
