@@ -130,6 +130,7 @@ for port in "$PORT_C" "$PORT_P"; do
     done
 done
 
-echo "$N messages of $SIZE bytes, $SESSIONS sessions, one local Maildir recipient; $(nproc) cores"
+echo "$N messages of $SIZE bytes, $SESSIONS sessions, one local Maildir recipient; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$ONLY" = postfix ] || run classicd "$PORT_C" "$C/home/bench/Maildir/new"
 [ "$ONLY" = classicd ] || run postfix "$PORT_P" "$P/mail/bench/Maildir/new"
+echo "load at the end: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -122,7 +122,11 @@ pub static SERVICE: Service = Service {
 
 fn check(s: &Settings) -> Result<(), ConfigError> {
     let loc = s.text("mail_location");
-    if !(loc.starts_with("maildir:") || loc.starts_with("mbox:")) || loc.len() < 6 {
+    let path = loc
+        .strip_prefix("maildir:")
+        .or_else(|| loc.strip_prefix("mbox:"))
+        .unwrap_or("");
+    if path.is_empty() {
         return Err(ConfigError {
             origin: s.origin("mail_location"),
             key: "mail_location".into(),
