@@ -74,8 +74,9 @@ fn send_kick(queue_dir: &Path, msg: &[u8]) -> bool {
     let mut line = Vec::with_capacity(msg.len() + 1);
     line.extend_from_slice(msg);
     line.push(b'\n');
+    // Below PIPE_BUF a write is all or nothing.
     match (&f).write(&line) {
-        Ok(_) => true,
+        Ok(n) => n == line.len(),
         Err(e) => e.kind() == io::ErrorKind::WouldBlock,
     }
 }
