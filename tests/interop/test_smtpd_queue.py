@@ -29,19 +29,6 @@ SMTPD = "smtpd"
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def traversable_lab(lab):
-    """Deliveries run as the recipient (nobody, under root): every parent of
-    the lab must be searchable by others (pytest makes its base 0700)."""
-    if IS_ROOT:
-        p = lab.dir
-        while p != p.parent:
-            mode = p.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(p, (mode & 0o7777) | 0o001)
-            p = p.parent
-
-
 def maildir_messages(home, box="Maildir"):
     new = Path(home) / box / "new"
     if not new.exists():
