@@ -121,6 +121,11 @@ struct Item {
 }
 
 impl Item {
+    fn has_pending(&self) -> bool {
+        let n = self.se.env.recipients.len();
+        self.st.done.iter().filter(|(i, _)| *i < n).count() < n
+    }
+
     fn pending(&self) -> Vec<usize> {
         (0..self.se.env.recipients.len())
             .filter(|i| self.st.status(*i) == RcptStatus::Pending)
@@ -383,10 +388,10 @@ impl Runner {
             if self.mode != Mode::Daemon && self.attempted.contains(id) {
                 continue;
             }
-            let pending = it.pending();
-            if pending.is_empty() {
+            if !it.has_pending() {
                 continue;
             }
+            let pending = it.pending();
             it.active = true;
             if self.mode != Mode::Daemon {
                 self.attempted.insert(id.clone());
@@ -872,7 +877,7 @@ impl Runner {
     fn next_due(&self) -> Option<u64> {
         self.items
             .values()
-            .filter(|it| !it.active && !it.pending().is_empty())
+            .filter(|it| !it.active && it.has_pending())
             .map(|it| it.st.next_attempt)
             .min()
     }
