@@ -29,19 +29,6 @@ SMTPD = "smtpd"
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def traversable_lab(lab):
-    """Deliveries run as the recipient (nobody, under root): every parent of
-    the lab must be searchable by others (pytest makes its base 0700)."""
-    if IS_ROOT:
-        p = lab.dir
-        while p != p.parent:
-            mode = p.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(p, (mode & 0o7777) | 0o001)
-            p = p.parent
-
-
 def maildir_messages(home, box="Maildir"):
     new = Path(home) / box / "new"
     if not new.exists():
@@ -351,6 +338,62 @@ def test_remote_delivery_passes_dsn_parameters(lab, daemon, fake_smtp):
     assert "RET=FULL" in mail and "ENVID=abc" in mail, mail
     assert "NOTIFY=FAILURE" in rcpt, rcpt
     assert any(c.startswith("EHLO mx.a.test") for c in fake.commands)
+
+
+def test_partial_delivery_is_recorded_and_not_repeated(lab, daemon, fake_smtp):
+    fake = fake_smtp(rcpt_reply=lambda n: "451 4.3.0 later" if n < 2 else "250 ok")
+    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{fake.port}")
+    send(a.port, "x@elsewhere.test", ["demo@a.test", "user@remote.test"], message("half and half"))
+    assert wait_for(lambda: fake.messages, timeout=30), a.log()
+    assert wait_for(lambda: "Mail queue is empty" in queue_listing(lab, a.queue_dir))
+    # The local copy was delivered once, before and despite the retries.
+    assert len(maildir_messages(lab.home)) == 1
+    assert a.log().count("to=<demo@a.test>") == 1
+
+
+class Garbage:
+    """A remote that talks nonsense: a huge line, then garbage, then hangs."""
+
+    def __init__(self, script):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.script = script
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def talk(self, c):
+        try:
+            c.sendall(self.script)
+            time.sleep(5)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("script", [
+    b"220-" + b"x" * 100000 + b"\r\n220 ok\r\n",
+    b"HTTP/1.1 400 Bad Request\r\n\r\n",
+    b"\x00\xff\xfe garbage\r\n",
+])
+def test_garbage_from_the_remote_is_a_deferral(lab, daemon, script):
+    g = Garbage(script)
+    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
+    send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
+    assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
+    out = queue_listing(lab, a.queue_dir)
+    assert "user@remote.test" in out and "1 attempt" in out, out
+    assert "panic" not in a.log() and "internal error" not in a.log()
+    g.sock.close()
 
 
 def test_queue_listing_shows_deferred_mail(lab, daemon, fake_smtp):

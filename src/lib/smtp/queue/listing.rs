@@ -52,7 +52,12 @@ pub fn format_entry(id: &str, se: &StoredEnvelope, st: &State, now: u64) -> Stri
 
 /// The whole listing.
 pub fn listing(dir: &Path) -> Result<String, String> {
-    let ids = spool::list_ids(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ids = match spool::list_ids(dir) {
+        Ok(ids) => ids,
+        // Nothing was ever queued here.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
     if ids.is_empty() {
         return Ok("Mail queue is empty\n".into());
     }

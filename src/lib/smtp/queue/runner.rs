@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,14 +53,30 @@ const RESCAN: Duration = Duration::from_secs(60);
 const LOCAL_WORKER_LIMIT: Duration = Duration::from_secs(600);
 const REMOTE_WORKER_LIMIT: Duration = Duration::from_secs(3600);
 
+/// Write one wake-up line to the runner's FIFO. Opening a FIFO for
+/// writing without blocking fails (ENXIO) when nobody holds it for reading:
+/// that is how a missing runner is noticed. The pipe buffer holds thousands
+/// of wake-ups; when it is full the runner is alive and will rescan.
 fn send_kick(queue_dir: &Path, msg: &[u8]) -> bool {
-    let Ok(s) = UnixDatagram::unbound() else {
-        return false;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let path = queue_dir.join(KICK);
+    let f = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(_) => return false,
     };
-    let _ = s.set_nonblocking(true);
-    match s.send_to(msg, queue_dir.join(KICK)) {
-        Ok(_) => true,
-        // A full socket buffer: the runner is alive, just busy.
+    if !f.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+        return false;
+    }
+    let mut line = Vec::with_capacity(msg.len() + 1);
+    line.extend_from_slice(msg);
+    line.push(b'\n');
+    // Below PIPE_BUF a write is all or nothing.
+    match (&f).write(&line) {
+        Ok(n) => n == line.len(),
         Err(e) => e.kind() == io::ErrorKind::WouldBlock,
     }
 }
@@ -105,6 +121,11 @@ struct Item {
 }
 
 impl Item {
+    fn has_pending(&self) -> bool {
+        let n = self.se.env.recipients.len();
+        self.st.done.iter().filter(|(i, _)| *i < n).count() < n
+    }
+
     fn pending(&self) -> Vec<usize> {
         (0..self.se.env.recipients.len())
             .filter(|i| self.st.status(*i) == RcptStatus::Pending)
@@ -133,7 +154,8 @@ struct Runner {
     /// account of each waiting local task, by (id, rcpt).
     waiting_remote: VecDeque<Job>,
     workers: Vec<Worker>,
-    sock: Option<UnixDatagram>,
+    /// The wake-up FIFO, open for reading (and writing, so never EOF).
+    sock: Option<File>,
     lock: Option<Flock<File>>,
     me: Pid,
     last_scan: Instant,
@@ -210,15 +232,23 @@ impl Runner {
     }
 
     fn bind_kick(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join(KICK);
         let _ = std::fs::remove_file(&path);
-        match UnixDatagram::bind(&path) {
-            Ok(s) => {
-                let _ = s.set_nonblocking(true);
-                self.sock = Some(s);
-            }
+        let made = nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(io::Error::from)
+            .and_then(|_| {
+                // Read-write: the FIFO never reports end-of-file to us.
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                    .open(&path)
+            });
+        match made {
+            Ok(f) => self.sock = Some(f),
             Err(e) => log::warn!(
-                "queue: cannot bind {}: {e}; new mail is found by rescanning every second",
+                "queue: cannot create {}: {e}; new mail is found by rescanning every second",
                 path.display()
             ),
         }
@@ -292,22 +322,43 @@ impl Runner {
 
     fn read_kicks(&mut self) {
         let mut ids = Vec::new();
-        if let Some(s) = &self.sock {
-            let mut buf = [0u8; 128];
-            while let Ok(n) = s.recv(&mut buf) {
-                match buf.first() {
-                    Some(b'M') => {
-                        if let Ok(id) = std::str::from_utf8(&buf[1..n]) {
-                            ids.push(id.to_string());
+        let mut total = 0;
+        if let Some(f) = &self.sock {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let n = match (&*f).read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                total += n;
+                carry.extend_from_slice(&buf[..n]);
+                while let Some(p) = carry.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = carry.drain(..=p).collect();
+                    match line.first() {
+                        Some(b'M') => {
+                            if let Ok(id) = std::str::from_utf8(&line[1..line.len() - 1]) {
+                                ids.push(id.to_string());
+                            }
                         }
+                        Some(b'F') => {
+                            self.flush_wanted = true;
+                            self.scan_wanted = true;
+                        }
+                        _ => self.scan_wanted = true,
                     }
-                    Some(b'F') => {
-                        self.flush_wanted = true;
-                        self.scan_wanted = true;
-                    }
-                    _ => self.scan_wanted = true,
+                }
+                if carry.len() > 4096 {
+                    carry.clear();
+                    self.scan_wanted = true;
                 }
             }
+        }
+        // A nearly full pipe may have refused some wake-ups.
+        if total >= 48 * 1024 {
+            self.scan_wanted = true;
         }
         for id in ids {
             self.load(&id);
@@ -337,10 +388,10 @@ impl Runner {
             if self.mode != Mode::Daemon && self.attempted.contains(id) {
                 continue;
             }
-            let pending = it.pending();
-            if pending.is_empty() {
+            if !it.has_pending() {
                 continue;
             }
+            let pending = it.pending();
             it.active = true;
             if self.mode != Mode::Daemon {
                 self.attempted.insert(id.clone());
@@ -826,7 +877,7 @@ impl Runner {
     fn next_due(&self) -> Option<u64> {
         self.items
             .values()
-            .filter(|it| !it.active && !it.pending().is_empty())
+            .filter(|it| !it.active && it.has_pending())
             .map(|it| it.st.next_attempt)
             .min()
     }
@@ -911,7 +962,10 @@ impl Runner {
             } else {
                 RESCAN
             };
-            if self.mode == Mode::Daemon && self.last_scan.elapsed() >= rescan {
+            let quiet = self.workers.is_empty() && self.waiting_local.is_empty();
+            if self.mode == Mode::Daemon
+                && (self.last_scan.elapsed() >= rescan || (self.scan_wanted && quiet))
+            {
                 self.scan();
             }
         }
