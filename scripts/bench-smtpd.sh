@@ -19,8 +19,10 @@ SESSIONS=${3:-20}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${CLASSICD_BIN:-$ROOT/target/release}
 SMTPD=$BIN/smtpd
-PORT_C=${PORT_C:-22325}
-PORT_P=${PORT_P:-22326}
+# Free ports unless given (several people may bench on one machine).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT_C=${PORT_C:-$(free_port)}
+PORT_P=${PORT_P:-$(free_port)}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-300}
 # ONLY=classicd or ONLY=postfix runs one side.
 ONLY=${ONLY:-}
@@ -71,6 +73,7 @@ run() {
     deliver_s=$(wait_all "$new" "$t0")
     if [ "$deliver_s" = timeout ]; then
         printf '   only %d of %d in new/ after %d s\n' "$(count_new "$new")" "$N" "$DELIVERY_TIMEOUT"
+        [ "$name" = classicd ] && tail -5 "$C/smtpd.log"
     else
         printf '   all %d in new/ after %.2f s\n' "$N" "$deliver_s"
     fi
@@ -121,8 +124,10 @@ smtpd_client_connection_rate_limit = 0
 anvil_rate_time_unit = 60s
 EOF
 postfix -c "$P/etc" start >"$W/postfix-start.log" 2>&1 \
-    || { cat "$W/postfix-start.log"; die "postfix did not start"; }
+    || { cat "$W/postfix-start.log" "$P/maillog" 2>/dev/null; die "postfix did not start"; }
 
+sleep 0.5
+kill -0 "$SMTPD_PID" 2>/dev/null || { cat "$C/smtpd.log"; die "smtpd did not start"; }
 for port in "$PORT_C" "$PORT_P"; do
     for _ in $(seq 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
