@@ -426,34 +426,43 @@ impl Driver {
     }
 
     fn envelope(&self, txn: &Transaction) -> Envelope {
-        let mut recipients: Vec<Recipient> = Vec::new();
-        for a in &txn.recipients {
-            let notify = notify(a.params.notify);
-            for t in &a.targets {
-                let (address, route, orcpt) = match t {
-                    Target::Local(account) => (
-                        a.address.clone(),
-                        Route::Local {
-                            account: account.clone(),
-                            mailbox_spec: None,
-                        },
-                        a.params.orcpt.clone(),
-                    ),
-                    Target::Remote(addr) => (
-                        addr.clone(),
-                        Route::Remote,
-                        a.params.orcpt.clone().or_else(|| {
-                            (*addr != a.address).then(|| format!("rfc822;{}", a.address))
-                        }),
-                    ),
-                    Target::Discard => continue,
-                };
-                if recipients.iter().any(|r| {
-                    r.route == route
-                        && (r.address == address || matches!(route, Route::Local { .. }))
-                }) {
-                    continue;
-                }
+        envelope(txn, self.state.helo().unwrap_or("unknown"), self.peer_ip)
+    }
+}
+
+/// The queue's envelope for a transaction: one recipient per final
+/// destination (aliases expanded), duplicates dropped, DSN parameters kept.
+fn envelope(txn: &Transaction, helo: &str, peer_ip: IpAddr) -> Envelope {
+    let mut recipients: Vec<Recipient> = Vec::new();
+    for a in &txn.recipients {
+        let notify = notify(a.params.notify);
+        for t in &a.targets {
+            let (address, route, orcpt) = match t {
+                Target::Local(account) => (
+                    a.address.clone(),
+                    Route::Local {
+                        account: account.clone(),
+                        mailbox_spec: None,
+                    },
+                    a.params.orcpt.clone(),
+                ),
+                Target::Remote(addr) => (
+                    addr.clone(),
+                    Route::Remote,
+                    a.params
+                        .orcpt
+                        .clone()
+                        .or_else(|| (*addr != a.address).then(|| format!("rfc822;{}", a.address))),
+                ),
+                Target::Discard => continue,
+            };
+            // One delivery per mailbox, one per remote address.
+            let dup = recipients.iter().any(|r| match (&r.route, &route) {
+                (Route::Local { account: x, .. }, Route::Local { account: y, .. }) => x == y,
+                (Route::Remote, Route::Remote) => r.address.eq_ignore_ascii_case(&address),
+                _ => false,
+            });
+            if !dup {
                 recipients.push(Recipient {
                     address,
                     route,
@@ -462,22 +471,18 @@ impl Driver {
                 });
             }
         }
-        Envelope {
-            sender: txn.sender.clone(),
-            recipients,
-            ret: txn.params.ret.map(|r| match r {
-                RetKind::Full => Ret::Full,
-                RetKind::Hdrs => Ret::Hdrs,
-            }),
-            envid: txn.params.envid.clone(),
-            smtputf8: txn.params.smtputf8,
-            body_8bit: txn.params.body_8bit,
-            received_from: format!(
-                "{} [{}]",
-                self.state.helo().unwrap_or("unknown"),
-                self.peer_ip
-            ),
-        }
+    }
+    Envelope {
+        sender: txn.sender.clone(),
+        recipients,
+        ret: txn.params.ret.map(|r| match r {
+            RetKind::Full => Ret::Full,
+            RetKind::Hdrs => Ret::Hdrs,
+        }),
+        envid: txn.params.envid.clone(),
+        smtputf8: txn.params.smtputf8,
+        body_8bit: txn.params.body_8bit,
+        received_from: format!("{helo} [{peer_ip}]"),
     }
 }
 
@@ -633,5 +638,107 @@ impl Directory for LocalDirectory {
     fn is_local_domain(&self, domain: &str) -> bool {
         let d = domain.trim_end_matches('.').to_ascii_lowercase();
         self.local_domains.contains(&d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::command::{MailParams, RcptParams};
+    use crate::smtp::state::Accepted;
+
+    fn accepted(address: &str, targets: Vec<Target>, params: RcptParams) -> Accepted {
+        Accepted {
+            address: address.into(),
+            params,
+            targets,
+        }
+    }
+
+    #[test]
+    fn envelope_expands_dedupes_and_keeps_dsn() {
+        let txn = Transaction::for_tests(
+            "a@far.test",
+            MailParams {
+                ret: Some(RetKind::Hdrs),
+                envid: Some("E1".into()),
+                body_8bit: true,
+                ..MailParams::default()
+            },
+            vec![
+                accepted(
+                    "staff@mx.test",
+                    vec![
+                        Target::Local("demo".into()),
+                        Target::Remote("x@far.test".into()),
+                        Target::Discard,
+                    ],
+                    RcptParams {
+                        notify: Some(NotifyFlags::NEVER),
+                        orcpt: None,
+                    },
+                ),
+                accepted(
+                    "demo@mx.test",
+                    vec![Target::Local("demo".into())],
+                    RcptParams::default(),
+                ),
+                accepted(
+                    "X@far.test",
+                    vec![Target::Remote("X@far.test".into())],
+                    RcptParams {
+                        notify: None,
+                        orcpt: Some("rfc822;X@far.test".into()),
+                    },
+                ),
+            ],
+        );
+        let env = envelope(&txn, "client", "127.0.0.1".parse().unwrap());
+        assert_eq!(env.sender, "a@far.test");
+        assert_eq!(env.ret, Some(Ret::Hdrs));
+        assert_eq!(env.envid.as_deref(), Some("E1"));
+        assert!(env.body_8bit && !env.smtputf8);
+        assert_eq!(env.received_from, "client [127.0.0.1]");
+        assert_eq!(env.recipients.len(), 2);
+        let r0 = &env.recipients[0];
+        assert_eq!(r0.address, "staff@mx.test");
+        assert_eq!(
+            r0.route,
+            Route::Local {
+                account: "demo".into(),
+                mailbox_spec: None
+            }
+        );
+        assert!(r0.notify.never && !r0.notify.failure);
+        let r1 = &env.recipients[1];
+        assert_eq!(
+            (r1.address.as_str(), &r1.route),
+            ("x@far.test", &Route::Remote)
+        );
+        // An expansion records the original recipient for DSNs.
+        assert_eq!(r1.orcpt.as_deref(), Some("rfc822;staff@mx.test"));
+        // It keeps its RCPT's NOTIFY; the later X@far.test is the same
+        // remote mailbox and is not sent twice.
+        assert!(r1.notify.never);
+    }
+
+    #[test]
+    fn default_notify() {
+        assert_eq!(notify(None), Notify::default());
+        let n = notify(Some(NotifyFlags {
+            success: true,
+            failure: false,
+            delay: false,
+        }));
+        assert!(n.success && !n.failure && !n.delay && !n.never);
+    }
+
+    #[test]
+    fn auth_is_masked_in_logs() {
+        assert_eq!(masked(b"AUTH PLAIN AGRlbW8AZGVtbw=="), "AUTH PLAIN ****");
+        assert_eq!(masked(b"auth login ZGVtbw=="), "AUTH login ****");
+        assert_eq!(masked(b"AUTH LOGIN"), "AUTH LOGIN");
+        assert_eq!(masked(b"MAIL FROM:<a@b>\r"), "MAIL FROM:<a@b>?");
+        assert_eq!(masked("AUTH\u{e9}x".as_bytes()), "AUTH\u{e9}x");
     }
 }

@@ -80,6 +80,18 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// A transaction built directly (the driver's unit tests).
+    #[cfg(test)]
+    pub fn for_tests(sender: &str, params: MailParams, recipients: Vec<Accepted>) -> Transaction {
+        Transaction {
+            sender: sender.into(),
+            params,
+            recipients,
+            refused: 0,
+            pending: None,
+        }
+    }
+
     /// Recipients that lead to at least one delivery.
     pub fn deliverable(&self) -> usize {
         self.recipients
