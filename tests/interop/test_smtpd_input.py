@@ -218,3 +218,17 @@ def test_domain_literal_of_the_server_is_local(daemon, lab):
     assert r.cmd("RCPT TO:<demo@[127.0.0.1]>")[0] == 250
     assert r.cmd("RCPT TO:<demo@[10.1.2.3]>")[0] == 554
     r.cmd("QUIT")
+
+
+def test_unwritable_queue_is_a_temporary_failure(daemon, lab):
+    blocker = lab.dir / "not-a-dir"
+    blocker.write_text("")
+    d = start_smtpd(daemon, lab, f"queue_dir={blocker}/queue")
+    r = Raw(d.port)
+    r.cmd("EHLO c")
+    assert r.cmd("MAIL FROM:<a@far.test>")[0] == 250
+    assert r.cmd("RCPT TO:<demo@lab.test>")[0] == 250
+    code, text = r.cmd("DATA")
+    assert code == 451 and text.startswith("4.3.0")
+    assert r.cmd("NOOP")[0] == 250
+    r.cmd("QUIT")
