@@ -219,34 +219,47 @@ impl Maildrop {
     pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
         let mut report = CommitReport::default();
         let mut first_err = None;
+        let (mut touched_new, mut touched_cur) = (false, false);
         for (i, e) in self.entries.iter().enumerate() {
             let from = self.path(e);
             let r = if deleted.get(i).copied().unwrap_or(false) {
                 match fs::remove_file(&from) {
                     Ok(()) => {
                         report.deleted += 1;
+                        touched_new |= e.sub == "new";
+                        touched_cur |= e.sub == "cur";
                         Ok(())
                     }
                     Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
                     Err(err) => Err(err),
                 }
-            } else {
-                let mark = seen.get(i).copied().unwrap_or(false);
-                match renamed(e, mark) {
+            } else if seen.get(i).copied().unwrap_or(false) {
+                match seen_name(e) {
                     Some(name) => match fs::rename(&from, self.dir.join("cur").join(name)) {
+                        Ok(()) => {
+                            touched_new |= e.sub == "new";
+                            touched_cur = true;
+                            Ok(())
+                        }
                         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                        r => r,
+                        Err(err) => Err(err),
                     },
                     None => Ok(()),
                 }
+            } else {
+                Ok(())
             };
             if let Err(err) = r {
                 log::warn!("{}: {err}", from.display());
                 first_err.get_or_insert(err);
             }
         }
-        sync_dir(&self.dir.join("new"))?;
-        sync_dir(&self.dir.join("cur"))?;
+        if touched_new {
+            sync_dir(&self.dir.join("new"))?;
+        }
+        if touched_cur {
+            sync_dir(&self.dir.join("cur"))?;
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(report),
@@ -254,26 +267,27 @@ impl Maildrop {
     }
 }
 
-/// The cur/ name of a kept message, when it must change: new/ messages move
-/// to cur/ with `:2,` info; `S` is added to the flags of those seen.
-fn renamed(e: &Entry, seen: bool) -> Option<String> {
+/// The cur/ name of a message the client has seen (retrieved), when it
+/// must change: a message in new/ moves to cur/ with `:2,S` (seen); one in
+/// cur/ gets `S` added to its flags. Messages never retrieved stay where
+/// they are, new/ ones included: for a mail reader they are still new.
+fn seen_name(e: &Entry) -> Option<String> {
     let (base, info) = match e.name.split_once(':') {
         Some((b, i)) => (b, Some(i)),
         None => (e.name.as_str(), None),
     };
-    let mut flags: Vec<char> = match info.and_then(|i| i.strip_prefix("2,")) {
-        Some(f) => f.chars().collect(),
+    let mut flags: Vec<char> = match info {
         None => Vec::new(),
+        Some(i) => match i.strip_prefix("2,") {
+            Some(f) => f.chars().collect(),
+            None => return None, // an info format we do not know: leave it
+        },
     };
-    if seen && !flags.contains(&'S') {
-        flags.push('S');
-        flags.sort_unstable();
-    } else if e.sub == "cur" {
-        return None;
+    if flags.contains(&'S') {
+        return (e.sub == "new").then(|| e.name.clone());
     }
-    if e.sub == "cur" && info.is_some() && !info.unwrap().starts_with("2,") {
-        return None; // an info format we do not know: leave it alone
-    }
+    flags.push('S');
+    flags.sort_unstable();
     Some(format!(
         "{base}:2,{}",
         flags.into_iter().collect::<String>()
@@ -352,7 +366,12 @@ mod tests {
         assert_eq!(m[1].uid, "123.abc.host");
         assert_eq!(m[1].size, 11);
         d.commit(&[false, false], &[false, false]).unwrap();
-        assert!(dir.join("cur/123.abc.host:2,").exists());
+        assert!(dir.join("new/123.abc.host").exists());
+        assert!(dir.join("cur/100.def.host:2,RS").exists());
+        let d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages(), &m[..]);
+        d.commit(&[false, false], &[true, true]).unwrap();
+        assert!(dir.join("cur/123.abc.host:2,S").exists());
         assert!(dir.join("cur/100.def.host:2,RS").exists());
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);

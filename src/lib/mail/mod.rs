@@ -174,8 +174,9 @@ impl Maildrop {
     }
 
     /// End the session's changes: remove the messages flagged in `deleted`,
-    /// mark those flagged in `seen` as read (Maildir: new/ moves to cur/ with
-    /// the `:2,` info). Both slices are indexed like `messages()`. Durable on
+    /// mark those flagged in `seen` as read (Maildir: from new/ to cur/ with
+    /// `:2,S`, or `S` added to the flags in cur/; others stay where they
+    /// are; mbox: nothing, mbox has no flags here). Both slices are indexed like `messages()`. Durable on
     /// return; on error nothing is half done (mbox) or each message is either
     /// deleted or intact (Maildir).
     pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
