@@ -6,6 +6,7 @@ import base64
 import fcntl
 import os
 import poplib
+import shutil
 import signal
 import socket
 import ssl
@@ -133,10 +134,8 @@ def store(request, lab):
     return "mail_location=mbox:~/mbox", put_mbox
 
 
-def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
-    opt, put = store
-    put(lab, MESSAGES)
-    d = daemon("pop3d", opt)
+def retrieve_delete_scenario(d):
+    """The core poplib scenario, also run against Dovecot to prove it."""
     p = login(d)
     check_messages(p, MESSAGES)
     uids = p.uidl()[1]
@@ -150,12 +149,81 @@ def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
     assert p.stat()[0] == 2
     assert p.quit().startswith(b"+OK")
     # UPDATE happened; UIDs of the others are unchanged.
-    p = login(d)
+    p = login_when_free(d)
     assert p.stat()[0] == 2
     assert p.uidl()[1] == [b"1 " + uids[0].split()[1], b"2 " + uids[2].split()[1]]
     check_messages(p, [MESSAGES[0], MESSAGES[2]])
     p.quit()
+
+
+def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
+    opt, put = store
+    put(lab, MESSAGES)
+    d = daemon("pop3d", opt)
+    retrieve_delete_scenario(d)
     assert "retrieved" in d.log() and "deleted 1" in d.log()
+
+
+class Dovecot:
+    """Dovecot's POP3 on the lab's passwd_file and Maildirs (reference)."""
+
+    def __init__(self, lab):
+        self.host, self.port = "127.0.0.1", free_port()
+        base = lab.dir / "dovecot"
+        (base / "run").mkdir(parents=True)
+        conf = base / "dovecot.conf"
+        users = ""
+        if not IS_ROOT:
+            import pwd
+            me = pwd.getpwuid(os.getuid()).pw_name
+            users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        conf.write_text(f"""
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = {lab.passwd_file}
+}}
+userdb {{
+  driver = passwd-file
+  args = {lab.passwd_file}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {self.port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+{users}""")
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def test_reference_dovecot_same_scenario(lab):
+    """The scenario above, against Dovecot: proves the test, not pop3d."""
+    if shutil.which("dovecot") is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-pop3d)")
+    put_maildir(lab, MESSAGES)
+    d = Dovecot(lab)
+    try:
+        retrieve_delete_scenario(d)
+    finally:
+        d.stop()
 
 
 def test_rset_undeletes(lab, daemon, store):
