@@ -1,5 +1,6 @@
 """pop3d driven by real clients: Python poplib (USER/PASS, STLS, implicit
-TLS, AUTH PLAIN), curl pop3://, fetchmail (keep and delete), xinetd; over
+TLS, AUTH PLAIN), curl pop3://, fetchmail (keep and delete), mutt, xinetd;
+Dovecot runs the core scenario as a reference; over
 Maildir and mbox; exclusive access, UPDATE only after QUIT, bad input."""
 
 import base64
@@ -565,7 +566,7 @@ def test_fetchmail_keep_then_delete(lab, daemon, tls_files):
 
 
 def login_count(d):
-    p = login(d)
+    p = login_when_free(d)
     n = p.stat()[0]
     p.quit()
     return n
@@ -613,3 +614,83 @@ service pop3d-test
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def run_mutt(lab, port, keys, want):
+    """Drive mutt on a pseudo-terminal: open the POP3 mailbox, wait until the
+    index shows `want`, type `keys`, and wait for mutt to exit."""
+    import pty
+    import select
+    mutt = need("mutt")
+    rc = lab.dir / "muttrc"
+    rc.write_text(f"""set pop_user = demo
+set pop_pass = demo
+set ssl_starttls = no
+set ssl_force_tls = no
+set delete = yes
+set move = no
+set confirmappend = no
+set header_cache = ""
+set message_cachedir = ""
+set mbox_type = mbox
+set folder = {lab.dir}
+set record = ""
+set spoolfile = "pop://demo@127.0.0.1:{port}/"
+""")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(TERM="vt100", HOME=str(lab.dir), LINES="40", COLUMNS="132")
+        os.execv(mutt, [mutt, "-n", "-F", str(rc), "-f", f"pop://demo@127.0.0.1:{port}/"])
+    screen = b""
+
+    def pump(until, timeout):
+        nonlocal screen
+        end = time.time() + timeout
+        while time.time() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    return False
+                if not chunk:
+                    return False
+                screen += chunk
+                if until and until(screen):
+                    return True
+        return False
+
+    try:
+        assert pump(lambda s: all(w in s for w in want), 20), screen.decode(errors="replace")
+        for k in keys:
+            os.write(fd, k)
+            pump(None, 0.5)
+        end = time.time() + 20
+        while time.time() < end:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return screen
+            pump(None, 0.2)
+        raise AssertionError("mutt did not exit: " + screen.decode(errors="replace")[-2000:])
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def test_mutt_reads_and_deletes(lab, daemon):
+    need("mutt")
+    put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    # Read message 1 (Enter), back to the index, quit without deleting.
+    run_mutt(lab, d.port, [b"\r", b"q", b"q"], [b"one", b"two", b"three"])
+    assert login_count(d) == 3
+    # Delete message 1 and quit: mutt purges it through DELE and QUIT.
+    run_mutt(lab, d.port, [b"d", b"q"], [b"one", b"two", b"three"])
+    p = login_when_free(d)
+    assert p.stat()[0] == 2
+    assert b"Subject: one" not in joined(p.top(1, 0)[1])
+    p.quit()
