@@ -299,6 +299,18 @@ def test_mbox_waits_for_a_held_dotlock(lab, daemon):
     assert p._getresp().startswith(b"+OK")
     assert time.time() - started >= 1.4
     p.quit()
+    # The fcntl lock, held by another process, is waited for as well.
+    holder = subprocess.Popen(
+        ["python3", "-c", "import fcntl,sys,time\n"
+         "f=open(sys.argv[1],'r+b'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True)\n"
+         "time.sleep(1.5)", str(path)], stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"locked\n"
+    started = time.time()
+    p = login_when_free(d)
+    assert time.time() - started >= 1.0
+    assert p.stat()[0] == 3
+    p.quit()
+    holder.wait()
 
 
 def test_no_update_without_quit(lab, daemon, store):
@@ -341,6 +353,21 @@ def test_second_session_gets_in_use(lab, daemon, store):
     q = login(d)
     assert q.stat()[0] == 3
     q.quit()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="privilege drop needs root")
+def test_session_runs_as_the_mailbox_owner(lab, daemon):
+    put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    p = login(d)
+    pids = session_pids(d)
+    assert pids
+    for pid in pids:
+        status = open(f"/proc/{pid}/status").read()
+        uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
+        gids = next(l for l in status.splitlines() if l.startswith("Gid:")).split()[1:]
+        assert uids == [str(lab.uid)] * 4 and gids == [str(lab.gid)] * 4
+    p.quit()
 
 
 def test_bad_password_gets_auth_code(lab, daemon):
