@@ -271,10 +271,18 @@ impl Maildrop {
 /// must change: a message in new/ moves to cur/ with `:2,S` (seen); one in
 /// cur/ gets `S` added to its flags. Messages never retrieved stay where
 /// they are, new/ ones included: for a mail reader they are still new.
+/// A name without `,W=` gets it (measured this session), so that the next
+/// sessions need not read the file; the UID, before the first comma, stays.
 fn seen_name(e: &Entry) -> Option<String> {
     let (base, info) = match e.name.split_once(':') {
         Some((b, i)) => (b, Some(i)),
         None => (e.name.as_str(), None),
+    };
+    let base = match e.size {
+        Some(w) if !base.split(',').skip(1).any(|f| f.starts_with("W=")) => {
+            format!("{base},W={w}")
+        }
+        _ => base.to_string(),
     };
     let mut flags: Vec<char> = match info {
         None => Vec::new(),
@@ -283,15 +291,12 @@ fn seen_name(e: &Entry) -> Option<String> {
             None => return None, // an info format we do not know: leave it
         },
     };
-    if flags.contains(&'S') {
-        return (e.sub == "new").then(|| e.name.clone());
+    if !flags.contains(&'S') {
+        flags.push('S');
+        flags.sort_unstable();
     }
-    flags.push('S');
-    flags.sort_unstable();
-    Some(format!(
-        "{base}:2,{}",
-        flags.into_iter().collect::<String>()
-    ))
+    let name = format!("{base}:2,{}", flags.into_iter().collect::<String>());
+    (e.sub != "cur" || name != e.name).then_some(name)
 }
 
 fn measure(path: &Path) -> io::Result<u64> {
@@ -371,8 +376,8 @@ mod tests {
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);
         d.commit(&[false, false], &[true, true]).unwrap();
-        assert!(dir.join("cur/123.abc.host:2,S").exists());
-        assert!(dir.join("cur/100.def.host:2,RS").exists());
+        assert!(dir.join("cur/123.abc.host,W=11:2,S").exists());
+        assert!(dir.join("cur/100.def.host,W=13:2,RS").exists());
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);
     }
