@@ -211,16 +211,53 @@ impl Maildrop {
         self.dir.join(e.sub).join(&e.name)
     }
 
+    /// Find a message that another program (a mail reader changing its
+    /// flags) renamed since the session started. False if it is gone.
+    fn relocate(&mut self, index: usize) -> io::Result<bool> {
+        for sub in ["cur", "new"] {
+            for d in fs::read_dir(self.dir.join(sub))? {
+                let Ok(name) = d?.file_name().into_string() else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let found = parse_name(sub, name);
+                if found.uid == self.entries[index].uid {
+                    let e = &mut self.entries[index];
+                    e.sub = found.sub;
+                    e.name = found.name;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
-        let f = File::open(self.path(&self.entries[index]))?;
+        let f = match File::open(self.path(&self.entries[index])) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.relocate(index)? => {
+                File::open(self.path(&self.entries[index]))?
+            }
+            r => r?,
+        };
         Ok(Box::new(BufReader::with_capacity(64 * 1024, f)))
     }
 
-    pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+    pub fn commit(mut self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
         let mut report = CommitReport::default();
         let mut first_err = None;
         let (mut touched_new, mut touched_cur) = (false, false);
-        for (i, e) in self.entries.iter().enumerate() {
+        for i in 0..self.entries.len() {
+            let wanted =
+                deleted.get(i).copied().unwrap_or(false) || seen.get(i).copied().unwrap_or(false);
+            if wanted
+                && fs::symlink_metadata(self.path(&self.entries[i])).is_err()
+                && !self.relocate(i).unwrap_or(false)
+            {
+                continue; // gone meanwhile
+            }
+            let e = &self.entries[i];
             let from = self.path(e);
             let r = if deleted.get(i).copied().unwrap_or(false) {
                 match fs::remove_file(&from) {
@@ -343,6 +380,17 @@ mod tests {
         assert_ne!(uids[0], uids[1]);
         // A second session is refused while this one lives.
         assert!(matches!(Drop_::open(&mb), Err(OpenError::InUse)));
+        // A mail reader renames both (flags) during the session.
+        for e in fs::read_dir(t.0.join("Maildir/new")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            fs::rename(
+                e.path(),
+                t.0.join("Maildir/cur").join(format!("{name}:2,F")),
+            )
+            .unwrap();
+        }
+        assert_eq!(read_all(&mut d, 0), one);
         d.commit(&[true, false], &[false, true]).unwrap();
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages().len(), 1);
@@ -352,7 +400,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(cur.len(), 1);
-        assert!(cur[0].ends_with(":2,S"), "{cur:?}");
+        assert!(cur[0].ends_with(":2,FS"), "{cur:?}");
         assert!(cur[0].starts_with(&uids[1]));
     }
 
