@@ -4,6 +4,7 @@ Dovecot runs the core scenario as a reference; over
 Maildir and mbox; exclusive access, UPDATE only after QUIT, bad input."""
 
 import base64
+import collections
 import fcntl
 import os
 import poplib
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, binary, free_port, need, wait_port
+from conftest import IS_ROOT, Xinetd, binary, free_port, need, wait_port
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +87,10 @@ def put_mbox(lab, messages, user="demo"):
 def joined(lines):
     """poplib's lines (already un-dot-stuffed) back into wire form."""
     return b"".join(l + b"\r\n" for l in lines)
+
+
+# Where a server listens, for servers started without the daemon fixture.
+Addr = collections.namedtuple("Addr", "host port")
 
 
 def login(d, user="demo", password="demo"):
@@ -600,47 +605,18 @@ def login_count(d):
 
 
 def test_xinetd(lab):
-    xinetd = need("xinetd")
     put_maildir(lab, MESSAGES)
-    port = free_port()
-    conf = lab.dir / "xinetd.conf"
-    conf.write_text(f"""
-defaults
-{{
-    instances = 10
-}}
-service pop3d-test
-{{
-    type        = UNLISTED
-    socket_type = stream
-    protocol    = tcp
-    wait        = no
-    user        = {"root" if IS_ROOT else os.environ.get("USER", "root")}
-    bind        = 127.0.0.1
-    port        = {port}
-    server      = {binary("pop3d")}
-    server_args = -o passwd_file={lab.passwd_file} -o log=syslog
-}}
-""")
-    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=p)
+    with Xinetd(lab, binary("pop3d"), f"-o passwd_file={lab.passwd_file} -o log=syslog") as x:
         time.sleep(0.2)
-        c = poplib.POP3("127.0.0.1", port, timeout=20)
+        c = poplib.POP3("127.0.0.1", x.port, timeout=20)
         c.user("demo")
         c.pass_("demo")
         check_messages(c, MESSAGES)
         c.dele(1)
         c.quit()
-        c = poplib.POP3("127.0.0.1", port, timeout=20)
-        c.user("demo")
-        c.pass_("demo")
+        c = login_when_free(Addr("127.0.0.1", x.port))
         assert c.stat()[0] == 2
         c.quit()
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
 
 
 def run_mutt(lab, port, keys, want):
