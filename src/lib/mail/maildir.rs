@@ -159,6 +159,7 @@ impl Maildrop {
             .custom_flags(libc::O_NOFOLLOW)
             .open(dir.join(LOCK_FILE))?;
         let lock = SessionLock::try_take(lockf)?.ok_or(OpenError::InUse)?;
+        clean_tmp(&dir.join("tmp"));
         let mut entries = Vec::new();
         for sub in ["new", "cur"] {
             for e in fs::read_dir(dir.join(sub))? {
@@ -336,6 +337,24 @@ fn seen_name(e: &Entry) -> Option<String> {
     (e.sub != "cur" || name != e.name).then_some(name)
 }
 
+/// Files left in tmp/ by deliveries that died: the Maildir convention is to
+/// remove those untouched for 36 hours.
+fn clean_tmp(tmp: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
+    let Ok(dir) = fs::read_dir(tmp) else { return };
+    for e in dir.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn measure(path: &Path) -> io::Result<u64> {
     let mut f = File::open(path)?;
     let mut w = WireSize::new();
@@ -402,6 +421,22 @@ mod tests {
         assert_eq!(cur.len(), 1);
         assert!(cur[0].ends_with(":2,FS"), "{cur:?}");
         assert!(cur[0].starts_with(&uids[1]));
+    }
+
+    #[test]
+    fn stale_tmp_files_are_removed() {
+        let t = TempDir::new("maildir-tmp");
+        let dir = t.0.join("M");
+        create(&dir).unwrap();
+        let old = dir.join("tmp/old");
+        let fresh = dir.join("tmp/fresh");
+        fs::write(&fresh, b"x").unwrap();
+        let f = File::create(&old).unwrap();
+        f.set_modified(SystemTime::now() - std::time::Duration::from_secs(40 * 3600))
+            .unwrap();
+        drop(f);
+        drop(Drop_::open(&Mailbox::Maildir(dir)).unwrap());
+        assert!(!old.exists() && fresh.exists());
     }
 
     #[test]
