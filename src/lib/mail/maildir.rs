@@ -246,57 +246,69 @@ impl Maildrop {
     }
 
     pub fn commit(mut self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+        use nix::errno::Errno;
+        use nix::unistd::{unlinkat, UnlinkatFlags};
+        use std::os::fd::AsRawFd;
         let mut report = CommitReport::default();
-        let mut first_err = None;
+        let mut first_err: Option<io::Error> = None;
+        // Names relative to directory descriptors: no path walk per file.
+        let new_dir = File::open(self.dir.join("new"))?;
+        let cur_dir = File::open(self.dir.join("cur"))?;
+        let fd = |sub: &str| {
+            if sub == "new" {
+                new_dir.as_raw_fd()
+            } else {
+                cur_dir.as_raw_fd()
+            }
+        };
         let (mut touched_new, mut touched_cur) = (false, false);
         for i in 0..self.entries.len() {
-            let wanted =
-                deleted.get(i).copied().unwrap_or(false) || seen.get(i).copied().unwrap_or(false);
-            if wanted
-                && fs::symlink_metadata(self.path(&self.entries[i])).is_err()
-                && !self.relocate(i).unwrap_or(false)
-            {
-                continue; // gone meanwhile
+            let del = deleted.get(i).copied().unwrap_or(false);
+            if !del && !seen.get(i).copied().unwrap_or(false) {
+                continue;
             }
-            let e = &self.entries[i];
-            let from = self.path(e);
-            let r = if deleted.get(i).copied().unwrap_or(false) {
-                match fs::remove_file(&from) {
-                    Ok(()) => {
-                        report.deleted += 1;
-                        touched_new |= e.sub == "new";
-                        touched_cur |= e.sub == "cur";
-                        Ok(())
+            let mut relocated = false;
+            loop {
+                let e = &self.entries[i];
+                let sub = e.sub;
+                let r = if del {
+                    unlinkat(Some(fd(e.sub)), e.name.as_str(), UnlinkatFlags::NoRemoveDir)
+                } else {
+                    match seen_name(e) {
+                        Some(to) => nix::fcntl::renameat(
+                            Some(fd(e.sub)),
+                            e.name.as_str(),
+                            Some(cur_dir.as_raw_fd()),
+                            to.as_str(),
+                        ),
+                        None => Ok(()),
                     }
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                    Err(err) => Err(err),
+                };
+                match r {
+                    Ok(()) => {
+                        touched_new |= sub == "new";
+                        touched_cur |= sub == "cur" || !del;
+                        report.deleted += del as usize;
+                    }
+                    // Renamed by a mail reader meanwhile: find it once.
+                    Err(Errno::ENOENT) if !relocated && self.relocate(i).unwrap_or(false) => {
+                        relocated = true;
+                        continue;
+                    }
+                    Err(Errno::ENOENT) => {} // gone meanwhile
+                    Err(err) => {
+                        log::warn!("{}: {err}", self.path(&self.entries[i]).display());
+                        first_err.get_or_insert(err.into());
+                    }
                 }
-            } else if seen.get(i).copied().unwrap_or(false) {
-                match seen_name(e) {
-                    Some(name) => match fs::rename(&from, self.dir.join("cur").join(name)) {
-                        Ok(()) => {
-                            touched_new |= e.sub == "new";
-                            touched_cur = true;
-                            Ok(())
-                        }
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                        Err(err) => Err(err),
-                    },
-                    None => Ok(()),
-                }
-            } else {
-                Ok(())
-            };
-            if let Err(err) = r {
-                log::warn!("{}: {err}", from.display());
-                first_err.get_or_insert(err);
+                break;
             }
         }
         if touched_new {
-            sync_dir(&self.dir.join("new"))?;
+            new_dir.sync_all()?;
         }
         if touched_cur {
-            sync_dir(&self.dir.join("cur"))?;
+            cur_dir.sync_all()?;
         }
         match first_err {
             Some(e) => Err(e),
