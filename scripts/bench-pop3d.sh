@@ -4,7 +4,7 @@
 #   (the QUIT after RETR all, where the messages are marked seen, is timed apart)
 #   login+STAT+UIDL+QUIT, cold (first session on a fresh maildir, page cache
 #   dropped when allowed) and warm (best of 5); RETR of all messages with
-#   poplib; peak RSS of the session process.
+#   poplib (best of 3); peak RSS of the session process.
 # Usage: scripts/bench-pop3d.sh [MESSAGES]   (needs target/release/pop3d;
 # Dovecot is used when `dovecot` is installed: apt-get install dovecot-pop3d)
 set -eu
@@ -104,6 +104,14 @@ def retr_all(port, find_pid):
     return retr, time.perf_counter() - t, hwm
 
 
+def best_retr(port, find_pid, runs=3):
+    """RETR all: best of `runs` (the machine is shared); the QUIT time is the
+    first run's, when every message gets marked seen."""
+    first = retr_all(port, find_pid)
+    rest = [retr_all(port, find_pid)[0] for _ in range(runs - 1)]
+    return min([first[0]] + rest), first[1], first[2]
+
+
 def vmhwm_of(pids):
     best = 0
     for pid in pids:
@@ -144,7 +152,7 @@ try:
     dropped = drop_caches()
     cold = session(port)
     warm = min(session(port) for _ in range(5))
-    retr, quit, hwm = retr_all(port, lambda: vmhwm_of(pids_named("pop3d", master.pid)))
+    retr, quit, hwm = best_retr(port, lambda: vmhwm_of(pids_named("pop3d", master.pid)))
     results["classicd pop3d"] = (cold, warm, retr, quit, hwm)
 
     if shutil.which("dovecot"):
@@ -200,7 +208,7 @@ service imap-login {{
         drop_caches()
         dcold = session(dport)
         dwarm = min(session(dport) for _ in range(5))
-        dretr, dquit, dhwm = retr_all(dport, lambda: vmhwm_of(pids_named("pop3")))
+        dretr, dquit, dhwm = best_retr(dport, lambda: vmhwm_of(pids_named("pop3")))
         results["Dovecot pop3"] = (dcold, dwarm, dretr, dquit, dhwm)
     else:
         print("(dovecot not installed: apt-get install dovecot-pop3d for the side-by-side run)")
