@@ -65,15 +65,15 @@ def put_maildir(lab, messages, user="demo", sizes=True):
 
 
 def mbox_text(messages, sender="someone@example.org"):
-    out = b""
+    out = []
     for m in messages:
-        out += f"From {sender} Thu Jan  1 00:00:00 2026\n".encode()
+        out.append(f"From {sender} Thu Jan  1 00:00:00 2026\n".encode())
         for line in m.split(b"\n")[:-1] if m.endswith(b"\n") else m.split(b"\n"):
             if line.lstrip(b">").startswith(b"From "):
                 line = b">" + line
-            out += line + b"\n"
-        out += b"\n"
-    return out
+            out.append(line + b"\n")
+        out.append(b"\n")
+    return b"".join(out)
 
 
 def put_mbox(lab, messages, user="demo"):
@@ -509,11 +509,12 @@ def test_implicit_tls_port(lab, daemon, tls_files):
     assert d.alive()
 
 
-def test_huge_message_constant_memory(lab, daemon):
+def test_huge_message_constant_memory(lab, daemon, store):
+    opt, put = store
     line = b"x" * 998 + b"\n"
     big = b"Subject: big\n\n" + line * 40_000 + b"y" * 5_000_000 + b"\n"  # 45 MB, one 5 MB line
-    put_maildir(lab, [big])
-    d = daemon("pop3d")
+    put(lab, [big])
+    d = daemon("pop3d", opt)
     with d.connect() as s:
         f = s.makefile("rb")
         f.readline()
