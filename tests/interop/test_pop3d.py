@@ -698,3 +698,16 @@ def test_mutt_reads_and_deletes(lab, daemon):
     assert p.stat()[0] == 2
     assert b"Subject: one" not in joined(p.top(1, 0)[1])
     p.quit()
+
+
+def test_configuration_keys():
+    pop3d = str(binary("pop3d"))
+    r = subprocess.run([pop3d, "-t", "-o", "cleartext_login=no", "-o", "mail_location=mbox:/var/mail/%u"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "cleartext_login = no\n" in r.stdout
+    assert "mail_location = mbox:/var/mail/%u\n" in r.stdout
+    assert "idle_timeout = 600\n" in r.stdout
+    for bad in ("mail_location=mh:/x", "mail_location=maildir:relative", "cleartext_login=maybe"):
+        r = subprocess.run([pop3d, "-t", "-o", bad], capture_output=True, text=True)
+        assert r.returncode == 2 and bad.split("=")[0] in r.stderr, (bad, r.stderr)
