@@ -76,6 +76,20 @@ def crypt_hash(password, method="-6"):
     ).stdout.strip()
 
 
+def make_traversable(path):
+    """As root the sessions run as nobody, who must reach the lab's homes:
+    pytest makes its base directories 0700, so let others traverse them
+    (search permission only, no listing)."""
+    if not IS_ROOT:
+        return
+    for parent in [Path(path), *Path(path).parents]:
+        st = parent.stat()
+        if st.st_uid == 0 and not st.st_mode & 0o001:
+            os.chmod(parent, (st.st_mode & 0o7777) | 0o011)
+        if str(parent) in ("/tmp", "/"):
+            break
+
+
 class Lab:
     """A throwaway tree: passwd_file, homes, spool directories.
 
@@ -86,6 +100,7 @@ class Lab:
     def __init__(self, base: Path):
         self.dir = base
         os.chmod(base, 0o755)
+        make_traversable(base)
         self.passwd_file = base / "passwd"
         self.passwd_file.write_text("")
         if IS_ROOT:
