@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -343,6 +344,24 @@ def test_no_update_without_quit(lab, daemon, store):
     assert p.stat()[0] == 3
     p.quit()
     assert "autologout" in d.log()
+
+
+def test_message_removed_by_another_program(lab, daemon):
+    md = put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    p = login(d)
+    # A mail reader flags message 1 (rename) and expunges message 2.
+    names = sorted(os.listdir(md / "new"))
+    os.rename(md / "new" / names[0], md / "cur" / (names[0] + ":2,F"))
+    os.unlink(md / "new" / names[1])
+    assert joined(p.retr(1)[1]) == wire(MESSAGES[0])
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.retr(2)
+    assert joined(p.retr(3)[1]) == wire(MESSAGES[2])
+    p.dele(2)
+    assert p.quit().startswith(b"+OK")
+    assert sorted(os.listdir(md / "cur")) == sorted([names[0] + ":2,FS", names[2] + ":2,S"])
+    assert "deleted 0" in d.log()
 
 
 def test_second_session_gets_in_use(lab, daemon, store):
@@ -708,6 +727,9 @@ def test_configuration_keys():
     assert "cleartext_login = no\n" in r.stdout
     assert "mail_location = mbox:/var/mail/%u\n" in r.stdout
     assert "idle_timeout = 600\n" in r.stdout
+    sample = Path(__file__).resolve().parents[2] / "etc" / "pop3d.conf"
+    r = subprocess.run([pop3d, "-t", "-f", str(sample)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     for bad in ("mail_location=mh:/x", "mail_location=maildir:relative", "cleartext_login=maybe"):
         r = subprocess.run([pop3d, "-t", "-o", bad], capture_output=True, text=True)
         assert r.returncode == 2 and bad.split("=")[0] in r.stderr, (bad, r.stderr)
