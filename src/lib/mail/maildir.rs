@@ -186,7 +186,12 @@ impl Maildrop {
                 None => match measure(&dir.join(e.sub).join(&e.name)) {
                     Ok(s) => s,
                     Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                    Err(err) => return Err(err.into()),
+                    Err(err) => {
+                        // One unreadable entry (a directory, a file of
+                        // another owner) must not hide the whole maildrop.
+                        log::warn!("{}/{}/{}: skipped: {err}", dir.display(), e.sub, e.name);
+                        continue;
+                    }
                 },
             };
             e.size = Some(size);
@@ -458,6 +463,7 @@ mod tests {
         create(&dir).unwrap();
         fs::write(dir.join("new/123.abc.host"), b"A: b\r\n\r\nx\n").unwrap();
         fs::write(dir.join("cur/100.def.host:2,RS"), b"A: b\n\nend").unwrap();
+        fs::create_dir(dir.join("new/200.junk.host")).unwrap();
         let mb = Mailbox::Maildir(dir.clone());
         let d = Drop_::open(&mb).unwrap();
         let m = d.messages().to_vec();
