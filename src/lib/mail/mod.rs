@@ -51,6 +51,12 @@ pub fn mailbox_for(location: &str, account: &Account) -> Result<Mailbox, String>
         ));
     }
     let home = account.home.to_string_lossy();
+    if (rest.starts_with('~') || rest.contains("%h")) && !account.home.is_absolute() {
+        return Err(format!(
+            "mail_location {location:?}: account {} has no absolute home directory",
+            account.name
+        ));
+    }
     let mut path = if rest == "~" {
         home.to_string()
     } else if let Some(tail) = rest.strip_prefix("~/") {
@@ -271,6 +277,12 @@ mod tests {
             Mailbox::Mbox("/home/demo".into())
         );
         assert!(mailbox_for("maildir:Maildir", &a).is_err());
+        let homeless = Account {
+            home: PathBuf::new(),
+            ..account()
+        };
+        assert!(mailbox_for("maildir:~/Maildir", &homeless).is_err());
+        assert!(mailbox_for("mbox:/var/mail/%u", &homeless).is_ok());
         assert!(mailbox_for("mh:~/Mail", &a).is_err());
         assert!(mailbox_for("/var/mail/%u", &a).is_err());
     }
