@@ -579,6 +579,27 @@ def test_curl_list_and_retrieve(lab, daemon):
     assert r.stdout == wire(MESSAGES[1])
 
 
+def test_curl_stls_and_pop3s(lab, daemon, tls_files):
+    curl = need("curl")
+    cert, key = tls_files
+    put_maildir(lab, MESSAGES)
+    port = free_port()
+    d = daemon("pop3d", f"tls_cert={cert}", f"tls_key={key}", f"tls_listen=127.0.0.1:{port}",
+               "cleartext_login=no")
+    r = subprocess.run([curl, "-sS", "--ssl-reqd", "-k", f"pop3://demo:demo@127.0.0.1:{d.port}/1"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == wire(MESSAGES[0])
+    r = subprocess.run([curl, "-sS", "-k", f"pop3s://demo:demo@127.0.0.1:{port}/"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+    # Without TLS the password is refused.
+    r = subprocess.run([curl, "-sS", f"pop3://demo:demo@127.0.0.1:{d.port}/"],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+
+
 def fetchmail_run(lab, d, keep, tls=False):
     fetchmail = need("fetchmail")
     out = lab.dir / "fetched.mbox"
