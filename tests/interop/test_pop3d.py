@@ -740,9 +740,11 @@ def test_mutt_reads_and_deletes(lab, daemon):
     p.quit()
 
 
-def test_configuration_keys():
+def test_configuration_keys(tls_files):
+    cert, key = tls_files
     pop3d = str(binary("pop3d"))
-    r = subprocess.run([pop3d, "-t", "-o", "cleartext_login=no", "-o", "mail_location=mbox:/var/mail/%u"],
+    r = subprocess.run([pop3d, "-t", "-o", "cleartext_login=no", "-o", f"tls_cert={cert}",
+                        "-o", f"tls_key={key}", "-o", "mail_location=mbox:/var/mail/%u"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "cleartext_login = no\n" in r.stdout
@@ -751,6 +753,7 @@ def test_configuration_keys():
     sample = Path(__file__).resolve().parents[2] / "etc" / "pop3d.conf"
     r = subprocess.run([pop3d, "-t", "-f", str(sample)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    for bad in ("mail_location=mh:/x", "mail_location=maildir:relative", "cleartext_login=maybe"):
+    for bad in ("mail_location=mh:/x", "mail_location=maildir:relative", "cleartext_login=maybe",
+                "cleartext_login=no"):
         r = subprocess.run([pop3d, "-t", "-o", bad], capture_output=True, text=True)
         assert r.returncode == 2 and bad.split("=")[0] in r.stderr, (bad, r.stderr)
