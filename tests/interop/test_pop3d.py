@@ -327,6 +327,25 @@ def test_mbox_waits_for_a_held_dotlock(lab, daemon):
     holder.wait()
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="needs a directory the session user cannot write")
+def test_mbox_in_a_read_only_directory_keeps_mail(lab, daemon):
+    spool = lab.dir / "spool"  # like Debian's /var/mail: not writable by users
+    spool.mkdir(mode=0o755)
+    path = spool / "demo"
+    path.write_bytes(mbox_text(MESSAGES))
+    os.chown(path, lab.uid, lab.gid)
+    os.chmod(path, 0o600)
+    before = path.read_bytes()
+    d = daemon("pop3d", f"mail_location=mbox:{spool}/%u")
+    p = login(d)
+    check_messages(p, MESSAGES)
+    p.dele(1)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.quit()
+    assert path.read_bytes() == before
+    assert "relying on the fcntl lock alone" in d.log()
+
+
 def test_no_update_without_quit(lab, daemon, store):
     opt, put = store
     put(lab, MESSAGES)
