@@ -9,7 +9,6 @@ import time
 import pytest
 
 from conftest import BIN
-from test_pop3d import traversable  # noqa: F401  (autouse: homes reachable as nobody)
 
 BODY = (b"Subject: end to end\r\n\r\nFrom the start of a line\r\n>From quoted\r\n"
         b".leading dot\r\n\r\nlast line\r\n")

@@ -10,7 +10,6 @@ import os
 import poplib
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -19,20 +18,6 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, Xinetd, binary, free_port, need, wait_port
-
-
-@pytest.fixture(autouse=True)
-def traversable(lab):
-    """As root the sessions run as nobody, who must reach the lab's homes:
-    pytest makes its base directories 0700, so let others traverse them
-    (search permission only, no listing)."""
-    if IS_ROOT:
-        for parent in lab.dir.parents:
-            st = parent.stat()
-            if st.st_uid == 0 and not st.st_mode & 0o001:
-                os.chmod(parent, (st.st_mode & 0o7777) | 0o011)
-            if str(parent) in ("/tmp", "/"):
-                break
 
 
 MESSAGES = [
