@@ -207,27 +207,39 @@ impl Runner {
     /// Take the spool lock: exclusive for a runner or flush (waiting for
     /// it), shared and without waiting for a one-shot.
     fn take_lock(&mut self) -> io::Result<bool> {
-        let f = lock_file(&self.dir)?;
-        let (arg, wait) = match self.mode {
-            Mode::Only(_) => (FlockArg::LockSharedNonblock, false),
-            _ => (FlockArg::LockExclusiveNonblock, true),
+        let mut f = lock_file(&self.dir)?;
+        let arg = match self.mode {
+            Mode::Only(_) => FlockArg::LockSharedNonblock,
+            _ => FlockArg::LockExclusiveNonblock,
         };
-        match Flock::lock(f, arg) {
-            Ok(l) => {
-                self.lock = Some(l);
-                Ok(true)
-            }
-            Err((f, _)) if wait => {
-                log::info!("queue: waiting for another queue process to finish");
-                match Flock::lock(f, FlockArg::LockExclusive) {
-                    Ok(l) => {
-                        self.lock = Some(l);
-                        Ok(true)
+        // The runner waits for one-shots and flushes to finish; a flush
+        // waits a while for one-shots, but not for a runner that cannot
+        // be woken (it would hold the lock for ever).
+        let patience = match self.mode {
+            Mode::Daemon => None,
+            Mode::Flush => Some(Duration::from_secs(30)),
+            Mode::Only(_) => Some(Duration::ZERO),
+        };
+        let started = Instant::now();
+        let mut said = false;
+        loop {
+            match Flock::lock(f, arg) {
+                Ok(l) => {
+                    self.lock = Some(l);
+                    return Ok(true);
+                }
+                Err((back, _)) => {
+                    if patience.is_some_and(|p| started.elapsed() >= p) {
+                        return Ok(false);
                     }
-                    Err((_, e)) => Err(e.into()),
+                    if !said {
+                        log::info!("queue: waiting for another queue process to finish");
+                        said = true;
+                    }
+                    f = back;
+                    std::thread::sleep(Duration::from_millis(200));
                 }
             }
-            Err(_) => Ok(false),
         }
     }
 
@@ -1033,7 +1045,11 @@ pub fn flush_once(settings: &Settings) -> io::Result<()> {
     let cfg = QueueConfig::from_settings(settings);
     spool::create_dirs(&cfg.queue_dir)?;
     let mut r = Runner::new(cfg, Authenticator::from_settings(settings), Mode::Flush);
-    r.take_lock()?;
+    if !r.take_lock()? {
+        return Err(io::Error::other(
+            "another queue runner holds the spool and does not answer",
+        ));
+    }
     spool::clean(&r.dir);
     r.run();
     Ok(())

@@ -40,6 +40,9 @@ pub fn now() -> u64 {
 
 /// Create the spool directories (0700) when missing.
 pub fn create_dirs(dir: &Path) -> io::Result<()> {
+    if [TMP, QUEUE, STATE].iter().all(|s| dir.join(s).is_dir()) {
+        return Ok(());
+    }
     let mut b = fs::DirBuilder::new();
     b.recursive(true).mode(0o700);
     for sub in [TMP, QUEUE, STATE] {
