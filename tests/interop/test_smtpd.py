@@ -329,6 +329,34 @@ def test_s_nail_sends_through_it(daemon, lab):
     assert body_of(msgs[0])["Subject"] == "from s-nail"
 
 
+@pytest.mark.parametrize("secure", [False, True])
+def test_mutt_sends_through_it(daemon, lab, tls_files, secure):
+    mutt = need("mutt")
+    d = start_smtpd(daemon, lab, tls=tls_files)
+    home = lab.dir / "mutt-home"
+    home.mkdir(exist_ok=True)
+    certs = home / "certs"
+    certs.write_bytes(tls_files[0].read_bytes())
+    url = f"smtp://demo:demo@{HOST}:{d.port}/" if secure else f"smtp://{HOST}:{d.port}/"
+    cmds = [f"set smtp_url={url}", "set from=demo@lab.test", "set use_from=yes",
+            "set hostname=client.test", "set record=", "set copy=no",
+            f"set ssl_starttls={'yes' if secure else 'no'}", f"set ssl_force_tls={'yes' if secure else 'no'}",
+            f"set certificate_file={certs}", "set ssl_verify_host=no", "set smtp_authenticators=plain:login"]
+    argv = [mutt, "-n", "-F", "/dev/null"]
+    for c in cmds:
+        argv += ["-e", c]
+    argv += ["-s", "from mutt", "demo@lab.test"]
+    env = dict(os.environ, HOME=str(home), TERM="dumb")
+    out = subprocess.run(argv, input="hello from mutt\n", capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr + d.log()
+    msgs = wait_stored(lab, 1)
+    assert len(msgs) == 1
+    assert body_of(msgs[0])["Subject"] == "from mutt"
+    if secure:
+        assert b"with ESMTPSA" in msgs[0]
+
+
 def test_smtp_source(daemon, lab):
     source = need("smtp-source")
     d = start_smtpd(daemon, lab)
