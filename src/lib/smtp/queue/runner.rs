@@ -851,7 +851,7 @@ impl Runner {
         let domain = route::domain_of(&env.sender);
         let route = if domain.is_empty() || self.cfg.is_local_domain(&domain) {
             Route::Local {
-                account: route::local_part(&env.sender).to_string(),
+                account: route::local_part(&env.sender).to_ascii_lowercase(),
                 mailbox_spec: None,
             }
         } else {
