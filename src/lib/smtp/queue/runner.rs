@@ -168,6 +168,8 @@ struct Runner {
     term_since: Option<Instant>,
     /// Messages already tried by a one-shot run (each gets one attempt).
     attempted: HashSet<String>,
+    /// Workers that closed their pipe and are not reaped yet.
+    exiting: Vec<Pid>,
 }
 
 fn lock_file(dir: &Path) -> io::Result<File> {
@@ -201,6 +203,7 @@ impl Runner {
             wake: None,
             term_since: None,
             attempted: HashSet::new(),
+            exiting: Vec::new(),
         }
     }
 
@@ -641,11 +644,22 @@ impl Runner {
         }
         for wi in finished.into_iter().rev() {
             let w = self.workers.swap_remove(wi);
-            let _ = nix::sys::wait::waitpid(w.pid, None);
+            // It is exiting; reap it without waiting for that.
+            self.exiting.push(w.pid);
             if !w.open.is_empty() {
                 self.worker_lost(w.open, "4.3.0 the delivery process ended unexpectedly");
             }
         }
+    }
+
+    fn reap(&mut self) {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        self.exiting.retain(|pid| {
+            matches!(
+                waitpid(*pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            )
+        });
     }
 
     /// Record what the last results decided: DSNs first, then the state,
@@ -837,7 +851,7 @@ impl Runner {
         let domain = route::domain_of(&env.sender);
         let route = if domain.is_empty() || self.cfg.is_local_domain(&domain) {
             Route::Local {
-                account: route::local_part(&env.sender).to_string(),
+                account: route::local_part(&env.sender).to_ascii_lowercase(),
                 mailbox_spec: None,
             }
         } else {
@@ -968,6 +982,7 @@ impl Runner {
             }
             self.read_kicks();
             self.read_workers();
+            self.reap();
             self.settle(spool::now());
             let rescan = if self.sock.is_none() || self.scan_wanted {
                 Duration::from_secs(1)
