@@ -616,7 +616,7 @@ impl Directory for LocalDirectory {
         }
         // Only a .forward its owner controls alone is honoured.
         if (meta.uid() != acct.uid && meta.uid() != 0) || meta.mode() & 0o022 != 0 {
-            log::warn!("{}: unsafe owner or mode; ignored", path.display());
+            log::warn!("{}: owner or mode not trusted; ignored", path.display());
             return None;
         }
         let mut text = String::new();
