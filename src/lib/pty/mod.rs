@@ -8,8 +8,6 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 
-use std::os::unix::process::CommandExt;
-
 use crate::sys;
 
 /// The master side of a running terminal session.
@@ -96,7 +94,51 @@ impl PtySession {
     }
 }
 
-/// Re-exported so callers need not import CommandExt for uid/gid changes.
-pub fn as_account(cmd: &mut Command, uid: u32, gid: u32) {
-    cmd.uid(uid).gid(gid);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn program_gets_a_controlling_terminal_of_the_right_size() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("tty; stty size; test -t 0 && echo interactive");
+        let mut s = spawn(cmd, 33, 101, None).expect("spawn on a pty");
+        assert!(s.line.starts_with("pts/"), "{}", s.line);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Reading the master ends with EIO once the program has exited.
+        while let Ok(n) = s.master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("/dev/pts/"), "{text}");
+        assert!(text.contains("33 101"), "{text}");
+        assert!(text.contains("interactive"), "{text}");
+        assert!(s.finish().unwrap().success());
+    }
+
+    #[test]
+    fn resize_reaches_the_terminal() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg("read x; stty size");
+        let mut s = spawn(cmd, 24, 80, None).unwrap();
+        s.resize(50, 132).unwrap();
+        use std::io::Write;
+        s.master.write_all(b"go\n").unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&out).contains("50 132"));
+        s.finish().unwrap();
+    }
 }

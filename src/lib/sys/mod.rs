@@ -143,19 +143,6 @@ pub fn crypt_hash(password: &str, setting: &str) -> Option<String> {
     }
 }
 
-/// Make the terminal open on `fd` our controlling terminal (after setsid).
-pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
-    // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of
-    // ours; an invalid fd only makes it fail with an error.
-    #[allow(clippy::useless_conversion)]
-    let rc = unsafe { libc::ioctl(fd, libc::TIOCSCTTY.into(), 0) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Set the window size of the terminal on `fd`.
 pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize {

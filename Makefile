@@ -1,0 +1,68 @@
+# classicd: the classic Unix network daemons.
+#   make          release build (installs missing build packages when root)
+#   make test     unit tests + the interop suite with real clients
+#   make lab      every daemon on 127.0.0.1 with a demo account
+#   make install  PREFIX=/usr/local DESTDIR= (binaries to sbin, man pages, samples)
+#   make bench    benchmarks side by side with the reference daemons
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/classicd
+SYSCONFDIR ?= /etc
+CARGO      ?= cargo
+PYTHON     ?= python3
+DAEMONS    := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
+PYTEST_ARGS ?=
+
+export SYSCONFDIR
+
+.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint
+
+all: build
+
+deps:
+	@sh scripts/deps.sh build
+
+test-deps:
+	@sh scripts/deps.sh test
+
+build: deps
+	$(CARGO) build --release
+
+unit: deps
+	$(CARGO) test --release --lib --bins --tests
+
+interop: build test-deps
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
+
+test: unit interop
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+lab: build
+	$(PYTHON) scripts/lab.py
+
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR)/examples
+	for d in $(DAEMONS); do install -m 755 target/release/$$d $(DESTDIR)$(SBINDIR)/$$d; done
+	for m in man/*.8; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
+	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
+	cp -R etc/. $(DESTDIR)$(DOCDIR)/examples/
+	@echo "Sample configurations, inetd/xinetd lines and systemd units: $(DOCDIR)/examples"
+
+uninstall:
+	for d in $(DAEMONS); do rm -f $(DESTDIR)$(SBINDIR)/$$d $(DESTDIR)$(MANDIR)/man8/$$d.8; done
+	rm -f $(DESTDIR)$(MANDIR)/man5/classicd.conf.5
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+bench: build
+	@for b in scripts/bench-*.sh; do [ -x "$$b" ] && { echo "== $$b"; $$b; }; done; true
+
+clean:
+	$(CARGO) clean
+	rm -rf lab

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""make lab: every built daemon on 127.0.0.1, in a throwaway directory, with
+one account demo/demo and a little sample content; prints how to connect with
+the standard clients. Ctrl-C stops them all.
+
+The lab directory is ./lab (wiped at each start), or $LAB_DIR.
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(os.environ.get("CLASSICD_BIN", ROOT / "target" / "release"))
+LAB = Path(os.environ.get("LAB_DIR", ROOT / "lab")).resolve()
+HOST = "127.0.0.1"
+IS_ROOT = os.geteuid() == 0
+
+PORTS = {
+    "ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "imapd": 1143, "nntpd": 1119,
+    "telnetd": 2323, "rlogind": 1513, "rshd": 1514, "tftpd": 6969,
+}
+
+HOW = {
+    "ftpd": [
+        "ftp -p {h} {p}                      (user demo, password demo; or anonymous)",
+        "curl ftp://demo:demo@{h}:{p}/        (listing; add a file name to download)",
+        "lftp -u demo,demo -p {p} {h}",
+    ],
+    "smtpd": [
+        "swaks --server {h}:{p} --to demo@lab.test --from you@example.org",
+        "swaks --server {h}:2587 --to demo@lab.test -tls -au demo -ap demo   (submission)",
+        "python3 -c \"import smtplib; smtplib.SMTP('{h}',{p}).sendmail('a@b','demo@localhost','Subject: hi\\n\\nhello')\"",
+    ],
+    "pop3d": [
+        "curl pop3://demo:demo@{h}:{p}/       (list; /1 to read message 1)",
+        "python3 -c \"import poplib; m=poplib.POP3('{h}',{p}); m.user('demo'); m.pass_('demo'); print(m.stat())\"",
+    ],
+    "imapd": ["curl imap://demo:demo@{h}:{p}/INBOX"],
+    "nntpd": ["tin -g {h} -p {p}   or   curl nntp://{h}:{p}/lab.test"],
+    "telnetd": ["telnet {h} {p}"],
+    "rlogind": ["rlogin -p {p} -l demo {h}"],
+    "rshd": ["rsh -p {p} -l demo {h} uname -a"],
+    "tftpd": ["tftp {h} {p} -c get welcome.txt   (or: curl tftp://{h}:{p}/welcome.txt)"],
+}
+
+WELCOME_MAIL = """From: Lab <postmaster@lab.test>
+To: demo@lab.test
+Subject: Welcome to the classicd lab
+Date: Sun, 22 Nov 2026 10:00:00 +0000
+Message-ID: <welcome@lab.test>
+
+Hello demo,
+
+this message was put in your mailbox when the lab started. Send yourself
+more through smtpd on port 2525 and read them here.
+"""
+
+
+def crypt_hash(password):
+    return subprocess.run(["openssl", "passwd", "-6", password], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def ids():
+    if IS_ROOT:
+        return pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    return os.getuid(), os.getgid()
+
+
+def chown_tree(path, uid, gid):
+    if not IS_ROOT:
+        return
+    for dirpath, _dirs, files in os.walk(path):
+        os.chown(dirpath, uid, gid)
+        for f in files:
+            os.chown(os.path.join(dirpath, f), uid, gid)
+
+
+def make_tree():
+    if LAB.exists():
+        shutil.rmtree(LAB)
+    uid, gid = ids()
+    for d in ("etc", "home/demo", "ftp/pub", "ftp/incoming", "spool/smtpd", "news", "tftp", "run"):
+        (LAB / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(LAB, 0o755)
+    home = LAB / "home/demo"
+    (LAB / "etc/passwd").write_text(
+        f"demo:{crypt_hash('demo')}:{uid}:{gid}:Lab demo user:{home}:/bin/sh\n")
+    # FTP content.
+    (home / "README.txt").write_text("This is demo's home directory in the classicd lab.\n")
+    (home / "docs").mkdir()
+    for i in range(3):
+        (home / "docs" / f"note{i}.txt").write_text(f"note {i}\n" * 20)
+    with open(home / "data.bin", "wb") as f:
+        f.write(os.urandom(1 << 20))
+    (LAB / "ftp/pub/welcome.txt").write_text("Anonymous FTP works. Uploads go to /incoming.\n")
+    os.chmod(LAB / "ftp/incoming", 0o733)
+    # Mail: one message waiting in demo's Maildir.
+    for sub in ("tmp", "new", "cur"):
+        (home / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
+    msg = WELCOME_MAIL.replace("\n", "\n")
+    name = f"{int(time.time())}.lab{os.getpid()}.localhost,S={len(msg)}"
+    (home / "Maildir/new" / name).write_text(msg)
+    (LAB / "etc/aliases").write_text("postmaster: demo\nroot: demo\nabuse: demo\n")
+    # TFTP content.
+    (LAB / "tftp/welcome.txt").write_text("Hello over TFTP.\n")
+    chown_tree(home, uid, gid)
+    chown_tree(LAB / "spool", uid, gid)
+    # A self-signed certificate so that STARTTLS, STLS and AUTH TLS can be tried.
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-days", "30", "-keyout", str(LAB / "etc/key.pem"), "-out", str(LAB / "etc/cert.pem")],
+        check=True, capture_output=True)
+    os.chmod(LAB / "etc/key.pem", 0o600)
+
+
+def config(name):
+    common = [
+        f"listen = {HOST}:{PORTS[name]}",
+        f"passwd_file = {LAB}/etc/passwd",
+        "log = stderr",
+    ]
+    tls = [f"tls_cert = {LAB}/etc/cert.pem", f"tls_key = {LAB}/etc/key.pem"]
+    own = {
+        "ftpd": tls + ["anonymous = yes", f"anon_root = {LAB}/ftp", "anon_upload_dir = /incoming",
+                       f"anon_user = {pwd.getpwuid(ids()[0]).pw_name}", "check_shell = no",
+                       f"ftpusers_file = {LAB}/etc/ftpusers", "pasv_ports = 30000-30100"],
+        "smtpd": tls + ["hostname = localhost", "local_domains = localhost, lab.test",
+                        f"queue_dir = {LAB}/spool/smtpd", f"aliases_file = {LAB}/etc/aliases",
+                        "mail_location = maildir:~/Maildir", f"submission_listen = {HOST}:2587"],
+        "pop3d": tls + ["mail_location = maildir:~/Maildir"],
+        "imapd": tls + ["mail_location = maildir:~/Maildir"],
+        "nntpd": [f"spool_dir = {LAB}/news", "path_identity = lab.test"],
+        "telnetd": [f"issue_file = {LAB}/etc/issue.net"],
+        "rlogind": [f"hosts_equiv = {LAB}/etc/hosts.equiv", "require_privileged_port = no"],
+        "rshd": [f"hosts_equiv = {LAB}/etc/hosts.equiv", "require_privileged_port = no"],
+        "tftpd": [f"root = {LAB}/tftp"],
+    }.get(name, [])
+    path = LAB / "etc" / f"{name}.conf"
+    path.write_text("# generated by make lab\n" + "\n".join(common + own) + "\n")
+    return path
+
+
+def port_open(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def main():
+    daemons = [d for d in PORTS if (BIN / d).exists()]
+    if not daemons:
+        sys.exit(f"no daemons built in {BIN}: run make first")
+    make_tree()
+    (LAB / "etc/ftpusers").write_text("root\n")
+    (LAB / "etc/issue.net").write_text("classicd lab\n")
+    (LAB / "etc/hosts.equiv").write_text("")
+    procs = {}
+    for name in daemons:
+        conf = config(name)
+        check = subprocess.run([str(BIN / name), "-t", "-f", str(conf)], capture_output=True, text=True)
+        if check.returncode != 0:
+            print(f"!! {name}: configuration refused: {check.stderr.strip()}", file=sys.stderr)
+            continue
+        log = open(LAB / "run" / f"{name}.log", "w")
+        procs[name] = subprocess.Popen([str(BIN / name), "-F", "-f", str(conf)],
+                                       stdout=log, stderr=subprocess.STDOUT)
+    time.sleep(0.7)
+    print(f"\nclassicd lab in {LAB}  (account demo, password demo; logs in {LAB}/run)\n")
+    for name, p in procs.items():
+        state = "running" if p.poll() is None else f"EXITED ({p.returncode}), see {LAB}/run/{name}.log"
+        print(f"{name:8} {HOST}:{PORTS[name]:<5} {state}")
+        for line in HOW.get(name, []):
+            print("    " + line.format(h=HOST, p=PORTS[name]))
+    print("\nCtrl-C stops them all.")
+    stop = {"now": False}
+
+    def on_signal(*_):
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop["now"] and any(p.poll() is None for p in procs.values()):
+            time.sleep(0.3)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        print("lab stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Shared fixtures for the interop suite.
+
+The built daemons are started through the operator contract alone (flags and
+-o keys) and driven by real clients. Binaries come from target/release, or
+from $CLASSICD_BIN.
+
+Fixtures:
+  lab        a throwaway directory with a passwd_file holding demo/demo
+  daemon     a factory: daemon("ftpd", opts..., mode="standalone"|"inetd")
+  tls_files  a self-signed certificate and key (session-wide)
+Helpers:
+  need(tool) fail under CI=true, skip otherwise, when a client is missing
+  free_port(), wait_port(port), crypt_hash(password)
+"""
+
+import os
+import pwd
+import grp
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("CLASSICD_BIN", ROOT / "target" / "release"))
+CI = os.environ.get("CI") == "true"
+IS_ROOT = os.geteuid() == 0
+
+
+def need(tool):
+    """A real client this test needs: under CI=true its absence is a failure."""
+    path = shutil.which(tool)
+    if path is None:
+        if CI:
+            pytest.fail(f"{tool} is not installed (CI=true: .ci/run must install it)")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def binary(name):
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is not built: run make (or set CLASSICD_BIN)")
+    return path
+
+
+def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def crypt_hash(password, method="-6"):
+    """A crypt(3) hash made by openssl (sha512 by default; -5 for sha256)."""
+    return subprocess.run(
+        ["openssl", "passwd", method, password], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Lab:
+    """A throwaway tree: passwd_file, homes, spool directories.
+
+    As root the accounts get nobody's uid (the sessions really drop to it);
+    otherwise they get our own uid, since an unprivileged daemon cannot switch.
+    """
+
+    def __init__(self, base: Path):
+        self.dir = base
+        os.chmod(base, 0o755)
+        self.passwd_file = base / "passwd"
+        self.passwd_file.write_text("")
+        if IS_ROOT:
+            self.uid = pwd.getpwnam("nobody").pw_uid
+            self.gid = grp.getgrnam("nogroup").gr_gid
+        else:
+            self.uid, self.gid = os.getuid(), os.getgid()
+        self.users = {}
+        self.user, self.password = "demo", "demo"
+        self.home = self.add_user("demo", "demo")
+
+    def add_user(self, name, password, hash_=None):
+        home = self.dir / "home" / name
+        home.mkdir(parents=True, exist_ok=True)
+        os.chown(home, self.uid, self.gid) if IS_ROOT else None
+        entry = f"{name}:{hash_ or crypt_hash(password)}:{self.uid}:{self.gid}:{name}:{home}:/bin/sh\n"
+        with open(self.passwd_file, "a") as f:
+            f.write(entry)
+        self.users[name] = home
+        return home
+
+    def mkdir(self, rel, owned=True):
+        p = self.dir / rel
+        p.mkdir(parents=True, exist_ok=True)
+        if IS_ROOT and owned:
+            os.chown(p, self.uid, self.gid)
+        return p
+
+    def chown_tree(self, path):
+        if IS_ROOT:
+            for dirpath, dirnames, filenames in os.walk(path):
+                os.chown(dirpath, self.uid, self.gid)
+                for n in filenames:
+                    os.chown(os.path.join(dirpath, n), self.uid, self.gid, follow_symlinks=False)
+
+
+class MiniInetd:
+    """inetd `nowait` through a real socket: accept, then run the daemon with
+    the connection as fds 0, 1 and 2, as inetd does."""
+
+    def __init__(self, argv, host="127.0.0.1", port=None, log=None):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port or 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.argv = argv
+        self.children = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            fd = conn.fileno()
+            p = subprocess.Popen(self.argv, stdin=fd, stdout=fd, stderr=fd, close_fds=True)
+            self.children.append(p)
+            conn.close()
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+class Daemon:
+    def __init__(self, name, lab, opts=(), mode="standalone", host="127.0.0.1", port=None,
+                 listen_key="listen", extra_args=(), wait=True):
+        self.name = name
+        self.lab = lab
+        self.host = host
+        self.port = port or free_port(host=host)
+        self.mode = mode
+        self.logfile = lab.dir / f"{name}-{self.port}.log"
+        addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.argv = [str(binary(name))]
+        common = ["-o", f"passwd_file={lab.passwd_file}"]
+        for o in opts:
+            common += ["-o", o]
+        self.proc = None
+        self.inetd = None
+        if mode == "standalone":
+            self.argv += ["-F", "-o", f"{listen_key}={addr}", "-o", "log=stderr"] + common + list(extra_args)
+            self._log = open(self.logfile, "w")
+            self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT)
+            if wait:
+                wait_port(self.port, host, proc=self.proc)
+        elif mode == "inetd":
+            self.argv += common + list(extra_args)
+            self.inetd = MiniInetd(self.argv, host=host, port=self.port)
+        else:
+            raise ValueError(mode)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def log(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def connect(self, timeout=10):
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.inetd:
+            self.inetd.stop()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._log.close()
+        # Sessions outlive the master by design; end the ones a test left.
+        if self.mode == "standalone":
+            addr = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+            pattern = "=" + addr.replace(".", "\\.").replace("[", "\\[").replace("]", "\\]") + "( |$)"
+            subprocess.run(["pkill", "-KILL", "-f", pattern], capture_output=True)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    return Lab(tmp_path)
+
+
+@pytest.fixture
+def daemon(lab):
+    started = []
+
+    def start(name, *opts, **kw):
+        d = Daemon(name, lab, opts, **kw)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    os.chmod(d, 0o755)
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+         "-days", "2", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    os.chmod(key, 0o644)
+    return cert, key

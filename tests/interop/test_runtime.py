@@ -1,0 +1,290 @@
+"""The common contract every daemon shares: flags, exit codes, configuration
+errors, inetd mode through a real socket, standalone with -F and -D,
+pid_file, SIGTERM, SIGHUP, limits, idle timeout, systemd sockets, xinetd."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, IS_ROOT, binary, free_port, need, wait_port
+
+# Every TCP daemon built so far, with the start of its greeting and its
+# "too busy" reply.
+TCP_DAEMONS = {
+    "ftpd": (b"220", b"421"),
+    "smtpd": (b"220", b"421"),
+    "pop3d": (b"+OK", b"-ERR"),
+}
+BUILT = [d for d in TCP_DAEMONS if (BIN / d).exists()]
+
+
+def greeting(sock):
+    sock.settimeout(10)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def run(name, *args, **kw):
+    return subprocess.run([str(binary(name)), *args], capture_output=True, text=True,
+                          timeout=30, **kw)
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_version_and_help(name):
+    r = run(name, "-V")
+    assert r.returncode == 0 and name in r.stdout
+    r = run(name, "-h")
+    assert r.returncode == 0 and "-D" in r.stdout and "-o KEY=VALUE" in r.stdout
+    r = run(name, "-Z")
+    assert r.returncode == 2 and "Usage" in r.stderr
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_check_prints_effective_settings(name, lab):
+    conf = lab.dir / f"{name}.conf"
+    conf.write_text("# sample\nmax_sessions = 7\n\nbanner = hello there\n")
+    r = run(name, "-t", "-f", str(conf), "-o", "max_per_ip=3")
+    assert r.returncode == 0, r.stderr
+    assert "max_sessions = 7\n" in r.stdout
+    assert "max_per_ip = 3\n" in r.stdout
+    assert "banner = hello there\n" in r.stdout
+    assert "idle_timeout = " in r.stdout and "listen = " in r.stdout
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_bad_configuration_names_file_line_key(name, lab):
+    conf = lab.dir / "bad.conf"
+    conf.write_text("max_sessions = 5\nno_such_key = 1\n")
+    r = run(name, "-t", "-f", str(conf))
+    assert r.returncode == 2
+    assert f"{conf}:2" in r.stderr and "no_such_key" in r.stderr
+    conf.write_text("max_per_ip = lots\n")
+    r = run(name, "-t", "-f", str(conf))
+    assert r.returncode == 2 and f"{conf}:1" in r.stderr and "max_per_ip" in r.stderr
+    r = run(name, "-t", "-o", "log=somewhere")
+    assert r.returncode == 2 and "log" in r.stderr
+    r = run(name, "-t", "-o", "listen=nowhere")
+    assert r.returncode == 2 and "listen" in r.stderr
+    r = run(name, "-t", "-f", str(lab.dir / "missing.conf"))
+    assert r.returncode == 2 and "missing.conf" in r.stderr
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_runtime_failure_exit_code(name, lab):
+    # The port is taken: cannot bind is a failure at run time.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = run(name, "-F", "-o", f"listen=127.0.0.1:{port}", "-o", "log=stderr")
+    assert r.returncode == 1 and "bind" in r.stderr
+    r = run(name, "-t", "-o", f"tls_cert={lab.dir}/none.pem", "-o", f"tls_key={lab.dir}/none.pem")
+    assert r.returncode == 1 and "none.pem" in r.stderr
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_inetd_mode_through_a_real_socket(name, daemon):
+    d = daemon(name, mode="inetd")
+    with d.connect() as s:
+        assert greeting(s).startswith(TCP_DAEMONS[name][0])
+    # Each connection is its own process; a second works as well.
+    with d.connect() as s:
+        assert greeting(s).startswith(TCP_DAEMONS[name][0])
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_inetd_mode_refuses_a_terminal(name):
+    r = run(name, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "not a socket" in r.stderr
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_standalone_ipv4_and_ipv6_with_banner(name, lab):
+    port = free_port()
+    p = subprocess.Popen([str(binary(name)), "-F", "-o", f"listen=127.0.0.1:{port},[::1]:{port}",
+                          "-o", "banner=Lab server", "-o", "log=stderr"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port, proc=p)
+        for host in ("127.0.0.1", "::1"):
+            with socket.create_connection((host, port)) as s:
+                g = greeting(s)
+                assert g.startswith(TCP_DAEMONS[name][0]) and b"Lab server" in g
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=10)[1]
+    assert p.returncode == 0
+    assert "connection from 127.0.0.1" in out and "connection from [::1]" in out
+    assert "session with 127.0.0.1" in out
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_detach_pid_file_and_sigterm(name, lab):
+    port = free_port()
+    pid_file = lab.dir / f"{name}.pid"
+    r = run(name, "-D", "-o", f"listen=127.0.0.1:{port}", "-o", f"pid_file={pid_file}")
+    assert r.returncode == 0, r.stderr
+    wait_port(port)
+    deadline = time.time() + 5
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    os.kill(pid, 0)
+    # A session that is open when the master stops runs on to its end.
+    s = socket.create_connection(("127.0.0.1", port))
+    assert greeting(s).startswith(TCP_DAEMONS[name][0])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 5
+    while pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not pid_file.exists()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    s.sendall(b"QUIT\r\n")
+    assert greeting(s)[:1] in (b"2", b"+")
+    s.close()
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_max_sessions_and_max_per_ip(name, daemon):
+    d = daemon(name, "max_sessions=2", "max_per_ip=5")
+    busy = TCP_DAEMONS[name][1]
+    time.sleep(0.3)  # let the start-up probe's session end
+    a, b = d.connect(), d.connect()
+    assert greeting(a).startswith(TCP_DAEMONS[name][0])
+    assert greeting(b).startswith(TCP_DAEMONS[name][0])
+    with d.connect() as c:
+        assert greeting(c).startswith(busy)
+    a.close()
+    time.sleep(0.5)
+    with d.connect() as c:
+        assert greeting(c).startswith(TCP_DAEMONS[name][0])
+    b.close()
+    d2 = daemon(name, "max_per_ip=1")
+    time.sleep(0.3)
+    a = d2.connect()
+    assert greeting(a).startswith(TCP_DAEMONS[name][0])
+    with d2.connect() as c:
+        assert greeting(c).startswith(busy)
+    a.close()
+    assert "max_per_ip reached" in d2.log()
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_sighup_rereads_configuration(name, lab, daemon):
+    conf = lab.dir / "hup.conf"
+    conf.write_text("banner = first\n")
+    d = daemon(name, extra_args=["-f", str(conf)])
+    with d.connect() as s:
+        assert b"first" in greeting(s)
+    conf.write_text("banner = second\n")
+    d.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    with d.connect() as s:
+        assert b"second" in greeting(s)
+    # A broken file is refused and the old settings stay.
+    conf.write_text("banner = third\nbogus = 1\n")
+    d.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    with d.connect() as s:
+        assert b"second" in greeting(s)
+    assert d.alive()
+    assert "not reloaded" in d.log()
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_idle_timeout_ends_a_silent_session(name, daemon):
+    d = daemon(name, "idle_timeout=1")
+    with d.connect() as s:
+        greeting(s)
+        s.settimeout(10)
+        started = time.time()
+        rest = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        assert time.time() - started < 8
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_overlong_and_nul_lines_do_not_kill_the_session(name, daemon):
+    d = daemon(name)
+    with d.connect() as s:
+        greeting(s)
+        s.sendall(b"X" * 100_000 + b"\r\n")
+        reply = greeting(s)
+        assert reply[:1] in (b"5", b"-"), reply
+        s.sendall(b"NO\0OP\r\n")
+        assert greeting(s)[:1] in (b"5", b"-")
+        s.sendall(b"QUIT\r\n")
+        assert greeting(s)[:1] in (b"2", b"+")
+    assert d.alive()
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_systemd_socket_activation(name, lab):
+    port = free_port()
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", port))
+    lsock.listen(8)
+    fd = lsock.fileno()
+    script = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" -F -o log=stderr -o listen=127.0.0.1:1'
+    # The socket becomes fd 3, as systemd passes it.
+    p = subprocess.Popen(["sh", "-c", script, str(binary(name))], pass_fds=[fd, 3],
+                         preexec_fn=lambda: os.dup2(fd, 3), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lsock.close()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert greeting(s).startswith(TCP_DAEMONS[name][0])
+        s.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=10)[1]
+    assert f"127.0.0.1:{port}" in err
+
+
+def test_xinetd_launches_a_daemon(lab):
+    xinetd = need("xinetd")
+    name = BUILT[0]
+    port = free_port()
+    conf = lab.dir / "xinetd.conf"
+    conf.write_text(f"""
+defaults
+{{
+    instances = 10
+}}
+service classicd-test
+{{
+    type        = UNLISTED
+    socket_type = stream
+    protocol    = tcp
+    wait        = no
+    user        = {"root" if IS_ROOT else os.environ.get("USER", "root")}
+    bind        = 127.0.0.1
+    port        = {port}
+    server      = {binary(name)}
+    server_args = -o banner=via-xinetd
+}}
+""")
+    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=p)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            g = greeting(s)
+            assert g.startswith(TCP_DAEMONS[name][0]) and b"via-xinetd" in g
+    finally:
+        p.terminate()
+        p.wait(timeout=10)

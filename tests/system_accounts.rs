@@ -1,0 +1,92 @@
+//! System accounts through NSS and PAM, and the privilege drop, with a real
+//! account. Needs root (it creates the account and a PAM service file);
+//! without root it says so and passes.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use classicd::auth::{self, AuthError, Authenticator};
+
+const USER: &str = "classicdtest";
+const PASSWORD: &str = "Corr3ct-horse";
+const SERVICE: &str = "classicd-test";
+
+fn as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn ensure_account() {
+    if auth::system_account(USER).is_none() {
+        let ok = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", "-U", USER])
+            .status()
+            .expect("useradd");
+        assert!(ok.success());
+    }
+    let mut p = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    use std::io::Write;
+    writeln!(p.stdin.take().unwrap(), "{USER}:{PASSWORD}").unwrap();
+    assert!(p.wait().unwrap().success());
+    std::fs::write(
+        format!("/etc/pam.d/{SERVICE}"),
+        "@include common-auth\n@include common-account\n@include common-session-noninteractive\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn pam_login_and_privilege_drop() {
+    if !as_root() {
+        eprintln!("skipped: needs root to create a system account");
+        return;
+    }
+    ensure_account();
+    let auth = Authenticator::new(None, SERVICE);
+
+    let login = auth
+        .authenticate(USER, PASSWORD, "127.0.0.1")
+        .expect("right password through PAM");
+    let account = login.account.clone();
+    assert_eq!(account.name, USER);
+    assert!(!account.virtual_user);
+    assert_ne!(account.uid, 0);
+
+    // Unknown user and bad password: the same answer, after the same delay.
+    for (user, pass) in [(USER, "wrong"), ("nosuchuser-classicd", PASSWORD)] {
+        let t = Instant::now();
+        assert!(matches!(
+            auth.authenticate(user, pass, "127.0.0.1"),
+            Err(AuthError::Denied)
+        ));
+        assert!(t.elapsed() >= Duration::from_millis(950), "{user}");
+    }
+    drop(login);
+
+    // The drop, in a child process so the test process stays root.
+    match classicd::sys::fork().unwrap() {
+        classicd::sys::Forked::Child => {
+            let ok = auth::drop_privileges(&account).is_ok()
+                && nix::unistd::getuid().as_raw() == account.uid
+                && nix::unistd::getgid().as_raw() == account.gid
+                && nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_err()
+                && std::fs::read("/etc/shadow").is_err();
+            std::process::exit(if ok { 0 } else { 1 });
+        }
+        classicd::sys::Forked::Parent(pid) => {
+            let status = nix::sys::wait::waitpid(pid, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+        }
+    }
+}
+
+#[test]
+fn nss_lookup_without_password() {
+    let auth = Authenticator::new(None, "login");
+    let root = auth.lookup("root").unwrap().expect("root exists");
+    assert_eq!(root.uid, 0);
+    assert!(auth.lookup("no-such-user-classicd").unwrap().is_none());
+    assert!(auth.lookup("../etc").unwrap().is_none());
+}
