@@ -194,7 +194,7 @@ fn text_arg(arg: Option<&[u8]>) -> Result<String, ParseError> {
 fn opt_text_arg(arg: Option<&[u8]>) -> Result<Option<String>, ParseError> {
     match arg {
         None => Ok(None),
-        Some(a) if a.is_empty() => Ok(None),
+        Some([]) => Ok(None),
         a => text_arg(a).map(Some),
     }
 }

@@ -16,7 +16,7 @@ pub mod state;
 mod transfer;
 
 use crate::runtime::config::{KeySpec, Kind};
-use crate::runtime::{no_check, Handler, Service};
+use crate::runtime::{Handler, Service};
 
 /// The ftpd keys of CONTRACT.md.
 pub const KEYS: &[KeySpec] = &[
@@ -94,7 +94,7 @@ pub static SERVICE: Service = Service {
     line_max: 4096,
     busy_reply: b"421 Too many connections, try again later.\r\n",
     handler: Handler::Tcp(session::serve),
-    check: check,
+    check,
     extra_modes: &[],
     companion: None,
 };
@@ -119,7 +119,6 @@ fn check(s: &crate::runtime::config::Settings) -> Result<(), crate::runtime::con
             });
         }
     }
-    let _ = no_check;
     Ok(())
 }
 

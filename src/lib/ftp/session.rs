@@ -169,7 +169,7 @@ impl Driver {
                 let res = self.real(&v).and_then(|p| {
                     let m = std::fs::metadata(&p)?;
                     if !m.is_dir() {
-                        return Err(io::Error::from(io::ErrorKind::NotADirectory));
+                        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
                     }
                     nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK)?;
                     Ok(())
@@ -205,7 +205,7 @@ impl Driver {
             Action::Dele(v) => {
                 let res = self.real_nofollow(&v).and_then(|p| {
                     if std::fs::symlink_metadata(&p)?.is_dir() {
-                        return Err(io::Error::from(io::ErrorKind::IsADirectory));
+                        return Err(io::Error::from_raw_os_error(libc::EISDIR));
                     }
                     std::fs::remove_file(p)
                 });
@@ -318,13 +318,13 @@ impl Driver {
     /// Reply for a failed file operation, and log it at debug level.
     pub fn fail(&mut self, code: u16, what: &str, e: &io::Error) -> io::Result<()> {
         log::debug!("{what}: {e}");
-        let why = match e.kind() {
-            io::ErrorKind::NotFound => "no such file or directory",
-            io::ErrorKind::PermissionDenied => "permission denied",
-            io::ErrorKind::AlreadyExists => "file exists",
-            io::ErrorKind::NotADirectory => "not a directory",
-            io::ErrorKind::IsADirectory => "is a directory",
-            io::ErrorKind::DirectoryNotEmpty => "directory not empty",
+        let why = match (e.kind(), e.raw_os_error()) {
+            (io::ErrorKind::NotFound, _) => "no such file or directory",
+            (io::ErrorKind::PermissionDenied, _) => "permission denied",
+            (io::ErrorKind::AlreadyExists, _) => "file exists",
+            (_, Some(libc::ENOTDIR)) => "not a directory",
+            (_, Some(libc::EISDIR)) => "is a directory",
+            (_, Some(libc::ENOTEMPTY)) => "directory not empty",
             _ => "operation failed",
         };
         self.reply(code, &format!("{what}: {why}."))

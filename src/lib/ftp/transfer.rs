@@ -120,7 +120,7 @@ impl Driver {
                 let f = File::open(&real)?;
                 let m = f.metadata()?;
                 if !m.is_file() {
-                    return Err(err(io::ErrorKind::IsADirectory));
+                    return Err(io::Error::from_raw_os_error(libc::EISDIR));
                 }
                 let msg = format!(
                     "Opening {mode} mode data connection for {} ({} bytes).",
@@ -142,7 +142,7 @@ impl Driver {
                 }
                 let mut f = o.open(&real)?;
                 if !f.metadata()?.is_file() {
-                    return Err(err(io::ErrorKind::IsADirectory));
+                    return Err(io::Error::from_raw_os_error(libc::EISDIR));
                 }
                 if t.kind == Kind::Stor {
                     f.set_len(t.offset)?;
@@ -198,7 +198,7 @@ impl Driver {
                     std::fs::read_dir(&dir)?;
                     None
                 } else if is_mlsd {
-                    return Err(err(io::ErrorKind::NotADirectory));
+                    return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
                 } else {
                     let shown = match t.kind {
                         Kind::Nlst { .. } => t.arg.clone().unwrap_or_else(|| last.to_string()),
@@ -466,7 +466,7 @@ impl Driver {
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .filter(|n| {
                 let s = n.to_string_lossy();
-                (all || !s.starts_with('.')) && pattern.is_none_or(|p| listing::glob_match(p, &s))
+                (all || !s.starts_with('.')) && pattern.map_or(true, |p| listing::glob_match(p, &s))
             })
             .collect();
         names.sort();
