@@ -730,3 +730,107 @@ def test_pasv_ports_and_address(lab, daemon):
         assert nums[:4] == [127, 0, 0, 1]
         assert low <= nums[4] * 256 + nums[5] <= low + 3
     f.quit()
+
+
+def test_implicit_tls_and_lftp_tls(lab, daemon, tls_files):
+    curl = need("curl")
+    lftp = need("lftp")
+    cert, key = tls_files
+    data = content(800_000)
+    put(lab, "t.bin", data)
+    d = start(daemon, f"tls_cert={cert}", f"tls_key={key}", listen_key="tls_listen")
+    r = subprocess.run([curl, "-sS", "-k", "--max-time", "60",
+                        f"ftps://demo:demo@127.0.0.1:{d.port}/%2F{str(lab.home).lstrip('/')}/t.bin"],
+                       capture_output=True, timeout=90)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == data
+    d2 = start(daemon, f"tls_cert={cert}", f"tls_key={key}")
+    script = (
+        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; "
+        f"set net:max-retries 1; set net:timeout 20; cd {lab.home}; get t.bin -o {lab.dir}/t.copy; "
+        f"put {lab.dir}/t.copy -o t.back; quit"
+    )
+    r = subprocess.run([lftp, "-u", "demo,demo", "-p", str(d2.port), "-e", script, "127.0.0.1"],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert (lab.dir / "t.copy").read_bytes() == data
+    assert (lab.home / "t.back").read_bytes() == data
+    assert "reset" not in d2.log()
+
+
+# ---------------------------------------------------------------- reference
+
+
+def anonymous_download_scenario(host, port, readme):
+    """The same client steps against any anonymous FTP server."""
+    f = ftplib.FTP()
+    f.connect(host, port, timeout=20)
+    assert f.getwelcome().startswith("220")
+    f.login("anonymous", "test@example.org")
+    assert "pub" in f.nlst()
+    f.cwd("pub")
+    assert f.size("big.bin") == len(readme)
+    assert re.match(r"^213 \d{14}$", f.sendcmd("MDTM big.bin"))
+    assert retr(f, "big.bin") == readme
+    assert retr(f, "big.bin", rest=12345) == readme[12345:]
+    f.set_pasv(False)
+    assert retr(f, "big.bin") == readme
+    with pytest.raises(ftplib.error_perm, match="^500"):
+        f.sendcmd("PORT 192,0,2,1,200,10")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"x"))
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        retr(f, "missing.bin")
+    f.quit()
+
+
+def test_anonymous_scenario(lab, daemon):
+    root = anon_tree(lab)
+    data = content(600_000, 23)
+    (root / "pub" / "big.bin").write_bytes(data)
+    d = start(daemon, "anonymous=yes", f"anon_root={root}")
+    anonymous_download_scenario("127.0.0.1", d.port, data)
+
+
+def test_anonymous_scenario_against_vsftpd(lab):
+    """The scenario above, against vsftpd: proves the test, not ftpd."""
+    vsftpd = shutil_which("vsftpd") or "/usr/sbin/vsftpd"
+    if not os.path.exists(vsftpd):
+        pytest.skip("vsftpd is not installed")
+    if not IS_ROOT:
+        pytest.skip("vsftpd needs root")
+    root = lab.dir / "vsroot"
+    (root / "pub").mkdir(parents=True)
+    data = content(600_000, 23)
+    (root / "pub" / "big.bin").write_bytes(data)
+    os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
+    port = free_port()
+    conf = lab.dir / "vsftpd.conf"
+    conf.write_text(f"""listen=YES
+listen_address=127.0.0.1
+listen_port={port}
+background=NO
+anonymous_enable=YES
+local_enable=NO
+write_enable=NO
+anon_root={root}
+no_anon_password=YES
+seccomp_sandbox=NO
+secure_chroot_dir=/var/run/vsftpd/empty
+xferlog_enable=NO
+connect_from_port_20=NO
+""")
+    os.chmod(lab.dir, 0o755)
+    p = subprocess.Popen([vsftpd, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=p)
+        anonymous_download_scenario("127.0.0.1", port, data)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def shutil_which(name):
+    import shutil
+
+    return shutil.which(name)

@@ -373,7 +373,12 @@ impl Driver {
                 let _ = progress.done(425, "TLS is not available.");
                 return;
             };
-            match Stream::accept_tls(tcp, &cfg) {
+            // No session tickets on data connections: a client that only
+            // sends (STOR) never reads them, and closing with them unread
+            // makes its kernel reset the connection before we read it all.
+            let mut data_cfg = (*cfg).clone();
+            data_cfg.send_tls13_tickets = 0;
+            match Stream::accept_tls(tcp, &std::sync::Arc::new(data_cfg)) {
                 Ok(s) => s,
                 Err(e) => {
                     log::info!("TLS on the data connection failed: {e}");
