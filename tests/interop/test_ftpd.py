@@ -185,8 +185,7 @@ def test_ftplib_active_mode(lab, daemon):
 
 
 def test_active_mode_source_port(lab, daemon):
-    """As root the data connection comes from the control port minus one,
-    bound by the privileged helper; without root from an ephemeral port."""
+    """Active data connections come from the control port minus one."""
     put(lab, "a.bin", b"x" * 1000)
     d = start(daemon)
     f = login(d)
@@ -204,11 +203,45 @@ def test_active_mode_source_port(lab, daemon):
     c.close()
     assert f.voidresp().startswith("226")
     assert got == b"x" * 1000
-    if IS_ROOT:
-        assert peer[1] == d.port - 1, peer
-    else:
-        assert peer[1] != d.port - 1
+    # Not on port 21: from the control port minus one (bound by the session
+    # itself, being unprivileged; port 20 would go through the helper).
+    assert peer[1] == d.port - 1, peer
     f.quit()
+
+
+def test_port_20_through_the_privileged_helper(lab, daemon):
+    """On port 21, as root: active connections come from port 20, bound by
+    the helper the session forked before dropping to the lab account."""
+    if not IS_ROOT:
+        pytest.skip("needs root")
+    try:
+        socket.create_server(("127.0.0.1", 21)).close()
+        socket.create_server(("127.0.0.1", 20)).close()
+    except OSError:
+        pytest.skip("port 21 or 20 is busy")
+    put(lab, "p20.bin", b"z" * 5000)
+    d = start(daemon, port=21)
+    for _ in range(2):
+        f = login(d)
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        port = ls.getsockname()[1]
+        f.sendcmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
+        f.putcmd("RETR p20.bin")
+        c, peer = ls.accept()
+        assert f.getresp().startswith("150")
+        got = b""
+        while chunk := c.recv(65536):
+            got += chunk
+        c.close()
+        assert f.voidresp().startswith("226")
+        assert got == b"z" * 5000 and peer[1] == 20, peer
+        # The session itself runs as the lab account, not root.
+        ps = subprocess.run(["ps", "-o", "uid=,pid=", "--ppid", str(d.pid)], capture_output=True, text=True)
+        uids = {int(l.split()[0]) for l in ps.stdout.splitlines() if l.strip()}
+        assert uids == {lab.uid}, ps.stdout
+        f.quit()
 
 
 def test_ipv6_epsv_and_eprt(lab, daemon):

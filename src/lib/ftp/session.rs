@@ -662,17 +662,24 @@ impl Driver {
     /// "/" and we may, the privilege drop; then the jail.
     fn enter(&mut self, account: &Account, root_dir: &Path) -> io::Result<()> {
         let root = auth::running_as_root();
-        self.users.insert(0, "root".into());
-        self.groups.insert(0, "root".into());
-        self.user_name(account.uid);
-        self.group_name(account.gid);
-        if root && self.settings.bool("port_enable") {
+        let chroot = root && root_dir != Path::new("/");
+        if chroot {
+            // /etc is out of sight afterwards: learn the names listings show.
+            self.users.insert(0, "root".into());
+            self.groups.insert(0, "root".into());
+            self.user_name(account.uid);
+            self.group_name(account.gid);
+        }
+        // The helper is there for the privilege of binding a port below
+        // 1024; an unprivileged data port is bound by the session itself.
+        let privileged = helper::data_port(self.conn.local) < 1024;
+        if root && privileged && self.settings.bool("port_enable") {
             match helper::spawn(self.conn.local) {
                 Ok(h) => self.helper = Some(h),
                 Err(e) => log::warn!("cannot start the port helper: {e}"),
             }
         }
-        let jail_root = if root && root_dir != Path::new("/") {
+        let jail_root = if chroot {
             auth::enter_chroot(root_dir)?;
             PathBuf::from("/")
         } else {

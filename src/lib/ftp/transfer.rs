@@ -237,18 +237,34 @@ impl Driver {
         }
     }
 
+    /// Connect to the client from the data port (20, or the control port
+    /// minus one): through the helper when that port is privileged, by
+    /// ourselves otherwise; from any port when that one cannot be used.
     fn connect_active(&mut self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let sock = match self.helper.as_mut() {
-            Some(h) => helper::request(h)?,
-            None => {
-                let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-                s.set_cloexec(true)?;
-                s.bind(&SocketAddr::new(self.conn.local.ip(), 0).into())?;
-                s
-            }
+        let local = self.conn.local;
+        let port = helper::data_port(local);
+        let first = match self.helper.as_mut() {
+            Some(h) => helper::request(h),
+            None if port >= 1024 => bound_socket(addr, SocketAddr::new(local.ip(), port)),
+            None => Err(err(io::ErrorKind::PermissionDenied)),
         };
-        sock.connect_timeout(&addr.into(), Duration::from_secs(30))?;
-        Ok(sock.into())
+        if let Ok(s) = first {
+            match s.connect_timeout(&addr.into(), Duration::from_secs(30)) {
+                Ok(()) => return Ok(s.into()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse
+                    ) =>
+                {
+                    log::debug!("active connection from port {port}: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let s = bound_socket(addr, SocketAddr::new(local.ip(), 0))?;
+        s.connect_timeout(&addr.into(), Duration::from_secs(30))?;
+        Ok(s.into())
     }
 
     /// Wait for the data process, answering the control connection.
@@ -431,7 +447,11 @@ impl Driver {
                 single,
                 prefix,
             } => {
-                let mut w = BufWriter::with_capacity(64 * 1024, &mut stream);
+                let counted = Counting {
+                    inner: &mut stream,
+                    progress,
+                };
+                let mut w = BufWriter::with_capacity(64 * 1024, counted);
                 self.write_listing(&mut w, t.kind, &dir, pattern.as_deref(), single, &prefix)?;
                 w.flush()?;
                 drop(w);
@@ -509,6 +529,15 @@ impl Driver {
     }
 }
 
+/// A TCP socket for connecting to `to`, bound to `from`.
+fn bound_socket(to: SocketAddr, from: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_cloexec(true)?;
+    s.set_reuse_address(true)?;
+    s.bind(&from.into())?;
+    Ok(s)
+}
+
 /// Kill a data process and reap it.
 fn stop(pid: Pid) {
     let _ = kill(pid, Signal::SIGKILL);
@@ -572,6 +601,24 @@ impl Progress<'_> {
     fn done(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.report
             .write_all(format!("D {code} {} {text}\n", self.bytes).as_bytes())
+    }
+}
+
+/// A writer that reports what goes through it (listings).
+struct Counting<'a, 'b, W: Write> {
+    inner: W,
+    progress: &'a mut Progress<'b>,
+}
+
+impl<W: Write> Write for Counting<'_, '_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
