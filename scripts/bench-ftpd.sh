@@ -14,7 +14,8 @@
 # in PATH, or at $VSFTPD / $PUREFTPD; missing ones are skipped.
 #
 # Environment: SIZE_MB (1024), SESSIONS (200), PARALLEL (8), IDLE (50),
-# HOLD (0), FTPD (target/release/ftpd), BENCH_DIR (/dev/shm).
+# HOLD (0), FTPD (target/release/ftpd), BENCH_DIR (/dev/shm),
+# ONLY (retr,stor,sps,pss: the measurements to make).
 set -eu
 cd "$(dirname "$0")/.."
 FTPD=${FTPD:-target/release/ftpd}
@@ -35,6 +36,7 @@ SESSIONS = int(os.environ.get("SESSIONS", "200"))
 PARALLEL = int(os.environ.get("PARALLEL", "8"))
 IDLE = int(os.environ.get("IDLE", "50"))
 HOLD = int(os.environ.get("HOLD", "0"))
+ONLY = set(os.environ.get("ONLY", "retr,stor,sps,pss").split(","))
 USER, PASSWORD = "ftpbench", "bench-Pw-1"
 BASE = tempfile.mkdtemp(prefix="bench-ftpd-", dir=os.environ.get("BENCH_DIR", "/dev/shm"))
 os.chmod(BASE, 0o755)
@@ -250,11 +252,15 @@ def run(name, starter):
     procs.append(p)
     try:
         wait_port(port, p)
-        r = {}
-        r["retr"] = retr_rate(port)
-        r["stor"] = stor_rate(port)
-        r["sps"] = sessions_rate(port)
-        r["pss"], r["procs"] = idle_pss(port, p.pid)
+        r = {"retr": 0.0, "stor": 0.0, "sps": 0.0, "pss": 0.0, "procs": 0.0}
+        if "retr" in ONLY:
+            r["retr"] = retr_rate(port)
+        if "stor" in ONLY:
+            r["stor"] = stor_rate(port)
+        if "sps" in ONLY:
+            r["sps"] = sessions_rate(port)
+        if "pss" in ONLY:
+            r["pss"], r["procs"] = idle_pss(port, p.pid)
         if HOLD and name == "ftpd":
             r["hold"] = hold(port, HOLD)
         print(f"  {name:10} RETR {r['retr']:7.0f} MB/s  STOR {r['stor']:7.0f} MB/s  "
@@ -293,6 +299,8 @@ try:
         print("ratios (ftpd / best reference; memory: reference / ftpd, higher is better):")
         for key, label, higher in (("retr", "RETR", True), ("stor", "STOR", True),
                                    ("sps", "sessions/s", True), ("pss", "idle PSS", False)):
+            if key not in ONLY:
+                continue
             best_name = (max if higher else min)(refs, key=lambda k: refs[k][key])
             best = refs[best_name][key]
             ratio = me[key] / best if higher else best / me[key]
