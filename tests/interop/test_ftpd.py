@@ -531,6 +531,23 @@ def _reply_line(s):
     return buf.decode(errors="replace")
 
 
+def test_fifo_and_directory_are_not_files(lab, daemon):
+    os.mkfifo(lab.home / "pipe")
+    (lab.home / "adir").mkdir()
+    lab.chown_tree(lab.home)
+    d = start(daemon)
+    f = login(d)
+    for name in ("pipe", "adir"):
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            retr(f, name)
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            f.size(name)
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        f.delete("adir")
+    assert f.sendcmd("NOOP").startswith("200")
+    f.quit()
+
+
 def test_client_vanishing_mid_transfer(lab, daemon):
     with open(lab.home / "huge.bin", "wb") as fh:
         fh.truncate(300 * 1024 * 1024)

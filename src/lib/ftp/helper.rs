@@ -103,3 +103,16 @@ pub fn request(chan: &mut UnixStream) -> io::Result<Socket> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_port_is_20_or_control_minus_one() {
+        assert_eq!(data_port("0.0.0.0:21".parse().unwrap()), 20);
+        assert_eq!(data_port("[::1]:21".parse().unwrap()), 20);
+        assert_eq!(data_port("127.0.0.1:2121".parse().unwrap()), 2120);
+        assert_eq!(data_port("127.0.0.1:1".parse().unwrap()), 1);
+    }
+}

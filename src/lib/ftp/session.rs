@@ -325,6 +325,7 @@ impl Driver {
             (_, Some(libc::ENOTDIR)) => "not a directory",
             (_, Some(libc::EISDIR)) => "is a directory",
             (_, Some(libc::ENOTEMPTY)) => "directory not empty",
+            (io::ErrorKind::InvalidInput, _) => "not a plain file",
             _ => "operation failed",
         };
         self.reply(code, &format!("{what}: {why}."))
@@ -600,8 +601,10 @@ impl Driver {
             "/".to_string()
         };
         if let Err(e) = self.enter(&account, &root_dir) {
+            // Half done (perhaps confined, perhaps not switched): end here.
             log::error!("session setup for {} failed: {e}", account.name);
-            return self.login_failed();
+            self.reply(530, "Login incorrect.")?;
+            return Ok(Flow::End);
         }
         self._login = Some(login);
         let r = self.state.login_ok(&home_virtual);
@@ -641,7 +644,8 @@ impl Driver {
                 "anonymous session setup failed ({}): {e}",
                 root_dir.display()
             );
-            return self.login_failed();
+            self.reply(530, "Login incorrect.")?;
+            return Ok(Flow::End);
         }
         if let Some(u) = self.settings.opt_text("anon_upload_dir") {
             if let Some(v) = super::anon_upload_virtual(u, self.settings.text("anon_root")) {

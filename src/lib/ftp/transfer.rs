@@ -125,10 +125,16 @@ impl Driver {
                 if self.in_upload(&real) {
                     return Err(err(io::ErrorKind::PermissionDenied));
                 }
-                let f = File::open(&real)?;
+                // Non-blocking open: a FIFO must not hang the session.
+                let f = File::options()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&real)?;
                 let m = f.metadata()?;
-                if !m.is_file() {
+                if m.is_dir() {
                     return Err(io::Error::from_raw_os_error(libc::EISDIR));
+                } else if !m.is_file() {
+                    return Err(err(io::ErrorKind::InvalidInput));
                 }
                 let msg = format!(
                     "Opening {mode} mode data connection for {} ({} bytes).",
@@ -140,7 +146,9 @@ impl Driver {
             Kind::Stor | Kind::Appe => {
                 let real = self.real(&t.path)?;
                 let mut o = File::options();
-                o.write(true).mode(0o666 & !self.state.umask);
+                o.write(true)
+                    .mode(0o666 & !self.state.umask)
+                    .custom_flags(libc::O_NONBLOCK);
                 if t.exclusive {
                     o.create_new(true);
                 } else if t.kind == Kind::Appe {
