@@ -16,7 +16,11 @@ PYTHON     ?= python3
 DAEMONS    := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 PYTEST_ARGS ?=
 
+# Compiled in as the default configuration directory; exported only when it
+# differs from the built-in /etc, so plain cargo builds and make agree.
+ifneq ($(SYSCONFDIR),/etc)
 export SYSCONFDIR
+endif
 
 .PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint
 

@@ -17,3 +17,4 @@ pub mod pop3;
 pub mod pty;
 pub mod runtime;
 pub mod smtp;
+pub mod tftp;

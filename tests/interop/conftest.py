@@ -76,6 +76,20 @@ def crypt_hash(password, method="-6"):
     ).stdout.strip()
 
 
+def make_traversable(path):
+    """As root the sessions run as nobody, who must reach the lab's homes:
+    pytest makes its base directories 0700, so let others traverse them
+    (search permission only, no listing)."""
+    if not IS_ROOT:
+        return
+    for parent in [Path(path), *Path(path).parents]:
+        st = parent.stat()
+        if st.st_uid == 0 and not st.st_mode & 0o001:
+            os.chmod(parent, (st.st_mode & 0o7777) | 0o011)
+        if str(parent) in ("/tmp", "/"):
+            break
+
+
 class Lab:
     """A throwaway tree: passwd_file, homes, spool directories.
 
@@ -86,6 +100,7 @@ class Lab:
     def __init__(self, base: Path):
         self.dir = base
         os.chmod(base, 0o755)
+        make_traversable(base)
         self.passwd_file = base / "passwd"
         self.passwd_file.write_text("")
         if IS_ROOT:
@@ -162,13 +177,54 @@ class MiniInetd:
             p.wait()
 
 
+class MiniInetdUdp:
+    """inetd `wait` for a UDP service: when the socket is readable, run the
+    daemon with it as fds 0-2 and wait for it to exit before looking again."""
+
+    def __init__(self, argv, host="127.0.0.1", port=None):
+        import select
+        self._select = select
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port or 0))
+        self.port = self.sock.getsockname()[1]
+        self.argv = argv
+        self.children = []
+        self.runs = 0
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                ready, _, _ = self._select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            if not ready or self.stopped:
+                continue
+            fd = self.sock.fileno()
+            p = subprocess.Popen(self.argv, stdin=fd, stdout=fd, stderr=fd, close_fds=True)
+            self.children.append(p)
+            self.runs += 1
+            p.wait()
+
+    def stop(self):
+        self.stopped = True
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        self.sock.close()
+
+
 class Daemon:
     def __init__(self, name, lab, opts=(), mode="standalone", host="127.0.0.1", port=None,
-                 listen_key="listen", extra_args=(), wait=True):
+                 listen_key="listen", extra_args=(), wait=True, udp=False):
         self.name = name
         self.lab = lab
         self.host = host
-        self.port = port or free_port(host=host)
+        self.udp = udp
+        self.port = port or free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM, host=host)
         self.mode = mode
         self.logfile = lab.dir / f"{name}-{self.port}.log"
         addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
@@ -182,17 +238,32 @@ class Daemon:
             self.argv += ["-F", "-o", f"{listen_key}={addr}", "-o", "log=stderr"] + common + list(extra_args)
             self._log = open(self.logfile, "w")
             self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT)
-            if wait:
+            if wait and udp:
+                self.wait_log("started")
+            elif wait:
                 wait_port(self.port, host, proc=self.proc)
         elif mode == "inetd":
             self.argv += common + list(extra_args)
-            self.inetd = MiniInetd(self.argv, host=host, port=self.port)
+            if udp:
+                self.inetd = MiniInetdUdp(self.argv, host=host, port=self.port)
+            else:
+                self.inetd = MiniInetd(self.argv, host=host, port=self.port)
         else:
             raise ValueError(mode)
 
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    def wait_log(self, text, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.log():
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name}: no '{text}' in the log after {timeout}s: {self.log()}")
 
     def log(self):
         try:
@@ -226,6 +297,47 @@ class Daemon:
             addr = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
             pattern = "=" + addr.replace(".", "\\.").replace("[", "\\[").replace("]", "\\]") + "( |$)"
             subprocess.run(["pkill", "-KILL", "-f", pattern], capture_output=True)
+
+
+class Xinetd:
+    """A real xinetd in the foreground with one service on a free port."""
+
+    def __init__(self, lab, server, server_args="", udp=False):
+        path = need("xinetd")
+        self.port = free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        user = "root" if IS_ROOT else pwd.getpwuid(os.getuid()).pw_name
+        conf = lab.dir / f"xinetd-{self.port}.conf"
+        conf.write_text(f"""
+defaults
+{{
+    instances = 10
+}}
+service classicd-{self.port}
+{{
+    type        = UNLISTED
+    socket_type = {"dgram" if udp else "stream"}
+    protocol    = {"udp" if udp else "tcp"}
+    wait        = {"yes" if udp else "no"}
+    user        = {user}
+    bind        = 127.0.0.1
+    port        = {self.port}
+    server      = {server}
+    server_args = {server_args}
+}}
+""")
+        self.proc = subprocess.Popen([path, "-dontfork", "-pidfile", str(lab.dir / f"x-{self.port}.pid"),
+                                      "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if udp:
+            time.sleep(1)
+        else:
+            wait_port(self.port, proc=self.proc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 @pytest.fixture

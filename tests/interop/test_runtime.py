@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, IS_ROOT, binary, free_port, need, wait_port
+from conftest import BIN, Xinetd, binary, free_port, wait_port
 
 # Every TCP daemon built so far, with the start of its greeting and its
 # "too busy" reply.
@@ -20,6 +20,8 @@ TCP_DAEMONS = {
     "pop3d": (b"+OK", b"-ERR"),
 }
 BUILT = [d for d in TCP_DAEMONS if (BIN / d).exists()]
+# Flags and configuration checks apply to every daemon, UDP ones included.
+ALL = BUILT + [d for d in ("tftpd",) if (BIN / d).exists()]
 
 
 def greeting(sock):
@@ -38,7 +40,7 @@ def run(name, *args, **kw):
                           timeout=30, **kw)
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_version_and_help(name):
     r = run(name, "-V")
     assert r.returncode == 0 and name in r.stdout
@@ -48,7 +50,7 @@ def test_version_and_help(name):
     assert r.returncode == 2 and "Usage" in r.stderr
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_check_prints_effective_settings(name, lab):
     conf = lab.dir / f"{name}.conf"
     conf.write_text("# sample\nmax_sessions = 7\n\nbanner = hello there\n")
@@ -60,7 +62,7 @@ def test_check_prints_effective_settings(name, lab):
     assert "idle_timeout = " in r.stdout and "listen = " in r.stdout
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_bad_configuration_names_file_line_key(name, lab):
     conf = lab.dir / "bad.conf"
     conf.write_text("max_sessions = 5\nno_such_key = 1\n")
@@ -78,12 +80,14 @@ def test_bad_configuration_names_file_line_key(name, lab):
     assert r.returncode == 2 and "missing.conf" in r.stderr
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", ALL)
 def test_runtime_failure_exit_code(name, lab):
     # The port is taken: cannot bind is a failure at run time.
-    with socket.socket() as s:
+    udp = name not in TCP_DAEMONS
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        s.listen(1)
+        if not udp:
+            s.listen(1)
         port = s.getsockname()[1]
         r = run(name, "-F", "-o", f"listen=127.0.0.1:{port}", "-o", "log=stderr")
     assert r.returncode == 1 and "bind" in r.stderr
@@ -256,35 +260,27 @@ def test_systemd_socket_activation(name, lab):
 
 
 def test_xinetd_launches_a_daemon(lab):
-    xinetd = need("xinetd")
     name = BUILT[0]
-    port = free_port()
-    conf = lab.dir / "xinetd.conf"
-    conf.write_text(f"""
-defaults
-{{
-    instances = 10
-}}
-service classicd-test
-{{
-    type        = UNLISTED
-    socket_type = stream
-    protocol    = tcp
-    wait        = no
-    user        = {"root" if IS_ROOT else os.environ.get("USER", "root")}
-    bind        = 127.0.0.1
-    port        = {port}
-    server      = {binary(name)}
-    server_args = -o banner=via-xinetd
-}}
-""")
-    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=p)
-        with socket.create_connection(("127.0.0.1", port)) as s:
+    with Xinetd(lab, binary(name), "-o banner=via-xinetd") as x:
+        with socket.create_connection(("127.0.0.1", x.port)) as s:
             g = greeting(s)
             assert g.startswith(TCP_DAEMONS[name][0]) and b"via-xinetd" in g
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_inetd_mode_never_logs_to_the_client(name, daemon):
+    # Even asked for stderr and debug output, the client sees only protocol.
+    d = daemon(name, "log=stderr", mode="inetd", extra_args=["-d"])
+    with d.connect() as s:
+        g = greeting(s)
+        assert g.startswith(TCP_DAEMONS[name][0])
+        s.sendall(b"QUIT\r\n")
+        s.settimeout(10)
+        rest = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    for text in (g, rest):
+        assert b"info:" not in text and b"debug:" not in text and b"connection from" not in text

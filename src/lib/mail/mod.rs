@@ -1,2 +1,284 @@
 #![forbid(unsafe_code)]
 //! Mailboxes shared by smtpd, pop3d and imapd: Maildir and mbox.
+//!
+//! Writing side: [`deliver`] (smtpd, after switching to the recipient).
+//! Reading side: [`Maildrop`], an exclusively opened mailbox with a fixed list
+//! of messages (size in wire octets, stable unique id), message bodies as
+//! byte streams, and a [`Maildrop::commit`] that deletes and marks seen.
+//!
+//! Sizes are "wire" sizes: the octets of the message with every line ended
+//! by CRLF (see [`wire`]), which is what POP3 LIST/STAT and IMAP RFC822.SIZE
+//! report, before any dot-stuffing.
+
+mod lock;
+mod maildir;
+mod mbox;
+pub mod wire;
+
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
+
+use crate::auth::Account;
+
+/// Where an account's mail lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mailbox {
+    /// A Maildir directory (with tmp/, new/, cur/).
+    Maildir(PathBuf),
+    /// An mbox file.
+    Mbox(PathBuf),
+}
+
+impl Mailbox {
+    pub fn path(&self) -> &Path {
+        match self {
+            Mailbox::Maildir(p) | Mailbox::Mbox(p) => p,
+        }
+    }
+}
+
+/// Expand `mail_location` ("maildir:~/Maildir", "mbox:/var/mail/%u"; `~` =
+/// account home, `%u` = name, `%h` = home) for an account.
+pub fn mailbox_for(location: &str, account: &Account) -> Result<Mailbox, String> {
+    let location = location.trim();
+    let (scheme, rest) = location
+        .split_once(':')
+        .ok_or_else(|| format!("mail_location {location:?}: expected maildir:PATH or mbox:PATH"))?;
+    if account.name.contains('/') || account.name.is_empty() || account.name.starts_with('.') {
+        return Err(format!(
+            "account name {:?} unusable in a path",
+            account.name
+        ));
+    }
+    let home = account.home.to_string_lossy();
+    let mut path = if rest == "~" {
+        home.to_string()
+    } else if let Some(tail) = rest.strip_prefix("~/") {
+        format!("{}/{}", home.trim_end_matches('/'), tail)
+    } else {
+        rest.to_string()
+    };
+    path = path.replace("%u", &account.name).replace("%h", &home);
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(format!(
+            "mail_location {location:?}: {} is not an absolute path",
+            path.display()
+        ));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "maildir" => Ok(Mailbox::Maildir(path)),
+        "mbox" => Ok(Mailbox::Mbox(path)),
+        other => Err(format!(
+            "mail_location {location:?}: unknown format {other:?} (maildir or mbox)"
+        )),
+    }
+}
+
+/// Deliver one message to the mailbox. `message` has LF line endings and no
+/// From_ line; deliver prepends `Return-Path: <return_path>\n`. Durable on
+/// return (fsync the file and, for Maildir, the new/ directory). Creates the
+/// Maildir (tmp, new, cur, mode 0700) or the mbox file (mode 0600) when
+/// missing. Runs with the caller's privileges: smtpd switches to the
+/// recipient before calling it.
+pub fn deliver(mailbox: &Mailbox, return_path: &str, message: &mut dyn Read) -> io::Result<()> {
+    // A return path is one line; anything else would forge headers.
+    let return_path: String = return_path
+        .chars()
+        .filter(|c| !c.is_control() && *c != '<' && *c != '>')
+        .collect();
+    match mailbox {
+        Mailbox::Maildir(dir) => maildir::deliver(dir, &return_path, message),
+        Mailbox::Mbox(file) => mbox::deliver(file, &return_path, message),
+    }
+}
+
+/// One message of an opened maildrop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Unique and stable for the life of the message (POP3 UIDL): printable
+    /// ASCII 0x21..0x7E, at most 70 characters.
+    pub uid: String,
+    /// Octets of the message with CRLF line endings.
+    pub size: u64,
+}
+
+/// Why a maildrop could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another session holds the maildrop.
+    InUse,
+    Io(io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::InUse => write!(f, "maildrop in use"),
+            OpenError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> OpenError {
+        OpenError::Io(e)
+    }
+}
+
+enum Drop_ {
+    Maildir(maildir::Maildrop),
+    Mbox(mbox::Maildrop),
+}
+
+/// A mailbox opened for one session: exclusive against other sessions
+/// (pop3d, imapd) until dropped, with the message list fixed at open time.
+/// Deliveries may go on meanwhile; they show up in the next session.
+pub struct Maildrop {
+    inner: Drop_,
+}
+
+/// Counts of what [`Maildrop::commit`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    pub deleted: usize,
+}
+
+impl Maildrop {
+    /// Open and scan. `OpenError::InUse` when another session has it.
+    pub fn open(mailbox: &Mailbox) -> Result<Maildrop, OpenError> {
+        let inner = match mailbox {
+            Mailbox::Maildir(d) => Drop_::Maildir(maildir::Maildrop::open(d)?),
+            Mailbox::Mbox(f) => Drop_::Mbox(mbox::Maildrop::open(f)?),
+        };
+        Ok(Maildrop { inner })
+    }
+
+    pub fn messages(&self) -> &[MessageInfo] {
+        match &self.inner {
+            Drop_::Maildir(m) => m.messages(),
+            Drop_::Mbox(m) => m.messages(),
+        }
+    }
+
+    /// The message as stored for the user (LF or CRLF endings, no From_
+    /// line, mbox quoting undone): feed it to [`wire::WireWriter`].
+    pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
+        if index >= self.messages().len() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such message"));
+        }
+        match &mut self.inner {
+            Drop_::Maildir(m) => m.open_message(index),
+            Drop_::Mbox(m) => m.open_message(index),
+        }
+    }
+
+    /// End the session's changes: remove the messages flagged in `deleted`,
+    /// mark those flagged in `seen` as read (Maildir: new/ moves to cur/ with
+    /// the `:2,` info). Both slices are indexed like `messages()`. Durable on
+    /// return; on error nothing is half done (mbox) or each message is either
+    /// deleted or intact (Maildir).
+    pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+        match self.inner {
+            Drop_::Maildir(m) => m.commit(deleted, seen),
+            Drop_::Mbox(m) => m.commit(deleted, seen),
+        }
+    }
+}
+
+/// A UID made safe for POP3 UIDL (0x21..0x7E, at most 70 octets): kept as is
+/// when it already is, else replaced by a hash of itself.
+pub(crate) fn safe_uid(raw: &str) -> String {
+    if !raw.is_empty() && raw.len() <= 70 && raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        raw.to_string()
+    } else {
+        format!("h{:016x}", fnv1a(raw.as_bytes(), FNV_OFFSET))
+    }
+}
+
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits: stable across builds (unlike std's hasher).
+pub(crate) fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// fsync a directory (after creating, renaming or unlinking in it).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::PathBuf;
+
+    /// A fresh temporary directory, removed on drop.
+    pub struct TempDir(pub PathBuf);
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "classicd-mail-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            name: "demo".into(),
+            uid: 1000,
+            gid: 1000,
+            home: PathBuf::from("/home/demo"),
+            shell: PathBuf::from("/bin/sh"),
+            virtual_user: true,
+        }
+    }
+
+    #[test]
+    fn locations_expand() {
+        let a = account();
+        assert_eq!(
+            mailbox_for("maildir:~/Maildir", &a).unwrap(),
+            Mailbox::Maildir("/home/demo/Maildir".into())
+        );
+        assert_eq!(
+            mailbox_for("mbox:/var/mail/%u", &a).unwrap(),
+            Mailbox::Mbox("/var/mail/demo".into())
+        );
+        assert_eq!(
+            mailbox_for("mbox:~", &a).unwrap(),
+            Mailbox::Mbox("/home/demo".into())
+        );
+        assert!(mailbox_for("maildir:Maildir", &a).is_err());
+        assert!(mailbox_for("mh:~/Mail", &a).is_err());
+        assert!(mailbox_for("/var/mail/%u", &a).is_err());
+    }
+
+    #[test]
+    fn uids_are_screened() {
+        assert_eq!(safe_uid("abc.123"), "abc.123");
+        let h = safe_uid("a b");
+        assert!(h.starts_with('h') && h.len() == 17);
+        assert_eq!(safe_uid(&"x".repeat(71)).len(), 17);
+    }
+}

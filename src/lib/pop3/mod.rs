@@ -1,11 +1,29 @@
 #![forbid(unsafe_code)]
-//! pop3d (placeholder until the protocol lands).
+//! pop3d: POP3 (RFC 1939) with CAPA and response codes (RFC 2449), STLS
+//! (RFC 2595) and SASL PLAIN (RFC 5034), serving the Maildir or mbox of
+//! `mail_location` that smtpd delivers to. See pop3d(8).
 
-use crate::net::Line;
-use crate::runtime::config::KeySpec;
-use crate::runtime::{no_check, Handler, Service, Session};
+pub mod command;
+mod session;
+pub mod state;
 
-pub const KEYS: &[KeySpec] = &[];
+use crate::runtime::config::{ConfigError, KeySpec, Kind, Settings};
+use crate::runtime::{Handler, Service};
+
+pub const KEYS: &[KeySpec] = &[
+    KeySpec::new(
+        "mail_location",
+        Kind::Text,
+        "maildir:~/Maildir",
+        "maildir:PATH or mbox:PATH; ~ is the account's home, %u its name",
+    ),
+    KeySpec::new(
+        "cleartext_login",
+        Kind::Bool,
+        "yes",
+        "accept USER/PASS and AUTH PLAIN on connections not under TLS",
+    ),
+];
 
 pub static SERVICE: Service = Service {
     name: "pop3d",
@@ -17,29 +35,28 @@ pub static SERVICE: Service = Service {
     extra_listeners: &[],
     line_max: 4096,
     busy_reply: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
-    handler: Handler::Tcp(serve),
-    check: no_check,
+    handler: Handler::Tcp(session::serve),
+    check,
     extra_modes: &[],
     companion: None,
 };
 
-fn serve(mut s: Session) {
-    let banner = s.banner("pop3d");
-    if s.conn.send(format!("+OK {banner}\r\n").as_bytes()).is_err() {
-        return;
-    }
-    loop {
-        match s.conn.read_line(4096) {
-            Ok(Line::Complete(l, _)) if l.eq_ignore_ascii_case(b"QUIT") => {
-                let _ = s.conn.send(b"+OK Bye\r\n");
-                return;
-            }
-            Ok(Line::Complete(..)) | Ok(Line::TooLong) => {
-                if s.conn.send(b"-ERR Not implemented\r\n").is_err() {
-                    return;
-                }
-            }
-            _ => return,
-        }
-    }
+/// `mail_location` must name a known format and an absolute path.
+fn check(s: &Settings) -> Result<(), ConfigError> {
+    let probe = crate::auth::Account {
+        name: "user".into(),
+        uid: 0,
+        gid: 0,
+        home: "/home/user".into(),
+        shell: "/bin/sh".into(),
+        virtual_user: true,
+    };
+    crate::mail::mailbox_for(s.text("mail_location"), &probe)
+        .map(|_| ())
+        .map_err(|message| ConfigError {
+            origin: s.origin("mail_location"),
+            key: "mail_location".into(),
+            message,
+        })?;
+    Ok(())
 }

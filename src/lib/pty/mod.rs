@@ -28,7 +28,7 @@ pub fn open(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd, String)> {
         ws_ypixel: 0,
     };
     let pair = nix::pty::openpty(Some(&ws), None)?;
-    let name = std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd()))
+    let name = nix::unistd::ttyname(&pair.slave)
         .map(|p| p.to_string_lossy().trim_start_matches("/dev/").to_string())
         .unwrap_or_else(|_| "pts/?".into());
     Ok((pair.master, pair.slave, name))

@@ -73,7 +73,7 @@ fn serve_tcp(
     }
     let peer = conn.peer;
     let started = Instant::now();
-    log::info!("{}: connection from {peer}", service.name);
+    log::info!("connection from {peer}");
     let session = Session {
         conn,
         auth: Authenticator::from_settings(&settings),
@@ -90,11 +90,15 @@ fn serve_tcp(
         return 1;
     }
     log::info!(
-        "{}: session with {peer} ended after {:.1} s",
-        service.name,
+        "session with {peer} ended after {:.1} s",
         started.elapsed().as_secs_f64()
     );
     0
+}
+
+/// No core files: a session's memory holds passwords and mail.
+fn forbid_core_dumps() {
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
 }
 
 /// Log panics through the logger (stderr may be a client's socket).
@@ -136,6 +140,7 @@ pub fn run_inetd(
     redirect_stdio_to_null();
     dlog::init(service.name, inv.log_target(&settings), inv.debug);
     install_panic_logger();
+    forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
     let code = match service.handler {
         Handler::Tcp(_) => {
@@ -416,6 +421,7 @@ pub fn run_standalone(
     }
     dlog::init(service.name, inv.log_target(&settings), inv.debug);
     install_panic_logger();
+    forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
     let pid_file = match PidFile::write(settings.path("pid_file")) {
         Ok(p) => p,

@@ -1,0 +1,198 @@
+//! Mailbox locks.
+//!
+//! mbox files are locked the way Debian's mail programs expect (Debian
+//! policy 22.6, liblockfile, mutt, procmail, exim): a dot-lock file
+//! `<mbox>.lock` created with O_EXCL AND an fcntl(2) lock on the mbox, taken
+//! in that order. A dot-lock older than [`DOTLOCK_STALE`] is broken. When the
+//! mail directory does not let us create the dot-lock (a /var/mail writable
+//! only by group mail), the fcntl lock alone is used and a warning logged.
+//!
+//! Session exclusivity (pop3d, imapd) uses flock(2), which on Linux does not
+//! interact with fcntl locks, so deliveries are never blocked by a session.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, Flock, FlockArg};
+
+/// A dot-lock this old is left over from a crash.
+pub const DOTLOCK_STALE: Duration = Duration::from_secs(300);
+/// How long to wait for either lock before giving up (a temporary failure).
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// A held dot-lock, removed on drop.
+pub struct DotLock {
+    path: Option<PathBuf>,
+}
+
+impl DotLock {
+    /// Take `<file>.lock`, waiting up to `wait`.
+    pub fn acquire(file: &Path, wait: Duration) -> io::Result<DotLock> {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(DotLock { path: Some(path) });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if is_stale(&path) {
+                        log::warn!("removing stale lock {}", path.display());
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    log::warn!(
+                        "cannot create {} ({e}); relying on the fcntl lock alone",
+                        path.display()
+                    );
+                    return Ok(DotLock { path: None });
+                }
+                Err(e) => return Err(e),
+            }
+            if started.elapsed() >= wait {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{} is held", path.display()),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+fn is_stale(path: &Path) -> bool {
+    match std::fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => SystemTime::now()
+            .duration_since(t)
+            .map(|age| age > DOTLOCK_STALE)
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+impl Drop for DotLock {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Take an fcntl lock on the whole file (write lock when `write`), waiting up
+/// to `wait`. It is released when the file (any descriptor of it in this
+/// process) is closed, or by [`fcntl_unlock`].
+pub fn fcntl_lock(file: &File, write: bool, wait: Duration) -> io::Result<()> {
+    let fl = libc::flock {
+        l_type: if write { libc::F_WRLCK } else { libc::F_RDLCK } as _,
+        l_whence: libc::SEEK_SET as _,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match fcntl(file.as_raw_fd(), FcntlArg::F_SETLK(&fl)) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EAGAIN) | Err(Errno::EACCES) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if started.elapsed() >= wait {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "mailbox is locked by another program",
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+pub fn fcntl_unlock(file: &File) {
+    let fl = libc::flock {
+        l_type: libc::F_UNLCK as _,
+        l_whence: libc::SEEK_SET as _,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let _ = fcntl(file.as_raw_fd(), FcntlArg::F_SETLK(&fl));
+}
+
+/// A session's exclusive hold on a maildrop (flock, non-blocking).
+pub struct SessionLock {
+    _lock: Flock<File>,
+}
+
+impl SessionLock {
+    /// Ok(None) when another session holds it.
+    pub fn try_take(file: File) -> io::Result<Option<SessionLock>> {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => Ok(Some(SessionLock { _lock: l })),
+            Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(e.into()),
+        }
+    }
+
+    pub fn file(&self) -> &File {
+        &self._lock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::testutil::TempDir;
+
+    #[test]
+    fn dotlock_is_exclusive_and_removed() {
+        let t = TempDir::new("dotlock");
+        let mbox = t.0.join("box");
+        let l = DotLock::acquire(&mbox, LOCK_WAIT).unwrap();
+        assert!(t.0.join("box.lock").exists());
+        let e = DotLock::acquire(&mbox, Duration::from_millis(50))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(l);
+        assert!(!t.0.join("box.lock").exists());
+        let _l = DotLock::acquire(&mbox, Duration::from_millis(50)).unwrap();
+    }
+
+    #[test]
+    fn session_lock_refuses_second() {
+        let t = TempDir::new("flock");
+        let p = t.0.join("f");
+        let f = || {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&p)
+                .unwrap()
+        };
+        let a = SessionLock::try_take(f()).unwrap();
+        assert!(a.is_some());
+        assert!(SessionLock::try_take(f()).unwrap().is_none());
+        drop(a);
+        assert!(SessionLock::try_take(f()).unwrap().is_some());
+    }
+}

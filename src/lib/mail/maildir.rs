@@ -1,0 +1,360 @@
+//! Maildir (https://cr.yp.to/proto/maildir.html) with Dovecot's size fields.
+//!
+//! Delivery writes tmp/`<secs>.M<usec>P<pid>Q<n>.<host>`, fsyncs it and
+//! renames it to new/`<name>,S=<bytes>,W=<wire bytes>`, then fsyncs new/:
+//! new/ never holds a partial file. Readers take sizes from `W=` without
+//! opening files. The UID of a message is its base name (before `,` and
+//! `:`), which never changes when the message moves to cur/ or gets flags.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::lock::SessionLock;
+use super::wire::WireSize;
+use super::{safe_uid, sync_dir, CommitReport, MessageInfo, OpenError};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The session lock file, inside the maildir.
+pub const LOCK_FILE: &str = ".pop3d.lock";
+
+/// Create `dir` with tmp/, new/, cur/ (mode 0700) as needed.
+pub fn create(dir: &Path) -> io::Result<()> {
+    let mut b = DirBuilder::new();
+    b.recursive(true).mode(0o700);
+    for sub in ["tmp", "new", "cur"] {
+        b.create(dir.join(sub))?;
+    }
+    Ok(())
+}
+
+/// The host part of a unique name, with the characters that Maildir
+/// reserves escaped as Dovecot does.
+fn host_part() -> String {
+    crate::runtime::hostname()
+        .replace('/', "\\057")
+        .replace(':', "\\072")
+        .replace(',', "\\054")
+}
+
+fn unique_name() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}.M{}P{}Q{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        host_part()
+    )
+}
+
+pub fn deliver(dir: &Path, return_path: &str, message: &mut dyn Read) -> io::Result<()> {
+    create(dir)?;
+    let name = unique_name();
+    let tmp = dir.join("tmp").join(&name);
+    let result = write_tmp(&tmp, return_path, message).and_then(|(bytes, wire)| {
+        let new = dir.join("new").join(format!("{name},S={bytes},W={wire}"));
+        fs::rename(&tmp, &new)?;
+        sync_dir(&dir.join("new"))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_tmp(tmp: &Path, return_path: &str, message: &mut dyn Read) -> io::Result<(u64, u64)> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(tmp)?;
+    let mut size = WireSize::new();
+    let mut bytes = 0u64;
+    let head = format!("Return-Path: <{return_path}>\n");
+    size.feed(head.as_bytes());
+    bytes += head.len() as u64;
+    let mut out = Vec::with_capacity(128 * 1024);
+    out.extend_from_slice(head.as_bytes());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match message.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        size.feed(&chunk[..n]);
+        bytes += n as u64;
+        out.extend_from_slice(&chunk[..n]);
+        if out.len() >= 64 * 1024 {
+            f.write_all(&out)?;
+            out.clear();
+        }
+    }
+    f.write_all(&out)?;
+    f.sync_all()?;
+    Ok((bytes, size.total()))
+}
+
+/// The parts of a stored file name.
+struct Entry {
+    sub: &'static str,
+    name: String,
+    uid: String,
+    size: Option<u64>,
+    /// Sort key: delivery time from the name, then the name.
+    secs: u64,
+    usec: u64,
+}
+
+fn parse_name(sub: &'static str, name: String) -> Entry {
+    let base = name.split(':').next().unwrap_or("");
+    let mut fields = base.split(',');
+    let uid = fields.next().unwrap_or("").to_string();
+    let size = fields
+        .filter_map(|f| f.strip_prefix("W="))
+        .find_map(|v| v.parse().ok());
+    let mut parts = uid.split('.');
+    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let usec = parts
+        .next()
+        .and_then(|p| p.strip_prefix('M'))
+        .and_then(|p| p.split('P').next())
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(0);
+    Entry {
+        sub,
+        name,
+        uid: safe_uid(&uid),
+        size,
+        secs,
+        usec,
+    }
+}
+
+pub struct Maildrop {
+    dir: PathBuf,
+    entries: Vec<Entry>,
+    infos: Vec<MessageInfo>,
+    _lock: SessionLock,
+}
+
+impl Maildrop {
+    pub fn open(dir: &Path) -> Result<Maildrop, OpenError> {
+        create(dir)?;
+        let lockf = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(LOCK_FILE))?;
+        let lock = SessionLock::try_take(lockf)?.ok_or(OpenError::InUse)?;
+        let mut entries = Vec::new();
+        for sub in ["new", "cur"] {
+            for e in fs::read_dir(dir.join(sub))? {
+                let e = e?;
+                let Ok(name) = e.file_name().into_string() else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                entries.push(parse_name(sub, name));
+            }
+        }
+        entries.sort_by(|a, b| (a.secs, a.usec, &a.name).cmp(&(b.secs, b.usec, &b.name)));
+        // One UID, one message (a copy left in new/ and cur/ by a crash
+        // between link and unlink is the same message).
+        let mut seen = std::collections::HashSet::new();
+        entries.retain(|e| seen.insert(e.uid.clone()));
+        let mut infos = Vec::with_capacity(entries.len());
+        let mut kept = Vec::with_capacity(entries.len());
+        for mut e in entries {
+            let size = match e.size {
+                Some(s) => s,
+                None => match measure(&dir.join(e.sub).join(&e.name)) {
+                    Ok(s) => s,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    Err(err) => return Err(err.into()),
+                },
+            };
+            e.size = Some(size);
+            infos.push(MessageInfo {
+                uid: e.uid.clone(),
+                size,
+            });
+            kept.push(e);
+        }
+        Ok(Maildrop {
+            dir: dir.to_path_buf(),
+            entries: kept,
+            infos,
+            _lock: lock,
+        })
+    }
+
+    pub fn messages(&self) -> &[MessageInfo] {
+        &self.infos
+    }
+
+    fn path(&self, e: &Entry) -> PathBuf {
+        self.dir.join(e.sub).join(&e.name)
+    }
+
+    pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
+        let f = File::open(self.path(&self.entries[index]))?;
+        Ok(Box::new(BufReader::with_capacity(64 * 1024, f)))
+    }
+
+    pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+        let mut report = CommitReport::default();
+        let mut first_err = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            let from = self.path(e);
+            let r = if deleted.get(i).copied().unwrap_or(false) {
+                match fs::remove_file(&from) {
+                    Ok(()) => {
+                        report.deleted += 1;
+                        Ok(())
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(err) => Err(err),
+                }
+            } else {
+                let mark = seen.get(i).copied().unwrap_or(false);
+                match renamed(e, mark) {
+                    Some(name) => match fs::rename(&from, self.dir.join("cur").join(name)) {
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                        r => r,
+                    },
+                    None => Ok(()),
+                }
+            };
+            if let Err(err) = r {
+                log::warn!("{}: {err}", from.display());
+                first_err.get_or_insert(err);
+            }
+        }
+        sync_dir(&self.dir.join("new"))?;
+        sync_dir(&self.dir.join("cur"))?;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+}
+
+/// The cur/ name of a kept message, when it must change: new/ messages move
+/// to cur/ with `:2,` info; `S` is added to the flags of those seen.
+fn renamed(e: &Entry, seen: bool) -> Option<String> {
+    let (base, info) = match e.name.split_once(':') {
+        Some((b, i)) => (b, Some(i)),
+        None => (e.name.as_str(), None),
+    };
+    let mut flags: Vec<char> = match info.and_then(|i| i.strip_prefix("2,")) {
+        Some(f) => f.chars().collect(),
+        None => Vec::new(),
+    };
+    if seen && !flags.contains(&'S') {
+        flags.push('S');
+        flags.sort_unstable();
+    } else if e.sub == "cur" {
+        return None;
+    }
+    if e.sub == "cur" && info.is_some() && !info.unwrap().starts_with("2,") {
+        return None; // an info format we do not know: leave it alone
+    }
+    Some(format!(
+        "{base}:2,{}",
+        flags.into_iter().collect::<String>()
+    ))
+}
+
+fn measure(path: &Path) -> io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut w = WireSize::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(w.total());
+        }
+        w.feed(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::testutil::TempDir;
+    use crate::mail::{deliver as deliver_any, Mailbox, Maildrop as Drop_};
+
+    fn read_all(d: &mut Drop_, i: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        d.open_message(i).unwrap().read_to_end(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn deliver_list_read_delete() {
+        let t = TempDir::new("maildir");
+        let mb = Mailbox::Maildir(t.0.join("Maildir"));
+        deliver_any(&mb, "a@x", &mut &b"Subject: one\n\nbody\n"[..]).unwrap();
+        deliver_any(&mb, "b@x", &mut &b"Subject: two\n\n.dot\n"[..]).unwrap();
+        assert!(fs::read_dir(t.0.join("Maildir/tmp"))
+            .unwrap()
+            .next()
+            .is_none());
+        let mut d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages().len(), 2);
+        let one = read_all(&mut d, 0);
+        assert_eq!(one, b"Return-Path: <a@x>\nSubject: one\n\nbody\n");
+        assert_eq!(d.messages()[0].size, one.len() as u64 + 4);
+        let uids: Vec<String> = d.messages().iter().map(|m| m.uid.clone()).collect();
+        assert_ne!(uids[0], uids[1]);
+        // A second session is refused while this one lives.
+        assert!(matches!(Drop_::open(&mb), Err(OpenError::InUse)));
+        d.commit(&[true, false], &[false, true]).unwrap();
+        let d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages().len(), 1);
+        assert_eq!(d.messages()[0].uid, uids[1]);
+        let cur: Vec<String> = fs::read_dir(t.0.join("Maildir/cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(cur.len(), 1);
+        assert!(cur[0].ends_with(":2,S"), "{cur:?}");
+        assert!(cur[0].starts_with(&uids[1]));
+    }
+
+    #[test]
+    fn foreign_names_are_measured_and_uids_stable() {
+        let t = TempDir::new("maildir-foreign");
+        let dir = t.0.join("M");
+        create(&dir).unwrap();
+        fs::write(dir.join("new/123.abc.host"), b"A: b\r\n\r\nx\n").unwrap();
+        fs::write(dir.join("cur/100.def.host:2,RS"), b"A: b\n\nend").unwrap();
+        let mb = Mailbox::Maildir(dir.clone());
+        let d = Drop_::open(&mb).unwrap();
+        let m = d.messages().to_vec();
+        assert_eq!(m[0].uid, "100.def.host");
+        assert_eq!(m[0].size, 13);
+        assert_eq!(m[1].uid, "123.abc.host");
+        assert_eq!(m[1].size, 11);
+        d.commit(&[false, false], &[false, false]).unwrap();
+        assert!(dir.join("cur/123.abc.host:2,").exists());
+        assert!(dir.join("cur/100.def.host:2,RS").exists());
+        let d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages(), &m[..]);
+    }
+}

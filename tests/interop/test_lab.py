@@ -1,0 +1,99 @@
+"""make lab: every daemon on its contract port with the demo account, the
+sample content served, mail to demo@lab.test delivered, Ctrl-C stops all."""
+
+import ftplib
+import os
+import poplib
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import BIN, ROOT, make_traversable
+
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969}
+# A key only the real protocol module declares (not a placeholder).
+OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location", "tftpd": "root"}
+
+
+def implemented(name):
+    if not (BIN / name).exists():
+        return False
+    r = subprocess.run([str(BIN / name), "-t"], capture_output=True, text=True)
+    return f"\n{OWN_KEY[name]} = " in "\n" + r.stdout
+
+
+def busy(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def lab_run(tmp_path):
+    if any(busy(p) for p in PORTS.values()):
+        pytest.skip("a lab is already running on the contract ports")
+    make_traversable(tmp_path)  # the sessions run as the demo uid
+    env = dict(os.environ, LAB_DIR=str(tmp_path / "lab"), CLASSICD_BIN=str(BIN))
+    p = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "lab.py")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = ""
+    deadline = time.time() + 30
+    while "Ctrl-C stops them all." not in out and time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        out += line
+    yield p, out, tmp_path / "lab"
+    p.send_signal(signal.SIGINT)
+    rest = p.communicate(timeout=20)[0]
+    assert "lab stopped" in rest
+    for port in PORTS.values():
+        assert not busy(port)
+
+
+def test_lab_serves_the_demo_account(lab_run):
+    p, out, lab = lab_run
+    built = [d for d in PORTS if implemented(d)]
+    for d in built:
+        assert f"{d:8} 127.0.0.1:{PORTS[d]:<5} running" in out, out
+    if "pop3d" in built:
+        m = poplib.POP3("127.0.0.1", 1110, timeout=10)
+        m.user("demo")
+        m.pass_("demo")
+        count, _ = m.stat()
+        assert count >= 1
+        assert b"Welcome to the classicd lab" in b"\n".join(m.retr(1)[1])
+        m.quit()
+    if "ftpd" in built:
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", 2121, timeout=10)
+        f.login("demo", "demo")
+        assert "README.txt" in f.nlst()
+        f.quit()
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", 2121, timeout=10)
+        f.login("anonymous", "guest@")
+        assert "welcome.txt" in " ".join(f.nlst("pub"))
+        f.quit()
+    if "smtpd" in built:
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=10) as s:
+            s.sendmail("someone@example.org", ["demo@lab.test"],
+                       "Subject: lab test\r\n\r\nhello through the lab\r\n")
+        new = lab / "home" / "demo" / "Maildir" / "new"
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if any(b"hello through the lab" in f.read_bytes() for f in new.iterdir()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("mail to demo@lab.test was not delivered")
+    if "tftpd" in built:
+        r = subprocess.run(["curl", "-sS", "tftp://127.0.0.1:6969/welcome.txt"], capture_output=True, timeout=20)
+        assert r.stdout == b"Hello over TFTP.\n"
