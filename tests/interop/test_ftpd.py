@@ -16,21 +16,6 @@ import pytest
 from conftest import IS_ROOT, binary, free_port, need, wait_port
 
 
-@pytest.fixture
-def tmp_path():
-    """Sessions without chroot run as the lab account and walk real paths:
-    the lab must sit under directories that account may traverse (pytest's
-    own base directory is private to root)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    d = Path(tempfile.mkdtemp(prefix="classicd-ftpd-"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def content(n, seed=7):
     """Deterministic bytes with every value, NULs, CRs and LFs among them."""
     block = bytes((i * seed + i // 256) % 256 for i in range(65536))
@@ -187,7 +172,14 @@ def test_ftplib_active_mode(lab, daemon):
 def test_active_mode_source_port(lab, daemon):
     """Active data connections come from the control port minus one."""
     put(lab, "a.bin", b"x" * 1000)
-    d = start(daemon)
+    for _ in range(50):
+        port = free_port()
+        try:
+            socket.create_server(("127.0.0.1", port - 1)).close()
+            break
+        except OSError:
+            continue
+    d = start(daemon, port=port)
     f = login(d)
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
