@@ -199,10 +199,20 @@ def sessions_rate(port):
 
 
 def descendants(pid):
-    out = []
-    for k in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
-        out.append(int(k))
-        out += descendants(int(k))
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for k in children.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
     return out
 
 

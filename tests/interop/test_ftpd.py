@@ -565,6 +565,53 @@ def test_client_vanishing_mid_transfer(lab, daemon):
     assert d.alive()
 
 
+def _data_process_rss(d):
+    """VmRSS (kB) of the grandchildren of the master: the data processes."""
+    out = []
+    for line in subprocess.run(["ps", "-eo", "pid=,ppid=,rss="], capture_output=True,
+                               text=True).stdout.splitlines():
+        pid, ppid, rss = map(int, line.split())
+        out.append((pid, ppid, rss))
+    sessions = {pid for pid, ppid, _ in out if ppid == d.pid}
+    return [rss for pid, ppid, rss in out if ppid in sessions]
+
+
+def test_memory_stays_constant_for_big_files(lab, daemon):
+    size = 1 << 30
+    with open(lab.home / "sparse.bin", "wb") as fh:
+        fh.truncate(size)
+    lab.chown_tree(lab.home)
+    d = start(daemon)
+    f = login(d)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR sparse.bin")
+    buf = bytearray(1 << 20)
+    n, peak = 0, 0
+    while True:
+        k = conn.recv_into(buf)
+        if not k:
+            break
+        n += k
+        if n % (64 << 20) < k:
+            peak = max([peak, *_data_process_rss(d)])
+    conn.close()
+    assert f.voidresp().startswith("226")
+    assert n == size
+    assert 0 < peak < 16 * 1024, peak
+    conn = f.transfercmd("STOR big-up.bin")
+    chunk = bytes(1 << 20)
+    peak = 0
+    for i in range(512):
+        conn.sendall(chunk)
+        if i % 64 == 0:
+            peak = max([peak, *_data_process_rss(d)])
+    conn.close()
+    assert f.voidresp().startswith("226")
+    assert (lab.home / "big-up.bin").stat().st_size == 512 << 20
+    assert 0 < peak < 16 * 1024, peak
+    f.quit()
+
+
 def test_abor_and_stat_during_transfer(lab, daemon):
     with open(lab.home / "huge.bin", "wb") as fh:
         fh.truncate(500 * 1024 * 1024)
