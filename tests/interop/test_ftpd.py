@@ -126,6 +126,8 @@ def test_ftplib_passive_session(lab, daemon):
     f.storbinary("STOR files/private.bin", io.BytesIO(b"x"))
     assert (lab.home / "files" / "private.bin").stat().st_mode & 0o777 == 0o600
     assert f.sendcmd("HELP").startswith("214")
+    assert f.sendcmd("MFMT 20200102030405 files/notes.txt") == "213 Modify=20200102030405; " + str(lab.home / "files" / "notes.txt")
+    assert f.sendcmd("MDTM files/notes.txt") == "213 20200102030405"
     f.quit()
     assert re.search(r"RETR \S*/files/big\.bin 3000000 bytes", d.log())
     assert "PASS demo" not in d.log()
@@ -700,6 +702,9 @@ def test_lftp_mirror_and_pget(lab, daemon):
         assert (local / "remote" / rel).read_bytes() == data, rel
     assert (lab.home / "uploaded" / "x" / "y.bin").read_bytes() == content(300_000, 17)
     assert (lab.home / "uploaded" / "top.txt").read_text() == "top\n"
+    # mirror -R keeps modification times (MFMT).
+    os_mtime = int((upload / "top.txt").stat().st_mtime)
+    assert abs(int((lab.home / "uploaded" / "top.txt").stat().st_mtime) - os_mtime) <= 1
     assert (lab.dir / "big.copy").read_bytes() == big
 
 

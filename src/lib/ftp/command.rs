@@ -64,6 +64,8 @@ pub enum Command {
     Rest(u64),
     Size(String),
     Mdtm(String),
+    /// MFMT: set the modification time (seconds since the epoch, UTC).
+    Mfmt(i64, String),
     Mlsd(Option<String>),
     Mlst(Option<String>),
     Feat,
@@ -400,6 +402,16 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         ),
         b"SIZE" => C::Size(text_arg(arg)?),
         b"MDTM" => C::Mdtm(text_arg(arg)?),
+        b"MFMT" => {
+            let a = text_arg(arg)?;
+            let bad = ParseError::Syntax("MFMT YYYYMMDDHHMMSS path");
+            let (t, path) = a.split_once(' ').ok_or(bad.clone())?;
+            let t = super::listing::parse_timeval(t).ok_or(bad.clone())?;
+            if path.is_empty() {
+                return Err(bad);
+            }
+            C::Mfmt(t, path.to_string())
+        }
         b"MLSD" => C::Mlsd(opt_text_arg(arg)?),
         b"MLST" => C::Mlst(opt_text_arg(arg)?),
         b"FEAT" => no_arg(arg, C::Feat)?,
@@ -457,9 +469,9 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
 /// The verbs HELP lists.
 pub const VERBS: &[&str] = &[
     "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP",
-    "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ",
-    "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT",
-    "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
+    "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
+    "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 #[cfg(test)]
@@ -659,6 +671,15 @@ mod tests {
         assert_eq!(p("PBSZ 0"), Ok(Command::Pbsz(0)));
         assert_eq!(p("PROT p"), Ok(Command::Prot('P')));
         assert_eq!(p("REST 100"), Ok(Command::Rest(100)));
+        assert_eq!(
+            p("MFMT 20261122101721 a b.txt"),
+            Ok(Command::Mfmt(1_795_342_641, "a b.txt".into()))
+        );
+        assert!(matches!(p("MFMT 2026 x"), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            p("MFMT 20261122101721"),
+            Err(ParseError::Syntax(_))
+        ));
         assert_eq!(p("STOU"), Ok(Command::Stou(None)));
         assert_eq!(p("HELP retr"), Ok(Command::Help(Some("RETR".into()))));
     }

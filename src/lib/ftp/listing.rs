@@ -103,6 +103,40 @@ pub fn timeval(t: i64) -> String {
     format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYYMMDDHHMMSS[.fff]` (UTC) to seconds since the epoch; fractions are
+/// dropped.
+pub fn parse_timeval(s: &str) -> Option<i64> {
+    let s = s.split_once('.').map(|(a, _)| a).unwrap_or(s);
+    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |a: usize, b: usize| s[a..b].parse::<u32>().ok();
+    let (y, mo, d, h, mi, se) = (
+        n(0, 4)?,
+        n(4, 6)?,
+        n(6, 8)?,
+        n(8, 10)?,
+        n(10, 12)?,
+        n(12, 14)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo, d);
+    Some(days * 86_400 + (h * 3600 + mi * 60 + se) as i64)
+}
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -334,6 +368,13 @@ mod tests {
         assert_eq!(utc(951_782_400), (2000, 2, 29, 0, 0, 0));
         assert_eq!(utc(-1), (1969, 12, 31, 23, 59, 59));
         assert_eq!(timeval(NOW), "20261122101721");
+        assert_eq!(parse_timeval("20261122101721"), Some(NOW));
+        assert_eq!(parse_timeval("20261122101721.123"), Some(NOW));
+        assert_eq!(parse_timeval("20000229000000"), Some(951_782_400));
+        assert_eq!(parse_timeval("19700101000000"), Some(0));
+        assert_eq!(parse_timeval("2026112210172"), None);
+        assert_eq!(parse_timeval("20261322101721"), None);
+        assert_eq!(parse_timeval("2026112210172x"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -252,6 +252,24 @@ impl Driver {
                 Ok(_) => self.reply(550, "Could not get file modification time.")?,
                 Err(e) => self.fail(550, "Could not get file modification time", &e)?,
             },
+            Action::Mfmt(t, v) => {
+                let when = if t >= 0 {
+                    UNIX_EPOCH + Duration::from_secs(t as u64)
+                } else {
+                    UNIX_EPOCH - Duration::from_secs(t.unsigned_abs())
+                };
+                let res = self.real(&v).and_then(|p| {
+                    let f = std::fs::File::options()
+                        .read(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(p)?;
+                    f.set_modified(when)
+                });
+                match res {
+                    Ok(()) => self.reply(213, &format!("Modify={}; {v}", listing::timeval(t)))?,
+                    Err(e) => self.fail(550, "Could not set the modification time", &e)?,
+                }
+            }
             Action::Mlst(v) => match self.mlst(&v) {
                 Ok(line) => self.reply(250, &format!("Listing {v}\n {line}\nEnd"))?,
                 Err(e) => self.fail(550, "MLST failed", &e)?,

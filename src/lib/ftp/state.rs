@@ -131,6 +131,8 @@ pub enum Action {
     },
     Size(String),
     Mdtm(String),
+    /// Set a file's modification time.
+    Mfmt(i64, String),
     Mlst(String),
     /// STAT with a path: a listing over the control connection.
     StatPath(String),
@@ -362,7 +364,7 @@ impl State {
             lines.push(" PBSZ".into());
             lines.push(" PROT".into());
         }
-        for f in ["EPRT", "EPSV", "MDTM"] {
+        for f in ["EPRT", "EPSV", "MDTM", "MFMT"] {
             lines.push(format!(" {f}"));
         }
         let facts: String = FACTS
@@ -531,6 +533,8 @@ impl State {
                 None => r(503, "RNFR required first."),
             },
             C::Site(Site::Chmod(m, p)) if self.may_write() => Action::Chmod(m, self.path(&p)),
+            C::Mfmt(t, p) if self.may_write() => Action::Mfmt(t, self.path(&p)),
+            C::Mfmt(..) => Self::denied(),
             C::Mkd(_) | C::Rmd(_) | C::Dele(_) | C::Rnfr(_) | C::Rnto(_) => Self::denied(),
             C::Site(Site::Chmod(..)) => Self::denied(),
             C::Site(Site::Umask(None)) => {

@@ -272,6 +272,10 @@ fn directories_and_paths() {
     assert_eq!(run(&mut s, "DELE a"), Action::Dele("/home/demo/a".into()));
     assert_eq!(run(&mut s, "SIZE a"), Action::Size("/home/demo/a".into()));
     assert_eq!(run(&mut s, "MDTM a"), Action::Mdtm("/home/demo/a".into()));
+    assert_eq!(
+        run(&mut s, "MFMT 19700101000100 a"),
+        Action::Mfmt(60, "/home/demo/a".into())
+    );
     assert_eq!(run(&mut s, "MLST"), Action::Mlst("/home/demo".into()));
     assert_eq!(run(&mut s, "STAT ."), Action::StatPath("/home/demo".into()));
     assert_eq!(run(&mut s, "STAT"), Action::StatServer);
