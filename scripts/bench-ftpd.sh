@@ -297,12 +297,13 @@ def run(name, starter):
               f"({r['procs']:.0f} processes)", flush=True)
         return r
     finally:
+        sessions = descendants(p.pid)
         p.terminate()
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
-        for d in descendants(p.pid):
+        for d in sessions:
             try:
                 os.kill(d, signal.SIGKILL)
             except OSError:
@@ -343,5 +344,8 @@ try:
 finally:
     shutil.rmtree(BASE, ignore_errors=True)
     if created:
-        subprocess.run(["userdel", USER], check=False)
+        for _ in range(20):
+            if subprocess.run(["userdel", USER], capture_output=True).returncode != 8:
+                break
+            time.sleep(0.5)  # sessions still ending
 PYEOF
