@@ -26,7 +26,7 @@ if [ "$what" = build ]; then
 else
     python3 -c 'import pytest' 2>/dev/null || add python3-pytest
     for pair in curl:curl lftp:lftp ftp:ftp swaks:swaks xinetd:xinetd fetchmail:fetchmail \
-                openssl:openssl s-nail:s-nail tftp:tftp-hpa atftp:atftp; do
+                openssl:openssl s-nail:s-nail mutt:mutt tftp:tftp-hpa atftp:atftp; do
         cmd=${pair%%:*}; pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || add "$pkg"
     done

@@ -1,34 +1,23 @@
 """pop3d driven by real clients: Python poplib (USER/PASS, STLS, implicit
-TLS, AUTH PLAIN), curl pop3://, fetchmail (keep and delete), xinetd; over
+TLS, AUTH PLAIN), curl pop3://, fetchmail (keep and delete), mutt, xinetd;
+Dovecot runs the core scenario as a reference; over
 Maildir and mbox; exclusive access, UPDATE only after QUIT, bad input."""
 
 import base64
+import collections
 import fcntl
 import os
 import poplib
+import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, binary, free_port, need, wait_port
-
-
-@pytest.fixture(autouse=True)
-def traversable(lab):
-    """As root the sessions run as nobody, who must reach the lab's homes:
-    pytest makes its base directories 0700, so let others traverse them
-    (search permission only, no listing)."""
-    if IS_ROOT:
-        for parent in lab.dir.parents:
-            st = parent.stat()
-            if st.st_uid == 0 and not st.st_mode & 0o001:
-                os.chmod(parent, (st.st_mode & 0o7777) | 0o011)
-            if str(parent) in ("/tmp", "/"):
-                break
+from conftest import IS_ROOT, Xinetd, binary, free_port, need, wait_port
 
 
 MESSAGES = [
@@ -62,15 +51,15 @@ def put_maildir(lab, messages, user="demo", sizes=True):
 
 
 def mbox_text(messages, sender="someone@example.org"):
-    out = b""
+    out = []
     for m in messages:
-        out += f"From {sender} Thu Jan  1 00:00:00 2026\n".encode()
+        out.append(f"From {sender} Thu Jan  1 00:00:00 2026\n".encode())
         for line in m.split(b"\n")[:-1] if m.endswith(b"\n") else m.split(b"\n"):
             if line.lstrip(b">").startswith(b"From "):
                 line = b">" + line
-            out += line + b"\n"
-        out += b"\n"
-    return out
+            out.append(line + b"\n")
+        out.append(b"\n")
+    return b"".join(out)
 
 
 def put_mbox(lab, messages, user="demo"):
@@ -84,6 +73,10 @@ def put_mbox(lab, messages, user="demo"):
 def joined(lines):
     """poplib's lines (already un-dot-stuffed) back into wire form."""
     return b"".join(l + b"\r\n" for l in lines)
+
+
+# Where a server listens, for servers started without the daemon fixture.
+Addr = collections.namedtuple("Addr", "host port")
 
 
 def login(d, user="demo", password="demo"):
@@ -133,12 +126,10 @@ def store(request, lab):
     return "mail_location=mbox:~/mbox", put_mbox
 
 
-def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
-    opt, put = store
-    put(lab, MESSAGES)
-    d = daemon("pop3d", opt)
+def retrieve_delete_scenario(d, messages=MESSAGES):
+    """The core poplib scenario, also run against Dovecot to prove it."""
     p = login(d)
-    check_messages(p, MESSAGES)
+    check_messages(p, messages)
     uids = p.uidl()[1]
     assert len(set(u.split()[1] for u in uids)) == 3
     # TOP: header, blank line, n body lines.
@@ -150,12 +141,89 @@ def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
     assert p.stat()[0] == 2
     assert p.quit().startswith(b"+OK")
     # UPDATE happened; UIDs of the others are unchanged.
-    p = login(d)
+    p = login_when_free(d)
     assert p.stat()[0] == 2
     assert p.uidl()[1] == [b"1 " + uids[0].split()[1], b"2 " + uids[2].split()[1]]
-    check_messages(p, [MESSAGES[0], MESSAGES[2]])
+    check_messages(p, [messages[0], messages[2]])
     p.quit()
+
+
+def test_poplib_user_pass_retrieve_delete(lab, daemon, store):
+    opt, put = store
+    put(lab, MESSAGES)
+    d = daemon("pop3d", opt)
+    retrieve_delete_scenario(d)
     assert "retrieved" in d.log() and "deleted 1" in d.log()
+
+
+class Dovecot:
+    """Dovecot's POP3 on the lab's passwd_file and Maildirs (reference)."""
+
+    def __init__(self, lab, mail_location="maildir:~/Maildir"):
+        self.host, self.port = "127.0.0.1", free_port()
+        base = lab.dir / "dovecot"
+        (base / "run").mkdir(parents=True)
+        conf = base / "dovecot.conf"
+        users = ""
+        if not IS_ROOT:
+            import pwd
+            me = pwd.getpwuid(os.getuid()).pw_name
+            users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        conf.write_text(f"""
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = {mail_location}
+passdb {{
+  driver = passwd-file
+  args = {lab.passwd_file}
+}}
+userdb {{
+  driver = passwd-file
+  args = {lab.passwd_file}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {self.port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+{users}""")
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def test_reference_dovecot_same_scenario(lab, store):
+    """The scenario above, against Dovecot: proves the test, not pop3d."""
+    if shutil.which("dovecot") is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-pop3d)")
+    opt, put = store
+    messages = MESSAGES
+    if "mbox" in opt:
+        # Dovecot serves mboxrd-quoted ">From " lines still quoted, where
+        # pop3d undoes the quoting it (and smtpd) added: leave them out.
+        messages = [b"\n".join(l for l in m.split(b"\n") if b"From " not in l[:7])
+                    for m in MESSAGES]
+    put(lab, messages)
+    location = "maildir:~/Maildir" if "maildir" in opt else "mbox:~/mail:INBOX=~/mbox"
+    d = Dovecot(lab, location)
+    try:
+        retrieve_delete_scenario(d, messages)
+    finally:
+        d.stop()
 
 
 def test_rset_undeletes(lab, daemon, store):
@@ -230,6 +298,37 @@ def test_mbox_waits_for_a_held_dotlock(lab, daemon):
     assert p._getresp().startswith(b"+OK")
     assert time.time() - started >= 1.4
     p.quit()
+    # The fcntl lock, held by another process, is waited for as well.
+    holder = subprocess.Popen(
+        ["python3", "-c", "import fcntl,sys,time\n"
+         "f=open(sys.argv[1],'r+b'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True)\n"
+         "time.sleep(1.5)", str(path)], stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"locked\n"
+    started = time.time()
+    p = login_when_free(d)
+    assert time.time() - started >= 1.0
+    assert p.stat()[0] == 3
+    p.quit()
+    holder.wait()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs a directory the session user cannot write")
+def test_mbox_in_a_read_only_directory_keeps_mail(lab, daemon):
+    spool = lab.dir / "spool"  # like Debian's /var/mail: not writable by users
+    spool.mkdir(mode=0o755)
+    path = spool / "demo"
+    path.write_bytes(mbox_text(MESSAGES))
+    os.chown(path, lab.uid, lab.gid)
+    os.chmod(path, 0o600)
+    before = path.read_bytes()
+    d = daemon("pop3d", f"mail_location=mbox:{spool}/%u")
+    p = login(d)
+    check_messages(p, MESSAGES)
+    p.dele(1)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.quit()
+    assert path.read_bytes() == before
+    assert "relying on the fcntl lock alone" in d.log()
 
 
 def test_no_update_without_quit(lab, daemon, store):
@@ -259,6 +358,24 @@ def test_no_update_without_quit(lab, daemon, store):
     assert "autologout" in d.log()
 
 
+def test_message_removed_by_another_program(lab, daemon):
+    md = put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    p = login(d)
+    # A mail reader flags message 1 (rename) and expunges message 2.
+    names = sorted(os.listdir(md / "new"))
+    os.rename(md / "new" / names[0], md / "cur" / (names[0] + ":2,F"))
+    os.unlink(md / "new" / names[1])
+    assert joined(p.retr(1)[1]) == wire(MESSAGES[0])
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.retr(2)
+    assert joined(p.retr(3)[1]) == wire(MESSAGES[2])
+    p.dele(2)
+    assert p.quit().startswith(b"+OK")
+    assert sorted(os.listdir(md / "cur")) == sorted([names[0] + ":2,FS", names[2] + ":2,S"])
+    assert "deleted 0" in d.log()
+
+
 def test_second_session_gets_in_use(lab, daemon, store):
     opt, put = store
     put(lab, MESSAGES)
@@ -272,6 +389,21 @@ def test_second_session_gets_in_use(lab, daemon, store):
     q = login(d)
     assert q.stat()[0] == 3
     q.quit()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="privilege drop needs root")
+def test_session_runs_as_the_mailbox_owner(lab, daemon):
+    put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    p = login(d)
+    pids = session_pids(d)
+    assert pids
+    for pid in pids:
+        status = open(f"/proc/{pid}/status").read()
+        uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
+        gids = next(l for l in status.splitlines() if l.startswith("Gid:")).split()[1:]
+        assert uids == [str(lab.uid)] * 4 and gids == [str(lab.gid)] * 4
+    p.quit()
 
 
 def test_bad_password_gets_auth_code(lab, daemon):
@@ -408,11 +540,12 @@ def test_implicit_tls_port(lab, daemon, tls_files):
     assert d.alive()
 
 
-def test_huge_message_constant_memory(lab, daemon):
+def test_huge_message_constant_memory(lab, daemon, store):
+    opt, put = store
     line = b"x" * 998 + b"\n"
     big = b"Subject: big\n\n" + line * 40_000 + b"y" * 5_000_000 + b"\n"  # 45 MB, one 5 MB line
-    put_maildir(lab, [big])
-    d = daemon("pop3d")
+    put(lab, [big])
+    d = daemon("pop3d", opt)
     with d.connect() as s:
         f = s.makefile("rb")
         f.readline()
@@ -458,6 +591,27 @@ def test_curl_list_and_retrieve(lab, daemon):
     assert r.stdout == wire(MESSAGES[1])
 
 
+def test_curl_stls_and_pop3s(lab, daemon, tls_files):
+    curl = need("curl")
+    cert, key = tls_files
+    put_maildir(lab, MESSAGES)
+    port = free_port()
+    d = daemon("pop3d", f"tls_cert={cert}", f"tls_key={key}", f"tls_listen=127.0.0.1:{port}",
+               "cleartext_login=no")
+    r = subprocess.run([curl, "-sS", "--ssl-reqd", "-k", f"pop3://demo:demo@127.0.0.1:{d.port}/1"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == wire(MESSAGES[0])
+    r = subprocess.run([curl, "-sS", "-k", f"pop3s://demo:demo@127.0.0.1:{port}/"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+    # Without TLS the password is refused.
+    r = subprocess.run([curl, "-sS", f"pop3://demo:demo@127.0.0.1:{d.port}/"],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+
+
 def fetchmail_run(lab, d, keep, tls=False):
     fetchmail = need("fetchmail")
     out = lab.dir / "fetched.mbox"
@@ -497,51 +651,121 @@ def test_fetchmail_keep_then_delete(lab, daemon, tls_files):
 
 
 def login_count(d):
-    p = login(d)
+    p = login_when_free(d)
     n = p.stat()[0]
     p.quit()
     return n
 
 
 def test_xinetd(lab):
-    xinetd = need("xinetd")
     put_maildir(lab, MESSAGES)
-    port = free_port()
-    conf = lab.dir / "xinetd.conf"
-    conf.write_text(f"""
-defaults
-{{
-    instances = 10
-}}
-service pop3d-test
-{{
-    type        = UNLISTED
-    socket_type = stream
-    protocol    = tcp
-    wait        = no
-    user        = {"root" if IS_ROOT else os.environ.get("USER", "root")}
-    bind        = 127.0.0.1
-    port        = {port}
-    server      = {binary("pop3d")}
-    server_args = -o passwd_file={lab.passwd_file} -o log=syslog
-}}
-""")
-    p = subprocess.Popen([xinetd, "-dontfork", "-pidfile", str(lab.dir / "x.pid"), "-f", str(conf)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=p)
+    with Xinetd(lab, binary("pop3d"), f"-o passwd_file={lab.passwd_file} -o log=syslog") as x:
         time.sleep(0.2)
-        c = poplib.POP3("127.0.0.1", port, timeout=20)
+        c = poplib.POP3("127.0.0.1", x.port, timeout=20)
         c.user("demo")
         c.pass_("demo")
         check_messages(c, MESSAGES)
         c.dele(1)
         c.quit()
-        c = poplib.POP3("127.0.0.1", port, timeout=20)
-        c.user("demo")
-        c.pass_("demo")
+        c = login_when_free(Addr("127.0.0.1", x.port))
         assert c.stat()[0] == 2
         c.quit()
+
+
+def run_mutt(lab, port, keys, want):
+    """Drive mutt on a pseudo-terminal: open the POP3 mailbox, wait until the
+    index shows `want`, type `keys`, and wait for mutt to exit."""
+    import pty
+    import select
+    mutt = need("mutt")
+    rc = lab.dir / "muttrc"
+    rc.write_text(f"""set pop_user = demo
+set pop_pass = demo
+set ssl_starttls = no
+set ssl_force_tls = no
+set delete = yes
+set move = no
+set confirmappend = no
+set header_cache = ""
+set message_cachedir = ""
+set mbox_type = mbox
+set folder = {lab.dir}
+set record = ""
+set spoolfile = "pop://demo@127.0.0.1:{port}/"
+""")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(TERM="vt100", HOME=str(lab.dir), LINES="40", COLUMNS="132")
+        os.execv(mutt, [mutt, "-n", "-F", str(rc), "-f", f"pop://demo@127.0.0.1:{port}/"])
+    screen = b""
+
+    def pump(until, timeout):
+        nonlocal screen
+        end = time.time() + timeout
+        while time.time() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    return False
+                if not chunk:
+                    return False
+                screen += chunk
+                if until and until(screen):
+                    return True
+        return False
+
+    try:
+        assert pump(lambda s: all(w in s for w in want), 20), screen.decode(errors="replace")
+        for k in keys:
+            os.write(fd, k)
+            pump(None, 0.5)
+        end = time.time() + 20
+        while time.time() < end:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return screen
+            pump(None, 0.2)
+        raise AssertionError("mutt did not exit: " + screen.decode(errors="replace")[-2000:])
     finally:
-        p.terminate()
-        p.wait(timeout=10)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def test_mutt_reads_and_deletes(lab, daemon):
+    need("mutt")
+    put_maildir(lab, MESSAGES)
+    d = daemon("pop3d")
+    # Read message 1 (Enter), back to the index, quit without deleting.
+    run_mutt(lab, d.port, [b"\r", b"q", b"q"], [b"one", b"two", b"three"])
+    assert login_count(d) == 3
+    # Delete message 1 and quit: mutt purges it through DELE and QUIT.
+    run_mutt(lab, d.port, [b"d", b"q"], [b"one", b"two", b"three"])
+    p = login_when_free(d)
+    assert p.stat()[0] == 2
+    assert b"Subject: one" not in joined(p.top(1, 0)[1])
+    p.quit()
+
+
+def test_configuration_keys(tls_files):
+    cert, key = tls_files
+    pop3d = str(binary("pop3d"))
+    r = subprocess.run([pop3d, "-t", "-o", "cleartext_login=no", "-o", f"tls_cert={cert}",
+                        "-o", f"tls_key={key}", "-o", "mail_location=mbox:/var/mail/%u"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "cleartext_login = no\n" in r.stdout
+    assert "mail_location = mbox:/var/mail/%u\n" in r.stdout
+    assert "idle_timeout = 600\n" in r.stdout
+    sample = Path(__file__).resolve().parents[2] / "etc" / "pop3d.conf"
+    r = subprocess.run([pop3d, "-t", "-f", str(sample)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for bad in ("mail_location=mh:/x", "mail_location=maildir:relative", "cleartext_login=maybe",
+                "cleartext_login=no"):
+        r = subprocess.run([pop3d, "-t", "-o", bad], capture_output=True, text=True)
+        assert r.returncode == 2 and bad.split("=")[0] in r.stderr, (bad, r.stderr)

@@ -178,6 +178,21 @@ mod tests {
     }
 
     #[test]
+    fn stale_dotlock_is_broken() {
+        let t = TempDir::new("dotlock-stale");
+        let mbox = t.0.join("box");
+        let f = File::create(t.0.join("box.lock")).unwrap();
+        f.set_modified(SystemTime::now() - DOTLOCK_STALE - Duration::from_secs(10))
+            .unwrap();
+        drop(f);
+        let _l = DotLock::acquire(&mbox, Duration::from_millis(50)).unwrap();
+        // A fresh one is not broken.
+        let t2 = TempDir::new("dotlock-fresh");
+        File::create(t2.0.join("box.lock")).unwrap();
+        assert!(DotLock::acquire(&t2.0.join("box"), Duration::from_millis(50)).is_err());
+    }
+
+    #[test]
     fn session_lock_refuses_second() {
         let t = TempDir::new("flock");
         let p = t.0.join("f");

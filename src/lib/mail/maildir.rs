@@ -159,6 +159,7 @@ impl Maildrop {
             .custom_flags(libc::O_NOFOLLOW)
             .open(dir.join(LOCK_FILE))?;
         let lock = SessionLock::try_take(lockf)?.ok_or(OpenError::InUse)?;
+        clean_tmp(&dir.join("tmp"));
         let mut entries = Vec::new();
         for sub in ["new", "cur"] {
             for e in fs::read_dir(dir.join(sub))? {
@@ -185,7 +186,12 @@ impl Maildrop {
                 None => match measure(&dir.join(e.sub).join(&e.name)) {
                     Ok(s) => s,
                     Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                    Err(err) => return Err(err.into()),
+                    Err(err) => {
+                        // One unreadable entry (a directory, a file of
+                        // another owner) must not hide the whole maildrop.
+                        log::warn!("{}/{}/{}: skipped: {err}", dir.display(), e.sub, e.name);
+                        continue;
+                    }
                 },
             };
             e.size = Some(size);
@@ -211,42 +217,104 @@ impl Maildrop {
         self.dir.join(e.sub).join(&e.name)
     }
 
+    /// Find a message that another program (a mail reader changing its
+    /// flags) renamed since the session started. False if it is gone.
+    fn relocate(&mut self, index: usize) -> io::Result<bool> {
+        for sub in ["cur", "new"] {
+            for d in fs::read_dir(self.dir.join(sub))? {
+                let Ok(name) = d?.file_name().into_string() else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let found = parse_name(sub, name);
+                if found.uid == self.entries[index].uid {
+                    let e = &mut self.entries[index];
+                    e.sub = found.sub;
+                    e.name = found.name;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
-        let f = File::open(self.path(&self.entries[index]))?;
+        let f = match File::open(self.path(&self.entries[index])) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.relocate(index)? => {
+                File::open(self.path(&self.entries[index]))?
+            }
+            r => r?,
+        };
         Ok(Box::new(BufReader::with_capacity(64 * 1024, f)))
     }
 
-    pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+    pub fn commit(mut self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
+        use nix::errno::Errno;
+        use nix::unistd::{unlinkat, UnlinkatFlags};
+        use std::os::fd::AsRawFd;
         let mut report = CommitReport::default();
-        let mut first_err = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            let from = self.path(e);
-            let r = if deleted.get(i).copied().unwrap_or(false) {
-                match fs::remove_file(&from) {
-                    Ok(()) => {
-                        report.deleted += 1;
-                        Ok(())
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                    Err(err) => Err(err),
-                }
+        let mut first_err: Option<io::Error> = None;
+        // Names relative to directory descriptors: no path walk per file.
+        let new_dir = File::open(self.dir.join("new"))?;
+        let cur_dir = File::open(self.dir.join("cur"))?;
+        let fd = |sub: &str| {
+            if sub == "new" {
+                new_dir.as_raw_fd()
             } else {
-                let mark = seen.get(i).copied().unwrap_or(false);
-                match renamed(e, mark) {
-                    Some(name) => match fs::rename(&from, self.dir.join("cur").join(name)) {
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-                        r => r,
-                    },
-                    None => Ok(()),
+                cur_dir.as_raw_fd()
+            }
+        };
+        let (mut touched_new, mut touched_cur) = (false, false);
+        for i in 0..self.entries.len() {
+            let del = deleted.get(i).copied().unwrap_or(false);
+            if !del && !seen.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let mut relocated = false;
+            loop {
+                let e = &self.entries[i];
+                let sub = e.sub;
+                let r = if del {
+                    unlinkat(Some(fd(e.sub)), e.name.as_str(), UnlinkatFlags::NoRemoveDir)
+                } else {
+                    match seen_name(e) {
+                        Some(to) => nix::fcntl::renameat(
+                            Some(fd(e.sub)),
+                            e.name.as_str(),
+                            Some(cur_dir.as_raw_fd()),
+                            to.as_str(),
+                        ),
+                        None => Ok(()),
+                    }
+                };
+                match r {
+                    Ok(()) => {
+                        touched_new |= sub == "new";
+                        touched_cur |= sub == "cur" || !del;
+                        report.deleted += del as usize;
+                    }
+                    // Renamed by a mail reader meanwhile: find it once.
+                    Err(Errno::ENOENT) if !relocated && self.relocate(i).unwrap_or(false) => {
+                        relocated = true;
+                        continue;
+                    }
+                    Err(Errno::ENOENT) => {} // gone meanwhile
+                    Err(err) => {
+                        log::warn!("{}: {err}", self.path(&self.entries[i]).display());
+                        first_err.get_or_insert(err.into());
+                    }
                 }
-            };
-            if let Err(err) = r {
-                log::warn!("{}: {err}", from.display());
-                first_err.get_or_insert(err);
+                break;
             }
         }
-        sync_dir(&self.dir.join("new"))?;
-        sync_dir(&self.dir.join("cur"))?;
+        if touched_new {
+            new_dir.sync_all()?;
+        }
+        if touched_cur {
+            cur_dir.sync_all()?;
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(report),
@@ -254,30 +322,54 @@ impl Maildrop {
     }
 }
 
-/// The cur/ name of a kept message, when it must change: new/ messages move
-/// to cur/ with `:2,` info; `S` is added to the flags of those seen.
-fn renamed(e: &Entry, seen: bool) -> Option<String> {
+/// The cur/ name of a message the client has seen (retrieved), when it
+/// must change: a message in new/ moves to cur/ with `:2,S` (seen); one in
+/// cur/ gets `S` added to its flags. Messages never retrieved stay where
+/// they are, new/ ones included: for a mail reader they are still new.
+/// A name without `,W=` gets it (measured this session), so that the next
+/// sessions need not read the file; the UID, before the first comma, stays.
+fn seen_name(e: &Entry) -> Option<String> {
     let (base, info) = match e.name.split_once(':') {
         Some((b, i)) => (b, Some(i)),
         None => (e.name.as_str(), None),
     };
-    let mut flags: Vec<char> = match info.and_then(|i| i.strip_prefix("2,")) {
-        Some(f) => f.chars().collect(),
-        None => Vec::new(),
+    let base = match e.size {
+        Some(w) if !base.split(',').skip(1).any(|f| f.starts_with("W=")) => {
+            format!("{base},W={w}")
+        }
+        _ => base.to_string(),
     };
-    if seen && !flags.contains(&'S') {
+    let mut flags: Vec<char> = match info {
+        None => Vec::new(),
+        Some(i) => match i.strip_prefix("2,") {
+            Some(f) => f.chars().collect(),
+            None => return None, // an info format we do not know: leave it
+        },
+    };
+    if !flags.contains(&'S') {
         flags.push('S');
         flags.sort_unstable();
-    } else if e.sub == "cur" {
-        return None;
     }
-    if e.sub == "cur" && info.is_some() && !info.unwrap().starts_with("2,") {
-        return None; // an info format we do not know: leave it alone
+    let name = format!("{base}:2,{}", flags.into_iter().collect::<String>());
+    (e.sub != "cur" || name != e.name).then_some(name)
+}
+
+/// Files left in tmp/ by deliveries that died: the Maildir convention is to
+/// remove those untouched for 36 hours.
+fn clean_tmp(tmp: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
+    let Ok(dir) = fs::read_dir(tmp) else { return };
+    for e in dir.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
     }
-    Some(format!(
-        "{base}:2,{}",
-        flags.into_iter().collect::<String>()
-    ))
 }
 
 fn measure(path: &Path) -> io::Result<u64> {
@@ -324,6 +416,17 @@ mod tests {
         assert_ne!(uids[0], uids[1]);
         // A second session is refused while this one lives.
         assert!(matches!(Drop_::open(&mb), Err(OpenError::InUse)));
+        // A mail reader renames both (flags) during the session.
+        for e in fs::read_dir(t.0.join("Maildir/new")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            fs::rename(
+                e.path(),
+                t.0.join("Maildir/cur").join(format!("{name}:2,F")),
+            )
+            .unwrap();
+        }
+        assert_eq!(read_all(&mut d, 0), one);
         d.commit(&[true, false], &[false, true]).unwrap();
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages().len(), 1);
@@ -333,8 +436,24 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(cur.len(), 1);
-        assert!(cur[0].ends_with(":2,S"), "{cur:?}");
+        assert!(cur[0].ends_with(":2,FS"), "{cur:?}");
         assert!(cur[0].starts_with(&uids[1]));
+    }
+
+    #[test]
+    fn stale_tmp_files_are_removed() {
+        let t = TempDir::new("maildir-tmp");
+        let dir = t.0.join("M");
+        create(&dir).unwrap();
+        let old = dir.join("tmp/old");
+        let fresh = dir.join("tmp/fresh");
+        fs::write(&fresh, b"x").unwrap();
+        let f = File::create(&old).unwrap();
+        f.set_modified(SystemTime::now() - std::time::Duration::from_secs(40 * 3600))
+            .unwrap();
+        drop(f);
+        drop(Drop_::open(&Mailbox::Maildir(dir)).unwrap());
+        assert!(!old.exists() && fresh.exists());
     }
 
     #[test]
@@ -344,6 +463,7 @@ mod tests {
         create(&dir).unwrap();
         fs::write(dir.join("new/123.abc.host"), b"A: b\r\n\r\nx\n").unwrap();
         fs::write(dir.join("cur/100.def.host:2,RS"), b"A: b\n\nend").unwrap();
+        fs::create_dir(dir.join("new/200.junk.host")).unwrap();
         let mb = Mailbox::Maildir(dir.clone());
         let d = Drop_::open(&mb).unwrap();
         let m = d.messages().to_vec();
@@ -352,8 +472,13 @@ mod tests {
         assert_eq!(m[1].uid, "123.abc.host");
         assert_eq!(m[1].size, 11);
         d.commit(&[false, false], &[false, false]).unwrap();
-        assert!(dir.join("cur/123.abc.host:2,").exists());
+        assert!(dir.join("new/123.abc.host").exists());
         assert!(dir.join("cur/100.def.host:2,RS").exists());
+        let d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages(), &m[..]);
+        d.commit(&[false, false], &[true, true]).unwrap();
+        assert!(dir.join("cur/123.abc.host,W=11:2,S").exists());
+        assert!(dir.join("cur/100.def.host,W=13:2,RS").exists());
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);
     }

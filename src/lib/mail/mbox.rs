@@ -166,8 +166,7 @@ struct Building {
     body: u64,
     q: FromQuoter,
     size: WireSize,
-    hash: u64,
-    len: u64,
+    uid: UidHash,
     scratch: Vec<u8>,
 }
 
@@ -178,8 +177,7 @@ impl Building {
             body,
             q: FromQuoter::unquoter(),
             size: WireSize::new(),
-            hash: FNV_OFFSET,
-            len: 0,
+            uid: UidHash::new(),
             scratch: Vec::new(),
         }
     }
@@ -192,21 +190,134 @@ impl Building {
 
     fn absorb(&mut self) {
         self.size.feed(&self.scratch);
-        self.hash = fnv1a(&self.scratch, self.hash);
-        self.len += self.scratch.len() as u64;
+        self.uid.feed(&self.scratch);
     }
 
     fn finish(mut self, end: u64) -> Span {
         self.scratch.clear();
         self.q.finish(&mut self.scratch);
         self.absorb();
+        self.uid.finish();
         Span {
             from: self.from,
             body: self.body,
             end,
-            uid: format!("{:016x}.{:x}", self.hash, self.len),
+            uid: format!("{:016x}.{:x}", self.uid.hash, self.uid.len),
             size: self.size.total(),
         }
+    }
+}
+
+/// Header fields that mail readers rewrite in place (mutt, Pine, Dovecot,
+/// UW IMAP): left out of the UID so that reading a message elsewhere does
+/// not make it new to POP3 clients.
+const VOLATILE: &[&[u8]] = &[
+    b"status",
+    b"x-status",
+    b"x-keywords",
+    b"x-uid",
+    b"x-imap",
+    b"x-imapbase",
+    b"content-length",
+    b"lines",
+];
+
+/// The UID of an mbox message: FNV-1a of its (unquoted) content without
+/// the VOLATILE header fields, and the length hashed. Independent of the
+/// message's offset in the file. Constant memory: a header line is held
+/// only up to its colon (at most 32 bytes) to decide.
+struct UidHash {
+    hash: u64,
+    len: u64,
+    in_header: bool,
+    at_start: bool,
+    skipping: bool,
+    pend: Vec<u8>,
+}
+
+impl UidHash {
+    fn new() -> UidHash {
+        UidHash {
+            hash: FNV_OFFSET,
+            len: 0,
+            in_header: true,
+            at_start: true,
+            skipping: false,
+            pend: Vec::with_capacity(32),
+        }
+    }
+
+    fn put(&mut self, b: &[u8]) {
+        self.hash = fnv1a(b, self.hash);
+        self.len += b.len() as u64;
+    }
+
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            if !self.in_header {
+                self.put(input);
+                return;
+            }
+            if self.at_start {
+                let b = input[0];
+                input = &input[1..];
+                self.pend.push(b);
+                let first = self.pend.len() == 1;
+                if !(b == b':'
+                    || b == b'\n'
+                    || self.pend.len() >= 32
+                    || first && (b == b' ' || b == b'\t'))
+                {
+                    continue;
+                }
+                let pend = std::mem::take(&mut self.pend);
+                if b == b'\n' {
+                    if pend == b"\n" || pend == b"\r\n" {
+                        self.in_header = false;
+                    }
+                    self.skipping = false;
+                    self.put(&pend);
+                } else if first {
+                    // A continuation line belongs to the field before it.
+                    if !self.skipping {
+                        self.put(&pend);
+                    }
+                    self.at_start = false;
+                } else {
+                    self.skipping = b == b':'
+                        && VOLATILE
+                            .iter()
+                            .any(|v| v.eq_ignore_ascii_case(&pend[..pend.len() - 1]));
+                    if !self.skipping {
+                        self.put(&pend);
+                    }
+                    self.at_start = false;
+                }
+                self.pend = pend;
+                self.pend.clear();
+                continue;
+            }
+            match input.iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    if !self.skipping {
+                        self.put(&input[..=p]);
+                    }
+                    input = &input[p + 1..];
+                    self.at_start = true;
+                }
+                None => {
+                    if !self.skipping {
+                        self.put(input);
+                    }
+                    input = &[];
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let pend = std::mem::take(&mut self.pend);
+        self.put(&pend);
     }
 }
 
@@ -516,14 +627,32 @@ fn temp_path(path: &Path) -> PathBuf {
 /// (write, fsync, rename, fsync the directory). `crash_after` (tests) stops
 /// after that many bytes as a crash would: no clean-up.
 fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> io::Result<()> {
-    let tmp = temp_path(path);
+    let create = |p: &Path| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+    };
+    let mut tmp = temp_path(path);
     let _ = fs::remove_file(&tmp); // left by an earlier crash
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut out = match create(&tmp) {
+        Ok(f) => f,
+        // Someone else's file of that name (in a sticky spool it cannot be
+        // removed): take a name nobody can predict instead.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let mut name = tmp.into_os_string();
+            name.push(format!(".{}.{nanos}", std::process::id()));
+            tmp = PathBuf::from(name);
+            create(&tmp)?
+        }
+        Err(e) => return Err(e),
+    };
     let result = (|| {
         let mut buf = vec![0u8; CHUNK];
         let mut written = 0u64;
@@ -557,7 +686,14 @@ fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> 
             }
             out.write_all(b"\n")?;
         }
-        let mode = src.metadata()?.permissions().mode() & 0o7777;
+        // The new file keeps the mailbox's group and mode; where the group
+        // cannot be kept, nobody but the owner may read it.
+        let meta = src.metadata()?;
+        let mut mode = meta.permissions().mode() & 0o7777;
+        let gid = nix::unistd::Gid::from_raw(meta.gid());
+        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&out), None, Some(gid)).is_err() {
+            mode &= 0o700;
+        }
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -720,6 +856,34 @@ mod tests {
         assert!(s.starts_with("From a "));
         assert!(s.contains("x\n\nFrom c@d "), "{s}");
         assert!(s.ends_with("z\n\n"));
+    }
+
+    #[test]
+    fn uids_ignore_headers_mail_readers_rewrite() {
+        let uid = |m: &[u8], piece: usize| {
+            let mut h = UidHash::new();
+            for c in m.chunks(piece) {
+                h.feed(c);
+            }
+            h.finish();
+            (h.hash, h.len)
+        };
+        let plain = b"From: a\nSubject: s\n\nbody\nStatus: RO\n";
+        let read = b"From: a\nStatus: RO\nX-Status: A\nSubject: s\nContent-Length: 17\n\nbody\nStatus: RO\n";
+        let folded = b"From: a\nX-Keywords: a\n b\nSubject: s\n\nbody\nStatus: RO\n";
+        for piece in [1, 3, 1000] {
+            assert_eq!(uid(plain, piece), uid(read, 1000));
+            assert_eq!(uid(plain, piece), uid(folded, piece));
+            // The body is hashed whole, Status lines included.
+            assert_ne!(
+                uid(plain, piece),
+                uid(b"From: a\nSubject: s\n\nbody\n", piece)
+            );
+            assert_ne!(
+                uid(plain, piece),
+                uid(b"From: b\nSubject: s\n\nbody\nStatus: RO\n", piece)
+            );
+        }
     }
 
     #[test]

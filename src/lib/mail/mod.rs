@@ -51,6 +51,12 @@ pub fn mailbox_for(location: &str, account: &Account) -> Result<Mailbox, String>
         ));
     }
     let home = account.home.to_string_lossy();
+    if (rest.starts_with('~') || rest.contains("%h")) && !account.home.is_absolute() {
+        return Err(format!(
+            "mail_location {location:?}: account {} has no absolute home directory",
+            account.name
+        ));
+    }
     let mut path = if rest == "~" {
         home.to_string()
     } else if let Some(tail) = rest.strip_prefix("~/") {
@@ -174,8 +180,9 @@ impl Maildrop {
     }
 
     /// End the session's changes: remove the messages flagged in `deleted`,
-    /// mark those flagged in `seen` as read (Maildir: new/ moves to cur/ with
-    /// the `:2,` info). Both slices are indexed like `messages()`. Durable on
+    /// mark those flagged in `seen` as read (Maildir: from new/ to cur/ with
+    /// `:2,S`, or `S` added to the flags in cur/; others stay where they
+    /// are; mbox: nothing, mbox has no flags here). Both slices are indexed like `messages()`. Durable on
     /// return; on error nothing is half done (mbox) or each message is either
     /// deleted or intact (Maildir).
     pub fn commit(self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
@@ -251,6 +258,7 @@ mod tests {
             home: PathBuf::from("/home/demo"),
             shell: PathBuf::from("/bin/sh"),
             virtual_user: true,
+            groups: vec![],
         }
     }
 
@@ -270,6 +278,12 @@ mod tests {
             Mailbox::Mbox("/home/demo".into())
         );
         assert!(mailbox_for("maildir:Maildir", &a).is_err());
+        let homeless = Account {
+            home: PathBuf::new(),
+            ..account()
+        };
+        assert!(mailbox_for("maildir:~/Maildir", &homeless).is_err());
+        assert!(mailbox_for("mbox:/var/mail/%u", &homeless).is_ok());
         assert!(mailbox_for("mh:~/Mail", &a).is_err());
         assert!(mailbox_for("/var/mail/%u", &a).is_err());
     }

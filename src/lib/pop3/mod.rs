@@ -41,7 +41,8 @@ pub static SERVICE: Service = Service {
     companion: None,
 };
 
-/// `mail_location` must name a known format and an absolute path.
+/// `mail_location` must name a known format and an absolute path;
+/// refusing cleartext logins needs TLS.
 fn check(s: &Settings) -> Result<(), ConfigError> {
     let probe = crate::auth::Account {
         name: "user".into(),
@@ -50,6 +51,7 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
         home: "/home/user".into(),
         shell: "/bin/sh".into(),
         virtual_user: true,
+        groups: vec![],
     };
     crate::mail::mailbox_for(s.text("mail_location"), &probe)
         .map(|_| ())
@@ -58,5 +60,12 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
             key: "mail_location".into(),
             message,
         })?;
+    if !s.bool("cleartext_login") && s.path("tls_cert").is_none() {
+        return Err(ConfigError {
+            origin: s.origin("cleartext_login"),
+            key: "cleartext_login".into(),
+            message: "'no' needs tls_cert and tls_key (else nobody could log in)".into(),
+        });
+    }
     Ok(())
 }

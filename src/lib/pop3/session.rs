@@ -67,10 +67,15 @@ fn masked(line: &[u8], sasl: bool) -> String {
     let kw = command::keyword(line);
     match kw.as_str() {
         "PASS" => "PASS ****".into(),
-        "AUTH" if line.len() > 10 => format!(
-            "{} ****",
-            String::from_utf8_lossy(&line[..10.min(line.len())])
-        ),
+        "AUTH" => {
+            // The mechanism may be shown, an initial response never.
+            let text = String::from_utf8_lossy(line);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            match words.as_slice() {
+                [_, mech, _, ..] => format!("AUTH {} ****", auth::printable(mech)),
+                _ => auth::printable(&text),
+            }
+        }
         _ => auth::printable(&String::from_utf8_lossy(line)),
     }
 }
@@ -283,5 +288,24 @@ impl Driver {
                 Flow::End
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(masked(b"PASS secret", false), "PASS ****");
+        assert_eq!(masked(b"pass secret", false), "PASS ****");
+        assert_eq!(
+            masked(b"AUTH PLAIN AGRlbW8AZGVtbw==", false),
+            "AUTH PLAIN ****"
+        );
+        assert_eq!(masked(b"AUTH P AGRlbW8AZGVtbw==", false), "AUTH P ****");
+        assert_eq!(masked(b"AUTH PLAIN", false), "AUTH PLAIN");
+        assert_eq!(masked(b"AGRlbW8AZGVtbw==", true), "****");
+        assert_eq!(masked(b"USER demo", false), "USER demo");
     }
 }
