@@ -487,6 +487,24 @@ def test_foreign_passive_connection_gets_nothing(lab, daemon):
     s.close()
 
 
+def test_abor_while_waiting_for_the_data_connection(lab, daemon):
+    put(lab, "w.bin", b"w" * 100)
+    d = start(daemon)
+    s, cmd, reply = raw_session(d)
+    cmd("USER demo")
+    cmd("PASS demo")
+    assert cmd("EPSV").startswith("229")
+    s.sendall(b"RETR w.bin\r\n")
+    time.sleep(0.5)
+    started = time.time()
+    s.sendall(b"ABOR\r\n")
+    assert reply().startswith("425")
+    assert reply().startswith("225")
+    assert time.time() - started < 5
+    assert cmd("NOOP").startswith("200")
+    s.close()
+
+
 def test_bad_input_does_not_hurt(lab, daemon):
     d = start(daemon)
     s, cmd, _ = raw_session(d)

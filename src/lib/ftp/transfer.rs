@@ -246,7 +246,14 @@ impl Driver {
                     .passive
                     .take()
                     .ok_or_else(|| err(io::ErrorKind::NotConnected))?;
-                accept_from(&l, self.conn.peer.ip())
+                // The client speaking meanwhile (ABOR, QUIT) ends the wait,
+                // unless it had already sent more (pipelining).
+                let control = if self.conn.has_buffered_input() {
+                    None
+                } else {
+                    Some(self.conn.tcp().as_fd())
+                };
+                accept_from(&l, self.conn.peer.ip(), control)
             }
             DataSetup::Active(addr) => self.connect_active(addr),
             DataSetup::None => Err(err(io::ErrorKind::NotConnected)),
@@ -565,7 +572,11 @@ fn stop(pid: Pid) {
 
 /// Accept the data connection, refusing any from another address than
 /// the client's (closed at once, no data).
-fn accept_from(l: &TcpListener, client: IpAddr) -> io::Result<TcpStream> {
+fn accept_from(
+    l: &TcpListener,
+    client: IpAddr,
+    control: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<TcpStream> {
     l.set_nonblocking(true)?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     loop {
@@ -573,11 +584,22 @@ fn accept_from(l: &TcpListener, client: IpAddr) -> io::Result<TcpStream> {
         if left.is_zero() {
             return Err(err(io::ErrorKind::TimedOut));
         }
-        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        if let Some(c) = control {
+            fds.push(PollFd::new(c, PollFlags::POLLIN));
+        }
         let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
+        }
+        let listener_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        if !listener_ready
+            && fds
+                .get(1)
+                .is_some_and(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        {
+            return Err(err(io::ErrorKind::Interrupted));
         }
         match l.accept() {
             Ok((s, peer)) => {
