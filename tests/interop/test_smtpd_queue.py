@@ -108,7 +108,8 @@ class FakeSMTP:
 
         self.server = Server((host, port), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True).start()
 
     def _serve(self, r, w):
         def say(s):
@@ -168,7 +169,10 @@ class FakeSMTP:
                 say("502 5.5.1 not implemented")
 
     def close(self):
-        self.server.shutdown()
+        # shutdown() waits for serve_forever; never let that hang a test.
+        t = threading.Thread(target=self.server.shutdown, daemon=True)
+        t.start()
+        t.join(5)
         self.server.server_close()
 
 
