@@ -129,7 +129,13 @@ pub fn commit(
     file.sync_data()?;
     drop(file);
     fs::rename(dir.join(TMP).join(id), queue_path(dir, id))?;
-    sync_dir(&dir.join(QUEUE))
+    if let Err(e) = sync_dir(&dir.join(QUEUE)) {
+        // Not known to be durable, so not acknowledged: it must not be
+        // delivered either.
+        let _ = fs::remove_file(queue_path(dir, id));
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn trailer(offset: u64, len: u64) -> Vec<u8> {
