@@ -139,7 +139,7 @@ def test_detach_pid_file_and_sigterm(name, lab):
     assert r.returncode == 0, r.stderr
     wait_port(port)
     deadline = time.time() + 5
-    while not pid_file.exists() and time.time() < deadline:
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.time() < deadline:
         time.sleep(0.05)
     pid = int(pid_file.read_text())
     os.kill(pid, 0)
@@ -294,3 +294,39 @@ def test_inetd_mode_never_logs_to_the_client(name, daemon):
             rest += chunk
     for text in (g, rest):
         assert b"info:" not in text and b"debug:" not in text and b"connection from" not in text
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_refused_tls_client_gets_no_handshake(name, daemon, tls_files):
+    cert, key = tls_files
+    port = free_port()
+    d = daemon(name, f"tls_cert={cert}", f"tls_key={key}", f"tls_listen=127.0.0.1:{port}",
+               "max_sessions=0")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        started = time.time()
+        s.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a ClientHello
+        try:
+            assert s.recv(4096) == b""  # closed, no ServerHello
+        except ConnectionResetError:
+            pass  # or reset, since what the client sent was never read
+        assert time.time() - started < 5
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_inetd_session_has_dev_null_on_fd0(name, daemon):
+    d = daemon(name, mode="inetd")
+    with d.connect() as s:
+        greeting(s)
+        child = d.inetd.children[-1]
+        assert os.readlink(f"/proc/{child.pid}/fd/0") == "/dev/null"
+        assert os.readlink(f"/proc/{child.pid}/fd/2") == "/dev/null"
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_tls_keys_must_pair(name, lab):
+    r = run(name, "-t", "-o", f"tls_cert={lab.dir}/c.pem")
+    assert r.returncode == 2 and "tls_key" in r.stderr
+    r = run(name, "-t", "-o", "tls_listen=127.0.0.1:9999")
+    assert r.returncode == 2 and "tls_listen" in r.stderr
+    r = run(name, "-F", "-o", "listen=")
+    assert r.returncode == 2 and "listen" in r.stderr

@@ -138,3 +138,30 @@ def test_same_scenario_against_tftpd_hpa(lab, tree):
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_transfer_limit_and_no_truncation_without_data(lab, tree, daemon):
+    target = tree / "up" / "keep.bin"
+    target.write_bytes(b"precious")
+    os.chmod(target, 0o666)
+    d = daemon("tftpd", f"root={tree}", "max_sessions=1", udp=True)
+    # A write request that never sends data (as a spoofed one would not).
+    w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    w.settimeout(5)
+    w.sendto(b"\x00\x02up/keep.bin\x00octet\x00", ("127.0.0.1", d.port))
+    data, _ = w.recvfrom(1024)
+    assert data == b"\x00\x04\x00\x00"
+    assert target.read_bytes() == b"precious"
+    # While it is pending, a second transfer is refused: the limit holds.
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.settimeout(5)
+    r.sendto(b"\x00\x01big.bin\x00octet\x00", ("127.0.0.1", d.port))
+    data, _ = r.recvfrom(1024)
+    assert data[:4] == b"\x00\x05\x00\x00" and b"busy" in data
+    # The abandoned upload times out and changes nothing.
+    import time
+    time.sleep(8)
+    assert target.read_bytes() == b"precious"
+    assert sorted(p.name for p in (tree / "up").iterdir()) == ["keep.bin"]
+    got = lab.dir / "after.bin"
+    assert tftp_get(d.port, "big.bin", got).returncode == 0

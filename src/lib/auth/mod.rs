@@ -24,6 +24,10 @@ pub struct Account {
     pub shell: PathBuf,
     /// From `passwd_file`: no supplementary groups, no PAM session.
     pub virtual_user: bool,
+    /// Supplementary groups, resolved when the account is looked up, so
+    /// that the privilege drop never consults NSS (which may load modules
+    /// from a user-writable chroot).
+    pub groups: Vec<u32>,
 }
 
 /// Why a login did not succeed. Unknown user and bad password are the same
@@ -111,16 +115,19 @@ impl Authenticator {
         match &result {
             Ok(_) => log::info!("login ok: user {name} from {peer}"),
             Err(AuthError::Denied) => {
-                log::warn!("login failed: user {} from {peer}", printable(name));
-                if let Some(rest) = FAILURE_DELAY.checked_sub(started.elapsed()) {
-                    std::thread::sleep(rest);
-                }
+                log::warn!("login failed: user {} from {peer}", printable(name))
             }
             Err(AuthError::Unavailable(why)) => {
                 log::error!(
                     "login unavailable: user {} from {peer}: {why}",
                     printable(name)
                 )
+            }
+        }
+        // Every failure takes as long, whatever failed.
+        if result.is_err() {
+            if let Some(rest) = FAILURE_DELAY.checked_sub(started.elapsed()) {
+                std::thread::sleep(rest);
             }
         }
         result
@@ -130,6 +137,7 @@ impl Authenticator {
 /// An account from the system's NSS databases.
 pub fn system_account(name: &str) -> Option<Account> {
     let u = nix::unistd::User::from_name(name).ok()??;
+    let groups = privilege::group_list(&u.name, u.gid.as_raw());
     Some(Account {
         name: u.name,
         uid: u.uid.as_raw(),
@@ -137,6 +145,7 @@ pub fn system_account(name: &str) -> Option<Account> {
         home: u.dir,
         shell: u.shell,
         virtual_user: false,
+        groups,
     })
 }
 

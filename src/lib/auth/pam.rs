@@ -48,6 +48,8 @@ fn is_denial(e: &pam_client::Error) -> bool {
             | C::NEW_AUTHTOK_REQD
             | C::CRED_INSUFFICIENT
             | C::AUTHINFO_UNAVAIL
+            | C::AUTHTOK_EXPIRED
+            | C::CRED_EXPIRED
     )
 }
 
@@ -71,9 +73,14 @@ pub(super) fn login(
     context
         .authenticate(Flag::DISALLOW_NULL_AUTHTOK)
         .map_err(classify)?;
+    // Past a correct password, any refusal is a plain denial: a distinct,
+    // faster answer would tell the client that the password was right.
     context
         .acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK)
-        .map_err(classify)?;
+        .map_err(|e| {
+            log::info!("PAM account check for {name}: {e}");
+            AuthError::Denied
+        })?;
     let user = context.user().unwrap_or_else(|_| name.to_string());
     let account = system_account(&user).ok_or(AuthError::Denied)?;
     // Opening a session and setting credentials needs root; an unprivileged

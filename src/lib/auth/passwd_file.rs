@@ -27,6 +27,7 @@ impl PasswdEntry {
             home: self.home.clone(),
             shell: self.shell.clone(),
             virtual_user: true,
+            groups: vec![self.gid],
         }
     }
 }

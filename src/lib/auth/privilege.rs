@@ -29,7 +29,10 @@ pub fn drop_privileges(account: &Account) -> io::Result<()> {
             ),
         ));
     }
-    let groups = supplementary_groups(account, gid);
+    let mut groups: Vec<Gid> = account.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    if !groups.contains(&gid) {
+        groups.push(gid);
+    }
     set_groups(&groups)?;
     unistd::setresgid(gid, gid, gid)?;
     unistd::setresuid(uid, uid, uid)?;
@@ -47,20 +50,21 @@ pub fn drop_privileges(account: &Account) -> io::Result<()> {
     Ok(())
 }
 
+/// The account's groups from NSS (primary included). Call it before any
+/// chroot: NSS must read the real /etc and load its modules from there.
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",
     target_os = "netbsd",
     target_os = "openbsd"
 ))]
-fn supplementary_groups(account: &Account, gid: Gid) -> Vec<Gid> {
-    if account.virtual_user {
-        return vec![gid];
-    }
-    let Ok(name) = std::ffi::CString::new(account.name.as_str()) else {
+pub(super) fn group_list(name: &str, gid: u32) -> Vec<u32> {
+    let Ok(cname) = std::ffi::CString::new(name) else {
         return vec![gid];
     };
-    unistd::getgrouplist(&name, gid).unwrap_or_else(|_| vec![gid])
+    unistd::getgrouplist(&cname, Gid::from_raw(gid))
+        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_else(|_| vec![gid])
 }
 
 #[cfg(not(any(
@@ -69,7 +73,7 @@ fn supplementary_groups(account: &Account, gid: Gid) -> Vec<Gid> {
     target_os = "netbsd",
     target_os = "openbsd"
 )))]
-fn supplementary_groups(_account: &Account, gid: Gid) -> Vec<Gid> {
+pub(super) fn group_list(_name: &str, gid: u32) -> Vec<u32> {
     vec![gid]
 }
 

@@ -627,14 +627,32 @@ fn temp_path(path: &Path) -> PathBuf {
 /// (write, fsync, rename, fsync the directory). `crash_after` (tests) stops
 /// after that many bytes as a crash would: no clean-up.
 fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> io::Result<()> {
-    let tmp = temp_path(path);
+    let create = |p: &Path| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+    };
+    let mut tmp = temp_path(path);
     let _ = fs::remove_file(&tmp); // left by an earlier crash
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut out = match create(&tmp) {
+        Ok(f) => f,
+        // Someone else's file of that name (in a sticky spool it cannot be
+        // removed): take a name nobody can predict instead.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let mut name = tmp.into_os_string();
+            name.push(format!(".{}.{nanos}", std::process::id()));
+            tmp = PathBuf::from(name);
+            create(&tmp)?
+        }
+        Err(e) => return Err(e),
+    };
     let result = (|| {
         let mut buf = vec![0u8; CHUNK];
         let mut written = 0u64;
@@ -668,7 +686,14 @@ fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> 
             }
             out.write_all(b"\n")?;
         }
-        let mode = src.metadata()?.permissions().mode() & 0o7777;
+        // The new file keeps the mailbox's group and mode; where the group
+        // cannot be kept, nobody but the owner may read it.
+        let meta = src.metadata()?;
+        let mut mode = meta.permissions().mode() & 0o7777;
+        let gid = nix::unistd::Gid::from_raw(meta.gid());
+        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&out), None, Some(gid)).is_err() {
+            mode &= 0o700;
+        }
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.sync_all()?;
         fs::rename(&tmp, path)?;

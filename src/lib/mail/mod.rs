@@ -258,6 +258,7 @@ mod tests {
             home: PathBuf::from("/home/demo"),
             shell: PathBuf::from("/bin/sh"),
             virtual_user: true,
+            groups: vec![],
         }
     }
 

@@ -105,6 +105,9 @@ impl Conn {
     /// Upgrade to TLS (STARTTLS, AUTH TLS, STLS, or an implicit-TLS port).
     /// Anything the client sent ahead of the handshake is discarded.
     pub fn start_tls(&mut self, cfg: &Arc<ServerConfig>) -> io::Result<()> {
+        if self.is_tls() {
+            return Err(io::Error::other("TLS is already active"));
+        }
         self.lines.clear();
         let placeholder = Stream::Plain(self.stream.tcp().try_clone()?);
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, placeholder) else {

@@ -51,6 +51,7 @@ fn check(s: &Settings) -> Result<(), ConfigError> {
         home: "/home/user".into(),
         shell: "/bin/sh".into(),
         virtual_user: true,
+        groups: vec![],
     };
     crate::mail::mailbox_for(s.text("mail_location"), &probe)
         .map(|_| ())

@@ -28,6 +28,14 @@ pub fn open(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd, String)> {
         ws_ypixel: 0,
     };
     let pair = nix::pty::openpty(Some(&ws), None)?;
+    // openpty leaves both ends inheritable; the program gets the slave as
+    // fds 0-2 only, and never the master (or the pty would not hang up).
+    for fd in [pair.master.as_raw_fd(), pair.slave.as_raw_fd()] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
     let name = nix::unistd::ttyname(&pair.slave)
         .map(|p| p.to_string_lossy().trim_start_matches("/dev/").to_string())
         .unwrap_or_else(|_| "pts/?".into());

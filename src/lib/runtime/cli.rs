@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::config::{Origin, Schema, Settings};
+use super::config::{ConfigError, Origin, Schema, Settings};
 use super::log::Target;
 use super::{master, Service};
 
@@ -36,6 +36,7 @@ impl Invocation {
         let schema = schema_for(service);
         let s = Settings::load(&schema, self.file.as_deref(), &self.overrides)
             .map_err(|e| e.to_string())?;
+        check_common(service, &s, self.mode).map_err(|e| e.to_string())?;
         (service.check)(&s).map_err(|e| e.to_string())?;
         Ok(s)
     }
@@ -53,6 +54,32 @@ impl Invocation {
             (Mode::Detached, _) => Target::Syslog(facility),
         }
     }
+}
+
+/// Checks across the common keys.
+fn check_common(service: &Service, s: &Settings, mode: Mode) -> Result<(), ConfigError> {
+    let err = |key: &str, message: &str| ConfigError {
+        origin: s.origin(key),
+        key: key.into(),
+        message: message.into(),
+    };
+    match (s.opt_text("tls_cert"), s.opt_text("tls_key")) {
+        (Some(_), None) => return Err(err("tls_key", "tls_cert is set but tls_key is not")),
+        (None, Some(_)) => return Err(err("tls_cert", "tls_key is set but tls_cert is not")),
+        (None, None) if !s.addrs("tls_listen").is_empty() => {
+            return Err(err("tls_listen", "needs tls_cert and tls_key"))
+        }
+        _ => {}
+    }
+    let listeners = ["listen", "tls_listen"]
+        .iter()
+        .chain(service.extra_listeners)
+        .map(|k| s.addrs(k).len())
+        .sum::<usize>();
+    if mode != Mode::Inetd && listeners == 0 && std::env::var_os("LISTEN_FDS").is_none() {
+        return Err(err("listen", "no listening address configured"));
+    }
+    Ok(())
 }
 
 /// The service's schema: common keys with its defaults, plus its own keys.

@@ -30,16 +30,14 @@ use crate::net::Conn;
 use crate::sys::{self, Forked};
 
 /// Load the TLS configuration when `tls_cert` and `tls_key` are set.
+/// The pairing of the keys is checked with the configuration
+/// (`check_common`); here the files are read.
 pub fn load_tls(s: &Settings) -> Result<Option<Arc<ServerConfig>>, String> {
     match (s.path("tls_cert"), s.path("tls_key")) {
         (Some(c), Some(k)) => crate::net::tls::server_config(&c, &k)
             .map(Some)
             .map_err(|e| format!("TLS: {e}")),
-        (None, None) if !s.addrs("tls_listen").is_empty() => {
-            Err("tls_listen needs tls_cert and tls_key".into())
-        }
-        (None, None) => Ok(None),
-        _ => Err("tls_cert and tls_key go together".into()),
+        _ => Ok(None),
     }
 }
 
@@ -163,14 +161,23 @@ pub fn run_inetd(
 }
 
 fn redirect_stdio_to_null() {
-    if let Ok(null) = std::fs::OpenOptions::new()
+    use std::os::fd::IntoRawFd;
+    let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-    {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+    else {
+        return;
+    };
+    let null_fd = null.as_raw_fd();
+    for fd in 0..3 {
+        if fd != null_fd {
+            let _ = nix::unistd::dup2(null_fd, fd);
         }
+    }
+    // If /dev/null itself landed on 0, 1 or 2, it must stay open there.
+    if null_fd <= 2 {
+        let _ = null.into_raw_fd();
     }
 }
 
@@ -317,7 +324,20 @@ struct PidFile(Option<PathBuf>);
 impl PidFile {
     fn write(path: Option<PathBuf>) -> io::Result<PidFile> {
         if let Some(p) = &path {
-            std::fs::write(p, format!("{}\n", std::process::id()))?;
+            use std::os::unix::fs::OpenOptionsExt;
+            // Written aside and renamed into place: readers never see it
+            // half written, and (as root) no planted link is followed.
+            let mut temp = p.clone().into_os_string();
+            temp.push(format!(".{}", std::process::id()));
+            let _ = std::fs::remove_file(&temp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temp)?;
+            writeln!(f, "{}", std::process::id())?;
+            std::fs::rename(&temp, p)?;
         }
         Ok(PidFile(path))
     }
@@ -376,7 +396,14 @@ struct Child {
     ip: IpAddr,
     /// For UDP sessions: the listener they hold.
     udp_listener: Option<usize>,
+    /// A short-lived process that only tells a client over the limits that
+    /// we are busy; it does not count as a session.
+    refusing: bool,
 }
+
+/// At most this many busy-reply processes at once; past it, a client over
+/// the limits is simply disconnected.
+const MAX_REFUSING: usize = 32;
 
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
@@ -459,6 +486,7 @@ pub fn run_standalone(
         "{} stopping on request; sessions run to their end",
         service.name
     );
+    master.stop_companion();
     drop(master);
     drop(pid_file);
     std::process::exit(0)
@@ -632,10 +660,11 @@ impl Master<'_> {
     fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
         let max = self.settings.uint("max_sessions") as usize;
         let per_ip = self.settings.uint("max_per_ip") as usize;
-        if self.children.len() >= max {
+        let sessions = || self.children.values().filter(|c| !c.refusing);
+        if sessions().count() >= max {
             return Some("max_sessions");
         }
-        if self.children.values().filter(|c| c.ip == ip).count() >= per_ip {
+        if sessions().filter(|c| c.ip == ip).count() >= per_ip {
             return Some("max_per_ip");
         }
         None
@@ -660,25 +689,32 @@ impl Master<'_> {
         let ip = canonical_ip(peer.ip());
         let kind = self.listeners[i].kind;
         let refused = self.over_limit(ip);
+        if let Some(limit) = refused {
+            let refusing = self.children.values().filter(|c| c.refusing).count();
+            if refusing >= MAX_REFUSING {
+                log::warn!("refused {peer}: {limit} reached; disconnected");
+                return;
+            }
+        }
         match sys::fork() {
             Err(e) => log::error!("fork: {e}"),
             Ok(Forked::Parent(pid)) => {
                 if let Some(limit) = refused {
                     log::warn!("refused {peer}: {limit} reached");
-                } else {
-                    self.children.insert(
-                        pid,
-                        Child {
-                            ip,
-                            udp_listener: None,
-                        },
-                    );
                 }
+                self.children.insert(
+                    pid,
+                    Child {
+                        ip,
+                        udp_listener: None,
+                        refusing: refused.is_some(),
+                    },
+                );
             }
             Ok(Forked::Child) => {
                 self.become_session();
                 let code = if refused.is_some() {
-                    refuse(self.service, tcp, kind, self.tls.as_ref());
+                    refuse(self.service, tcp, kind);
                     0
                 } else {
                     serve_tcp(
@@ -719,6 +755,7 @@ impl Master<'_> {
                     Child {
                         ip: IpAddr::from([0, 0, 0, 0]),
                         udp_listener: Some(i),
+                        refusing: false,
                     },
                 );
             }
@@ -738,17 +775,17 @@ impl Master<'_> {
 }
 
 /// In a short-lived child: tell a client over the limits that we are busy.
-fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind, tls: Option<&Arc<ServerConfig>>) {
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
-    let mut stream = match (kind, tls) {
-        (ListenKind::Tls, Some(cfg)) => match crate::net::Stream::accept_tls(tcp, cfg) {
-            Ok(s) => s,
-            Err(_) => return,
-        },
-        _ => crate::net::Stream::Plain(tcp),
-    };
-    let _ = stream.write_all(service.busy_reply);
-    let _ = stream.flush();
+/// Bounded: one write with a short timeout, and no TLS handshake (a refused
+/// client gets no cryptographic work out of us): on an implicit-TLS port it
+/// is only disconnected.
+fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind) {
+    if kind == ListenKind::Tls {
+        return;
+    }
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
+    // `<host>` in the reply stands for this host's name (smtpd's 421).
+    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", &hostname());
+    let mut stream = crate::net::Stream::Plain(tcp);
+    let _ = stream.write_all(reply.as_bytes());
     stream.close();
 }

@@ -54,7 +54,8 @@ pub struct Service {
     pub extra_listeners: &'static [&'static str],
     /// Longest command line the protocol accepts (bounds the line buffer).
     pub line_max: usize,
-    /// Sent to a client refused over `max_sessions` or `max_per_ip`.
+    /// Sent to a client refused over `max_sessions` or `max_per_ip`;
+    /// `<host>` in it is replaced by the host name.
     pub busy_reply: &'static [u8],
     pub handler: Handler,
     /// Cross-key checks after loading (beyond each value's own check).

@@ -168,6 +168,9 @@ pub fn oack(options: &[(String, String)]) -> Vec<u8> {
     out
 }
 
+/// The longest retransmission timeout we agree to, in seconds.
+pub const MAX_TIMEOUT: u64 = 30;
+
 /// What the server agreed to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Negotiated {
@@ -210,7 +213,10 @@ pub fn negotiate(
                 n.blksize = (num as usize).min(max_blksize.max(8));
                 ack.push((k.clone(), n.blksize.to_string()));
             }
-            "timeout" if (1..=255).contains(&num) => {
+            // RFC 2349 allows up to 255 s; we acknowledge at most
+            // MAX_TIMEOUT so that one request cannot pin a process for
+            // twenty minutes.
+            "timeout" if (1..=MAX_TIMEOUT).contains(&num) => {
                 n.timeout_secs = num;
                 ack.push((k.clone(), num.to_string()));
             }

@@ -3,9 +3,11 @@
 //! each in a forked transfer process on a fresh socket (the transfer ID of
 //! RFC 1350), connected to the client so no other host can interfere.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use crate::auth;
 use crate::fs::Jail;
 use crate::runtime::UdpSession;
 use crate::sys::{self, Forked};
+use nix::unistd::Pid;
 
 /// How long the session waits for another request before it exits and
 /// hands the socket back to inetd or the master.
@@ -27,6 +30,9 @@ struct Limits {
     create: bool,
     max_blksize: usize,
     max_windowsize: u16,
+    /// Concurrent transfers in all, and from one address.
+    max_transfers: usize,
+    max_per_ip: usize,
 }
 
 pub fn serve(s: UdpSession) {
@@ -36,7 +42,11 @@ pub fn serve(s: UdpSession) {
         create: settings.bool("create"),
         max_blksize: settings.uint("max_blksize").clamp(8, 65464) as usize,
         max_windowsize: settings.uint("max_windowsize").clamp(1, 65535) as u16,
+        max_transfers: settings.uint("max_sessions") as usize,
+        max_per_ip: settings.uint("max_per_ip") as usize,
     };
+    // Uploads get 0644 whatever umask inetd or the shell had.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let jail = match confine(&root, settings.text("user")) {
         Ok(j) => j,
         Err(e) => {
@@ -55,8 +65,9 @@ pub fn serve(s: UdpSession) {
     };
     let _ = s.socket.set_read_timeout(Some(QUIET));
     let mut buf = vec![0u8; MAX_PACKET];
+    let mut transfers: HashMap<Pid, std::net::IpAddr> = HashMap::new();
     loop {
-        reap();
+        reap(&mut transfers);
         let (n, peer) = match s.socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) if crate::net::is_timeout(&e) => return,
@@ -76,6 +87,15 @@ pub fn serve(s: UdpSession) {
                 continue;
             }
         };
+        let from_peer = transfers.values().filter(|ip| **ip == peer.ip()).count();
+        if transfers.len() >= limits.max_transfers || from_peer >= limits.max_per_ip {
+            log::warn!("tftpd: refused {peer}: too many transfers");
+            let _ = s.socket.send_to(
+                &packet::error(ErrorCode::NotDefined, "server busy, try again later"),
+                peer,
+            );
+            continue;
+        }
         let local = s.socket.local_addr().ok();
         match sys::fork() {
             Ok(Forked::Child) => {
@@ -83,18 +103,24 @@ pub fn serve(s: UdpSession) {
                 transfer(request, peer, local, &jail, &limits);
                 std::process::exit(0);
             }
-            Ok(Forked::Parent(_)) => {}
+            Ok(Forked::Parent(pid)) => {
+                transfers.insert(pid, peer.ip());
+            }
             Err(e) => log::error!("tftpd: fork: {e}"),
         }
     }
 }
 
 /// Collect finished transfer processes.
-fn reap() {
+fn reap(transfers: &mut HashMap<Pid, std::net::IpAddr>) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        if st == WaitStatus::StillAlive {
-            break;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                transfers.remove(&pid);
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }
@@ -175,9 +201,10 @@ fn recv<'a>(
     let _ = sock.set_read_timeout(Some(timeout));
     match sock.recv(buf) {
         Ok(n) => match packet::parse(&buf[..n]) {
-            Ok(Packet::Error { message, .. }) => {
-                Err((ErrorCode::NotDefined, format!("client: {message}")))
-            }
+            Ok(Packet::Error { message, .. }) => Err((
+                ErrorCode::NotDefined,
+                format!("client: {}", auth::printable(&message)),
+            )),
             Ok(p) => Ok(Some(p)),
             Err(_) => Ok(None),
         },
@@ -239,7 +266,7 @@ fn send_oack(
 
 fn send(sock: &UdpSocket, req: &Request, jail: &Jail, limits: &Limits) -> Result<u64, Failure> {
     let path = resolve(jail, &req.filename)?;
-    let file = File::open(&path).map_err(io_failure)?;
+    let file = open_nofollow(std::fs::OpenOptions::new().read(true), &path)?;
     let meta = file.metadata().map_err(io_failure)?;
     if !meta.is_file() {
         return Err((ErrorCode::AccessViolation, "not a regular file".into()));
@@ -317,46 +344,96 @@ fn send_blocks(sock: &UdpSocket, blocks: &mut Blocks, neg: Negotiated) -> Result
     }
 }
 
-/// Where an upload goes: a new file is written under a temporary name and
-/// renamed when complete, so an aborted transfer leaves nothing behind.
+/// Open without following a symbolic link in the last component, without
+/// blocking on a FIFO, and only a regular file.
+fn open_nofollow(opts: &mut std::fs::OpenOptions, path: &Path) -> Result<File, Failure> {
+    let file = opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                (ErrorCode::AccessViolation, "access violation".to_string())
+            } else {
+                io_failure(e)
+            }
+        })?;
+    if !file.metadata().map_err(io_failure)?.is_file() {
+        return Err((ErrorCode::AccessViolation, "not a regular file".into()));
+    }
+    Ok(file)
+}
+
+/// Where an upload goes. Whenever the directory allows it, the data goes to
+/// a temporary file renamed over the target when complete, so an aborted or
+/// spoofed transfer changes nothing. Otherwise (an existing file in a
+/// directory we cannot write) the file is truncated only when the first
+/// block arrives.
 struct Upload {
     file: File,
     temp: Option<(PathBuf, PathBuf)>,
+    truncate_pending: bool,
 }
 
 fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
-    if path.exists() {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(io_failure)?;
-        return Ok(Upload { file, temp: None });
-    }
-    if !create {
-        return Err((
-            ErrorCode::AccessViolation,
-            "file does not exist and create is off".into(),
-        ));
+    let existing = match path.symlink_metadata() {
+        Ok(m) if m.is_file() => true,
+        Ok(_) => return Err((ErrorCode::AccessViolation, "not a regular file".into())),
+        Err(_) if create => false,
+        Err(_) => {
+            return Err((
+                ErrorCode::AccessViolation,
+                "file does not exist and create is off".into(),
+            ))
+        }
+    };
+    if existing {
+        // We must be allowed to write the file itself, as writing in place
+        // would require; the rename alone would not check it.
+        drop(open_nofollow(
+            std::fs::OpenOptions::new().write(true),
+            path,
+        )?);
     }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tftp-{}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
+    let mode = match path.metadata() {
+        Ok(m) if existing => std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777,
+        _ => 0o644,
+    };
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(mode)
         .open(&temp)
-        .map_err(io_failure)?;
-    Ok(Upload {
-        file,
-        temp: Some((temp, path.to_path_buf())),
-    })
+    {
+        Ok(file) => Ok(Upload {
+            file,
+            temp: Some((temp, path.to_path_buf())),
+            truncate_pending: false,
+        }),
+        Err(e) if existing && e.kind() == io::ErrorKind::PermissionDenied => Ok(Upload {
+            file: open_nofollow(std::fs::OpenOptions::new().write(true), path)?,
+            temp: None,
+            truncate_pending: true,
+        }),
+        Err(e) => Err(io_failure(e)),
+    }
 }
 
 impl Upload {
-    fn finish(self) -> Result<(), Failure> {
+    fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+        if self.truncate_pending {
+            self.file.set_len(0).map_err(io_failure)?;
+            self.truncate_pending = false;
+        }
+        self.file.write_all(data).map_err(io_failure)
+    }
+
+    fn finish(mut self) -> Result<(), Failure> {
+        self.write(&[])?;
         self.file.sync_all().map_err(io_failure)?;
         if let Some((temp, dest)) = &self.temp {
             std::fs::rename(temp, dest).map_err(io_failure)?;
@@ -431,7 +508,7 @@ fn receive(sock: &UdpSocket, req: &Request, jail: &Jail, limits: &Limits) -> Res
         } else {
             decoded.extend_from_slice(&data);
         }
-        upload.file.write_all(&decoded).map_err(io_failure)?;
+        upload.write(&decoded)?;
         written += decoded.len() as u64;
         let last = data.len() < neg.blksize;
         since_ack += 1;
