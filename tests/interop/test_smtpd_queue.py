@@ -374,6 +374,15 @@ class Garbage:
                 return
             threading.Thread(target=self.talk, args=(c,), daemon=True).start()
 
+    def close(self):
+        # shutdown() wakes the accepting thread; close() alone would not,
+        # and the port would keep listening.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
     def talk(self, c):
         try:
             c.sendall(self.script)
@@ -391,13 +400,15 @@ class Garbage:
 ])
 def test_garbage_from_the_remote_is_a_deferral(lab, daemon, script):
     g = Garbage(script)
-    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
-    send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
-    assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
-    out = queue_listing(lab, a.queue_dir)
-    assert "user@remote.test" in out and "1 attempt" in out, out
-    assert "panic" not in a.log() and "internal error" not in a.log()
-    g.sock.close()
+    try:
+        a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
+        send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
+        assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
+        out = queue_listing(lab, a.queue_dir)
+        assert "user@remote.test" in out and "1 attempt" in out, out
+        assert "panic" not in a.log() and "internal error" not in a.log()
+    finally:
+        g.close()
 
 
 def test_queue_listing_shows_deferred_mail(lab, daemon, fake_smtp):
