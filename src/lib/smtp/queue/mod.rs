@@ -125,8 +125,7 @@ impl Incoming {
     /// answer 250. The runner is woken for this message.
     pub fn commit(mut self, env: &Envelope) -> io::Result<String> {
         let out = self.out.take().expect("commit once");
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        let result = spool::commit(&self.dir, &self.id, file, self.written, env);
+        let result = spool::commit(&self.dir, &self.id, out, self.written, env);
         if result.is_err() {
             spool::remove_tmp(&self.dir, &self.id);
         } else {
