@@ -60,6 +60,41 @@ pub fn udp_socket_from(fd: OwnedFd) -> UdpSocket {
     UdpSocket::from(fd)
 }
 
+/// Receive one descriptor passed with SCM_RIGHTS over a Unix socket (the
+/// ftpd port helper hands back sockets bound to port 20 this way). Returns
+/// the one data byte sent with it and the descriptor, if one came.
+pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> io::Result<(u8, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    if msg.bytes == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: the kernel just installed this descriptor in our
+                // table for this message; nothing else knows its number, so
+                // the OwnedFd is its only owner. Extra ones are closed.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok((byte[0], fd))
+}
+
 /// Put a signal back to its default disposition (in a freshly forked session
 /// the master's handlers must not run).
 pub fn default_signal(sig: Signal) {

@@ -1,0 +1,752 @@
+//! The session driver: reads control lines, asks the state machine what to
+//! do, and does it with the jail, the authenticator and sockets. Transfers
+//! are in `transfer.rs`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::ServerConfig;
+
+use super::command::{self, parse};
+use super::helper;
+use super::listing::{self, Entry};
+use super::state::{self, Action, Config, Reply, State};
+use crate::auth::{self, Account, AuthError, Authenticator, Login};
+use crate::fs::{normalize, Jail};
+use crate::net::{is_timeout, Conn, Line};
+use crate::runtime::config::Settings;
+use crate::runtime::{ListenKind, Session};
+
+/// Longest command line (beyond it: 500 and the line is dropped).
+pub const LINE_MAX: usize = 4096;
+
+/// The driver's state around the protocol state machine.
+pub struct Driver {
+    pub conn: Conn,
+    pub settings: Arc<Settings>,
+    pub tls: Option<Arc<ServerConfig>>,
+    auth: Authenticator,
+    pub state: State,
+    /// Set at login: where client paths resolve.
+    pub jail: Option<Jail>,
+    /// The real anonymous upload directory, once known.
+    pub upload_real: Option<PathBuf>,
+    pub passive: Option<TcpListener>,
+    pub helper: Option<UnixStream>,
+    /// uid/gid to name, filled before a chroot hides /etc.
+    pub users: HashMap<u32, String>,
+    pub groups: HashMap<u32, String>,
+    /// Lines that arrived during a transfer, run after it.
+    pub deferred: VecDeque<Vec<u8>>,
+    _login: Option<Login>,
+    banner: String,
+}
+
+/// What the control loop does next.
+pub enum Flow {
+    Continue,
+    End,
+}
+
+pub fn serve(s: Session) {
+    // Urgent data (the Telnet DM clients send before ABOR) stays in line.
+    let _ = socket2::SockRef::from(s.conn.tcp()).set_out_of_band_inline(true);
+    // Modes of created files come from the session's own umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let banner = s.banner("ftpd");
+    let settings = s.settings.clone();
+    let upload = settings
+        .opt_text("anon_upload_dir")
+        .and_then(|u| super::anon_upload_virtual(u, settings.text("anon_root")));
+    let cfg = Config {
+        anonymous: settings.bool("anonymous"),
+        anon_upload_dir: upload,
+        port_enable: settings.bool("port_enable"),
+        tls: s.tls.is_some(),
+        tls_active: s.kind == ListenKind::Tls,
+        login_attempts: settings.uint("login_attempts").min(1000) as u32,
+        peer: s.conn.peer,
+        local: s.conn.local,
+        umask: settings.uint("umask") as u32,
+        idle: settings.uint("idle_timeout"),
+    };
+    let mut d = Driver {
+        conn: s.conn,
+        settings,
+        tls: s.tls,
+        auth: s.auth,
+        state: State::new(cfg),
+        jail: None,
+        upload_real: None,
+        passive: None,
+        helper: None,
+        users: HashMap::new(),
+        groups: HashMap::new(),
+        deferred: VecDeque::new(),
+        _login: None,
+        banner,
+    };
+    d.run();
+}
+
+impl Driver {
+    pub fn reply(&mut self, code: u16, text: &str) -> io::Result<()> {
+        self.send(&Reply::new(code, text))
+    }
+
+    pub fn send(&mut self, r: &Reply) -> io::Result<()> {
+        log::debug!("-> {} {}", r.code, r.text.lines().next().unwrap_or(""));
+        self.conn.send(r.wire().as_bytes())
+    }
+
+    fn run(&mut self) {
+        let greeting = Reply::new(220, self.banner.clone());
+        if self.send(&greeting).is_err() {
+            return;
+        }
+        loop {
+            let line = match self.deferred.pop_front() {
+                Some(l) => l,
+                None => match self.conn.read_line(LINE_MAX) {
+                    Ok(Line::Complete(l, _)) => l,
+                    Ok(Line::TooLong) => {
+                        if self.reply(500, "Command line too long.").is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(Line::Eof) => return,
+                    Err(e) => {
+                        if is_timeout(&e) {
+                            let _ = self.reply(421, "Timeout: closing control connection.");
+                            log::info!("idle timeout for {}", self.conn.peer);
+                        }
+                        return;
+                    }
+                },
+            };
+            match self.command(&line) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::End) | Err(_) => {
+                    self.conn.close();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Run one control line.
+    pub fn command(&mut self, raw: &[u8]) -> io::Result<Flow> {
+        let line = command::strip_telnet(raw);
+        log::debug!("<- {}", command::loggable(&line));
+        let cmd = match parse(&line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.send(&state::parse_error_reply(&e))?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let action = self.state.handle(cmd);
+        self.perform(action)
+    }
+
+    fn perform(&mut self, action: Action) -> io::Result<Flow> {
+        match action {
+            Action::Reply(r) => self.send(&r)?,
+            Action::Close(r) => {
+                self.send(&r)?;
+                return Ok(Flow::End);
+            }
+            Action::Login { user, pass } => return self.login(&user, &pass),
+            Action::AnonLogin { ident } => return self.anon_login(&ident),
+            Action::Cwd(v) => {
+                let res = self.real(&v).and_then(|p| {
+                    let m = std::fs::metadata(&p)?;
+                    if !m.is_dir() {
+                        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+                    }
+                    nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK)?;
+                    Ok(())
+                });
+                match res {
+                    Ok(()) => {
+                        self.state.cwd_ok(&v);
+                        self.reply(250, "Directory successfully changed.")?
+                    }
+                    Err(e) => self.fail(550, "Failed to change directory", &e)?,
+                }
+            }
+            Action::Mkd(v) => {
+                let umask = self.state.umask;
+                let res = self
+                    .real(&v)
+                    .and_then(|p| std::fs::DirBuilder::new().mode(0o777 & !umask).create(p));
+                match res {
+                    Ok(()) => {
+                        log::info!("MKD {v}");
+                        self.reply(257, &format!("\"{}\" created.", v.replace('"', "\"\"")))?
+                    }
+                    Err(e) => self.fail(550, "Create directory operation failed", &e)?,
+                }
+            }
+            Action::Rmd(v) => match self.real_nofollow(&v).and_then(std::fs::remove_dir) {
+                Ok(()) => {
+                    log::info!("RMD {v}");
+                    self.reply(250, "Remove directory operation successful.")?
+                }
+                Err(e) => self.fail(550, "Remove directory operation failed", &e)?,
+            },
+            Action::Dele(v) => {
+                let res = self.real_nofollow(&v).and_then(|p| {
+                    if std::fs::symlink_metadata(&p)?.is_dir() {
+                        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+                    }
+                    std::fs::remove_file(p)
+                });
+                match res {
+                    Ok(()) => {
+                        log::info!("DELE {v}");
+                        self.reply(250, "Delete operation successful.")?
+                    }
+                    Err(e) => self.fail(550, "Delete operation failed", &e)?,
+                }
+            }
+            Action::Rnfr(v) => {
+                match self
+                    .real_nofollow(&v)
+                    .and_then(|p| std::fs::symlink_metadata(p).map(|_| ()))
+                {
+                    Ok(()) => {
+                        self.state.rnfr_ok(&v);
+                        self.reply(350, "Ready for RNTO.")?
+                    }
+                    Err(e) => self.fail(550, "RNFR command failed", &e)?,
+                }
+            }
+            Action::Rename { from, to } => {
+                let res = self
+                    .real_nofollow(&from)
+                    .and_then(|f| Ok((f, self.real_nofollow(&to)?)))
+                    .and_then(|(f, t)| std::fs::rename(f, t));
+                match res {
+                    Ok(()) => {
+                        log::info!("RENAME {from} {to}");
+                        self.reply(250, "Rename successful.")?
+                    }
+                    Err(e) => self.fail(550, "Rename failed", &e)?,
+                }
+            }
+            Action::Size(v) => match self.real(&v).and_then(std::fs::metadata) {
+                Ok(m) if m.is_file() => self.reply(213, &m.len().to_string())?,
+                Ok(_) => self.reply(550, "Could not get file size.")?,
+                Err(e) => self.fail(550, "Could not get file size", &e)?,
+            },
+            Action::Mdtm(v) => match self.real(&v).and_then(std::fs::metadata) {
+                Ok(m) if m.is_file() => self.reply(213, &listing::timeval(m.mtime()))?,
+                Ok(_) => self.reply(550, "Could not get file modification time.")?,
+                Err(e) => self.fail(550, "Could not get file modification time", &e)?,
+            },
+            Action::Mfmt(t, v) => {
+                let when = if t >= 0 {
+                    UNIX_EPOCH + Duration::from_secs(t as u64)
+                } else {
+                    UNIX_EPOCH - Duration::from_secs(t.unsigned_abs())
+                };
+                let res = self.real(&v).and_then(|p| {
+                    let f = std::fs::File::options()
+                        .read(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(p)?;
+                    f.set_modified(when)
+                });
+                match res {
+                    Ok(()) => self.reply(213, &format!("Modify={}; {v}", listing::timeval(t)))?,
+                    Err(e) => self.fail(550, "Could not set the modification time", &e)?,
+                }
+            }
+            Action::Mlst(v) => match self.mlst(&v) {
+                Ok(line) => self.reply(250, &format!("Listing {v}\n {line}\nEnd"))?,
+                Err(e) => self.fail(550, "MLST failed", &e)?,
+            },
+            Action::StatPath(v) => match self.stat_listing(&v) {
+                Ok(lines) => {
+                    let mut text = format!("Status of {v}:");
+                    for l in lines {
+                        text.push_str("\n ");
+                        text.push_str(&l);
+                    }
+                    text.push_str("\nEnd of status");
+                    self.reply(213, &text)?
+                }
+                Err(e) => self.fail(550, "STAT failed", &e)?,
+            },
+            Action::StatServer => {
+                let text = self.server_status(None);
+                self.reply(211, &text)?
+            }
+            Action::Chmod(mode, v) => {
+                let res = self.real(&v).and_then(|p| {
+                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                });
+                match res {
+                    Ok(()) => {
+                        log::info!("SITE CHMOD {mode:o} {v}");
+                        self.reply(200, "SITE CHMOD command ok.")?
+                    }
+                    Err(e) => self.fail(550, "SITE CHMOD command failed", &e)?,
+                }
+            }
+            Action::SetIdle(n) => {
+                let _ = self.conn.set_idle_timeout(Some(Duration::from_secs(n)));
+                self.reply(200, &format!("Idle timeout set to {n} seconds."))?
+            }
+            Action::OpenPassive { extended } => self.open_passive(extended)?,
+            Action::Port(_) => {
+                self.passive = None;
+                self.reply(200, "PORT command successful. Consider using PASV.")?
+            }
+            Action::StartTls => {
+                let Some(cfg) = self.tls.clone() else {
+                    self.reply(502, "TLS is not configured.")?;
+                    return Ok(Flow::Continue);
+                };
+                self.reply(234, "Proceed with negotiation.")?;
+                if let Err(e) = self.conn.start_tls(&cfg) {
+                    log::info!("TLS handshake with {} failed: {e}", self.conn.peer);
+                    return Ok(Flow::End);
+                }
+                self.state.tls_started();
+            }
+            Action::Abor => {
+                self.passive = None;
+                self.state.data_reset();
+                self.reply(225, "No transfer to ABOR.")?
+            }
+            Action::Transfer(t) => return self.transfer(t),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Reply for a failed file operation, and log it at debug level.
+    pub fn fail(&mut self, code: u16, what: &str, e: &io::Error) -> io::Result<()> {
+        log::debug!("{what}: {e}");
+        let why = match (e.kind(), e.raw_os_error()) {
+            (io::ErrorKind::NotFound, _) => "no such file or directory",
+            (io::ErrorKind::PermissionDenied, _) => "permission denied",
+            (io::ErrorKind::AlreadyExists, _) => "file exists",
+            (_, Some(libc::ENOTDIR)) => "not a directory",
+            (_, Some(libc::EISDIR)) => "is a directory",
+            (_, Some(libc::ENOTEMPTY)) => "directory not empty",
+            (io::ErrorKind::InvalidInput, _) => "not a plain file",
+            _ => "operation failed",
+        };
+        self.reply(code, &format!("{what}: {why}."))
+    }
+
+    pub fn jail(&self) -> io::Result<&Jail> {
+        self.jail
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::PermissionDenied))
+    }
+
+    /// The real path of a virtual one, links followed, inside the jail.
+    pub fn real(&self, v: &str) -> io::Result<PathBuf> {
+        self.jail()?.real(v)
+    }
+
+    /// The real path of a virtual one whose last component is not
+    /// followed (a link is deleted or renamed, not its target).
+    pub fn real_nofollow(&self, v: &str) -> io::Result<PathBuf> {
+        let v = normalize("/", v);
+        let name = v.rsplit('/').next().unwrap_or("");
+        if v == "/" || name.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        let parent = self.real(&normalize(&v, ".."))?;
+        Ok(parent.join(name))
+    }
+
+    /// Whether a real path is inside the anonymous upload directory.
+    pub fn in_upload(&self, real: &Path) -> bool {
+        self.state.anonymous()
+            && self
+                .upload_real
+                .as_ref()
+                .is_some_and(|u| real.starts_with(u))
+    }
+
+    fn mlst(&self, v: &str) -> io::Result<String> {
+        let real = self.real(v)?;
+        if self.in_upload(&real) {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        let m = std::fs::metadata(&real)?;
+        let mut e = entry_from(v.to_string(), &m);
+        e.name = v.to_string();
+        let perm = self.perm_of(&e, &real, real.parent().unwrap_or(Path::new("/")));
+        let kind = if e.is_dir() { Some("cdir") } else { None };
+        Ok(listing::mlsx_line(&e, &self.state.facts, &perm, kind))
+    }
+
+    /// The MLSx perm fact for this session.
+    pub fn perm_of(&self, e: &Entry, real: &Path, dir: &Path) -> String {
+        use nix::unistd::{access, AccessFlags};
+        let readable = access(real, AccessFlags::R_OK).is_ok();
+        let anon = self.state.anonymous();
+        let writable = !anon && access(real, AccessFlags::W_OK).is_ok();
+        let dir_writable = !anon && access(dir, AccessFlags::W_OK).is_ok();
+        listing::perm_fact(e, readable, writable, dir_writable)
+    }
+
+    fn stat_listing(&mut self, v: &str) -> io::Result<Vec<String>> {
+        let real = self.real(v)?;
+        if self.in_upload(&real) {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        let now = now();
+        let m = std::fs::metadata(&real)?;
+        let mut out = Vec::new();
+        if m.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(&real)?.filter_map(|e| e.ok()).collect();
+            names.sort_by_key(|e| e.file_name());
+            for de in names.iter().take(10_000) {
+                let name = de.file_name().to_string_lossy().into_owned();
+                if let Ok(md) = de.path().symlink_metadata() {
+                    let mut e = entry_from(name, &md);
+                    if e.is_link() {
+                        e.link_target = std::fs::read_link(de.path())
+                            .ok()
+                            .map(|t| t.to_string_lossy().into_owned());
+                    }
+                    out.push(self.ls_line(&e, now));
+                }
+            }
+        } else {
+            let e = entry_from(v.rsplit('/').next().unwrap_or(v).to_string(), &m);
+            out.push(self.ls_line(&e, now));
+        }
+        Ok(out)
+    }
+
+    pub fn ls_line(&mut self, e: &Entry, now: i64) -> String {
+        let owner = self.user_name(e.uid);
+        let group = self.group_name(e.gid);
+        listing::ls_line(e, &owner, &group, now)
+    }
+
+    pub fn user_name(&mut self, uid: u32) -> String {
+        if let Some(n) = self.users.get(&uid) {
+            return n.clone();
+        }
+        let n = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| uid.to_string());
+        if self.users.len() < 1000 {
+            self.users.insert(uid, n.clone());
+        }
+        n
+    }
+
+    pub fn group_name(&mut self, gid: u32) -> String {
+        if let Some(n) = self.groups.get(&gid) {
+            return n.clone();
+        }
+        let n = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+            .unwrap_or_else(|| gid.to_string());
+        if self.groups.len() < 1000 {
+            self.groups.insert(gid, n.clone());
+        }
+        n
+    }
+
+    pub fn server_status(&self, transfer: Option<&str>) -> String {
+        let mut lines = vec![
+            "FTP server status:".to_string(),
+            format!(" Connected to {}", self.conn.peer.ip()),
+        ];
+        match (&self.state.user, self.state.logged_in()) {
+            (Some(u), true) => lines.push(format!(" Logged in as {}", auth::printable(u))),
+            _ => lines.push(" Not logged in".into()),
+        }
+        lines.push(format!(
+            " TYPE: {}",
+            match self.state.dtype {
+                command::DataType::Ascii => "ASCII",
+                command::DataType::Image => "BINARY",
+            }
+        ));
+        lines.push(format!(
+            " Session timeout in seconds is {}",
+            self.state.idle
+        ));
+        lines.push(format!(
+            " Control connection is {}",
+            if self.conn.is_tls() {
+                "TLS"
+            } else {
+                "plain text"
+            }
+        ));
+        if let Some(t) = transfer {
+            lines.push(format!(" {t}"));
+        }
+        lines.push("End of status".into());
+        lines.join("\n")
+    }
+
+    fn open_passive(&mut self, extended: bool) -> io::Result<()> {
+        self.passive = None;
+        let ip = self.conn.local.ip();
+        let listener = match self.settings.port_range("pasv_ports") {
+            None => TcpListener::bind(SocketAddr::new(ip, 0)),
+            Some((lo, hi)) => {
+                let n = u32::from(hi - lo) + 1;
+                let seed = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0)
+                    ^ std::process::id();
+                let mut res = Err(io::Error::from(io::ErrorKind::AddrInUse));
+                for i in 0..n.min(4096) {
+                    let port = lo as u32 + (seed.wrapping_add(i)) % n;
+                    res = TcpListener::bind(SocketAddr::new(ip, port as u16));
+                    if res.is_ok() {
+                        break;
+                    }
+                }
+                res
+            }
+        };
+        let listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("cannot open a passive listener: {e}");
+                self.state.data_reset();
+                return self.reply(425, "Could not open passive connection.");
+            }
+        };
+        let port = listener.local_addr()?.port();
+        self.passive = Some(listener);
+        self.state.passive_opened();
+        if extended {
+            return self.reply(229, &format!("Entering Extended Passive Mode (|||{port}|)"));
+        }
+        let announced = self
+            .settings
+            .opt_text("pasv_address")
+            .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+            .or(match ip {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+            });
+        let Some(a) = announced else {
+            self.passive = None;
+            self.state.data_reset();
+            return self.reply(500, "PASV is IPv4 only; use EPSV.");
+        };
+        let o = a.octets();
+        self.reply(
+            227,
+            &format!(
+                "Entering Passive Mode ({},{},{},{},{},{}).",
+                o[0],
+                o[1],
+                o[2],
+                o[3],
+                port >> 8,
+                port & 0xff
+            ),
+        )
+    }
+
+    /// Accounts refused by `ftpusers_file` or `check_shell`.
+    fn refused(&self, a: &Account) -> Option<&'static str> {
+        if let Some(path) = self.settings.path("ftpusers_file") {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if text
+                    .lines()
+                    .map(str::trim)
+                    .any(|l| !l.starts_with('#') && l == a.name)
+                {
+                    return Some("listed in ftpusers_file");
+                }
+            }
+        }
+        if self.settings.bool("check_shell") && !auth::shell_allowed(&a.shell) {
+            return Some("shell not in /etc/shells");
+        }
+        None
+    }
+
+    fn login(&mut self, user: &str, pass: &str) -> io::Result<Flow> {
+        let peer = self.conn.peer.ip().to_string();
+        let login = match self.auth.authenticate(user, pass, &peer) {
+            Ok(l) => l,
+            Err(AuthError::Denied) => return self.login_failed(),
+            Err(AuthError::Unavailable(_)) => {
+                self.reply(421, "Service not available, closing control connection.")?;
+                return Ok(Flow::End);
+            }
+        };
+        let account = login.account.clone();
+        if let Some(why) = self.refused(&account) {
+            log::warn!("login refused: user {} from {peer}: {why}", account.name);
+            std::thread::sleep(auth::FAILURE_DELAY);
+            return self.login_failed();
+        }
+        let chroot = self.settings.bool("chroot_users");
+        let root_dir = if chroot {
+            account.home.clone()
+        } else {
+            PathBuf::from("/")
+        };
+        let home_virtual = if chroot {
+            "/".to_string()
+        } else if account.home.is_dir() {
+            account.home.to_string_lossy().into_owned()
+        } else {
+            "/".to_string()
+        };
+        if let Err(e) = self.enter(&account, &root_dir) {
+            // Half done (perhaps confined, perhaps not switched): end here.
+            log::error!("session setup for {} failed: {e}", account.name);
+            self.reply(530, "Login incorrect.")?;
+            return Ok(Flow::End);
+        }
+        self._login = Some(login);
+        let r = self.state.login_ok(&home_virtual);
+        self.send(&r)?;
+        Ok(Flow::Continue)
+    }
+
+    fn anon_login(&mut self, ident: &str) -> io::Result<Flow> {
+        let root_dir = self
+            .settings
+            .path("anon_root")
+            .unwrap_or_else(|| "/srv/ftp".into());
+        let account = if auth::running_as_root() {
+            let name = match self.settings.opt_text("anon_user") {
+                Some(n) => Some(n.to_string()),
+                None => ["ftp", "nobody"]
+                    .into_iter()
+                    .find(|n| auth::system_account(n).is_some())
+                    .map(String::from),
+            };
+            match name.as_deref().and_then(auth::system_account) {
+                Some(a) => Some(a),
+                None => {
+                    log::error!("anonymous login: no account to run as (anon_user)");
+                    return self.login_failed();
+                }
+            }
+        } else {
+            None
+        };
+        let res = match &account {
+            Some(a) => self.enter(a, &root_dir),
+            None => Jail::new(&root_dir).map(|j| self.jail = Some(j)),
+        };
+        if let Err(e) = res {
+            log::error!(
+                "anonymous session setup failed ({}): {e}",
+                root_dir.display()
+            );
+            self.reply(530, "Login incorrect.")?;
+            return Ok(Flow::End);
+        }
+        if let Some(u) = self.settings.opt_text("anon_upload_dir") {
+            if let Some(v) = super::anon_upload_virtual(u, self.settings.text("anon_root")) {
+                self.upload_real = self.jail.as_ref().and_then(|j| j.real(&v).ok());
+            }
+        }
+        log::info!(
+            "anonymous login from {}, ident {}",
+            self.conn.peer.ip(),
+            auth::printable(ident)
+        );
+        let r = self.state.login_ok("/");
+        self.send(&r)?;
+        Ok(Flow::Continue)
+    }
+
+    /// Become the account: the port helper, chroot when the root is not
+    /// "/" and we may, the privilege drop; then the jail.
+    fn enter(&mut self, account: &Account, root_dir: &Path) -> io::Result<()> {
+        let root = auth::running_as_root();
+        let chroot = root && root_dir != Path::new("/");
+        if chroot {
+            // /etc is out of sight afterwards: learn the names listings show.
+            self.users.insert(0, "root".into());
+            self.groups.insert(0, "root".into());
+            self.user_name(account.uid);
+            self.group_name(account.gid);
+        }
+        // The helper is there for the privilege of binding a port below
+        // 1024; an unprivileged data port is bound by the session itself.
+        let privileged = helper::data_port(self.conn.local) < 1024;
+        if root && privileged && self.settings.bool("port_enable") {
+            match helper::spawn(self.conn.local) {
+                Ok(h) => self.helper = Some(h),
+                Err(e) => log::warn!("cannot start the port helper: {e}"),
+            }
+        }
+        let jail_root = if chroot {
+            auth::enter_chroot(root_dir)?;
+            PathBuf::from("/")
+        } else {
+            root_dir.to_path_buf()
+        };
+        auth::drop_privileges(account)?;
+        self.jail = Some(Jail::new(&jail_root)?);
+        Ok(())
+    }
+
+    fn login_failed(&mut self) -> io::Result<Flow> {
+        match self.state.login_failed() {
+            Action::Close(r) => {
+                self.send(&r)?;
+                Ok(Flow::End)
+            }
+            Action::Reply(r) => {
+                self.send(&r)?;
+                Ok(Flow::Continue)
+            }
+            _ => Ok(Flow::Continue),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Listing facts from metadata.
+pub fn entry_from(name: String, m: &std::fs::Metadata) -> Entry {
+    Entry {
+        name,
+        mode: m.mode(),
+        nlink: m.nlink(),
+        uid: m.uid(),
+        gid: m.gid(),
+        size: m.size(),
+        mtime: m.mtime(),
+        dev: m.dev(),
+        ino: m.ino(),
+        link_target: None,
+    }
+}
