@@ -294,6 +294,19 @@ def test_5xx_bounces_at_once_to_the_local_sender(lab, daemon, fake_smtp):
     assert wait_for(lambda: "Mail queue is empty" in queue_listing(lab, a.queue_dir))
 
 
+def test_bounce_to_an_aliased_local_sender(lab, daemon, fake_smtp):
+    fake = fake_smtp(rcpt_reply=lambda n: "550 5.1.1 no such user")
+    aliases = lab.dir / "aliases"
+    aliases.write_text("bounces: demo\n")
+    # A later -o wins over smtpd()'s empty aliases_file.
+    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{fake.port}", f"aliases_file={aliases}")
+    send(a.port, "bounces@a.test", ["user@remote.test"], message("aliased sender"))
+    msgs = wait_for(lambda: maildir_messages(lab.home), timeout=15)
+    assert msgs, a.log()
+    _, status, _ = dsn_parts(msgs[0])
+    assert "Action: failed" in status
+
+
 def test_unreachable_past_lifetime_bounces_with_full_message(lab, daemon):
     closed = free_port()
     a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{closed}", "queue_lifetime=3")

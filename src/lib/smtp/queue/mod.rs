@@ -34,6 +34,7 @@
 pub mod bounce;
 pub mod client;
 pub mod dns;
+mod dsn_route;
 mod kick;
 mod listing;
 mod local;

@@ -805,28 +805,35 @@ impl Runner {
             now,
             unique: &unique,
         });
-        let domain = route::domain_of(&env.sender);
-        let route = if domain.is_empty() || self.cfg.is_local_domain(&domain) {
-            Route::Local {
-                account: route::local_part(&env.sender).to_ascii_lowercase(),
-                mailbox_spec: None,
-            }
-        } else {
-            Route::Remote
-        };
+        let targets = super::dsn_route::dsn_recipients(
+            &self.cfg,
+            &self.auth,
+            self.cfg.aliases_file.as_deref(),
+            &env.sender,
+        );
+        if targets.is_empty() {
+            log::info!(
+                "{id}: the DSN to {} goes nowhere (alias to /dev/null)",
+                env.sender
+            );
+            return;
+        }
         let dsn_env = Envelope {
             sender: String::new(),
-            recipients: vec![Recipient {
-                address: env.sender.clone(),
-                route,
-                notify: Notify {
-                    never: true,
-                    success: false,
-                    failure: false,
-                    delay: false,
-                },
-                orcpt: None,
-            }],
+            recipients: targets
+                .into_iter()
+                .map(|(address, route)| Recipient {
+                    address,
+                    route,
+                    notify: Notify {
+                        never: true,
+                        success: false,
+                        failure: false,
+                        delay: false,
+                    },
+                    orcpt: None,
+                })
+                .collect(),
             ret: None,
             envid: None,
             smtputf8: env.smtputf8,
