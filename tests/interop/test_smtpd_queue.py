@@ -108,7 +108,8 @@ class FakeSMTP:
 
         self.server = Server((host, port), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True).start()
 
     def _serve(self, r, w):
         def say(s):
@@ -168,7 +169,10 @@ class FakeSMTP:
                 say("502 5.5.1 not implemented")
 
     def close(self):
-        self.server.shutdown()
+        # shutdown() waits for serve_forever; never let that hang a test.
+        t = threading.Thread(target=self.server.shutdown, daemon=True)
+        t.start()
+        t.join(5)
         self.server.server_close()
 
 
@@ -290,6 +294,19 @@ def test_5xx_bounces_at_once_to_the_local_sender(lab, daemon, fake_smtp):
     assert wait_for(lambda: "Mail queue is empty" in queue_listing(lab, a.queue_dir))
 
 
+def test_bounce_to_an_aliased_local_sender(lab, daemon, fake_smtp):
+    fake = fake_smtp(rcpt_reply=lambda n: "550 5.1.1 no such user")
+    aliases = lab.dir / "aliases"
+    aliases.write_text("bounces: demo\n")
+    # A later -o wins over smtpd()'s empty aliases_file.
+    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{fake.port}", f"aliases_file={aliases}")
+    send(a.port, "bounces@a.test", ["user@remote.test"], message("aliased sender"))
+    msgs = wait_for(lambda: maildir_messages(lab.home), timeout=15)
+    assert msgs, a.log()
+    _, status, _ = dsn_parts(msgs[0])
+    assert "Action: failed" in status
+
+
 def test_unreachable_past_lifetime_bounces_with_full_message(lab, daemon):
     closed = free_port()
     a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{closed}", "queue_lifetime=3")
@@ -370,6 +387,15 @@ class Garbage:
                 return
             threading.Thread(target=self.talk, args=(c,), daemon=True).start()
 
+    def close(self):
+        # shutdown() wakes the accepting thread; close() alone would not,
+        # and the port would keep listening.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
     def talk(self, c):
         try:
             c.sendall(self.script)
@@ -387,13 +413,15 @@ class Garbage:
 ])
 def test_garbage_from_the_remote_is_a_deferral(lab, daemon, script):
     g = Garbage(script)
-    a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
-    send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
-    assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
-    out = queue_listing(lab, a.queue_dir)
-    assert "user@remote.test" in out and "1 attempt" in out, out
-    assert "panic" not in a.log() and "internal error" not in a.log()
-    g.sock.close()
+    try:
+        a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
+        send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
+        assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
+        out = queue_listing(lab, a.queue_dir)
+        assert "user@remote.test" in out and "1 attempt" in out, out
+        assert "panic" not in a.log() and "internal error" not in a.log()
+    finally:
+        g.close()
 
 
 def test_queue_listing_shows_deferred_mail(lab, daemon, fake_smtp):

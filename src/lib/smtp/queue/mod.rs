@@ -28,11 +28,14 @@
 //!   then a fixed-size trailer (see `spool.rs`).
 //! - `st/ID`: delivery state once something happened (recipients done,
 //!   attempts, next retry, last error), replaced atomically.
-//! - `kick`: the runner's datagram socket; `lock`: held by the runner.
+//! - `kick`: the runner's wake-up FIFO; `lock`: flock held by the runner
+//!   (exclusive), by `--flush` (exclusive) and by one-shot deliveries (shared).
 
 pub mod bounce;
 pub mod client;
 pub mod dns;
+mod dsn_route;
+mod kick;
 mod listing;
 mod local;
 mod relay;
@@ -125,8 +128,7 @@ impl Incoming {
     /// answer 250. The runner is woken for this message.
     pub fn commit(mut self, env: &Envelope) -> io::Result<String> {
         let out = self.out.take().expect("commit once");
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        let result = spool::commit(&self.dir, &self.id, file, self.written, env);
+        let result = spool::commit(&self.dir, &self.id, out, self.written, env);
         if result.is_err() {
             spool::remove_tmp(&self.dir, &self.id);
         } else {
@@ -219,7 +221,7 @@ pub enum Route {
     Remote,
 }
 
-/// Wake the runner now (best effort): a datagram on `queue_dir/kick`. The
+/// Wake the runner now (best effort): a line on the FIFO `queue_dir/kick`. The
 /// runner then rescans the spool. `commit` already wakes it for its message.
 pub fn kick(queue_dir: &Path) {
     runner::kick_scan(queue_dir);

@@ -17,6 +17,8 @@ pub struct QueueConfig {
     pub retry_interval: u64,
     pub queue_lifetime: u64,
     pub mail_location: String,
+    /// aliases(5) for DSNs to local senders; None when unset.
+    pub aliases_file: Option<PathBuf>,
 }
 
 fn raw_or<'a>(s: &'a Settings, key: &str, default: &'a str) -> &'a str {
@@ -54,6 +56,9 @@ impl QueueConfig {
             retry_interval: num("retry_interval", 300).max(1),
             queue_lifetime: num("queue_lifetime", 432000),
             mail_location: raw_or(s, "mail_location", "maildir:~/Maildir").to_string(),
+            aliases_file: Some(s.raw("aliases_file").trim())
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             hostname,
         }
     }

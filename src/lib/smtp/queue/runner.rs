@@ -3,7 +3,7 @@
 //! account, one SMTP transaction per message and next hop), records every
 //! result durably, queues DSNs and schedules retries.
 //!
-//! Wake-ups arrive as datagrams on `queue_dir/kick`: `M<id>` (a new
+//! Wake-ups arrive as lines on the FIFO `queue_dir/kick`: `M<id>` (a new
 //! message), `S` (rescan the spool), `F` (flush: retry everything now). The
 //! runner holds an exclusive flock on `queue_dir/lock`; one-shot deliveries
 //! without a runner (inetd mode) hold it shared, `--flush` exclusively.
@@ -38,7 +38,7 @@ use crate::auth::Authenticator;
 use crate::runtime::config::Settings;
 use crate::sys::{self, Forked};
 
-pub const KICK: &str = "kick";
+pub use super::kick::{kick_flush, kick_id, kick_scan, KICK};
 pub const LOCK: &str = "lock";
 
 /// Concurrent local delivery workers (their fsyncs are grouped by the
@@ -52,49 +52,6 @@ const LOCAL_BATCH: usize = 64;
 const RESCAN: Duration = Duration::from_secs(60);
 const LOCAL_WORKER_LIMIT: Duration = Duration::from_secs(600);
 const REMOTE_WORKER_LIMIT: Duration = Duration::from_secs(3600);
-
-/// Write one wake-up line to the runner's FIFO. Opening a FIFO for
-/// writing without blocking fails (ENXIO) when nobody holds it for reading:
-/// that is how a missing runner is noticed. The pipe buffer holds thousands
-/// of wake-ups; when it is full the runner is alive and will rescan.
-fn send_kick(queue_dir: &Path, msg: &[u8]) -> bool {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let path = queue_dir.join(KICK);
-    let f = match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(_) => return false,
-    };
-    if !f.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
-        return false;
-    }
-    let mut line = Vec::with_capacity(msg.len() + 1);
-    line.extend_from_slice(msg);
-    line.push(b'\n');
-    // Below PIPE_BUF a write is all or nothing.
-    match (&f).write(&line) {
-        Ok(n) => n == line.len(),
-        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-    }
-}
-
-/// Tell the runner about one new message; false when no runner answers.
-pub fn kick_id(queue_dir: &Path, id: &str) -> bool {
-    send_kick(queue_dir, format!("M{id}").as_bytes())
-}
-
-/// Ask the runner to rescan the spool; false when no runner answers.
-pub fn kick_scan(queue_dir: &Path) -> bool {
-    send_kick(queue_dir, b"S")
-}
-
-/// Ask the runner to retry everything now; false when no runner answers.
-pub fn kick_flush(queue_dir: &Path) -> bool {
-    send_kick(queue_dir, b"F")
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Mode {
@@ -848,28 +805,35 @@ impl Runner {
             now,
             unique: &unique,
         });
-        let domain = route::domain_of(&env.sender);
-        let route = if domain.is_empty() || self.cfg.is_local_domain(&domain) {
-            Route::Local {
-                account: route::local_part(&env.sender).to_ascii_lowercase(),
-                mailbox_spec: None,
-            }
-        } else {
-            Route::Remote
-        };
+        let targets = super::dsn_route::dsn_recipients(
+            &self.cfg,
+            &self.auth,
+            self.cfg.aliases_file.as_deref(),
+            &env.sender,
+        );
+        if targets.is_empty() {
+            log::info!(
+                "{id}: the DSN to {} goes nowhere (alias to /dev/null)",
+                env.sender
+            );
+            return;
+        }
         let dsn_env = Envelope {
             sender: String::new(),
-            recipients: vec![Recipient {
-                address: env.sender.clone(),
-                route,
-                notify: Notify {
-                    never: true,
-                    success: false,
-                    failure: false,
-                    delay: false,
-                },
-                orcpt: None,
-            }],
+            recipients: targets
+                .into_iter()
+                .map(|(address, route)| Recipient {
+                    address,
+                    route,
+                    notify: Notify {
+                        never: true,
+                        success: false,
+                        failure: false,
+                        delay: false,
+                    },
+                    orcpt: None,
+                })
+                .collect(),
             ret: None,
             envid: None,
             smtputf8: env.smtputf8,

@@ -112,7 +112,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 pub fn commit(
     dir: &Path,
     id: &str,
-    mut file: File,
+    mut out: io::BufWriter<File>,
     data_len: u64,
     env: &Envelope,
 ) -> io::Result<()> {
@@ -125,11 +125,19 @@ pub fn commit(
     let mut tail = Vec::with_capacity(text.len() + TRAILER_LEN);
     tail.extend_from_slice(text.as_bytes());
     tail.extend_from_slice(&trailer(data_len, text.len() as u64));
-    file.write_all(&tail)?;
+    // Through the buffer: a small message is one write with its envelope.
+    out.write_all(&tail)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_data()?;
     drop(file);
     fs::rename(dir.join(TMP).join(id), queue_path(dir, id))?;
-    sync_dir(&dir.join(QUEUE))
+    if let Err(e) = sync_dir(&dir.join(QUEUE)) {
+        // Not known to be durable, so not acknowledged: it must not be
+        // delivered either.
+        let _ = fs::remove_file(queue_path(dir, id));
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn trailer(offset: u64, len: u64) -> Vec<u8> {
@@ -695,7 +703,8 @@ mod tests {
     fn commit_and_read_back() {
         let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
         create_dirs(&dir).unwrap();
-        let (id, mut f) = create_tmp(&dir).unwrap();
+        let (id, f) = create_tmp(&dir).unwrap();
+        let mut f = io::BufWriter::new(f);
         f.write_all(b"Subject: x\r\n\r\nbody\r\n").unwrap();
         let env = sample().env;
         commit(&dir, &id, f, 20, &env).unwrap();
