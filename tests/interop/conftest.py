@@ -42,6 +42,15 @@ def need(tool):
     return path
 
 
+def need_reference(path, package):
+    """A reference daemon a scenario also runs against: required under CI."""
+    if path and os.path.exists(path):
+        return path
+    if CI:
+        pytest.fail(f"{package} is not installed (CI=true: .ci/run must install it)")
+    pytest.skip(f"{package} is not installed")
+
+
 def binary(name):
     path = BIN / name
     if not path.exists():

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, binary, free_port, need, wait_port
+from conftest import IS_ROOT, binary, free_port, need, need_reference, wait_port
 
 
 def content(n, seed=7):
@@ -906,9 +906,7 @@ def test_anonymous_scenario(lab, daemon):
 
 def test_anonymous_scenario_against_vsftpd(lab):
     """The scenario above, against vsftpd: proves the test, not ftpd."""
-    vsftpd = shutil_which("vsftpd") or "/usr/sbin/vsftpd"
-    if not os.path.exists(vsftpd):
-        pytest.skip("vsftpd is not installed")
+    vsftpd = need_reference(shutil_which("vsftpd") or "/usr/sbin/vsftpd", "vsftpd")
     if not IS_ROOT:
         pytest.skip("vsftpd needs root")
     root = lab.dir / "vsroot"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, Xinetd, binary, free_port, need, wait_port
+from conftest import IS_ROOT, Xinetd, binary, free_port, need, need_reference, wait_port
 
 
 MESSAGES = [
@@ -208,8 +208,7 @@ service pop3-login {{
 
 def test_reference_dovecot_same_scenario(lab, store):
     """The scenario above, against Dovecot: proves the test, not pop3d."""
-    if shutil.which("dovecot") is None:
-        pytest.skip("dovecot is not installed (apt-get install dovecot-pop3d)")
+    need_reference(shutil.which("dovecot"), "dovecot-pop3d")
     opt, put = store
     messages = MESSAGES
     if "mbox" in opt:

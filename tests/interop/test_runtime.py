@@ -300,7 +300,7 @@ def test_inetd_mode_never_logs_to_the_client(name, daemon):
 def test_refused_tls_client_gets_no_handshake(name, daemon, tls_files):
     cert, key = tls_files
     port = free_port()
-    d = daemon(name, f"tls_cert={cert}", f"tls_key={key}", f"tls_listen=127.0.0.1:{port}",
+    daemon(name, f"tls_cert={cert}", f"tls_key={key}", f"tls_listen=127.0.0.1:{port}",
                "max_sessions=0")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         started = time.time()
@@ -317,6 +317,9 @@ def test_inetd_session_has_dev_null_on_fd0(name, daemon):
     d = daemon(name, mode="inetd")
     with d.connect() as s:
         greeting(s)
+        deadline = time.time() + 5
+        while not d.inetd.children and time.time() < deadline:
+            time.sleep(0.02)  # the emulator records the child after spawning it
         child = d.inetd.children[-1]
         assert os.readlink(f"/proc/{child.pid}/fd/0") == "/dev/null"
         assert os.readlink(f"/proc/{child.pid}/fd/2") == "/dev/null"

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import free_port, need, wait_port, binary, IS_ROOT
 from smtp_helpers import (HOST, HOSTNAME, Raw, client_tls, smtpd_opts, start_smtpd,
-                          stored, wait_stored)
+                          wait_stored)
 
 MSG = "From: a@far.test\r\nTo: demo@lab.test\r\nSubject: {subj}\r\n\r\nhello {subj}\r\n"
 
@@ -240,7 +240,7 @@ def test_auth_mechanisms(daemon, lab, mech):
 
 def test_implicit_tls(daemon, lab, tls_files):
     port = free_port()
-    d = start_smtpd(daemon, lab, f"tls_listen={HOST}:{port}", tls=tls_files)
+    start_smtpd(daemon, lab, f"tls_listen={HOST}:{port}", tls=tls_files)
     wait_port(port)
     with smtplib.SMTP_SSL(HOST, port, context=client_tls()) as s:
         s.ehlo()

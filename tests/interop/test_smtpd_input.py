@@ -194,7 +194,6 @@ def test_idle_timeout_mid_data_stores_nothing(daemon, lab):
 
 
 def test_starttls_command_injection_is_ignored(daemon, lab, tls_files):
-    import ssl
     from smtp_helpers import client_tls
     d = start_smtpd(daemon, lab, tls=tls_files)
     r = Raw(d.port)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import IS_ROOT, Xinetd, binary, need
+from conftest import IS_ROOT, Xinetd, binary, need, need_reference
 
 
 @pytest.fixture
@@ -119,12 +119,8 @@ def test_same_scenario_against_tftpd_hpa(lab, tree):
     """The reference daemon passes the get scenario too: the test is right."""
     import shutil
     import time
-    from conftest import CI, free_port
-    ref = shutil.which("in.tftpd") or ("/usr/sbin/in.tftpd" if os.path.exists("/usr/sbin/in.tftpd") else None)
-    if ref is None:
-        if CI:
-            pytest.fail("tftpd-hpa is not installed")
-        pytest.skip("tftpd-hpa is not installed")
+    from conftest import free_port
+    ref = need_reference(shutil.which("in.tftpd") or "/usr/sbin/in.tftpd", "tftpd-hpa")
     port = free_port(socket.SOCK_DGRAM)
     user = ["-u", "root"] if IS_ROOT else []
     p = subprocess.Popen([ref, "-L", "-s", str(tree), "-a", f"127.0.0.1:{port}", *user],
