@@ -5,6 +5,7 @@
 mod pam;
 mod passwd_file;
 mod privilege;
+pub mod sasl;
 
 pub use passwd_file::{parse_line, PasswdEntry};
 pub use privilege::{drop_privileges, enter_chroot, running_as_root};

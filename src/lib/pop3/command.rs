@@ -148,34 +148,6 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     }
 }
 
-/// Decode standard base64 (RFC 4648, padding optional). None on bad input.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let s = s.trim_end_matches('=');
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,15 +199,6 @@ mod tests {
             parse(b"RETR 99999999999999999999999"),
             Ok(Command::Retr(u64::MAX))
         );
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("AGRlbW8AZGVtbw==").unwrap(), b"\0demo\0demo");
-        assert_eq!(base64_decode("AGRlbW8AZGVtbw").unwrap(), b"\0demo\0demo");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert!(base64_decode("a").is_none());
-        assert!(base64_decode("!!!!").is_none());
     }
 
     #[test]

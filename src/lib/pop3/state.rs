@@ -3,7 +3,8 @@
 //! Lines in, replies and steps for the driver out: no files, no sockets, no
 //! clock.
 
-use super::command::{self, base64_decode, Command, MsgNum, ParseError};
+use super::command::{self, Command, MsgNum, ParseError};
+use crate::auth::sasl;
 use crate::mail::MessageInfo;
 
 /// What the session allows, fixed by configuration and the connection.
@@ -256,18 +257,7 @@ impl Machine {
 
     fn sasl_plain(&mut self, b64: &str) -> Step {
         let bad = || Step::Reply(line("-ERR [AUTH] Malformed PLAIN response"));
-        let Some(raw) = base64_decode(b64) else {
-            return bad();
-        };
-        let parts: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
-        let [authz, authc, pass] = parts.as_slice() else {
-            return bad();
-        };
-        let (Ok(authz), Ok(user), Ok(pass)) = (
-            std::str::from_utf8(authz),
-            std::str::from_utf8(authc),
-            std::str::from_utf8(pass),
-        ) else {
+        let Some((authz, user, pass)) = sasl::decode_plain(b64) else {
             return bad();
         };
         if !authz.is_empty() && authz != user {

@@ -12,7 +12,7 @@ pub mod command;
 pub mod data;
 pub mod queue;
 pub mod reply;
-pub mod sasl;
+pub use crate::auth::sasl;
 mod session;
 pub mod state;
 

@@ -1,4 +1,5 @@
-//! SASL PLAIN (RFC 4616) and LOGIN payloads, and the base64 they travel in.
+//! SASL PLAIN (RFC 4616) and LOGIN payloads, and the base64 they travel in
+//! (shared by smtpd's AUTH, pop3d's AUTH and imapd's AUTHENTICATE).
 
 /// Decode standard base64 (padding optional, no white space).
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
