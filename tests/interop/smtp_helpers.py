@@ -65,11 +65,18 @@ def stored(lab, settle=5.0):
     deadline = time.time() + settle
     while _queue_files(lab) and time.time() < deadline:
         time.sleep(0.1)
-    files = []
-    for home in lab.users.values():
-        files += _maildir_files(home)
-    files += _queue_files(lab)
-    return [f.read_bytes() for f in files]
+    # A message may leave the queue for a Maildir between the listing and
+    # the read: then take the snapshot again.
+    for _ in range(100):
+        files = []
+        for home in lab.users.values():
+            files += _maildir_files(home)
+        files += _queue_files(lab)
+        try:
+            return [f.read_bytes() for f in files]
+        except FileNotFoundError:
+            time.sleep(0.05)
+    raise RuntimeError("the queue never held still long enough to read")
 
 
 def wait_stored(lab, count, timeout=10.0):
