@@ -480,15 +480,17 @@ def test_inetd_mode_delivers_without_a_master(lab, daemon):
 
 
 def test_flush_retries_deferred_mail_without_a_master(lab, daemon, fake_smtp):
-    fake = fake_smtp(rcpt_reply=lambda n: "451 4.3.0 later" if n < 1 else "250 ok")
+    # On an address of its own, so that nothing else on the machine can be
+    # reached at the relay_host port.
+    fake = fake_smtp(rcpt_reply=lambda n: "451 4.3.0 later" if n < 1 else "250 ok", host="127.0.0.3")
     q = lab.dir / "queue-i"
     d = daemon(SMTPD, f"queue_dir={q}", "hostname=mx.a.test", "local_domains=a.test",
-               "aliases_file=", f"relay_host=127.0.0.1:{fake.port}", "retry_interval=3600",
+               "aliases_file=", f"relay_host=127.0.0.3:{fake.port}", "retry_interval=3600",
                mode="inetd")
     send(d.port, "demo@a.test", ["user@remote.test"], message("flush me"))
     assert wait_for(lambda: "4.3.0 later" in queue_listing(lab, q), timeout=15)
     r = subprocess.run([str(binary(SMTPD)), "-o", f"passwd_file={lab.passwd_file}",
-                        "-o", f"queue_dir={q}", "-o", f"relay_host=127.0.0.1:{fake.port}",
+                        "-o", f"queue_dir={q}", "-o", f"relay_host=127.0.0.3:{fake.port}",
                         "-o", "hostname=mx.a.test", "-o", "local_domains=a.test", "--flush"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
