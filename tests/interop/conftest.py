@@ -349,6 +349,34 @@ service classicd-{self.port}
         self.proc.wait(timeout=10)
 
 
+def stray_daemons():
+    """Processes of our binaries started from a pytest temp tree."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if exe.startswith(str(BIN)) and b"pytest-of-" in cmdline:
+            found.append(int(pid))
+    return found
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_stray_daemons():
+    """Whatever a test module left running (sessions outlive their master by
+    design) must not answer on ports the next module uses."""
+    yield
+    for pid in stray_daemons():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def lab(tmp_path):
     return Lab(tmp_path)
