@@ -366,11 +366,15 @@ def stray_daemons():
 
 
 @pytest.fixture(autouse=True, scope="module")
-def no_stray_daemons():
+def no_stray_daemons(request):
     """Whatever a test module left running (sessions outlive their master by
     design) must not answer on ports the next module uses."""
     yield
     for pid in stray_daemons():
+        if os.environ.get("CLASSICD_REPORT_STRAYS"):
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+            print(f"\nstray after {request.module.__name__}: {pid} {cmd.decode(errors='replace')}")
+            continue
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
