@@ -9,6 +9,7 @@
 pub mod sys;
 
 pub mod auth;
+pub mod calendar;
 pub mod fs;
 pub mod ftp;
 pub mod mail;

@@ -2,6 +2,8 @@
 //! (RFC 3659), MDTM times, and the glob patterns NLST and LIST accept.
 //! Pure functions of metadata values; times are UTC.
 
+use crate::calendar::{days_from_civil, utc, MONTHS};
+
 /// What a listing line needs to know about one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entry {
@@ -69,49 +71,10 @@ pub fn mode_string(mode: u32) -> String {
     s
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// A UTC broken-down time: (year, month, day, hour, minute, second).
-pub fn utc(t: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let (y, mo, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    (
-        y,
-        mo,
-        d,
-        (s / 3600) as u32,
-        (s / 60 % 60) as u32,
-        (s % 60) as u32,
-    )
-}
-
 /// `YYYYMMDDHHMMSS` (MDTM and the MLSx `modify` fact).
 pub fn timeval(t: i64) -> String {
     let (y, mo, d, h, mi, s) = utc(t);
     format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `YYYYMMDDHHMMSS[.fff]` (UTC) to seconds since the epoch; fractions are
@@ -136,10 +99,6 @@ pub fn parse_timeval(s: &str) -> Option<i64> {
     let days = days_from_civil(y as i64, mo, d);
     Some(days * 86_400 + (h * 3600 + mi * 60 + se) as i64)
 }
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// `Mmm dd HH:MM` within six months of `now`, else `Mmm dd  YYYY`.
 pub fn ls_time(t: i64, now: i64) -> String {

@@ -29,35 +29,7 @@ use super::{fnv1a, sync_dir, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
 
 const CHUNK: usize = 64 * 1024;
 
-/// `Thu Jan  1 00:00:00 2026` (asctime, UTC) for `secs` since the epoch.
-pub fn asctime(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{} {} {:2} {:02}:{:02}:{:02} {}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        d,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        y
-    )
-}
+use crate::calendar::asctime;
 
 fn open_locked_for_append(path: &Path) -> io::Result<File> {
     loop {
@@ -718,13 +690,6 @@ mod tests {
         let mut v = Vec::new();
         d.open_message(i).unwrap().read_to_end(&mut v).unwrap();
         v
-    }
-
-    #[test]
-    fn asctime_formats() {
-        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(asctime(1_767_225_600), "Thu Jan  1 00:00:00 2026");
-        assert_eq!(asctime(951_782_400 + 3723), "Tue Feb 29 01:02:03 2000");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::aliases::{self, Aliases, Directory, Resolution, Target};
 use super::command::{self, NotifyFlags, RetKind};
-use super::data::{received_header, rfc5322_date, DataParser, ReceivedInfo};
+use super::data::{received_header, DataParser, ReceivedInfo};
 use super::queue::{self, Envelope, Incoming, Notify, Queue, Recipient, Ret, Route};
 use super::reply::Reply;
 use super::state::{Action, Config, DataOutcome, State, Transaction};
 use crate::auth::{Account, AuthError, Authenticator};
+use crate::calendar::rfc5322_date;
 use crate::net::{is_timeout, Conn, Line};
 use crate::runtime::config::Settings;
 use crate::runtime::{ListenKind, Session};

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::calendar::rfc5322_date;
+
 /// The DSN Action field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DsnAction {
@@ -96,37 +98,6 @@ pub fn headers_of(msg: &[u8]) -> &[u8] {
         .or_else(|| msg.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
         .unwrap_or(msg.len());
     &msg[..end.min(1024 * 1024)]
-}
-
-/// RFC 5322 date, UTC.
-pub fn rfc5322_date(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let (y, m, d) = civil_from_days(days);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days.rem_euclid(7)) as usize];
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d} {mon} {y} {:02}:{:02}:{:02} +0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Keep a header field value on one line and printable.
@@ -371,15 +342,5 @@ mod tests {
         assert_eq!(status_of("554 go away", "5.0.0"), "5.0.0");
         assert_eq!(status_of("4.4.1 connect to x: refused", "4.0.0"), "4.4.1");
         assert_eq!(status_of("garbage", "4.4.7"), "4.4.7");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(
-            rfc5322_date(1_700_000_000),
-            "Tue, 14 Nov 2023 22:13:20 +0000"
-        );
-        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 }

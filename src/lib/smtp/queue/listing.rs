@@ -3,10 +3,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::bounce::rfc5322_date;
 use super::route::QueueConfig;
 use super::runner;
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
+use crate::calendar::rfc5322_date;
 use crate::runtime::config::Settings;
 
 /// One message as the listing shows it.
