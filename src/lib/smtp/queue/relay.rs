@@ -478,17 +478,11 @@ mod tests {
         )))
     }
 
-    #[test]
-    fn delivers_to_a_fake_server() {
-        let (port, h) = fake(vec![
-            "220 hi\r\n",
-            "250-hi\r\n250 8BITMIME\r\n",
-            "250 ok\r\n",
-            "250 ok\r\n",
-            "354 go\r\n",
-            "250 2.0.0 queued\r\n",
-            "221 bye\r\n",
-        ]);
+    /// Deliver `msg()` to a fake server that answers with `script`.
+    fn deliver_to_fake(
+        script: Vec<&'static str>,
+    ) -> (RemoteResult, std::thread::JoinHandle<Vec<String>>) {
+        let (port, seen) = fake(script);
         let hop = NextHop::Fixed {
             host: "127.0.0.1".into(),
             port,
@@ -501,6 +495,20 @@ mod tests {
             &mut data,
             &Timeouts::default(),
         );
+        (r, seen)
+    }
+
+    #[test]
+    fn delivers_to_a_fake_server() {
+        let (r, h) = deliver_to_fake(vec![
+            "220 hi\r\n",
+            "250-hi\r\n250 8BITMIME\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 2.0.0 queued\r\n",
+            "221 bye\r\n",
+        ]);
         assert_eq!(r.results[0].1.outcome, Outcome::Sent, "{:?}", r.results);
         let seen = h.join().unwrap();
         assert_eq!(seen[0], "EHLO me.test\r\n");
@@ -510,19 +518,7 @@ mod tests {
 
     #[test]
     fn garbage_and_hangs_are_deferrals() {
-        let (port, _h) = fake(vec!["220 hi\r\n", "hello there\r\n"]);
-        let hop = NextHop::Fixed {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        let r = deliver(
-            "me.test",
-            &resolver(),
-            &hop,
-            &msg(),
-            &mut data,
-            &Timeouts::default(),
-        );
+        let (r, _h) = deliver_to_fake(vec!["220 hi\r\n", "hello there\r\n"]);
         assert_eq!(r.results[0].1.outcome, Outcome::Deferred);
         assert!(
             r.results[0].1.text.contains("malformed"),
@@ -546,43 +542,19 @@ mod tests {
         assert!(r.results[0].1.text.contains("timed out"));
 
         let long = Box::leak(format!("220 {}\r\n", "x".repeat(10_000)).into_boxed_str());
-        let (port, _h) = fake(vec![long]);
-        let hop = NextHop::Fixed {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        let r = deliver(
-            "me.test",
-            &resolver(),
-            &hop,
-            &msg(),
-            &mut data,
-            &Timeouts::default(),
-        );
+        let (r, _h) = deliver_to_fake(vec![long]);
         assert_eq!(r.results[0].1.outcome, Outcome::Deferred);
     }
 
     #[test]
     fn permanent_refusals_fail() {
-        let (port, _h) = fake(vec![
+        let (r, _h) = deliver_to_fake(vec![
             "220 hi\r\n",
             "250 hi\r\n",
             "250 ok\r\n",
             "550 5.1.1 unknown user\r\n",
             "221 bye\r\n",
         ]);
-        let hop = NextHop::Fixed {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        let r = deliver(
-            "me.test",
-            &resolver(),
-            &hop,
-            &msg(),
-            &mut data,
-            &Timeouts::default(),
-        );
         assert_eq!(r.results[0].1.outcome, Outcome::Failed);
         assert!(r.results[0].1.text.contains("550 5.1.1 unknown user"));
     }
