@@ -333,3 +333,41 @@ def test_tls_keys_must_pair(name, lab):
     assert r.returncode == 2 and "tls_listen" in r.stderr
     r = run(name, "-F", "-o", "listen=")
     assert r.returncode == 2 and "listen" in r.stderr
+
+
+@pytest.mark.skipif(not (BIN / "smtpd").exists(), reason="smtpd not built")
+def test_smtpd_reuses_session_processes_within_the_limits(daemon):
+    """smtpd (max_use > 1): a session process whose client left serves the
+    next connection; an idle one does not count against the limits; SIGHUP
+    retires the idle ones and SIGTERM leaves none behind."""
+    import re
+
+    d = daemon("smtpd", "max_per_ip=1", "max_sessions=1")
+    for _ in range(4):
+        # The place is free once the process has reported itself idle.
+        (s,) = open_sessions(d, 1, b"220")
+        s.sendall(b"QUIT\r\n")
+        assert greeting(s).startswith(b"221")
+        s.close()
+    pids = set(re.findall(r"smtpd\[(\d+)\]: info: connection from", d.log()))
+    assert len(pids) == 1, d.log()
+    # Busy processes still count: a second client at once is refused.
+    (first,) = open_sessions(d, 1, b"220")
+    with d.connect() as c:
+        assert greeting(c).startswith(b"421")
+    first.sendall(b"NOOP\r\n")
+    assert greeting(first).startswith(b"250")
+    first.close()
+    d.signal(signal.SIGHUP)
+    d.wait_log("configuration reloaded")
+    (s,) = open_sessions(d, 1, b"220")
+    s.close()
+    after = set(re.findall(r"smtpd\[(\d+)\]: info: connection from", d.log())) - pids
+    assert after, "a process from before the reload served a new connection"
+    workers = {int(p) for p in pids | after}
+    d.signal(signal.SIGTERM)
+    d.proc.wait(timeout=10)
+    deadline = time.time() + 5
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.1)
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}")]

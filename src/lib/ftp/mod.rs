@@ -97,6 +97,7 @@ pub static SERVICE: Service = Service {
     check,
     extra_modes: &[],
     companion: None,
+    max_use: 1,
 };
 
 fn check(s: &crate::runtime::config::Settings) -> Result<(), crate::runtime::config::ConfigError> {

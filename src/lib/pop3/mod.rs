@@ -39,6 +39,7 @@ pub static SERVICE: Service = Service {
     check,
     extra_modes: &[],
     companion: None,
+    max_use: 1,
 };
 
 /// `mail_location` must name a known format and an absolute path;

@@ -24,6 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::cli::{Invocation, Mode};
 use super::config::Settings;
+use super::pool::{self, Pool};
 use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
 use crate::auth::Authenticator;
 use crate::net::Conn;
@@ -399,6 +400,11 @@ struct Child {
     /// A short-lived process that only tells a client over the limits that
     /// we are busy; it does not count as a session.
     refusing: bool,
+    /// A reusable session process: the master's end of its hand-off channel
+    /// (None once retired: it exits after its session).
+    handoff: Option<UnixStream>,
+    /// Set while a reusable process waits for a connection (not a session).
+    idle_since: Option<Instant>,
 }
 
 /// At most this many busy-reply processes at once; past it, a client over
@@ -421,6 +427,8 @@ struct Master<'a> {
     from_systemd: bool,
     children: HashMap<Pid, Child>,
     companion: Option<(Pid, Instant)>,
+    /// Reusable session processes, when the service has `max_use` > 1.
+    pool: Option<Pool>,
 }
 
 /// Standalone mode (-D, -F).
@@ -473,7 +481,14 @@ pub fn run_standalone(
         from_systemd,
         children: HashMap::new(),
         companion: None,
+        pool: None,
     };
+    if service.max_use > 1 {
+        match Pool::new() {
+            Ok(p) => master.pool = Some(p),
+            Err(e) => log::error!("no reusable sessions: {e}"),
+        }
+    }
     master.start_companion();
     let addrs: Vec<String> = master
         .listeners
@@ -497,6 +512,10 @@ impl Master<'_> {
         loop {
             let ready: Vec<usize> = {
                 let mut fds = vec![PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN)];
+                if let Some(p) = &self.pool {
+                    fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
+                }
+                let skip = fds.len();
                 let mut index = Vec::new();
                 for (i, l) in self.listeners.iter().enumerate() {
                     if !l.busy {
@@ -504,7 +523,12 @@ impl Master<'_> {
                         index.push(i);
                     }
                 }
-                match poll(&mut fds, PollTimeout::NONE) {
+                // Idle processes are retired on a clock.
+                let timeout = match &self.pool {
+                    Some(p) if !p.idle.is_empty() => PollTimeout::from(5000u16),
+                    _ => PollTimeout::NONE,
+                };
+                match poll(&mut fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => {
@@ -513,7 +537,7 @@ impl Master<'_> {
                     }
                 }
                 fds.iter()
-                    .skip(1)
+                    .skip(skip)
                     .zip(&index)
                     .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
                     .map(|(_, i)| *i)
@@ -530,6 +554,7 @@ impl Master<'_> {
                 self.reload();
                 continue;
             }
+            self.pool_reports();
             for i in ready {
                 self.accept(i);
             }
@@ -570,6 +595,9 @@ impl Master<'_> {
                             std::thread::sleep(Duration::from_secs(1));
                         }
                         self.start_companion();
+                    }
+                    if let Some(p) = self.pool.as_mut() {
+                        p.idle.retain(|&k| k != pid);
                     }
                     if let Some(c) = self.children.remove(&pid) {
                         if let Some(i) = c.udp_listener {
@@ -629,6 +657,8 @@ impl Master<'_> {
         );
         self.settings = Arc::new(settings);
         self.tls = tls;
+        // Processes holding the old settings serve no more connections.
+        self.retire(|_| true);
         self.stop_companion();
         self.start_companion();
         log::info!("configuration reloaded");
@@ -660,7 +690,11 @@ impl Master<'_> {
     fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
         let max = self.settings.uint("max_sessions") as usize;
         let per_ip = self.settings.uint("max_per_ip") as usize;
-        let sessions = || self.children.values().filter(|c| !c.refusing);
+        let sessions = || {
+            self.children
+                .values()
+                .filter(|c| !c.refusing && c.idle_since.is_none())
+        };
         if sessions().count() >= max {
             return Some("max_sessions");
         }
@@ -674,6 +708,7 @@ impl Master<'_> {
     fn become_session(&mut self) {
         self.listeners.clear();
         self.children.clear();
+        self.pool = None;
         for sig in [
             Signal::SIGCHLD,
             Signal::SIGTERM,
@@ -696,6 +731,21 @@ impl Master<'_> {
                 return;
             }
         }
+        let (tcp, channel) = if refused.is_none() {
+            let Some(tcp) = self.hand_to_idle(i, tcp, ip) else {
+                return;
+            };
+            let channel = self.pool.as_ref().and_then(|p| match p.channel() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    log::warn!("no hand-off channel for a new session: {e}");
+                    None
+                }
+            });
+            (tcp, channel)
+        } else {
+            (tcp, None)
+        };
         match sys::fork() {
             Err(e) => log::error!("fork: {e}"),
             Ok(Forked::Parent(pid)) => {
@@ -708,26 +758,115 @@ impl Master<'_> {
                         ip,
                         udp_listener: None,
                         refusing: refused.is_some(),
+                        handoff: channel.map(|(master_end, _)| master_end),
+                        idle_since: None,
                     },
                 );
             }
             Ok(Forked::Child) => {
-                self.become_session();
-                let code = if refused.is_some() {
-                    refuse(self.service, tcp, kind);
-                    0
-                } else {
-                    serve_tcp(
-                        self.service,
-                        tcp,
-                        kind,
-                        self.settings.clone(),
-                        self.tls.clone(),
-                        self.inv,
-                    )
+                let kinds: Vec<ListenKind> = self.listeners.iter().map(|l| l.kind).collect();
+                let worker = match (self.pool.take(), channel) {
+                    (Some(pool), Some((_master_end, chan))) => {
+                        Some(pool.worker(chan, self.service.max_use))
+                    }
+                    _ => None,
                 };
+                self.become_session();
+                if refused.is_some() {
+                    refuse(self.service, tcp, kind);
+                    std::process::exit(0);
+                }
+                let mut code = self.serve_one(tcp, kind);
+                if let Some(mut w) = worker {
+                    while code == 0 {
+                        let Some((listener, tcp)) = w.next() else {
+                            break;
+                        };
+                        let Some(&kind) = kinds.get(listener) else {
+                            break;
+                        };
+                        code = self.serve_one(tcp, kind);
+                    }
+                }
                 std::process::exit(code);
             }
+        }
+    }
+
+    fn serve_one(&self, tcp: TcpStream, kind: ListenKind) -> i32 {
+        serve_tcp(
+            self.service,
+            tcp,
+            kind,
+            self.settings.clone(),
+            self.tls.clone(),
+            self.inv,
+        )
+    }
+
+    /// Give a connection to an idle reusable process, if there is one;
+    /// otherwise hand it back.
+    fn hand_to_idle(&mut self, i: usize, tcp: TcpStream, ip: IpAddr) -> Option<TcpStream> {
+        let Some(pool) = self.pool.as_mut() else {
+            return Some(tcp);
+        };
+        while let Some(pid) = pool.idle.pop() {
+            let Some(c) = self.children.get_mut(&pid) else {
+                continue;
+            };
+            let Some(chan) = c.handoff.as_ref() else {
+                continue;
+            };
+            match pool::hand_off(chan, i as u8, &tcp) {
+                Ok(()) => {
+                    c.ip = ip;
+                    c.idle_since = None;
+                    return None;
+                }
+                Err(e) => {
+                    log::debug!("session process {pid} did not take a connection: {e}");
+                    c.handoff = None;
+                }
+            }
+        }
+        Some(tcp)
+    }
+
+    /// Read idle reports; retire processes over the idle cap or idle too long.
+    fn pool_reports(&mut self) {
+        let Some(pool) = self.pool.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        for pid in pool.take_reports() {
+            let Some(c) = self.children.get_mut(&pid) else {
+                continue;
+            };
+            if c.handoff.is_none() || c.idle_since.is_some() {
+                continue;
+            }
+            c.idle_since = Some(now);
+            if pool.idle.len() < pool::IDLE_MAX {
+                pool.idle.push(pid);
+            } else {
+                c.handoff = None;
+            }
+        }
+        self.retire(|c| c.idle_since.is_some_and(|t| pool::stale(t, now)));
+    }
+
+    /// Close the hand-off channel of the reusable processes `which` selects:
+    /// an idle one exits at once, a busy one after its session.
+    fn retire(&mut self, which: impl Fn(&Child) -> bool) {
+        for c in self.children.values_mut() {
+            if c.handoff.is_some() && which(c) {
+                c.handoff = None;
+            }
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            let children = &self.children;
+            pool.idle
+                .retain(|pid| children.get(pid).is_some_and(|c| c.handoff.is_some()));
         }
     }
 
@@ -756,6 +895,8 @@ impl Master<'_> {
                         ip: IpAddr::from([0, 0, 0, 0]),
                         udp_listener: Some(i),
                         refusing: false,
+                        handoff: None,
+                        idle_since: None,
                     },
                 );
             }

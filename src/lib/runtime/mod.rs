@@ -7,6 +7,7 @@ mod cli;
 pub mod config;
 pub mod log;
 mod master;
+mod pool;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -65,6 +66,11 @@ pub struct Service {
     /// runner): forked after start-up, restarted if it dies, restarted with
     /// the new settings on SIGHUP, sent SIGTERM when the master stops.
     pub companion: Option<fn(Arc<Settings>)>,
+    /// Connections one session process may serve in turn (1: one process
+    /// per connection). Above one, a process whose session ended cleanly
+    /// waits for the next connection instead of exiting (see `pool`); only
+    /// for services whose sessions never change the process's identity.
+    pub max_use: u32,
 }
 
 /// No cross-key checks.

@@ -118,6 +118,8 @@ pub static SERVICE: Service = Service {
     check,
     extra_modes: MODES,
     companion: Some(queue::run_queue),
+    // Like Postfix's smtpd: a session never changes the process's identity.
+    max_use: 100,
 };
 
 fn check(s: &Settings) -> Result<(), ConfigError> {

@@ -63,4 +63,5 @@ pub static SERVICE: Service = Service {
     check,
     extra_modes: &[],
     companion: None,
+    max_use: 1,
 };
