@@ -70,8 +70,7 @@ pub(super) fn login(
     let conv = Conversation::with_credentials(name, password);
     let mut context = Context::new(service, Some(name), conv).map_err(unavailable)?;
     let _ = context.set_rhost(Some(peer));
-    context
-        .authenticate(Flag::DISALLOW_NULL_AUTHTOK)
+    crate::sys::with_huge_crypt_scratch(|| context.authenticate(Flag::DISALLOW_NULL_AUTHTOK))
         .map_err(classify)?;
     // Past a correct password, any refusal is a plain denial: a distinct,
     // faster answer would tell the client that the password was right.

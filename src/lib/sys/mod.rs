@@ -2,8 +2,9 @@
 //! and every function exported from here is safe to call.
 //!
 //! What lives here: fork, taking over inherited descriptors, resetting signal
-//! dispositions, crypt(3), the controlling-terminal and window-size ioctls,
-//! and utmpx records. Everything else goes through nix's safe wrappers.
+//! dispositions, crypt(3) (and the mmap it uses, see `crypt_scratch`), the
+//! controlling-terminal and window-size ioctls, and utmpx records.
+//! Everything else goes through nix's safe wrappers.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -95,6 +96,91 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> io::Result<(u8, Option<
     Ok((byte[0], fd))
 }
 
+/// yescrypt, Debian's default password hash, takes 16 MiB of scratch memory
+/// from a fresh mmap on every call. With transparent huge pages in their
+/// default `madvise` mode the kernel then faults it in 4 KiB at a time:
+/// 4,100 page faults, about as much CPU as the hash itself, which caps
+/// logins per second. While our crypt call runs, large private anonymous
+/// maps are advised MADV_HUGEPAGE: the same memory and the same work for the
+/// hash, with 512 times fewer faults.
+///
+/// libcrypt calls `mmap` through the dynamic linker, and an executable's own
+/// definition comes first (build.rs exports ours). Outside crypt it is
+/// exactly libc's mmap: the system call with the caller's arguments.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod crypt_scratch {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// How many callers want the advice now.
+    static ADVISE: AtomicUsize = AtomicUsize::new(0);
+    const HUGE_PAGE: usize = 2 << 20;
+
+    /// Advice on while it lives.
+    pub struct HugePages;
+
+    impl HugePages {
+        pub fn advise() -> HugePages {
+            // Keeps the interposer in the binary (an unreferenced symbol of
+            // a library may be dropped by the linker).
+            std::hint::black_box(mmap as *const ());
+            ADVISE.fetch_add(1, Ordering::SeqCst);
+            HugePages
+        }
+    }
+
+    impl Drop for HugePages {
+        fn drop(&mut self) {
+            ADVISE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// # Safety
+    /// mmap(2)'s own contract; only libc's callers reach it.
+    #[no_mangle]
+    unsafe extern "C" fn mmap(
+        addr: *mut libc::c_void,
+        len: libc::size_t,
+        prot: libc::c_int,
+        flags: libc::c_int,
+        fd: libc::c_int,
+        offset: libc::off_t,
+    ) -> *mut libc::c_void {
+        // SAFETY: the mmap system call with the caller's own arguments, which
+        // is all glibc's wrapper does on 64-bit Linux (errno is set by
+        // syscall(3) on failure and MAP_FAILED is its -1).
+        let p = unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, offset) }
+            as *mut libc::c_void;
+        let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        if p != libc::MAP_FAILED
+            && len >= HUGE_PAGE
+            && flags & anon == anon
+            && ADVISE.load(Ordering::Relaxed) > 0
+        {
+            // SAFETY: advice on the range just mapped, which only this call
+            // knows; a failure leaves the mapping as it is.
+            unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) };
+        }
+        p
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod crypt_scratch {
+    pub struct HugePages;
+    impl HugePages {
+        pub fn advise() -> HugePages {
+            HugePages
+        }
+    }
+}
+
+/// Run `f` (a PAM conversation: pam_unix hashes with libcrypt in this
+/// process) with yescrypt's scratch memory in huge pages, as crypt_hash does.
+pub fn with_huge_crypt_scratch<T>(f: impl FnOnce() -> T) -> T {
+    let _huge = crypt_scratch::HugePages::advise();
+    f()
+}
+
 /// Put a signal back to its default disposition (in a freshly forked session
 /// the master's handlers must not run).
 pub fn default_signal(sig: Signal) {
@@ -124,6 +210,7 @@ pub fn crypt_hash(password: &str, setting: &str) -> Option<String> {
     let key = CString::new(password).ok()?;
     let salt = CString::new(setting).ok()?;
     let _guard = CRYPT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _huge = crypt_scratch::HugePages::advise();
     // SAFETY: both arguments are valid NUL-terminated strings that outlive the
     // call; the result points to libcrypt's static buffer, which the lock
     // above keeps from being overwritten until we have copied it.
@@ -256,6 +343,33 @@ mod tests {
         assert!(hash.starts_with("$6$saltsalt$"));
         assert_eq!(crypt_hash("secret", &hash).as_deref(), Some(hash.as_str()));
         assert_ne!(crypt_hash("wrong", &hash).as_deref(), Some(hash.as_str()));
+    }
+
+    /// A yescrypt hash made by the system's own libcrypt (Python's crypt).
+    const YESCRYPT: &str =
+        "$y$j9T$JqQbl8ZEXf9rmU4xEv5PO0$q3IGakd1H1nB3mWhq9cdtnOtLVFhVjpHiJbNIYjOnQ.";
+
+    #[test]
+    fn yescrypt_is_right_and_its_scratch_gets_huge_pages() {
+        use nix::sys::resource::{getrusage, UsageWho};
+        let faults = || getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| u.minor_page_faults());
+        let before = faults();
+        assert_eq!(
+            crypt_hash("bench-Pw-1", YESCRYPT).as_deref(),
+            Some(YESCRYPT)
+        );
+        let taken = faults() - before;
+        assert_ne!(
+            crypt_hash("bench-Pw-2", YESCRYPT).as_deref(),
+            Some(YESCRYPT)
+        );
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+        if cfg!(all(target_os = "linux", target_env = "gnu"))
+            && thp.is_ok_and(|t| !t.contains("[never]"))
+        {
+            // 16 MiB in 4 KiB pages would be 4,096 faults.
+            assert!(taken < 1500, "{taken} page faults for one yescrypt hash");
+        }
     }
 
     #[test]
