@@ -335,6 +335,15 @@ def test_tls_keys_must_pair(name, lab):
     assert r.returncode == 2 and "listen" in r.stderr
 
 
+def running(pid):
+    """Alive and not a zombie (this machine's init may reap late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(not (BIN / "smtpd").exists(), reason="smtpd not built")
 def test_smtpd_reuses_session_processes_within_the_limits(daemon):
     """smtpd (max_use > 1): a session process whose client left serves the
@@ -368,6 +377,24 @@ def test_smtpd_reuses_session_processes_within_the_limits(daemon):
     d.signal(signal.SIGTERM)
     d.proc.wait(timeout=10)
     deadline = time.time() + 5
-    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+    while time.time() < deadline and any(running(p) for p in workers):
         time.sleep(0.1)
-    assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
+    assert not [p for p in workers if running(p)]
+
+
+@pytest.mark.skipif(not (BIN / "smtpd").exists(), reason="smtpd not built")
+def test_sigterm_to_master_and_companion_at_once_stops_both(daemon):
+    """As `pkill smtpd` does: the queue runner and the master get SIGTERM
+    together. The master must not restart the runner on its way out, nor
+    hang waiting for it."""
+    for _ in range(3):
+        d = daemon("smtpd")
+        d.wait_log("queue runner started")
+        kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(d.pid)], capture_output=True,
+                              text=True).stdout.split()
+        assert kids
+        for k in kids:
+            os.kill(int(k), signal.SIGTERM)
+        d.signal(signal.SIGTERM)
+        d.proc.wait(timeout=20)
+        assert not [k for k in kids if running(k)], d.log()

@@ -411,6 +411,9 @@ struct Child {
 /// the limits is simply disconnected.
 const MAX_REFUSING: usize = 32;
 
+/// How long the companion has to stop on SIGTERM before it is killed.
+const COMPANION_GRACE: Duration = Duration::from_secs(10);
+
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -544,11 +547,12 @@ impl Master<'_> {
                     .collect()
             };
             signals.drain();
-            if signals.chld.swap(false, Ordering::SeqCst) {
-                self.reap();
-            }
+            // Stopping first: a companion that died with us is not restarted.
             if signals.term.load(Ordering::SeqCst) {
                 return;
+            }
+            if signals.chld.swap(false, Ordering::SeqCst) {
+                self.reap();
             }
             if signals.hup.swap(false, Ordering::SeqCst) {
                 self.reload();
@@ -576,11 +580,24 @@ impl Master<'_> {
         }
     }
 
+    /// SIGTERM, then SIGKILL if it is still there after a while: a signal
+    /// that lands between its fork and its own handlers can be lost, and the
+    /// master must not hang on it.
     fn stop_companion(&mut self) {
-        if let Some((pid, _)) = self.companion.take() {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-            let _ = waitpid(pid, None);
+        let Some((pid, _)) = self.companion.take() else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + COMPANION_GRACE;
+        while Instant::now() < deadline {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+                _ => return,
+            }
         }
+        log::warn!("companion process {pid} ignored SIGTERM; killed");
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
     }
 
     fn reap(&mut self) {
