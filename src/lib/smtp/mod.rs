@@ -3,8 +3,9 @@
 //!
 //! The receiving side lives here: `command` parses lines, `state` runs the
 //! dialogue, `data` parses the message body, `aliases` expands local
-//! recipients, and `session` drives it all over a connection, handing each
-//! accepted message to the durable `queue`, whose runner delivers it.
+//! recipients, and `session` drives it all over a connection: it delivers
+//! small local mail itself (`queue::direct`) and hands the rest to the
+//! durable `queue`, whose runner delivers it.
 
 pub mod address;
 pub mod aliases;

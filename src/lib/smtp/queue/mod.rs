@@ -5,20 +5,33 @@
 //!
 //! # How mail flows
 //!
-//! A session writes a message into [`Queue::begin`]'s [`Incoming`] (held in
-//! memory up to [`MEMORY_LIMIT`], then streamed into `tmp/`) and calls
-//! [`Incoming::commit`] with the envelope: the message is fsynced, renamed
-//! into the spool and the spool directory fsynced before the queue id is
-//! returned, so a 250 after DATA is never a lie. `commit` also wakes the
-//! runner. The runner (the standalone master's companion process,
-//! [`run_queue`]) delivers local mail at once, in parallel worker processes,
-//! and remote mail through `relay_host`, `transport_file` or DNS MX records.
+//! A session writes a message into [`Queue::begin`]'s [`Incoming`], which
+//! holds it in memory up to [`MEMORY_LIMIT`] and past that streams it into
+//! a file in `tmp/`. At the end of DATA:
+//!
+//! - Direct delivery ([`direct`]): a message still in memory whose
+//!   recipients are all local, none asking NOTIFY=SUCCESS, is delivered by
+//!   the session itself, acting as each recipient in turn
+//!   ([`crate::auth::act_as`]); the mail module fsyncs each mailbox. It
+//!   never touches the spool unless a delivery fails: those recipients
+//!   alone are committed, as below, for the runner to retry or bounce.
+//! - Everything else (remote recipients, success DSNs, big messages) is
+//!   committed: [`Incoming::commit`] fsyncs the message with its envelope,
+//!   renames it into `q/` and fsyncs the directory before it returns the
+//!   queue id, and wakes the runner.
+//!
+//! Either way the session answers 250 only once each recipient is in its
+//! mailbox or in the queue on stable storage. The runner (the standalone
+//! master's companion process, [`run_queue`]) delivers local mail at once,
+//! in parallel worker processes, and remote mail through `relay_host`,
+//! `transport_file` or DNS MX records.
 //!
 //! # Without a master (inetd mode)
 //!
-//! There is no runner under inetd. After committing, the session calls
-//! [`deliver_now`]: when a runner answers the wake-up it does nothing more,
-//! otherwise it forks a detached one-shot delivery of that message. Mail
+//! There is no runner under inetd. After committing (direct deliveries need
+//! nothing more), the session calls [`deliver_now`]: when a runner answers
+//! the wake-up it does nothing more, otherwise it forks a detached one-shot
+//! delivery of that message. Mail
 //! that is deferred stays in the spool and is retried by `smtpd --flush`
 //! (the equivalent of `sendmail -q`), run from cron every few minutes.
 //!
@@ -35,6 +48,7 @@
 
 pub mod bounce;
 pub mod client;
+pub mod direct;
 pub mod dns;
 mod dsn_route;
 mod kick;
