@@ -194,7 +194,7 @@ impl Incoming {
                 Err(e) => return Err(e),
             }
         };
-        let mut out = io::BufWriter::with_capacity(buffer.max(mem.len()), file);
+        let mut out = io::BufWriter::with_capacity(buffer, file);
         let written = out.write_all(mem);
         // From here on the file is ours to remove (Drop, abort).
         self.store = Store::File(out);
