@@ -1,13 +1,20 @@
 """Helpers shared by the smtpd interop tests (receiving side)."""
 
 import os
+import re
 import socket
+import subprocess
 import ssl
 import time
 from pathlib import Path
 
+from conftest import binary
+
 HOST = "127.0.0.1"
 HOSTNAME = "mx.lab.test"
+# Message text past the 256 KiB a session keeps in memory: such a message
+# goes through the queue even when it is local.
+PAST_MEMORY_LIMIT = ("x" * 70 + "\r\n") * 3800
 
 
 def smtpd_opts(lab, *extra, tls=None, queue="queue"):
@@ -149,3 +156,30 @@ class Raw:
 def as_root_can_chown(path, lab):
     if os.geteuid() == 0:
         os.chown(path, lab.uid, lab.gid)
+
+
+def wait_for(pred, timeout=20.0, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def queue_listing(lab, queue_dir):
+    r = subprocess.run([str(binary("smtpd")), "-o", f"passwd_file={lab.passwd_file}",
+                        "-o", f"queue_dir={queue_dir}", "--queue"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def runner_pid(d):
+    """The queue runner's pid, from its start-up log line."""
+    def find():
+        pids = re.findall(r"smtpd\[(\d+)\]: info: queue runner started", d.log())
+        pids = [int(p) for p in pids if Path(f"/proc/{p}").exists()]
+        return pids[-1] if pids else None
+    return wait_for(find, timeout=10)

@@ -35,7 +35,8 @@ def test_smtplib_plain_delivery_and_received_header(daemon, lab):
     assert len(msgs) == 1
     m = body_of(msgs[0])
     assert m["Subject"] == "plain"
-    # Delivered by the queue runner into demo's Maildir, with Return-Path.
+    # Delivered (by the session, before the 250) into demo's Maildir, with
+    # Return-Path.
     new = wait_maildir(lab.home, 1)
     assert len(new) == 1
     assert new[0].startswith(b"Return-Path: <a@far.test>")

@@ -9,6 +9,7 @@ traffic stays on loopback.
 
 import email
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, binary, free_port
+from smtp_helpers import PAST_MEMORY_LIMIT, queue_listing, runner_pid, wait_for
 
 SMTPD = "smtpd"
 
@@ -36,16 +38,6 @@ def maildir_messages(home, box="Maildir"):
     return [p.read_bytes() for p in sorted(new.iterdir())]
 
 
-def wait_for(pred, timeout=20.0, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
 def send(port, sender, rcpts, body, host="127.0.0.1", mail_options=(), rcpt_options=()):
     with smtplib.SMTP(host, port, timeout=30) as s:
         s.ehlo("client.test")
@@ -57,25 +49,6 @@ def message(subject, extra=""):
     return (f"From: demo@a.test\r\nTo: someone\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject.replace(' ', '-')}@client.test>\r\n\r\n"
             f"body of {subject}\r\n{extra}")
-
-
-def queue_listing(lab, queue_dir):
-    r = subprocess.run([str(binary(SMTPD)), "-o", f"passwd_file={lab.passwd_file}",
-                        "-o", f"queue_dir={queue_dir}", "--queue"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
-
-def runner_pid(d):
-    """The queue runner's pid, from its start-up log line."""
-    import re
-
-    def find():
-        pids = re.findall(r"smtpd\[(\d+)\]: info: queue runner started", d.log())
-        pids = [int(p) for p in pids if Path(f"/proc/{p}").exists()]
-        return pids[-1] if pids else None
-    return wait_for(find, timeout=10)
 
 
 class FakeSMTP:
@@ -213,9 +186,14 @@ def dsn_parts(raw):
 # ------------------------------------------------------------------ tests
 
 
-def test_local_delivery_is_owned_by_the_recipient(lab, daemon):
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_local_delivery_is_owned_by_the_recipient(lab, daemon, size):
+    # A small message is delivered by the session, a big one by a worker of
+    # the runner: both as the recipient.
     a = smtpd(daemon, lab, "a")
-    send(a.port, "sender@elsewhere.test", ["demo@a.test"], message("local one"))
+    runner = runner_pid(a)
+    extra = PAST_MEMORY_LIMIT if size == "big" else ""
+    send(a.port, "sender@elsewhere.test", ["demo@a.test"], message("local one", extra))
     msgs = wait_for(lambda: maildir_messages(lab.home))
     assert msgs, a.log()
     assert b"Return-Path: <sender@elsewhere.test>" in msgs[0]
@@ -224,7 +202,10 @@ def test_local_delivery_is_owned_by_the_recipient(lab, daemon):
     st = f.stat()
     assert st.st_mode & 0o777 == 0o600
     assert st.st_uid == lab.uid
-    assert "status=sent" in a.log()
+    sent = wait_for(lambda: re.search(r"smtpd\[(\d+)\]: info: \w+: to=<demo@a.test>, relay=local, "
+                                      r"status=sent", a.log()))
+    assert sent, a.log()
+    assert (int(sent.group(1)) == runner) == (size == "big")
     assert wait_for(lambda: "Mail queue is empty" in queue_listing(lab, a.queue_dir))
 
 
@@ -440,7 +421,8 @@ def test_kill_9_of_the_runner_loses_nothing(lab, daemon):
     a = smtpd(daemon, lab, "a")
     n = 60
     for i in range(n):
-        send(a.port, "x@elsewhere.test", ["demo@a.test"], message(f"k{i}"))
+        # Big, so that it goes through the queue and its runner.
+        send(a.port, "x@elsewhere.test", ["demo@a.test"], message(f"k{i}", PAST_MEMORY_LIMIT))
         if i == n // 2:
             pid = runner_pid(a)
             assert pid, a.log()
@@ -474,8 +456,12 @@ def test_inetd_mode_delivers_without_a_master(lab, daemon):
     q = lab.dir / "queue-i"
     d = daemon(SMTPD, f"queue_dir={q}", "hostname=mx.a.test", "local_domains=a.test",
                "aliases_file=", mode="inetd")
+    # Delivered by the session...
     send(d.port, "x@elsewhere.test", ["demo@a.test"], message("inetd one"))
-    assert wait_for(lambda: maildir_messages(lab.home), timeout=15)
+    assert len(maildir_messages(lab.home)) == 1
+    # ...and, past the memory limit, queued then delivered by a one-shot.
+    send(d.port, "x@elsewhere.test", ["demo@a.test"], message("inetd two", PAST_MEMORY_LIMIT))
+    assert wait_for(lambda: len(maildir_messages(lab.home)) == 2, timeout=15)
     assert wait_for(lambda: "Mail queue is empty" in queue_listing(lab, q))
 
 

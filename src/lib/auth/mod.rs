@@ -8,7 +8,7 @@ mod privilege;
 pub mod sasl;
 
 pub use passwd_file::{parse_line, PasswdEntry};
-pub use privilege::{drop_privileges, enter_chroot, running_as_root};
+pub use privilege::{act_as, drop_privileges, enter_chroot, running_as_root, ActingAs};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

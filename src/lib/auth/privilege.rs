@@ -1,7 +1,9 @@
 //! Becoming the account: groups, gid, uid, in that order, checked to be
-//! irreversible; and confinement to a directory with chroot.
+//! irreversible; acting as an account for a while (effective ids only);
+//! and confinement to a directory with chroot.
 
 use std::io;
+use std::marker::PhantomData;
 use std::path::Path;
 
 use nix::unistd::{self, Gid, Uid};
@@ -18,22 +20,9 @@ pub fn drop_privileges(account: &Account) -> io::Result<()> {
     let uid = Uid::from_raw(account.uid);
     let gid = Gid::from_raw(account.gid);
     if !running_as_root() {
-        if unistd::geteuid() == uid {
-            return Ok(());
-        }
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "cannot become {} (uid {}): not running as root",
-                account.name, account.uid
-            ),
-        ));
+        return already(account, "become");
     }
-    let mut groups: Vec<Gid> = account.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if !groups.contains(&gid) {
-        groups.push(gid);
-    }
-    set_groups(&groups)?;
+    set_groups(&all_groups(account))?;
     unistd::setresgid(gid, gid, gid)?;
     unistd::setresuid(uid, uid, uid)?;
     // The way back must be closed.
@@ -48,6 +37,109 @@ pub fn drop_privileges(account: &Account) -> io::Result<()> {
         return Err(io::Error::other("privilege drop did not take"));
     }
     Ok(())
+}
+
+/// The account's supplementary groups, its primary group included.
+fn all_groups(account: &Account) -> Vec<Gid> {
+    let gid = Gid::from_raw(account.gid);
+    let mut groups: Vec<Gid> = account.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    if !groups.contains(&gid) {
+        groups.push(gid);
+    }
+    groups
+}
+
+/// Without root: fine if we already are the account, else PermissionDenied.
+fn already(account: &Account, what: &str) -> io::Result<()> {
+    if unistd::geteuid().as_raw() == account.uid {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "cannot {what} {} (uid {}): not running as root",
+            account.name, account.uid
+        ),
+    ))
+}
+
+/// The process's identity as it was before [`act_as`].
+struct Saved {
+    uid: unistd::ResUid,
+    gid: unistd::ResGid,
+    groups: Vec<Gid>,
+}
+
+/// Acting as an account: while this lives the effective uid, gid and groups
+/// are the account's, so files are created and permissions checked as if it
+/// did the work (its mail, written into directories it controls). Dropping
+/// it returns to root, or aborts the process if that fails: going on with
+/// the wrong identity is never an option.
+///
+/// The ids are per process, so this is for single-threaded processes only
+/// (an smtpd session): another thread would run as the account meanwhile.
+/// The guard is neither Send nor Sync for that reason.
+#[must_use = "the identity is restored when the guard is dropped"]
+pub struct ActingAs {
+    saved: Option<Saved>,
+    _one_thread: PhantomData<*const ()>,
+}
+
+/// Act as `account` until the guard is dropped. As root: supplementary
+/// groups, then the effective gid, then the effective uid, with the real
+/// and saved ids kept (root), which is what lets the guard switch back and
+/// keeps the account's own processes from signalling or tracing us. Without
+/// root this succeeds, changing nothing, only when we already are that uid.
+pub fn act_as(account: &Account) -> io::Result<ActingAs> {
+    let uid = Uid::from_raw(account.uid);
+    let gid = Gid::from_raw(account.gid);
+    if !running_as_root() {
+        return already(account, "act as").map(|()| ActingAs {
+            saved: None,
+            _one_thread: PhantomData,
+        });
+    }
+    let saved = Saved {
+        uid: unistd::getresuid()?,
+        gid: unistd::getresgid()?,
+        groups: get_groups()?,
+    };
+    let (ruid, suid) = (saved.uid.real, saved.uid.saved);
+    let (rgid, sgid) = (saved.gid.real, saved.gid.saved);
+    // From here on, an early return drops the guard, which undoes any
+    // step already taken.
+    let guard = ActingAs {
+        saved: Some(saved),
+        _one_thread: PhantomData,
+    };
+    set_groups(&all_groups(account))?;
+    unistd::setresgid(rgid, gid, sgid)?;
+    unistd::setresuid(ruid, uid, suid)?;
+    if unistd::geteuid() != uid || unistd::getegid() != gid {
+        return Err(io::Error::other("identity switch did not take"));
+    }
+    Ok(guard)
+}
+
+impl Drop for ActingAs {
+    fn drop(&mut self) {
+        let Some(s) = self.saved.take() else {
+            return;
+        };
+        // uid first: setting gid and groups needs root again.
+        let r = unistd::setresuid(s.uid.real, s.uid.effective, s.uid.saved)
+            .and_then(|_| unistd::setresgid(s.gid.real, s.gid.effective, s.gid.saved))
+            .map_err(io::Error::from)
+            .and_then(|_| set_groups(&s.groups));
+        let back = unistd::geteuid() == s.uid.effective && unistd::getegid() == s.gid.effective;
+        if r.is_err() || !back {
+            log::error!(
+                "cannot return to uid {} after acting as another account ({r:?}); aborting",
+                s.uid.effective
+            );
+            std::process::abort();
+        }
+    }
 }
 
 /// The account's groups from NSS (primary included). Call it before any
@@ -87,10 +179,121 @@ fn set_groups(_groups: &[Gid]) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(not(target_os = "macos"))]
+fn get_groups() -> io::Result<Vec<Gid>> {
+    unistd::getgroups().map_err(io::Error::from)
+}
+
+#[cfg(target_os = "macos")]
+fn get_groups() -> io::Result<Vec<Gid>> {
+    Ok(Vec::new())
+}
+
 /// Confine the process to `dir` (needs root; do it before dropping
 /// privileges). Afterwards "/" is `dir`.
 pub fn enter_chroot(dir: &Path) -> io::Result<()> {
     unistd::chroot(dir)?;
     unistd::chdir("/")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::PathBuf;
+
+    fn account(uid: u32, gid: u32) -> Account {
+        Account {
+            name: "someone".into(),
+            uid,
+            gid,
+            home: PathBuf::from("/nonexistent"),
+            shell: PathBuf::from("/bin/sh"),
+            virtual_user: true,
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn acting_as_ourselves_changes_nothing() {
+        if running_as_root() {
+            return;
+        }
+        let me = account(unistd::geteuid().as_raw(), unistd::getegid().as_raw());
+        let g = act_as(&me).expect("we may act as ourselves");
+        drop(g);
+        let other = account(unistd::geteuid().as_raw() + 1, 0);
+        assert_eq!(
+            act_as(&other).err().map(|e| e.kind()),
+            Some(io::ErrorKind::PermissionDenied)
+        );
+    }
+
+    /// The ids belong to the whole process and the test harness runs tests
+    /// in threads, so the switch runs in a child process of its own: this
+    /// same test binary, running only this test.
+    #[test]
+    fn acting_as_switches_and_restores_as_root() {
+        const CHILD: &str = "CLASSICD_ACT_AS_CHILD";
+        if !running_as_root() {
+            return;
+        }
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "auth::privilege::tests::acting_as_switches_and_restores_as_root",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("1 passed"), "{text}");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("classicd-act-as-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let secret = dir.join("root-only");
+        std::fs::write(&secret, b"x").unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let groups_before = unistd::getgroups().unwrap();
+        let egid_before = unistd::getegid();
+        let mut who = account(65534, 65534);
+        who.groups = vec![65533];
+        {
+            let _g = act_as(&who).unwrap();
+            assert_eq!(unistd::geteuid().as_raw(), 65534);
+            assert_eq!(unistd::getegid().as_raw(), 65534);
+            // The way back stays open: real and saved ids are root's.
+            assert!(unistd::getuid().is_root());
+            assert_eq!(unistd::getresuid().unwrap().saved.as_raw(), 0);
+            let mut groups: Vec<u32> = unistd::getgroups()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_raw())
+                .collect();
+            groups.sort();
+            assert_eq!(groups, vec![65533, 65534]);
+            // Permissions are checked as the account...
+            let denied = std::fs::read(&secret).unwrap_err();
+            assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
+            // ...and what it creates is its own.
+            std::fs::write(dir.join("made"), b"y").unwrap();
+        }
+        let meta = std::fs::metadata(dir.join("made")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert!(unistd::geteuid().is_root());
+        assert_eq!(unistd::getegid(), egid_before);
+        assert_eq!(unistd::getgroups().unwrap(), groups_before);
+        assert_eq!(std::fs::read(&secret).unwrap(), b"x");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

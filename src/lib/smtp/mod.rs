@@ -3,8 +3,9 @@
 //!
 //! The receiving side lives here: `command` parses lines, `state` runs the
 //! dialogue, `data` parses the message body, `aliases` expands local
-//! recipients, and `session` drives it all over a connection, handing each
-//! accepted message to the durable `queue`, whose runner delivers it.
+//! recipients, and `session` drives it all over a connection: it delivers
+//! small local mail itself (`queue::direct`) and hands the rest to the
+//! durable `queue`, whose runner delivers it.
 
 pub mod address;
 pub mod aliases;
@@ -118,7 +119,8 @@ pub static SERVICE: Service = Service {
     check,
     extra_modes: MODES,
     companion: Some(queue::run_queue),
-    // Like Postfix's smtpd: a session never changes the process's identity.
+    // Like Postfix's smtpd. A session acts as a recipient only while it
+    // delivers locally, and returns to root or aborts (auth::act_as).
     max_use: 100,
 };
 

@@ -1,7 +1,9 @@
 //! The session driver: reads command lines, runs them through the state
 //! machine, performs its actions (recipient lookups, TLS, AUTH, the queue)
-//! and writes the replies, batched under PIPELINING. Message data is
-//! streamed into the queue, never held whole in memory.
+//! and writes the replies, batched under PIPELINING. Message data goes to
+//! the queue's `Incoming`, which holds a small message in memory (then
+//! local mail is delivered here, `queue::direct`) and streams a large one
+//! to the spool, never holding it whole.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -292,15 +294,11 @@ impl Driver {
         if !self.conn.has_buffered_input() && self.flush().is_err() {
             return Flow::Stop;
         }
-        let (outcome, flow) = self.receive(incoming);
-        let queued = match &outcome {
-            DataOutcome::Queued(id) if !id.starts_with('(') => Some(id.clone()),
-            _ => None,
-        };
+        let (outcome, flow, queued) = self.receive(incoming);
         let r = self.state.data_end(outcome);
         self.reply(&r);
-        // Without a master there is no runner: deliver now, once the
-        // client has its answer.
+        // Without a master there is no runner: deliver what was queued now,
+        // once the client has its answer.
         if let (Some(id), true) = (queued, self.inetd) {
             let flushed = self.conn.has_buffered_input() || self.flush().is_ok();
             queue::deliver_now(&self.settings, &id);
@@ -311,8 +309,10 @@ impl Driver {
         flow
     }
 
-    /// Read the message into the queue; commit it if it passes the checks.
-    fn receive(&mut self, mut incoming: Incoming) -> (DataOutcome, Flow) {
+    /// Read the message; if it passes the checks, deliver it here when it
+    /// is small and local (see `queue::direct`), else commit it to the
+    /// queue. The third value is the id of what was committed, if anything.
+    fn receive(&mut self, mut incoming: Incoming) -> (DataOutcome, Flow, Option<String>) {
         let txn = self
             .state
             .transaction()
@@ -353,12 +353,12 @@ impl Driver {
                         self.client_name()
                     );
                     incoming.abort();
-                    return (DataOutcome::TempFail, Flow::Stop);
+                    return (DataOutcome::TempFail, Flow::Stop, None);
                 }
                 Err(e) => {
                     incoming.abort();
                     self.read_failed(&e);
-                    return (DataOutcome::TempFail, Flow::Stop);
+                    return (DataOutcome::TempFail, Flow::Stop, None);
                 }
             }
             if buf.len() >= CHUNK {
@@ -386,14 +386,14 @@ impl Driver {
                 r.to_string().trim_end(),
                 txn.sender
             );
-            return (DataOutcome::Refused(r), Flow::Continue);
+            return (DataOutcome::Refused(r), Flow::Continue, None);
         }
         if let Some(e) = write_error {
             incoming.abort();
             log::error!("queue file write error: {e}");
-            return (DataOutcome::TempFail, Flow::Continue);
+            return (DataOutcome::TempFail, Flow::Continue, None);
         }
-        let env = self.envelope(&txn);
+        let mut env = self.envelope(&txn);
         if env.recipients.is_empty() {
             incoming.abort();
             log::info!(
@@ -402,26 +402,55 @@ impl Driver {
                 parser.size(),
                 self.client_name()
             );
-            return (DataOutcome::Queued("(discarded)".into()), Flow::Continue);
+            return (
+                DataOutcome::Queued("(discarded)".into()),
+                Flow::Continue,
+                None,
+            );
+        }
+        let nrcpt = env.recipients.len();
+        let arrived = |id: &str| {
+            log::info!(
+                "{id}: from=<{}>, size={}, nrcpt={nrcpt}, client={}{}",
+                txn.sender,
+                parser.size(),
+                self.client_name(),
+                self.state
+                    .auth_user()
+                    .map(|u| format!(", sasl_username={u}"))
+                    .unwrap_or_default()
+            );
+        };
+        let mut direct = false;
+        if let Some(data) = incoming
+            .in_memory()
+            .filter(|_| queue::direct::eligible(&env))
+        {
+            arrived(incoming.id());
+            let location = self.settings.text("mail_location");
+            let left = queue::direct::deliver(&self.auth, location, incoming.id(), &env, data);
+            if left.is_empty() {
+                let id = incoming.id().to_string();
+                incoming.abort();
+                return (DataOutcome::Queued(id), Flow::Continue, None);
+            }
+            // The rest goes to the runner, to retry or bounce.
+            env.recipients = left;
+            direct = true;
         }
         match incoming.commit(&env) {
             Ok(id) => {
-                log::info!(
-                    "{id}: from=<{}>, size={}, nrcpt={}, client={}{}",
-                    txn.sender,
-                    parser.size(),
-                    env.recipients.len(),
-                    self.client_name(),
-                    self.state
-                        .auth_user()
-                        .map(|u| format!(", sasl_username={u}"))
-                        .unwrap_or_default()
-                );
-                (DataOutcome::Queued(id), Flow::Continue)
+                if !direct {
+                    arrived(&id);
+                }
+                (DataOutcome::Queued(id.clone()), Flow::Continue, Some(id))
             }
             Err(e) => {
+                // After a partial direct delivery a retry by the client
+                // duplicates the message for some recipients: better than
+                // a loss for the others.
                 log::error!("queue commit failed: {e}");
-                (DataOutcome::TempFail, Flow::Continue)
+                (DataOutcome::TempFail, Flow::Continue, None)
             }
         }
     }

@@ -1,6 +1,8 @@
-//! Local delivery, in a worker process: open the queued messages, become
+//! Local delivery: in a worker process, open the queued messages, become
 //! the recipient (when running as root), and hand each message with LF line
 //! endings to the mail module, which makes it durable before returning.
+//! The account lookup and the delivery itself are shared with the session's
+//! direct delivery (`direct.rs`).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -8,7 +10,7 @@ use std::os::unix::fs::FileExt;
 
 use super::client::Outcome;
 use super::spool;
-use crate::auth::{self, AuthError, Authenticator};
+use crate::auth::{self, Account, AuthError, Authenticator};
 use crate::mail;
 
 /// A reader over a byte range of a file, by offset (several readers may
@@ -123,6 +125,50 @@ pub struct LocalTask {
     pub size: u64,
 }
 
+/// The account a local recipient names, or how its deliveries end: it is
+/// gone for good (Failed), or the account store is out of reach (Deferred).
+pub fn lookup(auth: &Authenticator, account: &str) -> Result<Account, (Outcome, String)> {
+    match auth.lookup(account) {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err((
+            Outcome::Failed,
+            format!("550 5.1.1 <{account}>: no such local account"),
+        )),
+        Err(AuthError::Unavailable(why)) => Err((
+            Outcome::Deferred,
+            format!("4.3.0 account lookup failed: {why}"),
+        )),
+        Err(_) => Err((Outcome::Deferred, "4.3.0 account lookup failed".into())),
+    }
+}
+
+/// Deliver one message (CRLF lines, as spooled) into the account's mailbox
+/// (`location`: a mailbox_spec or mail_location), with the caller's
+/// privileges: the caller has become the account. Sent only once the
+/// mailbox has it durably.
+pub fn deliver_to(
+    acct: &Account,
+    location: &str,
+    return_path: &str,
+    message: impl Read,
+) -> (Outcome, String) {
+    let mailbox = match mail::mailbox_for(location, acct) {
+        Ok(m) => m,
+        Err(e) => return (Outcome::Deferred, format!("4.3.5 {e}")),
+    };
+    let mut reader = CrlfToLf::new(message);
+    match mail::deliver(&mailbox, return_path, &mut reader) {
+        Ok(()) => (
+            Outcome::Sent,
+            format!("250 2.0.0 delivered to {}", mailbox.path().display()),
+        ),
+        Err(e) => (
+            Outcome::Deferred,
+            format!("4.2.0 delivery to {} failed: {e}", mailbox.path().display()),
+        ),
+    }
+}
+
 /// Deliver `tasks` for `account`. Runs in a worker process: may drop
 /// privileges for good. `report` is called once per task.
 pub fn run_job(
@@ -134,31 +180,11 @@ pub fn run_job(
     after_drop: &dyn Fn(),
     report: &mut dyn FnMut(&LocalTask, Outcome, String),
 ) {
-    let acct = match auth.lookup(account) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
+    let acct = match lookup(auth, account) {
+        Ok(a) => a,
+        Err((outcome, text)) => {
             for t in tasks {
-                report(
-                    t,
-                    Outcome::Failed,
-                    format!("550 5.1.1 <{account}>: no such local account"),
-                );
-            }
-            return;
-        }
-        Err(AuthError::Unavailable(why)) => {
-            for t in tasks {
-                report(
-                    t,
-                    Outcome::Deferred,
-                    format!("4.3.0 account lookup failed: {why}"),
-                );
-            }
-            return;
-        }
-        Err(_) => {
-            for t in tasks {
-                report(t, Outcome::Deferred, "4.3.0 account lookup failed".into());
+                report(t, outcome, text.clone());
             }
             return;
         }
@@ -194,30 +220,13 @@ pub fn run_job(
             }
         };
         let location = t.mailbox_spec.as_deref().unwrap_or(mail_location);
-        let mailbox = match mail::mailbox_for(location, &acct) {
-            Ok(m) => m,
-            Err(e) => {
-                report(t, Outcome::Deferred, format!("4.3.5 {e}"));
-                continue;
-            }
-        };
-        let mut reader = CrlfToLf::new(At {
+        let message = At {
             file: &file,
             pos: 0,
             end: t.size,
-        });
-        match mail::deliver(&mailbox, &t.return_path, &mut reader) {
-            Ok(()) => report(
-                t,
-                Outcome::Sent,
-                format!("250 2.0.0 delivered to {}", mailbox.path().display()),
-            ),
-            Err(e) => report(
-                t,
-                Outcome::Deferred,
-                format!("4.2.0 delivery to {} failed: {e}", mailbox.path().display()),
-            ),
-        }
+        };
+        let (outcome, text) = deliver_to(&acct, location, &t.return_path, message);
+        report(t, outcome, text);
     }
 }
 

@@ -5,25 +5,40 @@
 //!
 //! # How mail flows
 //!
-//! A session writes a message into [`Queue::begin`]'s [`Incoming`] and calls
-//! [`Incoming::commit`] with the envelope: the message is fsynced, renamed
-//! into the spool and the spool directory fsynced before the queue id is
-//! returned, so a 250 after DATA is never a lie. `commit` also wakes the
-//! runner. The runner (the standalone master's companion process,
-//! [`run_queue`]) delivers local mail at once, in parallel worker processes,
-//! and remote mail through `relay_host`, `transport_file` or DNS MX records.
+//! A session writes a message into [`Queue::begin`]'s [`Incoming`], which
+//! holds it in memory up to [`MEMORY_LIMIT`] and past that streams it into
+//! a file in `tmp/`. At the end of DATA:
+//!
+//! - Direct delivery ([`direct`]): a message still in memory whose
+//!   recipients are all local, none asking NOTIFY=SUCCESS, is delivered by
+//!   the session itself, acting as each recipient in turn
+//!   ([`crate::auth::act_as`]); the mail module fsyncs each mailbox. It
+//!   never touches the spool unless a delivery fails: those recipients
+//!   alone are committed, as below, for the runner to retry or bounce.
+//! - Everything else (remote recipients, success DSNs, big messages) is
+//!   committed: [`Incoming::commit`] fsyncs the message with its envelope,
+//!   renames it into `q/` and fsyncs the directory before it returns the
+//!   queue id, and wakes the runner.
+//!
+//! Either way the session answers 250 only once each recipient is in its
+//! mailbox or in the queue on stable storage. The runner (the standalone
+//! master's companion process, [`run_queue`]) delivers local mail at once,
+//! in parallel worker processes, and remote mail through `relay_host`,
+//! `transport_file` or DNS MX records.
 //!
 //! # Without a master (inetd mode)
 //!
-//! There is no runner under inetd. After committing, the session calls
-//! [`deliver_now`]: when a runner answers the wake-up it does nothing more,
-//! otherwise it forks a detached one-shot delivery of that message. Mail
+//! There is no runner under inetd. After committing (direct deliveries need
+//! nothing more), the session calls [`deliver_now`]: when a runner answers
+//! the wake-up it does nothing more, otherwise it forks a detached one-shot
+//! delivery of that message. Mail
 //! that is deferred stays in the spool and is retried by `smtpd --flush`
 //! (the equivalent of `sendmail -q`), run from cron every few minutes.
 //!
 //! # Spool layout (`queue_dir`)
 //!
-//! - `tmp/`: messages being received; anything old here is garbage.
+//! - `tmp/`: messages being received (only those past the memory limit,
+//!   and others for the moment of their commit); anything old is garbage.
 //! - `q/ID`: a committed message: the data (CRLF lines), then the envelope,
 //!   then a fixed-size trailer (see `spool.rs`).
 //! - `st/ID`: delivery state once something happened (recipients done,
@@ -33,6 +48,7 @@
 
 pub mod bounce;
 pub mod client;
+pub mod direct;
 pub mod dns;
 mod dsn_route;
 mod kick;
@@ -68,13 +84,13 @@ impl Queue {
         })
     }
 
-    /// Start receiving a message: a new file in the spool's tmp area.
+    /// Start receiving a message. Nothing touches the disk yet: see
+    /// [`Incoming`].
     pub fn begin(&self) -> io::Result<Incoming> {
-        let (id, file) = spool::create_tmp(&self.dir)?;
         Ok(Incoming {
             dir: self.dir.clone(),
-            id,
-            out: Some(io::BufWriter::with_capacity(64 * 1024, file)),
+            id: spool::new_id(),
+            store: Store::Memory(Vec::new()),
             written: 0,
         })
     }
@@ -84,30 +100,58 @@ impl Queue {
     }
 }
 
-/// A message being received: a file in the spool's tmp area. Dropping it
-/// without `commit` removes it (as `abort` does).
+/// Message data kept in memory before a spool file is created. Most mail is
+/// smaller: then a message delivered during the session never touches the
+/// spool, and one that is committed is written in one go.
+pub const MEMORY_LIMIT: usize = 256 * 1024;
+
+/// Write buffer of a spilled message.
+const FILE_BUFFER: usize = 64 * 1024;
+
+enum Store {
+    /// Nothing on disk yet; never more than MEMORY_LIMIT bytes.
+    Memory(Vec<u8>),
+    /// Streamed into `tmp/ID`.
+    File(io::BufWriter<std::fs::File>),
+    /// Committed or thrown away.
+    Done,
+}
+
+/// A message being received, with the queue id it was given at
+/// [`Queue::begin`] (it goes into the Received header). The data stays in
+/// memory up to [`MEMORY_LIMIT`]; past that, or at [`Incoming::commit`], it
+/// goes to a file in the spool's tmp area. Dropping it without `commit`
+/// removes that file (as `abort` does).
 pub struct Incoming {
     dir: PathBuf,
     id: String,
-    out: Option<io::BufWriter<std::fs::File>>,
+    store: Store,
     written: u64,
 }
 
 impl Write for Incoming {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| io::Error::other("message already finished"))?;
-        let n = out.write(buf)?;
+        if let Store::Memory(m) = &self.store {
+            if m.len() + buf.len() > MEMORY_LIMIT {
+                self.spill(FILE_BUFFER)?;
+            }
+        }
+        let n = match &mut self.store {
+            Store::Memory(m) => {
+                m.extend_from_slice(buf);
+                buf.len()
+            }
+            Store::File(out) => out.write(buf)?,
+            Store::Done => return Err(io::Error::other("message already finished")),
+        };
         self.written += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.out.as_mut() {
-            Some(o) => o.flush(),
-            None => Ok(()),
+        match &mut self.store {
+            Store::File(o) => o.flush(),
+            _ => Ok(()),
         }
     }
 }
@@ -123,11 +167,54 @@ impl Incoming {
         self.written
     }
 
+    /// The whole message, while it is still held in memory only.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        match &self.store {
+            Store::Memory(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Move the data held in memory into a new `tmp/ID`. Should the id be
+    /// taken meanwhile (it was not reserved on disk), the message gets a
+    /// fresh one rather than replace another message; only the Received
+    /// header keeps the first, which the log line ties to the new.
+    fn spill(&mut self, buffer: usize) -> io::Result<()> {
+        let Store::Memory(mem) = &self.store else {
+            return Ok(());
+        };
+        let file = loop {
+            match spool::create_tmp_for(&self.dir, &self.id) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let fresh = spool::new_id();
+                    log::warn!("{}: queue id in use; message stored as {fresh}", self.id);
+                    self.id = fresh;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut out = io::BufWriter::with_capacity(buffer, file);
+        let written = out.write_all(mem);
+        // From here on the file is ours to remove (Drop, abort).
+        self.store = Store::File(out);
+        written
+    }
+
     /// Make the message durable (fsync data + envelope, atomic rename, fsync
     /// dir) and return its queue id. Only after this returns may the server
     /// answer 250. The runner is woken for this message.
     pub fn commit(mut self, env: &Envelope) -> io::Result<String> {
-        let out = self.out.take().expect("commit once");
+        // Room for the envelope after the data: a small message is one
+        // write.
+        let room = self.in_memory().map_or(0, |m| m.len() + 4096);
+        if let Err(e) = self.spill(room) {
+            self.discard();
+            return Err(e);
+        }
+        let Store::File(out) = std::mem::replace(&mut self.store, Store::Done) else {
+            return Err(io::Error::other("message already finished"));
+        };
         let result = spool::commit(&self.dir, &self.id, out, self.written, env);
         if result.is_err() {
             spool::remove_tmp(&self.dir, &self.id);
@@ -143,7 +230,7 @@ impl Incoming {
     }
 
     fn discard(&mut self) {
-        if self.out.take().is_some() {
+        if let Store::File(_) = std::mem::replace(&mut self.store, Store::Done) {
             spool::remove_tmp(&self.dir, &self.id);
         }
     }
@@ -236,4 +323,165 @@ pub fn queue_dir(settings: &Settings) -> PathBuf {
 fn _assert_runner_signature() {
     let _: fn(Arc<Settings>) = run_queue;
     let _: fn(&Settings, &str) = deliver_now;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Spool(PathBuf);
+    impl Spool {
+        fn new() -> Spool {
+            let d = std::env::temp_dir().join(format!("classicd-incoming-{}", spool::new_id()));
+            spool::create_dirs(&d).unwrap();
+            Spool(d)
+        }
+        fn files(&self, sub: &str) -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(self.0.join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        }
+    }
+    impl Drop for Spool {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn env() -> Envelope {
+        Envelope {
+            sender: "a@b.test".into(),
+            recipients: vec![Recipient {
+                address: "x@lab.test".into(),
+                route: Route::Local {
+                    account: "x".into(),
+                    mailbox_spec: None,
+                },
+                notify: Notify::default(),
+                orcpt: None,
+            }],
+            ..Envelope::default()
+        }
+    }
+
+    fn data(se_size: u64, id: &str, s: &Spool) -> Vec<u8> {
+        let (mut f, se) = spool::open_message(&s.0, id).unwrap();
+        assert_eq!(se.size, se_size);
+        let mut v = vec![0u8; se.size as usize];
+        io::Read::read_exact(&mut f, &mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn small_message_stays_in_memory_until_commit() {
+        let s = Spool::new();
+        let q = Queue::open(&s.0).unwrap();
+        let mut inc = q.begin().unwrap();
+        let id = inc.id().to_string();
+        inc.write_all(b"Subject: x\r\n\r\n").unwrap();
+        inc.write_all(b"hello\r\n").unwrap();
+        assert_eq!(inc.in_memory(), Some(&b"Subject: x\r\n\r\nhello\r\n"[..]));
+        assert!(s.files("tmp").is_empty() && s.files("q").is_empty());
+        assert_eq!(inc.commit(&env()).unwrap(), id);
+        assert!(s.files("tmp").is_empty());
+        assert_eq!(s.files("q"), vec![id.clone()]);
+        assert_eq!(data(21, &id, &s), b"Subject: x\r\n\r\nhello\r\n");
+    }
+
+    #[test]
+    fn dropped_or_aborted_in_memory_leaves_nothing() {
+        let s = Spool::new();
+        let q = Queue::open(&s.0).unwrap();
+        let mut inc = q.begin().unwrap();
+        inc.write_all(b"x\r\n").unwrap();
+        inc.abort();
+        let mut inc = q.begin().unwrap();
+        inc.write_all(b"x\r\n").unwrap();
+        drop(inc);
+        assert!(s.files("tmp").is_empty() && s.files("q").is_empty());
+    }
+
+    #[test]
+    fn big_message_spills_to_the_spool_and_memory_stays_bounded() {
+        let s = Spool::new();
+        let q = Queue::open(&s.0).unwrap();
+        let mut inc = q.begin().unwrap();
+        let id = inc.id().to_string();
+        let chunk = vec![b'y'; 32 * 1024];
+        let mut want = Vec::new();
+        for _ in 0..MEMORY_LIMIT / chunk.len() {
+            inc.write_all(&chunk).unwrap();
+            want.extend_from_slice(&chunk);
+        }
+        // Exactly at the limit: still nothing on disk.
+        assert!(inc.in_memory().is_some() && s.files("tmp").is_empty());
+        inc.write_all(b"one more\r\n").unwrap();
+        want.extend_from_slice(b"one more\r\n");
+        assert!(inc.in_memory().is_none());
+        assert_eq!(s.files("tmp"), vec![id.clone()]);
+        for _ in 0..10 {
+            inc.write_all(&chunk).unwrap();
+            want.extend_from_slice(&chunk);
+        }
+        assert_eq!(inc.size(), want.len() as u64);
+        assert_eq!(inc.commit(&env()).unwrap(), id);
+        assert!(s.files("tmp").is_empty());
+        assert_eq!(data(want.len() as u64, &id, &s), want);
+
+        // Aborted after the spill: the tmp file goes.
+        let mut inc = q.begin().unwrap();
+        inc.write_all(&vec![b'z'; MEMORY_LIMIT + 1]).unwrap();
+        assert_eq!(s.files("tmp").len(), 1);
+        inc.abort();
+        assert!(s.files("tmp").is_empty());
+    }
+
+    #[test]
+    fn an_id_taken_meanwhile_is_never_clobbered() {
+        let s = Spool::new();
+        let q = Queue::open(&s.0).unwrap();
+        // Someone else's message being received under the same id...
+        let mut a = q.begin().unwrap();
+        let a_id = a.id().to_string();
+        fs::write(s.0.join(spool::TMP).join(&a_id), b"theirs").unwrap();
+        a.write_all(b"mine\r\n").unwrap();
+        let stored = a.commit(&env()).unwrap();
+        assert_ne!(stored, a_id);
+        assert_eq!(data(6, &stored, &s), b"mine\r\n");
+        assert_eq!(
+            fs::read(s.0.join(spool::TMP).join(&a_id)).unwrap(),
+            b"theirs"
+        );
+        // ...or already committed.
+        let mut b = q.begin().unwrap();
+        let b_id = b.id().to_string();
+        fs::write(spool::queue_path(&s.0, &b_id), b"committed").unwrap();
+        b.write_all(&vec![b'w'; MEMORY_LIMIT + 1]).unwrap();
+        assert_ne!(b.id(), b_id);
+        let stored = b.commit(&env()).unwrap();
+        assert_ne!(stored, b_id);
+        assert_eq!(
+            fs::read(spool::queue_path(&s.0, &b_id)).unwrap(),
+            b"committed"
+        );
+        // Only the other message's file is left in tmp/.
+        assert_eq!(s.files("tmp"), vec![a_id]);
+    }
+
+    #[test]
+    fn a_failed_spill_keeps_the_data_and_leaves_nothing() {
+        let s = Spool::new();
+        let q = Queue::open(&s.0).unwrap();
+        let mut inc = q.begin().unwrap();
+        inc.write_all(b"kept\r\n").unwrap();
+        fs::remove_dir(s.0.join(spool::TMP)).unwrap();
+        assert!(inc.write_all(&vec![b'v'; MEMORY_LIMIT]).is_err());
+        assert_eq!(inc.in_memory(), Some(&b"kept\r\n"[..]));
+        assert!(inc.commit(&env()).is_err());
+        assert!(s.files("q").is_empty());
+    }
 }

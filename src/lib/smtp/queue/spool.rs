@@ -86,17 +86,33 @@ pub fn state_path(dir: &Path, id: &str) -> PathBuf {
 pub fn create_tmp(dir: &Path) -> io::Result<(String, File)> {
     loop {
         let id = new_id();
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join(TMP).join(&id))
-        {
+        match create_tmp_for(dir, &id) {
             Ok(f) => return Ok((id, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Create `tmp/ID` for an id chosen earlier. `AlreadyExists` when the id is
+/// taken, by a message being received (tmp/) or committed (q/): the commit's
+/// rename would replace that message, so the caller must pick another id.
+pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<File> {
+    let path = dir.join(TMP).join(id);
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    if fs::symlink_metadata(queue_path(dir, id)).is_ok() {
+        drop(f);
+        let _ = fs::remove_file(&path);
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("queue id {id} is already in q/"),
+        ));
+    }
+    Ok(f)
 }
 
 pub fn remove_tmp(dir: &Path, id: &str) {
