@@ -68,6 +68,9 @@ def setup():
     created = False
     try:
         pwd.getpwnam(USER)
+        # Left over from an interrupted run: its home is elsewhere.
+        subprocess.run(["usermod", "-d", HOME, USER], check=True)
+        created = True
     except KeyError:
         subprocess.run(["useradd", "-M", "-d", HOME, "-s", "/bin/sh", USER], check=True)
         created = True
