@@ -2,7 +2,7 @@
 # bench-ftpd.sh: classicd ftpd side by side with vsftpd and pure-ftpd, same
 # run, same client, same files (tmpfs), reported as ratios.
 #
-#   RETR and STOR of a 1 GiB file over loopback (MB/s, best of ROUNDS)
+#   RETR and STOR of a 1 GiB file over loopback (MB/s, median of ROUNDS)
 #   sessions per second: connect, login, LIST of 20 files, QUIT
 #     (200 sessions, 8 in parallel)
 #   memory (PSS) of an idle logged-in session (all its processes counted)
@@ -15,8 +15,8 @@
 #
 # Environment: SIZE_MB (1024), SESSIONS (200), PARALLEL (8), IDLE (50),
 # HOLD (0), FTPD (target/release/ftpd), BENCH_DIR (/dev/shm),
-# ONLY (retr,stor,sps,pss: the measurements to make), ROUNDS (3: each
-# measurement is repeated, daemons in rotated order, and the best kept).
+# ONLY (retr,stor,sps,pss: the measurements to make), ROUNDS (5: each
+# measurement is repeated, daemons in rotated order, and the median kept).
 set -eu
 cd "$(dirname "$0")/.."
 FTPD=${FTPD:-target/release/ftpd}
@@ -29,7 +29,7 @@ VSFTPD=${VSFTPD:-$(command -v vsftpd || echo /usr/sbin/vsftpd)}
 PUREFTPD=${PUREFTPD:-$(command -v pure-ftpd || echo /usr/sbin/pure-ftpd)}
 export FTPD VSFTPD PUREFTPD
 exec python3 - "$@" <<'PYEOF'
-import ftplib, os, pwd, re, resource, shutil, signal, socket, subprocess, sys, tempfile, time
+import ftplib, os, pwd, re, resource, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 from multiprocessing import Pool
 
 SIZE = int(os.environ.get("SIZE_MB", "1024")) * 1024 * 1024
@@ -38,7 +38,7 @@ PARALLEL = int(os.environ.get("PARALLEL", "8"))
 IDLE = int(os.environ.get("IDLE", "50"))
 HOLD = int(os.environ.get("HOLD", "0"))
 ONLY = set(os.environ.get("ONLY", "retr,stor,sps,pss").split(","))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 USER, PASSWORD = "ftpbench", "bench-Pw-1"
 BASE = tempfile.mkdtemp(prefix="bench-ftpd-", dir=os.environ.get("BENCH_DIR", "/dev/shm"))
 os.chmod(BASE, 0o755)
@@ -312,17 +312,20 @@ try:
     daemons = start_all()
     names = list(daemons)
     results = {n: {"retr": 0.0, "stor": 0.0, "sps": 0.0, "pss": 0.0, "procs": 0.0} for n in names}
-    # Rounds with the order rotated, best of each: a machine whose load
-    # drifts favours no one.
+    # Rounds with the order rotated, the median of each kept: a machine whose
+    # load drifts favours no one, and one lucky round does not decide.
     for key, fn in (("retr", retr_rate), ("stor", stor_rate), ("sps", sessions_rate)):
         if key not in ONLY:
             continue
+        runs = {n: [] for n in names}
         for r in range(ROUNDS):
             for n in names[r % len(names):] + names[:r % len(names)]:
                 try:
-                    results[n][key] = max(results[n][key], fn(daemons[n][0]))
+                    runs[n].append(fn(daemons[n][0]))
                 except Exception as e:
                     print(f"  {n:10} {key} failed: {e}", flush=True)
+        for n in names:
+            results[n][key] = statistics.median(runs[n]) if runs[n] else 0.0
     if "pss" in ONLY:
         for n in names:
             results[n]["pss"], results[n]["procs"] = idle_pss(daemons[n][0], daemons[n][1].pid)
@@ -344,6 +347,9 @@ try:
                 continue
             best_name = (max if higher else min)(refs, key=lambda k: refs[k][key])
             best = refs[best_name][key]
+            if not (best and me[key]):
+                print(f"  {label:11}   n/a  (a measurement failed)")
+                continue
             ratio = me[key] / best if higher else best / me[key]
             print(f"  {label:11} {ratio:5.2f}x  (vs {best_name})")
     print("targets: RETR, STOR >= 1.0x the better reference; >= 110 sessions/s; "
