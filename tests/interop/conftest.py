@@ -176,6 +176,14 @@ class MiniInetd:
 
     def stop(self):
         self.stopped = True
+        # Wake the accepting thread and let it end before the descriptor is
+        # freed: a thread still in accept() on a reused descriptor number
+        # took connections meant for the next test's fake server.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
         try:
             self.sock.close()
         except OSError:
@@ -223,6 +231,7 @@ class MiniInetdUdp:
             if p.poll() is None:
                 p.kill()
             p.wait()
+        self.thread.join(5)
         self.sock.close()
 
 
