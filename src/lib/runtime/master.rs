@@ -824,7 +824,7 @@ impl Master<'_> {
     /// Give a connection to an idle reusable process, if there is one;
     /// otherwise hand it back.
     fn hand_to_idle(&mut self, i: usize, tcp: TcpStream, ip: IpAddr) -> Option<TcpStream> {
-        let Some(pool) = self.pool.as_mut() else {
+        let (Some(pool), Ok(listener)) = (self.pool.as_mut(), u8::try_from(i)) else {
             return Some(tcp);
         };
         while let Some(pid) = pool.idle.pop() {
@@ -834,7 +834,7 @@ impl Master<'_> {
             let Some(chan) = c.handoff.as_ref() else {
                 continue;
             };
-            match pool::hand_off(chan, i as u8, &tcp) {
+            match pool::hand_off(chan, listener, &tcp) {
                 Ok(()) => {
                     c.ip = ip;
                     c.idle_since = None;
