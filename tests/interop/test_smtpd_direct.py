@@ -8,6 +8,7 @@ import os
 import re
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -201,3 +202,52 @@ def test_delivery_never_writes_where_the_recipient_cannot(daemon, lab):
     assert logged_by(d, rf"{qid}: to=<alice@lab.test>: left to the queue: .*[Pp]ermission denied"), d.log()
     assert wait_for(lambda: logged_by(d, rf"{qid}: to=<alice@lab.test>, relay=local, status=deferred"))
     assert list(private.iterdir()) == []
+
+
+def test_kill_9_of_sessions_mid_delivery_loses_nothing_acknowledged(daemon, lab):
+    """Session processes are killed at random while clients send small local
+    mail: every message that got its 250 is in new/, whole; what was cut off
+    left at most a file in tmp/, never a torn one in new/."""
+    import random
+    import threading
+
+    d = start_smtpd(daemon, lab, "mail_location=maildir:~/Maildir")
+    runner = runner_pid(d)
+    acked, stop = [], threading.Event()
+
+    def client(k):
+        i = 0
+        while not stop.is_set():
+            subj = f"k{k}-{i}"
+            i += 1
+            try:
+                with smtplib.SMTP(HOST, d.port, timeout=10) as s:
+                    s.sendmail("a@far.test", ["demo@lab.test"],
+                               MSG.format(subj=subj) + "x" * 2000 + "\r\nEND\r\n")
+                acked.append(subj)
+            except (smtplib.SMTPException, OSError):
+                pass
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    killed = 0
+    try:
+        for _ in range(40):
+            kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(d.pid)], capture_output=True,
+                                  text=True).stdout.split()
+            kids = [int(k) for k in kids if int(k) != runner]
+            if kids:
+                os.kill(random.choice(kids), 9)
+                killed += 1
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert killed and acked, d.log()
+    files, msgs = messages(lab.users["demo"])
+    subjects = [re.search(rb"Subject: (\S+)", m).group(1).decode() for m in msgs]
+    assert set(acked) <= set(subjects), sorted(set(acked) - set(subjects))
+    assert all(m.rstrip(b"\n").endswith(b"END") for m in msgs), "a torn message in new/"
+    assert d.alive()
