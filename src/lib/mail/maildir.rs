@@ -388,14 +388,8 @@ fn measure(path: &Path) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::testutil::TempDir;
+    use crate::mail::testutil::{read_all, TempDir};
     use crate::mail::{deliver as deliver_any, Mailbox, Maildrop as Drop_};
-
-    fn read_all(d: &mut Drop_, i: usize) -> Vec<u8> {
-        let mut v = Vec::new();
-        d.open_message(i).unwrap().read_to_end(&mut v).unwrap();
-        v
-    }
 
     #[test]
     fn deliver_list_read_delete() {

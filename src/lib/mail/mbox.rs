@@ -683,14 +683,8 @@ fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::testutil::TempDir;
+    use crate::mail::testutil::{read_all, TempDir};
     use crate::mail::{deliver as deliver_any, Mailbox, Maildrop as Drop_};
-
-    fn read_all(d: &mut Drop_, i: usize) -> Vec<u8> {
-        let mut v = Vec::new();
-        d.open_message(i).unwrap().read_to_end(&mut v).unwrap();
-        v
-    }
 
     #[test]
     fn deliver_quotes_and_reads_back() {

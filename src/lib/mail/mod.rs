@@ -221,7 +221,15 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 pub(crate) mod testutil {
+    use std::io::Read;
     use std::path::PathBuf;
+
+    /// Message `i` of an open maildrop, whole.
+    pub fn read_all(d: &mut super::Maildrop, i: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        d.open_message(i).unwrap().read_to_end(&mut v).unwrap();
+        v
+    }
 
     /// A fresh temporary directory, removed on drop.
     pub struct TempDir(pub PathBuf);

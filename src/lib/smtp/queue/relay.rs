@@ -483,19 +483,23 @@ mod tests {
         script: Vec<&'static str>,
     ) -> (RemoteResult, std::thread::JoinHandle<Vec<String>>) {
         let (port, seen) = fake(script);
+        (deliver_to_port(port), seen)
+    }
+
+    /// Deliver `msg()` to whatever listens on loopback `port`.
+    fn deliver_to_port(port: u16) -> RemoteResult {
         let hop = NextHop::Fixed {
             host: "127.0.0.1".into(),
             port,
         };
-        let r = deliver(
+        deliver(
             "me.test",
             &resolver(),
             &hop,
             &msg(),
             &mut data,
             &Timeouts::default(),
-        );
-        (r, seen)
+        )
     }
 
     #[test]
@@ -564,18 +568,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let hop = NextHop::Fixed {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        let r = deliver(
-            "me.test",
-            &resolver(),
-            &hop,
-            &msg(),
-            &mut data,
-            &Timeouts::default(),
-        );
+        let r = deliver_to_port(port);
         assert_eq!(r.results[0].1.outcome, Outcome::Deferred);
         assert!(r.results[0].1.text.contains("connect to"));
     }
