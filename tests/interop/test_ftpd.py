@@ -171,6 +171,23 @@ def test_ftplib_active_mode(lab, daemon):
     f.quit()
 
 
+def active_retr(f, name):
+    """RETR over an active (PORT) data connection: the data and the
+    address it came from."""
+    with socket.create_server(("127.0.0.1", 0)) as ls:
+        port = ls.getsockname()[1]
+        f.sendcmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
+        f.putcmd(f"RETR {name}")
+        c, peer = ls.accept()
+    assert f.getresp().startswith("150")
+    got = b""
+    with c:
+        while chunk := c.recv(65536):
+            got += chunk
+    assert f.voidresp().startswith("226")
+    return got, peer
+
+
 def test_active_mode_source_port(lab, daemon):
     """Active data connections come from the control port minus one."""
     put(lab, "a.bin", b"x" * 1000)
@@ -183,19 +200,7 @@ def test_active_mode_source_port(lab, daemon):
             continue
     d = start(daemon, port=port)
     f = login(d)
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(1)
-    port = ls.getsockname()[1]
-    f.sendcmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
-    f.putcmd("RETR a.bin")
-    c, peer = ls.accept()
-    assert f.getresp().startswith("150")
-    got = b""
-    while chunk := c.recv(65536):
-        got += chunk
-    c.close()
-    assert f.voidresp().startswith("226")
+    got, peer = active_retr(f, "a.bin")
     assert got == b"x" * 1000
     # Not on port 21: from the control port minus one (bound by the session
     # itself, being unprivileged; port 20 would go through the helper).
@@ -217,19 +222,7 @@ def test_port_20_through_the_privileged_helper(lab, daemon):
     d = start(daemon, port=21)
     for _ in range(2):
         f = login(d)
-        ls = socket.socket()
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(1)
-        port = ls.getsockname()[1]
-        f.sendcmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))
-        f.putcmd("RETR p20.bin")
-        c, peer = ls.accept()
-        assert f.getresp().startswith("150")
-        got = b""
-        while chunk := c.recv(65536):
-            got += chunk
-        c.close()
-        assert f.voidresp().startswith("226")
+        got, peer = active_retr(f, "p20.bin")
         assert got == b"z" * 5000 and peer[1] == 20, peer
         # The session itself runs as the lab account, not root.
         ps = subprocess.run(["ps", "-o", "uid=,pid=", "--ppid", str(d.pid)], capture_output=True, text=True)
