@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use classicd::auth::{self, AuthError, Authenticator};
+use classicd::runtime::supervise;
 
 const USER: &str = "classicdtest";
 const PASSWORD: &str = "Corr3ct-horse";
@@ -66,20 +67,21 @@ fn pam_login_and_privilege_drop() {
     drop(login);
 
     // The drop, in a child process so the test process stays root.
-    match classicd::sys::fork().unwrap() {
-        classicd::sys::Forked::Child => {
-            let ok = auth::drop_privileges(&account).is_ok()
-                && nix::unistd::getuid().as_raw() == account.uid
-                && nix::unistd::getgid().as_raw() == account.gid
-                && nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_err()
-                && std::fs::read("/etc/shadow").is_err();
-            std::process::exit(if ok { 0 } else { 1 });
+    let pid = supervise::spawn(supervise::Kind::Account, &[], || {
+        let ok = auth::drop_privileges(&account).is_ok()
+            && nix::unistd::getuid().as_raw() == account.uid
+            && nix::unistd::getgid().as_raw() == account.gid
+            && nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_err()
+            && std::fs::read("/etc/shadow").is_err();
+        if ok {
+            0
+        } else {
+            1
         }
-        classicd::sys::Forked::Parent(pid) => {
-            let status = nix::sys::wait::waitpid(pid, None).unwrap();
-            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
-        }
-    }
+    })
+    .unwrap();
+    let status = nix::sys::wait::waitpid(pid, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
 }
 
 #[test]

@@ -7,13 +7,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::sys::{self, Forked};
+use crate::runtime::supervise;
+use crate::sys;
 
 /// The port active-mode data connections come from.
 pub fn data_port(control: SocketAddr) -> u16 {
@@ -27,34 +28,13 @@ pub fn data_port(control: SocketAddr) -> u16 {
 /// Fork the helper; the session keeps the returned end.
 pub fn spawn(control_local: SocketAddr) -> io::Result<UnixStream> {
     let (mine, theirs) = UnixStream::pair()?;
-    match sys::fork()? {
-        Forked::Parent(_) => {
-            drop(theirs);
-            Ok(mine)
-        }
-        Forked::Child => {
-            drop(mine);
-            close_all_but(theirs.as_raw_fd());
-            serve(theirs, control_local);
-            std::process::exit(0)
-        }
-    }
-}
-
-/// Close every descriptor but `keep` (the client's socket, files, the
-/// log socket): the helper holds nothing but its channel.
-fn close_all_but(keep: i32) {
-    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(d) => d
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        Err(_) => (3..1024).collect(),
-    };
-    for fd in fds {
-        if fd > 2 && fd != keep {
-            let _ = nix::unistd::close(fd);
-        }
-    }
+    // The helper holds nothing but its channel.
+    let keep = [theirs.as_raw_fd()];
+    supervise::spawn(supervise::Kind::Helper, &keep, move || {
+        serve(theirs, control_local);
+        0
+    })?;
+    Ok(mine)
 }
 
 fn bind_data_port(local: SocketAddr) -> io::Result<Socket> {
@@ -95,7 +75,7 @@ fn serve(mut chan: UnixStream, local: SocketAddr) {
 /// Ask the helper for a socket bound to the data port.
 pub fn request(chan: &mut UnixStream) -> io::Result<Socket> {
     chan.write_all(b"b")?;
-    let (byte, fd) = sys::recv_fd(chan)?;
+    let (byte, fd) = sys::recv_fd(chan.as_fd())?;
     match (byte, fd) {
         (b'k', Some(fd)) => Ok(Socket::from(fd)),
         _ => Err(io::Error::other(

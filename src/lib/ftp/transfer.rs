@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ use super::session::{entry_from, now, Driver, Flow};
 use super::state::{DataSetup, Kind, Transfer};
 use crate::fs::normalize;
 use crate::net::{Line, Stream};
-use crate::sys::{self, Forked};
+use crate::runtime::supervise;
 
 /// STOR reads and non-sendfile RETR writes go through buffers this big.
 const BUF: usize = 256 * 1024;
@@ -51,6 +51,16 @@ enum Job {
         /// Prefix for NLST names (the directory part of a glob argument).
         prefix: String,
     },
+}
+
+impl Job {
+    /// The open file the data process works on, if any.
+    fn fd(&self) -> Option<RawFd> {
+        match self {
+            Job::Retr(f) | Job::Store(f) => Some(f.as_raw_fd()),
+            Job::List { .. } => None,
+        }
+    }
 }
 
 fn err(kind: io::ErrorKind) -> io::Error {
@@ -94,25 +104,18 @@ impl Driver {
         let _ = data.set_write_timeout(Some(idle));
         self.reply(150, &opening)?;
         let (rx, tx) = UnixStream::pair()?;
-        let forked = match sys::fork() {
-            Ok(f) => f,
+        let mut keep = vec![data.as_raw_fd(), tx.as_raw_fd()];
+        keep.extend(job.fd());
+        let spawned = supervise::spawn(supervise::Kind::Data, &keep, || {
+            self.data_process(job, data, tx, &t);
+            0
+        });
+        match spawned {
+            Ok(pid) => self.monitor(pid, rx, &t),
             Err(e) => {
                 log::error!("cannot fork a data process: {e}");
                 self.reply(451, "Cannot start the transfer: local error.")?;
-                return Ok(Flow::Continue);
-            }
-        };
-        match forked {
-            Forked::Child => {
-                drop(rx);
-                self.data_process(job, data, tx, &t);
-                std::process::exit(0);
-            }
-            Forked::Parent(pid) => {
-                drop(tx);
-                drop(data);
-                drop(job);
-                self.monitor(pid, rx, &t)
+                Ok(Flow::Continue)
             }
         }
     }

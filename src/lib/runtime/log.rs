@@ -68,10 +68,17 @@ pub fn init(ident: &str, target: Target, debug: bool) {
     });
 }
 
-/// Reopen after fork: a new syslog connection stamped with this pid.
-pub fn reopen() {
+/// Reopen in a child the supervisor has just forked: a new syslog
+/// connection stamped with this pid. The supervisor has already closed the
+/// parent's syslog socket, so the old logger is forgotten, not dropped:
+/// dropping it would close its descriptor number again, which the new
+/// connection may well have been given.
+pub fn reopen_after_fork() {
     let mut guard = LOGGER.sink.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(sink) = guard.as_mut() {
+        if let Some(old) = sink.syslog.take() {
+            std::mem::forget(old);
+        }
         if let Target::Syslog(facility) = &sink.target {
             sink.syslog = open_syslog(&sink.ident, facility);
         }

@@ -5,7 +5,6 @@
 //! children on SIGCHLD, re-reads its configuration on SIGHUP and on SIGTERM
 //! closes its listeners and exits while sessions run to their end.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -25,10 +24,11 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::cli::{Invocation, Mode};
 use super::config::Settings;
 use super::pool::{self, Pool};
+use super::supervise::{self, Children, Kind};
 use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
 use crate::auth::Authenticator;
 use crate::net::Conn;
-use crate::sys::{self, Forked};
+use crate::sys;
 
 /// Load the TLS configuration when `tls_cert` and `tls_key` are set.
 /// The pairing of the keys is checked with the configuration
@@ -306,14 +306,12 @@ fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
 /// Detach from the terminal: fork (the parent exits), new session, / as
 /// the working directory, /dev/null on 0-2.
 fn daemonize() -> io::Result<()> {
-    match sys::fork()? {
-        Forked::Parent(_) => std::process::exit(0),
-        Forked::Child => {}
+    if !supervise::detach()? {
+        std::process::exit(0);
     }
     nix::unistd::setsid()?;
-    match sys::fork()? {
-        Forked::Parent(_) => std::process::exit(0),
-        Forked::Child => {}
+    if !supervise::detach()? {
+        std::process::exit(0);
     }
     std::env::set_current_dir("/")?;
     redirect_stdio_to_null();
@@ -397,9 +395,6 @@ struct Child {
     ip: IpAddr,
     /// For UDP sessions: the listener they hold.
     udp_listener: Option<usize>,
-    /// A short-lived process that only tells a client over the limits that
-    /// we are busy; it does not count as a session.
-    refusing: bool,
     /// A reusable session process: the master's end of its hand-off channel
     /// (None once retired: it exits after its session).
     handoff: Option<UnixStream>,
@@ -428,7 +423,7 @@ struct Master<'a> {
     tls: Option<Arc<ServerConfig>>,
     listeners: Vec<Listener>,
     from_systemd: bool,
-    children: HashMap<Pid, Child>,
+    children: Children<Child>,
     companion: Option<(Pid, Instant)>,
     /// Reusable session processes, when the service has `max_use` > 1.
     pool: Option<Pool>,
@@ -482,7 +477,7 @@ pub fn run_standalone(
         tls,
         listeners,
         from_systemd,
-        children: HashMap::new(),
+        children: Children::new(),
         companion: None,
         pool: None,
     };
@@ -569,14 +564,13 @@ impl Master<'_> {
         let Some(run) = self.service.companion else {
             return;
         };
-        match sys::fork() {
+        let settings = self.settings.clone();
+        match supervise::spawn(Kind::Companion, &[], move || {
+            run(settings);
+            0
+        }) {
             Err(e) => log::error!("fork: {e}"),
-            Ok(Forked::Parent(pid)) => self.companion = Some((pid, Instant::now())),
-            Ok(Forked::Child) => {
-                self.become_session();
-                run(self.settings.clone());
-                std::process::exit(0);
-            }
+            Ok(pid) => self.companion = Some((pid, Instant::now())),
         }
     }
 
@@ -601,9 +595,9 @@ impl Master<'_> {
     }
 
     fn reap(&mut self) {
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+        for supervise::Reaped { pid, child, .. } in self.children.reap_any() {
+            {
+                {
                     if self.companion.is_some_and(|(p, _)| p == pid) {
                         let (_, since) = self.companion.take().unwrap_or((pid, Instant::now()));
                         log::error!("companion process {pid} ended; restarting it");
@@ -616,7 +610,7 @@ impl Master<'_> {
                     if let Some(p) = self.pool.as_mut() {
                         p.idle.retain(|&k| k != pid);
                     }
-                    if let Some(c) = self.children.remove(&pid) {
+                    if let Some((_, c)) = child {
                         if let Some(i) = c.udp_listener {
                             if let Some(l) = self.listeners.get_mut(i) {
                                 l.busy = false;
@@ -624,8 +618,6 @@ impl Master<'_> {
                         }
                     }
                 }
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => {}
             }
         }
     }
@@ -707,106 +699,95 @@ impl Master<'_> {
     fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
         let max = self.settings.uint("max_sessions") as usize;
         let per_ip = self.settings.uint("max_per_ip") as usize;
-        let sessions = || {
-            self.children
-                .values()
-                .filter(|c| !c.refusing && c.idle_since.is_none())
-        };
-        if sessions().count() >= max {
+        let busy = |c: &Child| c.idle_since.is_none();
+        if self.children.count_where(Kind::Session, busy) >= max {
             return Some("max_sessions");
         }
-        if sessions().filter(|c| c.ip == ip).count() >= per_ip {
+        if self
+            .children
+            .count_where(Kind::Session, |c| busy(c) && c.ip == ip)
+            >= per_ip
+        {
             return Some("max_per_ip");
         }
         None
     }
 
-    /// In a freshly forked session: forget everything of the master's.
-    fn become_session(&mut self) {
-        self.listeners.clear();
-        self.children.clear();
-        self.pool = None;
-        for sig in [
-            Signal::SIGCHLD,
-            Signal::SIGTERM,
-            Signal::SIGINT,
-            Signal::SIGHUP,
-        ] {
-            sys::default_signal(sig);
-        }
-        dlog::reopen();
-    }
-
     fn start_tcp(&mut self, i: usize, tcp: TcpStream, peer: SocketAddr) {
         let ip = canonical_ip(peer.ip());
         let kind = self.listeners[i].kind;
-        let refused = self.over_limit(ip);
-        if let Some(limit) = refused {
-            let refusing = self.children.values().filter(|c| c.refusing).count();
-            if refusing >= MAX_REFUSING {
+        if let Some(limit) = self.over_limit(ip) {
+            if self.children.count(Kind::Refusal) >= MAX_REFUSING {
                 log::warn!("refused {peer}: {limit} reached; disconnected");
                 return;
             }
-        }
-        let (tcp, channel) = if refused.is_none() {
-            let Some(tcp) = self.hand_to_idle(i, tcp, ip) else {
-                return;
+            let service = self.service;
+            let refusal = Child {
+                ip,
+                udp_listener: None,
+                handoff: None,
+                idle_since: None,
             };
-            let channel = self.pool.as_ref().and_then(|p| match p.channel() {
-                Ok(c) => Some(c),
+            let keep = [tcp.as_raw_fd()];
+            match self.children.spawn(Kind::Refusal, refusal, &keep, move || {
+                refuse(service, tcp, kind);
+                0
+            }) {
+                Ok(_) => log::warn!("refused {peer}: {limit} reached"),
+                Err(e) => log::error!("fork: {e}"),
+            }
+            return;
+        }
+        let Some(tcp) = self.hand_to_idle(i, tcp, ip) else {
+            return;
+        };
+        // A reusable session process gets its end of a hand-off channel
+        // and of the pool's report socket.
+        let worker = self.pool.as_ref().and_then(|p| {
+            match p.channel().and_then(|(master_end, chan)| {
+                Ok((master_end, p.worker(chan, self.service.max_use)?))
+            }) {
+                Ok(w) => Some(w),
                 Err(e) => {
                     log::warn!("no hand-off channel for a new session: {e}");
                     None
                 }
-            });
-            (tcp, channel)
-        } else {
-            (tcp, None)
+            }
+        });
+        let (handoff, worker) = match worker {
+            Some((m, w)) => (Some(m), Some(w)),
+            None => (None, None),
         };
-        match sys::fork() {
+        let mut keep = vec![tcp.as_raw_fd()];
+        if let Some(w) = &worker {
+            keep.extend(w.fds());
+        }
+        let kinds: Vec<ListenKind> = self.listeners.iter().map(|l| l.kind).collect();
+        let session = Child {
+            ip,
+            udp_listener: None,
+            handoff,
+            idle_since: None,
+        };
+        let this = &*self;
+        let spawned = supervise::spawn(Kind::Session, &keep, move || {
+            let mut code = this.serve_one(tcp, kind);
+            if let Some(mut w) = worker {
+                while code == 0 {
+                    let Some((listener, tcp)) = w.next() else {
+                        break;
+                    };
+                    let Some(&kind) = kinds.get(listener) else {
+                        break;
+                    };
+                    code = this.serve_one(tcp, kind);
+                }
+            }
+            code
+        });
+        match spawned {
+            Ok(pid) => self.children.insert(pid, Kind::Session, session),
             Err(e) => log::error!("fork: {e}"),
-            Ok(Forked::Parent(pid)) => {
-                if let Some(limit) = refused {
-                    log::warn!("refused {peer}: {limit} reached");
-                }
-                self.children.insert(
-                    pid,
-                    Child {
-                        ip,
-                        udp_listener: None,
-                        refusing: refused.is_some(),
-                        handoff: channel.map(|(master_end, _)| master_end),
-                        idle_since: None,
-                    },
-                );
-            }
-            Ok(Forked::Child) => {
-                let kinds: Vec<ListenKind> = self.listeners.iter().map(|l| l.kind).collect();
-                let worker = match (self.pool.take(), channel) {
-                    (Some(pool), Some((_master_end, chan))) => {
-                        Some(pool.worker(chan, self.service.max_use))
-                    }
-                    _ => None,
-                };
-                self.become_session();
-                if refused.is_some() {
-                    refuse(self.service, tcp, kind);
-                    std::process::exit(0);
-                }
-                let mut code = self.serve_one(tcp, kind);
-                if let Some(mut w) = worker {
-                    while code == 0 {
-                        let Some((listener, tcp)) = w.next() else {
-                            break;
-                        };
-                        let Some(&kind) = kinds.get(listener) else {
-                            break;
-                        };
-                        code = self.serve_one(tcp, kind);
-                    }
-                }
-                std::process::exit(code);
-            }
         }
     }
 
@@ -828,7 +809,7 @@ impl Master<'_> {
             return Some(tcp);
         };
         while let Some(pid) = pool.idle.pop() {
-            let Some(c) = self.children.get_mut(&pid) else {
+            let Some(c) = self.children.get_mut(pid) else {
                 continue;
             };
             let Some(chan) = c.handoff.as_ref() else {
@@ -856,7 +837,7 @@ impl Master<'_> {
         };
         let now = Instant::now();
         for pid in pool.take_reports() {
-            let Some(c) = self.children.get_mut(&pid) else {
+            let Some(c) = self.children.get_mut(pid) else {
                 continue;
             };
             if c.handoff.is_none() || c.idle_since.is_some() {
@@ -875,7 +856,7 @@ impl Master<'_> {
     /// Close the hand-off channel of the reusable processes `which` selects:
     /// an idle one exits at once, a busy one after its session.
     fn retire(&mut self, which: impl Fn(&Child) -> bool) {
-        for c in self.children.values_mut() {
+        for (_, _, c) in self.children.iter_mut() {
             if c.handoff.is_some() && which(c) {
                 c.handoff = None;
             }
@@ -883,7 +864,7 @@ impl Master<'_> {
         if let Some(pool) = self.pool.as_mut() {
             let children = &self.children;
             pool.idle
-                .retain(|pid| children.get(pid).is_some_and(|c| c.handoff.is_some()));
+                .retain(|pid| children.get(*pid).is_some_and(|c| c.handoff.is_some()));
         }
     }
 
@@ -901,33 +882,27 @@ impl Master<'_> {
                 return;
             }
         };
-        match sys::fork() {
+        let child = Child {
+            ip: IpAddr::from([0, 0, 0, 0]),
+            udp_listener: Some(i),
+            handoff: None,
+            idle_since: None,
+        };
+        let keep = [socket.as_raw_fd()];
+        let (settings, debug) = (self.settings.clone(), self.inv.debug);
+        let spawned = self.children.spawn(Kind::Session, child, &keep, move || {
+            handler(UdpSession {
+                socket,
+                settings,
+                hostname: hostname(),
+                inetd: false,
+                debug,
+            });
+            0
+        });
+        match spawned {
+            Ok(_) => self.listeners[i].busy = true,
             Err(e) => log::error!("fork: {e}"),
-            Ok(Forked::Parent(pid)) => {
-                drop(socket);
-                self.listeners[i].busy = true;
-                self.children.insert(
-                    pid,
-                    Child {
-                        ip: IpAddr::from([0, 0, 0, 0]),
-                        udp_listener: Some(i),
-                        refusing: false,
-                        handoff: None,
-                        idle_since: None,
-                    },
-                );
-            }
-            Ok(Forked::Child) => {
-                self.become_session();
-                handler(UdpSession {
-                    socket,
-                    settings: self.settings.clone(),
-                    hostname: hostname(),
-                    inetd: false,
-                    debug: self.inv.debug,
-                });
-                std::process::exit(0);
-            }
         }
     }
 }

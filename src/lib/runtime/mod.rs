@@ -1,4 +1,5 @@
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+// (supervise.rs holds the one exception: the call of sys::fork.)
 //! The runtime every daemon shares: command line, configuration, inetd mode,
 //! the standalone master that forks one session per connection, limits,
 //! signals and logging. A daemon is a `Service` plus its protocol.
@@ -8,6 +9,7 @@ pub mod config;
 pub mod log;
 mod master;
 mod pool;
+pub mod supervise;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;

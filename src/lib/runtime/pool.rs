@@ -18,7 +18,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::unistd::{self, Gid, Pid, Uid};
 
 use crate::sys;
@@ -72,26 +71,23 @@ impl Pool {
         pids
     }
 
-    /// In the forked process: its side of the pool.
-    pub fn worker(self, chan: UnixStream, max_use: u32) -> Worker {
-        Worker {
+    /// The side of the pool a new session process takes with it: its
+    /// hand-off channel and a copy of the report socket.
+    pub fn worker(&self, chan: UnixStream, max_use: u32) -> io::Result<Worker> {
+        Ok(Worker {
             chan,
-            report_to: self.report_to,
+            report_to: self.report_to.try_clone()?,
             left: max_use.saturating_sub(1),
             euid: unistd::geteuid(),
             egid: unistd::getegid(),
-        }
+        })
     }
 }
 
 /// Hand a connection to an idle process, with the index of the listener it
 /// came from. An error means the process is gone or stuck: retire it.
 pub fn hand_off(chan: &UnixStream, listener: u8, conn: &TcpStream) -> io::Result<()> {
-    let fds = [conn.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [io::IoSlice::new(std::slice::from_ref(&listener))];
-    sendmsg::<()>(chan.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)?;
-    Ok(())
+    sys::send_fd(chan.as_fd(), listener, conn.as_fd())
 }
 
 /// A session process's side of the pool.
@@ -105,6 +101,11 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The descriptors the session process must keep.
+    pub fn fds(&self) -> [std::os::fd::RawFd; 2] {
+        [self.chan.as_raw_fd(), self.report_to.as_raw_fd()]
+    }
+
     /// After a clean session: report idle and wait for the next connection
     /// (the listener index and the socket). None: time to exit.
     pub fn next(&mut self) -> Option<(usize, TcpStream)> {
@@ -114,7 +115,7 @@ impl Worker {
         self.left -= 1;
         let pid = std::process::id() as i32;
         self.report_to.send(&pid.to_ne_bytes()).ok()?;
-        match sys::recv_fd(&self.chan) {
+        match sys::recv_fd(self.chan.as_fd()) {
             Ok((listener, Some(fd))) => Some((listener as usize, sys::tcp_stream_from(fd))),
             _ => None,
         }

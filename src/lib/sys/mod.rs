@@ -9,7 +9,7 @@
 use std::ffi::{CStr, CString};
 use std::io;
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use nix::sys::signal::{self, SigHandler, Signal};
@@ -21,12 +21,15 @@ pub enum Forked {
     Child,
 }
 
-/// fork(2). Call only while the process has a single thread: the child gets a
-/// copy of this thread alone, and any lock held elsewhere would stay locked.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: every caller in this crate forks from a single-threaded process
-    // (the master, or a session before it starts any relay thread), so the
-    // child cannot inherit a lock held by another thread.
+/// fork(2). Only `runtime::supervise` calls it: every child of the suite is
+/// started there, with its signals reset and its descriptors closed.
+///
+/// # Safety
+/// The calling process must have a single thread: the child gets a copy of
+/// the calling thread alone, and a lock held by any other thread (malloc's,
+/// the logger's) would stay locked in it for ever.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees a single-threaded process (see above).
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
         Ok(ForkResult::Child) => Ok(Forked::Child),
@@ -61,39 +64,85 @@ pub fn udp_socket_from(fd: OwnedFd) -> UdpSocket {
     UdpSocket::from(fd)
 }
 
-/// Receive one descriptor passed with SCM_RIGHTS over a Unix socket (the
-/// ftpd port helper hands back sockets bound to port 20 this way). Returns
-/// the one data byte sent with it and the descriptor, if one came.
-pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> io::Result<(u8, Option<OwnedFd>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
-    let mut byte = [0u8; 1];
-    let mut iov = [io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    if msg.bytes == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+/// Most descriptors one message may carry.
+pub const MAX_FDS: usize = 4;
+
+/// Send `data` with descriptors attached (SCM_RIGHTS) over a Unix socket:
+/// a connection handed to a reusable session, a socket bound to a reserved
+/// port, the end of a relay. On a SOCK_SEQPACKET socket it is one message.
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [io::IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+    if sent != data.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "message cut short",
+        ));
     }
-    let mut fd = None;
+    Ok(())
+}
+
+/// Receive one message into `buf` with the descriptors that came with it
+/// (at most MAX_FDS; any more are closed). A message longer than `buf` is
+/// an error, not a silent truncation. Ok((0, _)) is the end of the stream.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    let mut fds = Vec::new();
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            for fd in raw {
                 // SAFETY: the kernel just installed this descriptor in our
                 // table for this message; nothing else knows its number, so
-                // the OwnedFd is its only owner. Extra ones are closed.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                if fd.is_none() {
-                    fd = Some(owned);
+                // the OwnedFd is its only owner (extra ones are dropped,
+                // which closes them).
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                if fds.len() < MAX_FDS {
+                    fds.push(owned);
                 }
             }
         }
     }
-    Ok((byte[0], fd))
+    let truncated = msg
+        .flags
+        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    if truncated {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too long",
+        ));
+    }
+    Ok((msg.bytes, fds))
+}
+
+/// Send one byte and one descriptor (the master's hand-off of a connection).
+pub fn send_fd(sock: BorrowedFd<'_>, byte: u8, fd: BorrowedFd<'_>) -> io::Result<()> {
+    send_with_fds(sock, &[byte], &[fd.as_raw_fd()])
+}
+
+/// Receive one byte and the descriptor sent with it, if one came.
+pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<(u8, Option<OwnedFd>)> {
+    let mut byte = [0u8; 1];
+    let (n, fds) = recv_with_fds(sock, &mut byte)?;
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok((byte[0], fds.into_iter().next()))
 }
 
 /// yescrypt, Debian's default password hash, takes 16 MiB of scratch memory
@@ -106,8 +155,14 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> io::Result<(u8, Option<
 ///
 /// libcrypt calls `mmap` through the dynamic linker, and an executable's own
 /// definition comes first (build.rs exports ours). Outside crypt it is
-/// exactly libc's mmap: the system call with the caller's arguments.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// exactly libc's mmap: the system call with the caller's arguments. That
+/// holds only where the raw system call is what glibc's `mmap` makes: on
+/// 64-bit Linux, where `SYS_mmap` takes the offset in bytes. On 32-bit
+/// targets glibc uses `mmap2` (offset in pages) and i386's `SYS_mmap` takes
+/// a pointer to a block of arguments, so there the override is not built
+/// (build.rs exports the symbol under the same condition) and yescrypt runs with
+/// the kernel's own page-size faults.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 mod crypt_scratch {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -164,7 +219,7 @@ mod crypt_scratch {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64")))]
 mod crypt_scratch {
     pub struct HugePages;
     impl HugePages {
@@ -187,6 +242,25 @@ pub fn default_signal(sig: Signal) {
     // SAFETY: SIG_DFL installs no Rust code as a handler, so no handler can
     // run in an async-signal context with broken invariants.
     let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+}
+
+/// In a freshly forked child: every signal back to its default disposition
+/// (the parent's handlers write to the parent's wake-up pipes and flags,
+/// which mean nothing here), SIGPIPE ignored (a vanished peer is an EPIPE
+/// error, not death), and nothing blocked.
+pub fn reset_signals() {
+    for sig in Signal::iterator() {
+        match sig {
+            Signal::SIGKILL | Signal::SIGSTOP => {}
+            Signal::SIGPIPE => ignore_signal(sig),
+            _ => default_signal(sig),
+        }
+    }
+    let _ = signal::sigprocmask(
+        signal::SigmaskHow::SIG_SETMASK,
+        Some(&signal::SigSet::empty()),
+        None,
+    );
 }
 
 /// Ignore a signal (SIGPIPE: a vanished client is an EPIPE error, not death).
@@ -364,8 +438,11 @@ mod tests {
             Some(YESCRYPT)
         );
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if cfg!(all(target_os = "linux", target_env = "gnu"))
-            && thp.is_ok_and(|t| !t.contains("[never]"))
+        if cfg!(all(
+            target_os = "linux",
+            target_env = "gnu",
+            target_pointer_width = "64"
+        )) && thp.is_ok_and(|t| !t.contains("[never]"))
         {
             // 16 MiB in 4 KiB pages would be 4,096 faults.
             assert!(taken < 1500, "{taken} page faults for one yescrypt hash");

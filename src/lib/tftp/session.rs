@@ -3,7 +3,6 @@
 //! each in a forked transfer process on a fresh socket (the transfer ID of
 //! RFC 1350), connected to the client so no other host can interfere.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -15,9 +14,8 @@ use super::packet::{self, ErrorCode, Mode, Negotiated, Packet, Request};
 use super::transfer::{advance, Window};
 use crate::auth;
 use crate::fs::Jail;
+use crate::runtime::supervise::{Children, Kind};
 use crate::runtime::UdpSession;
-use crate::sys::{self, Forked};
-use nix::unistd::Pid;
 
 /// How long the session waits for another request before it exits and
 /// hands the socket back to inetd or the master.
@@ -65,9 +63,9 @@ pub fn serve(s: UdpSession) {
     };
     let _ = s.socket.set_read_timeout(Some(QUIET));
     let mut buf = vec![0u8; MAX_PACKET];
-    let mut transfers: HashMap<Pid, std::net::IpAddr> = HashMap::new();
+    let mut transfers: Children<std::net::IpAddr> = Children::new();
     loop {
-        reap(&mut transfers);
+        transfers.reap_any();
         let (n, peer) = match s.socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) if crate::net::is_timeout(&e) => return,
@@ -87,7 +85,7 @@ pub fn serve(s: UdpSession) {
                 continue;
             }
         };
-        let from_peer = transfers.values().filter(|ip| **ip == peer.ip()).count();
+        let from_peer = transfers.count_where(Kind::Transfer, |ip| *ip == peer.ip());
         if transfers.len() >= limits.max_transfers || from_peer >= limits.max_per_ip {
             log::warn!("tftpd: refused {peer}: too many transfers");
             let _ = s.socket.send_to(
@@ -97,30 +95,13 @@ pub fn serve(s: UdpSession) {
             continue;
         }
         let local = s.socket.local_addr().ok();
-        match sys::fork() {
-            Ok(Forked::Child) => {
-                drop(s.socket);
-                transfer(request, peer, local, &jail, &limits);
-                std::process::exit(0);
-            }
-            Ok(Forked::Parent(pid)) => {
-                transfers.insert(pid, peer.ip());
-            }
-            Err(e) => log::error!("tftpd: fork: {e}"),
-        }
-    }
-}
-
-/// Collect finished transfer processes.
-fn reap(transfers: &mut HashMap<Pid, std::net::IpAddr>) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
-                transfers.remove(&pid);
-            }
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
+        // The transfer makes its own socket; it keeps nothing of ours.
+        let spawned = transfers.spawn(Kind::Transfer, peer.ip(), &[], || {
+            transfer(request, peer, local, &jail, &limits);
+            0
+        });
+        if let Err(e) = spawned {
+            log::error!("tftpd: fork: {e}");
         }
     }
 }

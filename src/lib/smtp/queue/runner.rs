@@ -36,7 +36,7 @@ use super::worker::{self, Job, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
 use crate::auth::Authenticator;
 use crate::runtime::config::Settings;
-use crate::sys::{self, Forked};
+use crate::runtime::supervise::{self, Kind};
 
 pub use super::kick::{kick_flush, kick_id, kick_scan, KICK};
 pub const LOCK: &str = "lock";
@@ -462,9 +462,15 @@ impl Runner {
                 return;
             }
         };
-        match sys::fork() {
-            Ok(Forked::Parent(pid)) => {
-                drop(w);
+        let keep = [w.as_raw_fd()];
+        let (cfg, auth, me) = (&self.cfg, &self.auth, self.me);
+        // The worker keeps only its result pipe: not the runner's spool
+        // lock, its wake-up sockets or the other workers' pipes.
+        match supervise::spawn(Kind::Worker, &keep, move || {
+            worker::run_worker(cfg, auth, me, job, w);
+            0
+        }) {
+            Ok(pid) => {
                 let pipe = File::from(r);
                 let _ = nix::fcntl::fcntl(
                     pipe.as_raw_fd(),
@@ -480,35 +486,10 @@ impl Runner {
                     killed: false,
                 });
             }
-            Ok(Forked::Child) => {
-                drop(r);
-                self.become_worker();
-                worker::run_worker(&self.cfg, &self.auth, self.me, job, w);
-                std::process::exit(0);
-            }
             Err(e) => {
                 log::error!("queue: fork: {e}");
                 self.worker_lost(open, &format!("4.3.0 cannot start a delivery process: {e}"));
             }
-        }
-    }
-
-    /// In a fresh worker: let go of the runner's descriptors, but never
-    /// unlock the spool lock (it is the runner's).
-    fn become_worker(&mut self) {
-        if let Some(l) = self.lock.take() {
-            std::mem::forget(l);
-        }
-        self.sock = None;
-        self.wake = None;
-        self.workers.clear();
-        for sig in [
-            Signal::SIGTERM,
-            Signal::SIGINT,
-            Signal::SIGHUP,
-            Signal::SIGCHLD,
-        ] {
-            sys::default_signal(sig);
         }
     }
 
@@ -1043,28 +1024,15 @@ pub fn deliver_now(settings: &Settings, id: &str) {
         return;
     }
     let auth = Authenticator::from_settings(settings);
-    match sys::fork() {
-        Err(e) => log::error!("{id}: cannot fork a delivery: {e}; it stays queued"),
-        Ok(Forked::Parent(pid)) => {
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        Ok(Forked::Child) => {
-            let _ = nix::unistd::setsid();
-            match sys::fork() {
-                Ok(Forked::Child) => {}
-                _ => std::process::exit(0),
-            }
-            close_network_fds();
-            crate::runtime::log::reopen();
-            for sig in [
-                Signal::SIGTERM,
-                Signal::SIGINT,
-                Signal::SIGHUP,
-                Signal::SIGCHLD,
-            ] {
-                sys::default_signal(sig);
-            }
-            let mut r = Runner::new(cfg, auth, Mode::Only(vec![id.to_string()]));
+    let id = id.to_string();
+    // A child that starts a grandchild and exits at once: the delivery is
+    // not ours to wait for (the session may end first), and it keeps none
+    // of the session's descriptors, so the client's connection ends with
+    // the session.
+    let detached = supervise::spawn(Kind::Delivery, &[], move || {
+        let _ = nix::unistd::setsid();
+        let delivery = supervise::spawn(Kind::Delivery, &[], move || {
+            let mut r = Runner::new(cfg, auth, Mode::Only(vec![id.clone()]));
             match r.take_lock() {
                 Ok(true) => r.run(),
                 // A runner or flush holds the spool: it will see the mail.
@@ -1072,35 +1040,14 @@ pub fn deliver_now(settings: &Settings, id: &str) {
                     kick_scan(&r.dir);
                 }
             }
-            std::process::exit(0);
-        }
-    }
-}
-
-/// In a detached delivery: close inherited TCP sockets (the client's
-/// connection must end when the session does).
-fn close_network_fds() {
-    use nix::sys::socket::SockaddrLike;
-    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<i32> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2)
-        .collect();
-    for fd in fds {
-        let inet = nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd)
-            .ok()
-            .and_then(|a| a.family())
-            .is_some_and(|f| {
-                matches!(
-                    f,
-                    nix::sys::socket::AddressFamily::Inet | nix::sys::socket::AddressFamily::Inet6
-                )
-            });
-        if inet {
-            let _ = nix::unistd::close(fd);
+            0
+        });
+        i32::from(delivery.is_err())
+    });
+    match detached {
+        Err(e) => log::error!("cannot fork a delivery: {e}; it stays queued"),
+        Ok(pid) => {
+            let _ = nix::sys::wait::waitpid(pid, None);
         }
     }
 }
