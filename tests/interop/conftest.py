@@ -358,6 +358,41 @@ service classicd-{self.port}
         self.proc.wait(timeout=10)
 
 
+def children(pid):
+    """The processes whose parent is `pid`."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def descendants(pid, depth):
+    """The processes `depth` generations below `pid` (1: its children)."""
+    level = [pid]
+    for _ in range(depth):
+        level = [c for p in level for c in children(p)]
+    return level
+
+
+def proc_status(pid):
+    """What /proc says of a process's identity and confinement: uid and
+    gid (real, effective, saved, fs), supplementary groups, root directory,
+    NoNewPrivs."""
+    status = open(f"/proc/{pid}/status").read()
+    fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
+    try:
+        root = os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        root = None
+    return {
+        "uid": [int(x) for x in fields["Uid"].split()],
+        "gid": [int(x) for x in fields["Gid"].split()],
+        "groups": sorted(int(x) for x in fields["Groups"].split()),
+        "root": root,
+        "nnp": int(fields.get("NoNewPrivs", "0").strip()),
+        "ppid": int(fields["PPid"].strip()),
+    }
+
+
 def stray_daemons():
     """Processes of our binaries started from a pytest temp tree."""
     found = []

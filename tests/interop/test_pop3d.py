@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, Xinetd, binary, free_port, need, need_reference, wait_port
+from conftest import IS_ROOT, Xinetd, binary, descendants, free_port, need, need_reference, wait_port
 
 
 MESSAGES = [
@@ -99,9 +99,9 @@ def login_when_free(d, timeout=10):
 
 
 def session_pids(d):
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(d.pid)], capture_output=True,
-                         text=True).stdout
-    return [int(x) for x in out.split()]
+    """The account processes of the sessions: children of the monitors the
+    master forked (one per connection)."""
+    return [pid for pid in descendants(d.pid, depth=2)]
 
 
 def check_messages(p, messages):
@@ -395,6 +395,7 @@ def test_session_runs_as_the_mailbox_owner(lab, daemon):
     put_maildir(lab, MESSAGES)
     d = daemon("pop3d")
     p = login(d)
+    p.noop()
     pids = session_pids(d)
     assert pids
     for pid in pids:

@@ -8,7 +8,9 @@ mod privilege;
 pub mod sasl;
 
 pub use passwd_file::{parse_line, PasswdEntry};
-pub use privilege::{act_as, drop_privileges, enter_chroot, running_as_root, ActingAs};
+pub use privilege::{
+    act_as, drop_privileges, empty_dir, enter_chroot, enter_prelogin, running_as_root, ActingAs,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

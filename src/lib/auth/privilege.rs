@@ -197,6 +197,79 @@ pub fn enter_chroot(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Become the unprivileged pre-login process that reads the network before
+/// anyone has logged in: as root, confined to `empty` (an empty directory
+/// nobody can write) and switched for good to `nopriv` (the `nopriv_user`);
+/// in every case no new privileges (no set-id program can raise it again)
+/// and no children of its own (it never forks). (No file-size limit: its
+/// log may be a file on stderr, and the empty root leaves nothing to write.)
+pub fn enter_prelogin(nopriv: &Account, empty: &Path) -> io::Result<()> {
+    if running_as_root() {
+        enter_chroot(empty)?;
+        drop_privileges(nopriv)?;
+    }
+    forbid_new_privileges()?;
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_NPROC, 0, 0)?;
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn forbid_new_privileges() -> io::Result<()> {
+    nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)
+}
+
+/// Elsewhere the set-id bits cannot be switched off per process (FreeBSD 14
+/// has procctl(PROC_NO_NEW_PRIVS_CTL), not wrapped here yet); the chroot
+/// into an empty directory already leaves no program to run.
+#[cfg(not(target_os = "linux"))]
+fn forbid_new_privileges() -> io::Result<()> {
+    Ok(())
+}
+
+/// The empty directory pre-login processes are confined to: /var/empty
+/// where the system has one (the BSDs, OpenSSH's), else our own under
+/// /run (or /var/run), made on first use. It must be root's, writable by
+/// nobody else, and empty.
+pub fn empty_dir() -> io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let suitable = |p: &Path| -> bool {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.is_dir() && m.uid() == 0 && m.mode() & 0o022 == 0)
+            && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+    };
+    let system = Path::new("/var/empty");
+    if suitable(system) {
+        return Ok(system.to_path_buf());
+    }
+    let base = if Path::new("/run").is_dir() {
+        Path::new("/run/classicd")
+    } else {
+        Path::new("/var/run/classicd")
+    };
+    let ours = base.join("empty");
+    if !suitable(&ours) {
+        let mut b = std::fs::DirBuilder::new();
+        b.mode(0o755);
+        match b.create(base) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        b.mode(0o555);
+        match b.create(&ours) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        if !suitable(&ours) {
+            return Err(io::Error::other(format!(
+                "{} must be an empty directory owned by root and writable by nobody else",
+                ours.display()
+            )));
+        }
+    }
+    Ok(ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

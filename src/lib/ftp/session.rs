@@ -56,7 +56,7 @@ pub enum Flow {
 
 pub fn serve(s: Session) {
     // Urgent data (the Telnet DM clients send before ABOR) stays in line.
-    let _ = socket2::SockRef::from(s.conn.tcp()).set_out_of_band_inline(true);
+    let _ = socket2::SockRef::from(&s.conn.fd()).set_out_of_band_inline(true);
     // Modes of created files come from the session's own umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let banner = s.banner("ftpd");

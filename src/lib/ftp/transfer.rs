@@ -254,7 +254,7 @@ impl Driver {
                 let control = if self.conn.has_buffered_input() {
                     None
                 } else {
-                    Some(self.conn.tcp().as_fd())
+                    Some(self.conn.fd())
                 };
                 accept_from(&l, self.conn.peer.ip(), control)
             }
@@ -314,7 +314,7 @@ impl Driver {
             } else {
                 let mut fds = [
                     PollFd::new(rx.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.conn.tcp().as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.conn.fd(), PollFlags::POLLIN),
                 ];
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}

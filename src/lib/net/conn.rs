@@ -2,17 +2,22 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::line::{Line, LineBuf};
 
-/// A TCP stream, in the clear or under TLS.
+/// A TCP stream, in the clear or under TLS; or, after a login under TLS,
+/// the account's end of the relay that the unprivileged pre-login process
+/// runs for the TLS connection (the client's bytes, decrypted).
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Relayed(UnixStream),
 }
 
 impl Stream {
@@ -26,24 +31,53 @@ impl Stream {
         Ok(Stream::Tls(Box::new(s)))
     }
 
-    pub fn tcp(&self) -> &TcpStream {
+    /// The socket under the stream (for poll, timeouts, socket options).
+    pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Stream::Plain(t) => t,
-            Stream::Tls(s) => &s.sock,
+            Stream::Plain(t) => t.as_fd(),
+            Stream::Tls(s) => s.sock.as_fd(),
+            Stream::Relayed(u) => u.as_fd(),
         }
     }
 
+    /// The TCP socket, when this process holds it.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(t) => Some(t),
+            Stream::Tls(s) => Some(&s.sock),
+            Stream::Relayed(_) => None,
+        }
+    }
+
+    /// Whether what crosses this stream is protected by TLS (here or in
+    /// the relay).
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self, Stream::Tls(_) | Stream::Relayed(_))
     }
 
-    /// Close cleanly: a TLS close_notify, then a TCP shutdown of our side.
+    /// Close cleanly: a TLS close_notify, then a shutdown of our side.
     pub fn close(&mut self) {
-        if let Stream::Tls(s) = self {
-            s.conn.send_close_notify();
-            let _ = s.conn.complete_io(&mut s.sock);
+        match self {
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                let _ = s.sock.shutdown(Shutdown::Write);
+            }
+            Stream::Plain(t) => {
+                let _ = t.shutdown(Shutdown::Write);
+            }
+            Stream::Relayed(u) => {
+                let _ = u.shutdown(Shutdown::Write);
+            }
         }
-        let _ = self.tcp().shutdown(Shutdown::Write);
+    }
+
+    /// Set the read and write timeouts of the socket underneath.
+    fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
+        let fd = self.fd();
+        let sock = socket2::SockRef::from(&fd);
+        sock.set_read_timeout(read)?;
+        sock.set_write_timeout(write)
     }
 }
 
@@ -58,6 +92,7 @@ impl Read for Stream {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
                 r => r,
             },
+            Stream::Relayed(u) => u.read(buf),
         }
     }
 }
@@ -67,6 +102,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(t) => t.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Relayed(u) => u.write(buf),
         }
     }
 
@@ -74,6 +110,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(t) => t.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Relayed(u) => u.flush(),
         }
     }
 }
@@ -84,6 +121,11 @@ pub struct Conn {
     lines: LineBuf,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The idle timer (None: none).
+    idle: Option<Duration>,
+    /// A time by which the client must be done (the login deadline):
+    /// reads fail with a timeout past it, however the bytes trickle.
+    deadline: Option<Instant>,
 }
 
 impl Conn {
@@ -99,7 +141,38 @@ impl Conn {
             lines: LineBuf::new(line_capacity),
             peer,
             local,
+            idle: None,
+            deadline: None,
         })
+    }
+
+    /// A connection taken over from another process: its stream, the
+    /// addresses of the TCP connection, and what the other process had
+    /// read from the client but not used (`unread`, served first).
+    pub fn resume(
+        stream: Stream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        line_capacity: usize,
+        unread: &[u8],
+    ) -> io::Result<Conn> {
+        let mut lines = LineBuf::new(line_capacity.max(unread.len() + 2));
+        lines.preload(unread);
+        Ok(Conn {
+            stream,
+            lines,
+            peer,
+            local,
+            idle: None,
+            deadline: None,
+        })
+    }
+
+    /// The stream and what was read ahead of the last line (to hand the
+    /// connection to another process).
+    pub fn into_parts(self) -> (Stream, Vec<u8>) {
+        let unread = self.lines.buffered().to_vec();
+        (self.stream, unread)
     }
 
     /// Upgrade to TLS (STARTTLS, AUTH TLS, STLS, or an implicit-TLS port).
@@ -109,7 +182,10 @@ impl Conn {
             return Err(io::Error::other("TLS is already active"));
         }
         self.lines.clear();
-        let placeholder = Stream::Plain(self.stream.tcp().try_clone()?);
+        let Some(tcp) = self.stream.tcp() else {
+            return Err(io::Error::other("TLS is already active"));
+        };
+        let placeholder = Stream::Plain(tcp.try_clone()?);
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, placeholder) else {
             return Err(io::Error::other("TLS is already active"));
         };
@@ -121,21 +197,56 @@ impl Conn {
         self.stream.is_tls()
     }
 
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP socket, when this process holds it (not after a TLS login,
+    /// where the pre-login process relays).
+    pub fn tcp(&self) -> Option<&TcpStream> {
         self.stream.tcp()
     }
 
+    /// The socket under the connection, for poll(2).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.fd()
+    }
+
     /// The idle timer: a read that waits longer fails with a timeout error.
-    pub fn set_idle_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        let t = t.filter(|d| !d.is_zero());
-        self.tcp().set_read_timeout(t)?;
-        self.tcp()
-            .set_write_timeout(t.map(|d| d.max(Duration::from_secs(60))))
+    pub fn set_idle_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.idle = t.filter(|d| !d.is_zero());
+        self.stream
+            .set_timeouts(self.idle, self.idle.map(|d| d.max(Duration::from_secs(60))))
+    }
+
+    /// A deadline for the whole dialogue (None: none): reads past it fail
+    /// with a timeout error.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+        if deadline.is_none() {
+            let _ = self.set_idle_timeout(self.idle);
+        }
+    }
+
+    /// Whether the deadline, if any, has passed.
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Read one line of at most `max` bytes.
     pub fn read_line(&mut self, max: usize) -> io::Result<Line> {
-        self.lines.read_line(&mut self.stream, max)
+        match self.deadline {
+            None => self.lines.read_line(&mut self.stream, max),
+            Some(deadline) => {
+                let mut r = Deadline {
+                    stream: &mut self.stream,
+                    idle: self.idle,
+                    deadline,
+                };
+                self.lines.read_line(&mut r, max)
+            }
+        }
+    }
+
+    /// What the client sent that has been read but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        self.lines.buffered()
     }
 
     /// Whether the client has already sent more than we have consumed
@@ -158,6 +269,30 @@ impl Conn {
     /// The underlying stream, for drivers that need raw access.
     pub fn stream_mut(&mut self) -> &mut Stream {
         &mut self.stream
+    }
+}
+
+/// Reads that end at a deadline: before each read of the socket the read
+/// timeout becomes what is left (or the idle timer, if shorter), so a client
+/// that sends one byte a minute still runs out of time.
+struct Deadline<'a> {
+    stream: &'a mut Stream,
+    idle: Option<Duration>,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+        }
+        let wait = match self.idle {
+            Some(idle) => idle.min(left),
+            None => left,
+        };
+        socket2::SockRef::from(&self.stream.fd()).set_read_timeout(Some(wait))?;
+        self.stream.read(buf)
     }
 }
 

@@ -58,6 +58,16 @@ impl LineBuf {
         }
     }
 
+    /// Put bytes read elsewhere in front (a connection taken over from
+    /// another process). Must fit the buffer.
+    pub fn preload(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len());
+        self.buf[..n].copy_from_slice(&bytes[..n]);
+        self.start = 0;
+        self.end = n;
+        self.discarding = false;
+    }
+
     /// Drop everything buffered (after a TLS upgrade: plaintext sent ahead
     /// of the handshake must not be taken as protected commands).
     pub fn clear(&mut self) {

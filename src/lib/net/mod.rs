@@ -3,6 +3,7 @@
 //! streams, and the connection type that protocol drivers talk through.
 
 mod conn;
+pub mod dialogue;
 mod line;
 pub mod tls;
 

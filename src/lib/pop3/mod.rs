@@ -4,7 +4,7 @@
 //! `mail_location` that smtpd delivers to. See pop3d(8).
 
 pub mod command;
-mod session;
+pub mod session;
 pub mod state;
 
 use crate::runtime::config::{ConfigError, KeySpec, Kind, Settings};
@@ -35,7 +35,7 @@ pub static SERVICE: Service = Service {
     extra_listeners: &[],
     line_max: 4096,
     busy_reply: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
-    handler: Handler::Tcp(session::serve),
+    handler: Handler::Split(&session::POP3),
     check,
     extra_modes: &[],
     companion: None,

@@ -1,63 +1,106 @@
-//! The pop3d session driver: reads lines, feeds the state machine, carries
-//! out its steps (login, privilege drop, maildrop, RETR streaming, UPDATE).
+//! The pop3d glue, in the two processes of the privilege split:
 //!
-//! Replies to pipelined commands are gathered and sent in one write when the
-//! client has nothing more buffered; RETR goes out in 64 KiB writes through
-//! `mail::wire::WireWriter`, in constant memory whatever the message size.
+//! - pre-login (unprivileged, confined): AUTHORIZATION: greeting, CAPA,
+//!   STLS, USER/PASS and AUTH PLAIN; credentials go to the monitor, and a
+//!   granted login starts the account's session with the connection;
+//! - the account's process: opens and locks the maildrop as the account,
+//!   then TRANSACTION and UPDATE.
+//!
+//! Both run on the shared line driver (`net::dialogue`). RETR goes out in
+//! 64 KiB writes through `mail::wire::WireWriter`, in constant memory
+//! whatever the message size.
 
 use std::io::{self, BufRead};
 
 use super::command;
-use super::state::{Config, LoginFailure, Machine, Step};
-use crate::auth::{self, AuthError, Login};
+use super::state::{Action, Config, LoginFailure, Machine};
+use crate::auth;
 use crate::mail::{self, wire::WireWriter, Maildrop, OpenError};
-use crate::net::{self, Line};
-use crate::runtime::Session;
+use crate::net::dialogue::{Dialogue, Flow, LineProtocol, Silence};
+use crate::net::Ending;
+use crate::runtime::session::{ipc, LoggedIn, Monitor, PreLogin, TcpProtocol, Verdict};
+use crate::runtime::ListenKind;
 
 /// Longest command line (RFC 2449 allows 255 octets; SASL responses are
 /// longer).
-const LINE_MAX: usize = 4096;
+pub const LINE_MAX: usize = 4096;
 
-struct Driver {
-    s: Session,
-    m: Machine,
-    out: Vec<u8>,
-    drop: Option<Maildrop>,
-    login: Option<Login>,
-    user: String,
-    retrieved: usize,
-}
+/// pop3d in the privilege split.
+pub struct Pop3;
 
-enum Flow {
-    Go,
-    End,
-}
+pub static POP3: Pop3 = Pop3;
 
-pub fn serve(s: Session) {
-    let cfg = Config {
-        tls_available: s.tls.is_some(),
-        tls_active: s.conn.is_tls(),
-        cleartext_login: s.settings.bool("cleartext_login"),
-        login_attempts: s.settings.uint("login_attempts").min(u32::MAX as u64) as u32,
-    };
-    let banner = s.banner("pop3d");
-    let mut d = Driver {
-        s,
-        m: Machine::new(cfg),
-        out: format!("+OK {banner}\r\n").into_bytes(),
-        drop: None,
-        login: None,
-        user: String::new(),
-        retrieved: 0,
-    };
-    d.run();
-    if d.drop.is_some() {
-        log::info!(
-            "user {}: session ended without QUIT, nothing deleted",
-            d.user
-        );
+fn config(s: &crate::runtime::config::Settings, tls_available: bool, tls_active: bool) -> Config {
+    Config {
+        tls_available,
+        tls_active,
+        cleartext_login: s.bool("cleartext_login"),
+        login_attempts: s.uint("login_attempts").min(u32::MAX as u64) as u32,
     }
-    drop(d.login.take());
+}
+
+impl TcpProtocol for Pop3 {
+    fn prelogin(&self, s: PreLogin) {
+        let tls_active = s.kind == ListenKind::Tls;
+        let cfg = config(&s.settings, s.tls.is_some(), tls_active);
+        let banner = s.banner("pop3d");
+        let mut d = Dialogue::new(s.conn, s.tls, LINE_MAX);
+        d.reply(format!("+OK {banner}\r\n").as_bytes());
+        let mut p = Authorization {
+            m: Machine::new(cfg),
+            monitor: s.monitor,
+        };
+        d.run(&mut p);
+    }
+
+    fn session(&self, s: LoggedIn) {
+        let tls_active = match Handover::decode(&s.handover) {
+            Some(h) => h.tls_active,
+            None => {
+                log::error!("user {}: bad hand-over", s.account.name);
+                return;
+            }
+        };
+        let cfg = config(&s.settings, s.tls.is_some(), tls_active);
+        let mut d = Dialogue::new(s.conn, None, LINE_MAX);
+        let mut t = Transaction {
+            m: Machine::new(cfg),
+            drop: None,
+            user: s.account.name.clone(),
+            retrieved: 0,
+        };
+        let first = t.open(&s.settings, &s.account);
+        if t.apply(&mut d, first) == Flow::Close {
+            let _ = d.flush();
+            d.conn.close();
+            return;
+        }
+        d.run(&mut t);
+        if t.drop.is_some() {
+            log::info!(
+                "user {}: session ended without QUIT, nothing deleted",
+                t.user
+            );
+        }
+    }
+}
+
+/// What the pre-login side hands to the account's process.
+struct Handover {
+    tls_active: bool,
+}
+
+impl Handover {
+    fn encode(&self) -> Vec<u8> {
+        ipc::Writer::new(1).u8(u8::from(self.tls_active)).finish()
+    }
+
+    fn decode(b: &[u8]) -> Option<Handover> {
+        let (tag, mut r) = ipc::Reader::new(b).ok()?;
+        let tls_active = r.bool().ok()?;
+        r.end().ok()?;
+        (tag == 1).then_some(Handover { tls_active })
+    }
 }
 
 fn masked(line: &[u8], sasl: bool) -> String {
@@ -80,137 +123,95 @@ fn masked(line: &[u8], sasl: bool) -> String {
     }
 }
 
-impl Driver {
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let r = self.s.conn.send(&self.out);
-            self.out.clear();
-            r?;
-        }
-        Ok(())
-    }
+/// AUTHORIZATION, in the unprivileged pre-login process.
+struct Authorization {
+    m: Machine,
+    monitor: Monitor,
+}
 
-    fn run(&mut self) {
-        loop {
-            if !self.s.conn.has_buffered_input() || self.out.len() >= 64 * 1024 {
-                if let Err(e) = self.flush() {
-                    log::info!("write to {} failed: {e}", self.s.conn.peer);
-                    return;
-                }
+impl Authorization {
+    fn apply(&mut self, d: &mut Dialogue, a: Action) -> Flow {
+        match a {
+            Action::Reply(b) => {
+                d.reply(&b);
+                Flow::Continue
             }
-            let sasl = self.m.expects_sasl_response();
-            let step = match self.s.conn.read_line(LINE_MAX) {
-                Ok(Line::Complete(l, _)) => {
-                    log::debug!("< {}", masked(&l, sasl));
-                    self.m.input(&l)
-                }
-                Ok(Line::TooLong) => {
-                    log::debug!("< (line too long)");
-                    self.m.too_long()
-                }
-                Ok(Line::Eof) => {
-                    log::info!("{} closed the connection", self.s.conn.peer);
-                    return;
-                }
-                Err(e) if net::is_timeout(&e) => {
-                    // RFC 1939: autologout, no UPDATE, no response.
-                    log::info!("autologout of {}: idle for too long", self.s.conn.peer);
-                    self.s.conn.close();
-                    return;
-                }
-                Err(e) => {
-                    log::info!("read from {} failed: {e}", self.s.conn.peer);
-                    return;
-                }
-            };
-            if let Flow::End = self.apply(step) {
-                let _ = self.flush();
-                self.s.conn.close();
-                return;
+            Action::Close(b) => {
+                d.reply(&b);
+                Flow::Close
             }
+            Action::StartTls(b) => {
+                d.reply(&b);
+                Flow::StartTls
+            }
+            Action::Login { user, pass } => {
+                let next = self.login(d, &user, &pass);
+                self.apply(d, next)
+            }
+            // Nothing but a login leaves AUTHORIZATION.
+            Action::Retrieve { .. } | Action::Update => Flow::Close,
         }
     }
 
-    fn reply(&mut self, b: Vec<u8>) {
-        if log::log_enabled!(log::Level::Debug) {
-            let first = b.split(|&c| c == b'\r').next().unwrap_or(&[]);
-            log::debug!("> {}", String::from_utf8_lossy(first));
-        }
-        self.out.extend_from_slice(&b);
-    }
-
-    fn apply(&mut self, step: Step) -> Flow {
-        match step {
-            Step::Reply(b) => {
-                self.reply(b);
-                Flow::Go
-            }
-            Step::Close(b) => {
-                self.reply(b);
-                Flow::End
-            }
-            Step::StartTls(b) => {
-                self.reply(b);
-                if self.flush().is_err() {
-                    return Flow::End;
+    fn login(&mut self, d: &mut Dialogue, user: &str, pass: &str) -> Action {
+        match self.monitor.password(user, pass) {
+            Verdict::Denied => self.m.login_failed(LoginFailure::Denied),
+            Verdict::Unavailable => self.m.login_failed(LoginFailure::Temporary),
+            Verdict::Granted(_) => {
+                // Replies to what came before the login go out first.
+                if d.flush().is_err() {
+                    return Action::Close(Vec::new());
                 }
-                let Some(cfg) = self.s.tls.clone() else {
-                    return Flow::End;
+                let handover = Handover {
+                    tls_active: d.conn.is_tls(),
                 };
-                if let Err(e) = self.s.conn.start_tls(&cfg) {
-                    log::info!("TLS handshake with {} failed: {e}", self.s.conn.peer);
-                    return Flow::End;
-                }
-                self.m.tls_started();
-                Flow::Go
-            }
-            Step::Login { user, pass } => {
-                let next = self.login(&user, &pass);
-                self.apply(next)
-            }
-            Step::Retrieve { index, status, top } => self.retrieve(index, status, top),
-            Step::Update => {
-                let Some(drop) = self.drop.take() else {
-                    let next = self.m.updated(Ok(0));
-                    return self.apply(next);
-                };
-                let deleted = self.m.deleted().to_vec();
-                let result = drop.commit(&deleted, self.m.seen());
-                let next = match result {
-                    Ok(r) => {
-                        log::info!(
-                            "user {}: retrieved {}, deleted {}",
-                            self.user,
-                            self.retrieved,
-                            r.deleted
-                        );
-                        self.m.updated(Ok(r.deleted))
-                    }
-                    Err(e) => {
-                        log::error!("user {}: UPDATE failed: {e}", self.user);
-                        self.m.updated(Err(e.to_string()))
-                    }
-                };
-                self.apply(next)
+                let e = self.monitor.start_session(&mut d.conn, &handover.encode());
+                log::error!("user {user}: cannot start the session: {e}");
+                self.m.login_failed(LoginFailure::Fatal)
             }
         }
     }
+}
 
-    fn login(&mut self, user: &str, pass: &str) -> Step {
-        let peer = self.s.conn.peer.ip().to_string();
-        let login = match self.s.auth.authenticate(user, pass, &peer) {
-            Ok(l) => l,
-            Err(AuthError::Denied) => return self.m.login_failed(LoginFailure::Denied),
-            Err(AuthError::Unavailable(_)) => return self.m.login_failed(LoginFailure::Temporary),
-        };
-        let account = login.account.clone();
-        self.login = Some(login);
-        self.user = account.name.clone();
-        if let Err(e) = auth::drop_privileges(&account) {
-            log::error!("user {}: cannot switch to the account: {e}", account.name);
-            return self.m.login_failed(LoginFailure::Fatal);
-        }
-        let mailbox = match mail::mailbox_for(self.s.settings.text("mail_location"), &account) {
+impl LineProtocol for Authorization {
+    fn redact(&self, line: &[u8]) -> String {
+        masked(line, self.m.expects_sasl_response())
+    }
+
+    fn line(&mut self, d: &mut Dialogue, line: &[u8], _: Ending) -> Flow {
+        let a = self.m.handle(line);
+        self.apply(d, a)
+    }
+
+    fn too_long(&mut self, d: &mut Dialogue) -> Flow {
+        let a = self.m.too_long();
+        self.apply(d, a)
+    }
+
+    /// RFC 1939: no response to an autologout.
+    fn silent(&mut self, _: &mut Dialogue, _: Silence) {}
+
+    fn tls_started(&mut self, _: &mut Dialogue) {
+        self.m.tls_started();
+    }
+}
+
+/// TRANSACTION and UPDATE, in the account's process.
+struct Transaction {
+    m: Machine,
+    drop: Option<Maildrop>,
+    user: String,
+    retrieved: usize,
+}
+
+impl Transaction {
+    /// Open and lock the maildrop, as the account: the reply to the login.
+    fn open(
+        &mut self,
+        settings: &crate::runtime::config::Settings,
+        account: &auth::Account,
+    ) -> Action {
+        let mailbox = match mail::mailbox_for(settings.text("mail_location"), account) {
             Ok(m) => m,
             Err(e) => {
                 log::error!("user {}: {e}", account.name);
@@ -244,9 +245,57 @@ impl Driver {
         }
     }
 
-    fn retrieve(&mut self, index: usize, status: Vec<u8>, top: Option<u64>) -> Flow {
+    fn apply(&mut self, d: &mut Dialogue, a: Action) -> Flow {
+        match a {
+            Action::Reply(b) => {
+                d.reply(&b);
+                Flow::Continue
+            }
+            Action::Close(b) => {
+                d.reply(&b);
+                Flow::Close
+            }
+            // No second login, no TLS upgrade after login.
+            Action::StartTls(_) | Action::Login { .. } => Flow::Close,
+            Action::Retrieve { index, status, top } => self.retrieve(d, index, status, top),
+            Action::Update => {
+                let next = self.update();
+                self.apply(d, next)
+            }
+        }
+    }
+
+    fn update(&mut self) -> Action {
+        let Some(drop) = self.drop.take() else {
+            return self.m.updated(Ok(0));
+        };
+        let deleted = self.m.deleted().to_vec();
+        match drop.commit(&deleted, self.m.seen()) {
+            Ok(r) => {
+                log::info!(
+                    "user {}: retrieved {}, deleted {}",
+                    self.user,
+                    self.retrieved,
+                    r.deleted
+                );
+                self.m.updated(Ok(r.deleted))
+            }
+            Err(e) => {
+                log::error!("user {}: UPDATE failed: {e}", self.user);
+                self.m.updated(Err(e.to_string()))
+            }
+        }
+    }
+
+    fn retrieve(
+        &mut self,
+        d: &mut Dialogue,
+        index: usize,
+        status: Vec<u8>,
+        top: Option<u64>,
+    ) -> Flow {
         let opened = match self.drop.as_mut() {
-            Some(d) => d.open_message(index),
+            Some(m) => m.open_message(index),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no maildrop")),
         };
         let mut reader = match opened {
@@ -254,15 +303,16 @@ impl Driver {
             Err(e) => {
                 log::error!("user {}: message {}: {e}", self.user, index + 1);
                 let r = self.m.retrieve_failed(index);
-                self.out.extend_from_slice(&r);
-                return Flow::Go;
+                d.reply(&r);
+                return Flow::Continue;
             }
         };
         log::debug!("> {}", String::from_utf8_lossy(&status[..status.len() - 2]));
-        let mut prefix = std::mem::take(&mut self.out);
+        // Replies still queued go out in the same write as the message.
+        let mut prefix = d.take_output();
         prefix.extend_from_slice(&status);
         let result = (|| -> io::Result<()> {
-            let mut w = WireWriter::new(&mut self.s.conn, &prefix, top);
+            let mut w = WireWriter::new(&mut d.conn, &prefix, top);
             loop {
                 let buf = reader.fill_buf()?;
                 if buf.is_empty() || w.is_done() {
@@ -280,20 +330,44 @@ impl Driver {
                 if top.is_none() {
                     self.retrieved += 1;
                 }
-                Flow::Go
+                Flow::Continue
             }
             Err(e) => {
                 // The reply may be half sent: the session cannot go on.
                 log::warn!("user {}: RETR {} failed: {e}", self.user, index + 1);
-                Flow::End
+                Flow::Close
             }
         }
     }
 }
 
+impl LineProtocol for Transaction {
+    fn redact(&self, line: &[u8]) -> String {
+        masked(line, false)
+    }
+
+    fn line(&mut self, d: &mut Dialogue, line: &[u8], _: Ending) -> Flow {
+        let a = self.m.handle(line);
+        self.apply(d, a)
+    }
+
+    fn too_long(&mut self, d: &mut Dialogue) -> Flow {
+        let a = self.m.too_long();
+        self.apply(d, a)
+    }
+
+    /// RFC 1939: an autologout ends the session without UPDATE and without
+    /// a response.
+    fn silent(&mut self, _: &mut Dialogue, _: Silence) {
+        log::info!("user {}: autologout, idle for too long", self.user);
+    }
+
+    fn tls_started(&mut self, _: &mut Dialogue) {}
+}
+
 #[cfg(test)]
 mod tests {
-    use super::masked;
+    use super::{masked, Handover};
 
     #[test]
     fn secrets_are_masked() {
@@ -307,5 +381,14 @@ mod tests {
         assert_eq!(masked(b"AUTH PLAIN", false), "AUTH PLAIN");
         assert_eq!(masked(b"AGRlbW8AZGVtbw==", true), "****");
         assert_eq!(masked(b"USER demo", false), "USER demo");
+    }
+
+    #[test]
+    fn handover_round_trips_and_refuses_garbage() {
+        let h = Handover { tls_active: true }.encode();
+        assert!(Handover::decode(&h).is_some_and(|h| h.tls_active));
+        assert!(Handover::decode(&[1, 2]).is_none());
+        assert!(Handover::decode(&[2, 0]).is_none());
+        assert!(Handover::decode(&[1, 0, 0]).is_none());
     }
 }

@@ -22,7 +22,7 @@ pub struct Config {
 
 /// What the driver must do after a line.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum Action {
     /// Send this reply and read the next line.
     Reply(Vec<u8>),
     /// Send this reply and end the session (no UPDATE).
@@ -121,15 +121,15 @@ impl Machine {
     }
 
     /// A line longer than the limit was dropped.
-    pub fn too_long(&mut self) -> Step {
+    pub fn too_long(&mut self) -> Action {
         if let Phase::Authorization { sasl, .. } = &mut self.phase {
             *sasl = false;
         }
-        Step::Reply(line("-ERR Line too long"))
+        Action::Reply(line("-ERR Line too long"))
     }
 
     /// Handle one command line (without CRLF).
-    pub fn input(&mut self, raw: &[u8]) -> Step {
+    pub fn handle(&mut self, raw: &[u8]) -> Action {
         if self.expects_sasl_response() {
             if let Phase::Authorization { sasl, .. } = &mut self.phase {
                 *sasl = false;
@@ -137,28 +137,28 @@ impl Machine {
             let text = String::from_utf8_lossy(raw);
             let text = text.trim();
             if text == "*" {
-                return Step::Reply(line("-ERR Authentication cancelled"));
+                return Action::Reply(line("-ERR Authentication cancelled"));
             }
             return self.sasl_plain(text);
         }
         let cmd = match command::parse(raw) {
             Ok(c) => c,
-            Err(ParseError::Empty) => return Step::Reply(line("-ERR Empty command")),
-            Err(ParseError::BadBytes) => return Step::Reply(line("-ERR Invalid characters")),
+            Err(ParseError::Empty) => return Action::Reply(line("-ERR Empty command")),
+            Err(ParseError::BadBytes) => return Action::Reply(line("-ERR Invalid characters")),
             Err(ParseError::Unknown(w)) => {
-                return Step::Reply(line(&format!("-ERR Unknown command: {w}")))
+                return Action::Reply(line(&format!("-ERR Unknown command: {w}")))
             }
             Err(ParseError::Syntax(usage)) => {
-                return Step::Reply(line(&format!("-ERR Syntax: {usage}")))
+                return Action::Reply(line(&format!("-ERR Syntax: {usage}")))
             }
         };
         if let Command::Capa = cmd {
-            return Step::Reply(self.capa());
+            return Action::Reply(self.capa());
         }
         match self.phase {
             Phase::Authorization { .. } => self.authorization(cmd),
             Phase::Transaction { .. } => self.transaction(cmd),
-            Phase::Done => Step::Close(line("-ERR Session is over")),
+            Phase::Done => Action::Close(line("-ERR Session is over")),
         }
     }
 
@@ -179,13 +179,13 @@ impl Machine {
         multi("+OK Capability list follows", caps)
     }
 
-    fn cleartext_refused() -> Step {
-        Step::Reply(line(
+    fn cleartext_refused() -> Action {
+        Action::Reply(line(
             "-ERR [AUTH] Cleartext login disabled: use STLS (or the TLS port) first",
         ))
     }
 
-    fn authorization(&mut self, cmd: Command) -> Step {
+    fn authorization(&mut self, cmd: Command) -> Action {
         match cmd {
             Command::User(name) => {
                 if !self.login_allowed() {
@@ -195,22 +195,22 @@ impl Machine {
                     user: Some(name),
                     sasl: false,
                 };
-                Step::Reply(line("+OK Send your password"))
+                Action::Reply(line("+OK Send your password"))
             }
             Command::Pass(pass) => {
                 let Phase::Authorization { user, .. } = &mut self.phase else {
                     unreachable!()
                 };
                 match user.take() {
-                    None => Step::Reply(line("-ERR USER first")),
+                    None => Action::Reply(line("-ERR USER first")),
                     Some(_) if !self.login_allowed() => Self::cleartext_refused(),
-                    Some(user) => Step::Login { user, pass },
+                    Some(user) => Action::Login { user, pass },
                 }
             }
-            Command::Apop(..) => Step::Reply(line("-ERR APOP is not supported")),
+            Command::Apop(..) => Action::Reply(line("-ERR APOP is not supported")),
             Command::Auth {
                 mechanism: None, ..
-            } => Step::Reply(multi(
+            } => Action::Reply(multi(
                 "+OK Mechanisms follow",
                 ["PLAIN".to_string()]
                     .into_iter()
@@ -221,7 +221,7 @@ impl Machine {
                 initial,
             } => {
                 if m != "PLAIN" {
-                    return Step::Reply(line("-ERR Unsupported authentication mechanism"));
+                    return Action::Reply(line("-ERR Unsupported authentication mechanism"));
                 }
                 if !self.login_allowed() {
                     return Self::cleartext_refused();
@@ -234,36 +234,36 @@ impl Machine {
                             user: None,
                             sasl: true,
                         };
-                        Step::Reply(line("+ "))
+                        Action::Reply(line("+ "))
                     }
                 }
             }
             Command::Stls => {
                 if self.cfg.tls_active {
-                    Step::Reply(line("-ERR Already under TLS"))
+                    Action::Reply(line("-ERR Already under TLS"))
                 } else if !self.cfg.tls_available {
-                    Step::Reply(line("-ERR STLS not available"))
+                    Action::Reply(line("-ERR STLS not available"))
                 } else {
-                    Step::StartTls(line("+OK Begin TLS negotiation"))
+                    Action::StartTls(line("+OK Begin TLS negotiation"))
                 }
             }
             Command::Quit => {
                 self.phase = Phase::Done;
-                Step::Close(line("+OK Bye"))
+                Action::Close(line("+OK Bye"))
             }
-            _ => Step::Reply(line("-ERR Not logged in")),
+            _ => Action::Reply(line("-ERR Not logged in")),
         }
     }
 
-    fn sasl_plain(&mut self, b64: &str) -> Step {
-        let bad = || Step::Reply(line("-ERR [AUTH] Malformed PLAIN response"));
+    fn sasl_plain(&mut self, b64: &str) -> Action {
+        let bad = || Action::Reply(line("-ERR [AUTH] Malformed PLAIN response"));
         let Some((authz, user, pass)) = sasl::decode_plain(b64) else {
             return bad();
         };
         if !authz.is_empty() && authz != user {
-            return Step::Reply(line("-ERR [AUTH] Proxy authorization is not allowed"));
+            return Action::Reply(line("-ERR [AUTH] Proxy authorization is not allowed"));
         }
-        Step::Login {
+        Action::Login {
             user: user.to_string(),
             pass: pass.to_string(),
         }
@@ -278,33 +278,33 @@ impl Machine {
         };
     }
 
-    pub fn login_failed(&mut self, why: LoginFailure) -> Step {
+    pub fn login_failed(&mut self, why: LoginFailure) -> Action {
         match why {
             LoginFailure::Denied => {
                 self.failures += 1;
                 if self.cfg.login_attempts > 0 && self.failures >= self.cfg.login_attempts {
                     self.phase = Phase::Done;
-                    Step::Close(line("-ERR [AUTH] Authentication failed, closing"))
+                    Action::Close(line("-ERR [AUTH] Authentication failed, closing"))
                 } else {
-                    Step::Reply(line("-ERR [AUTH] Authentication failed"))
+                    Action::Reply(line("-ERR [AUTH] Authentication failed"))
                 }
             }
-            LoginFailure::Temporary => Step::Reply(line(
+            LoginFailure::Temporary => Action::Reply(line(
                 "-ERR [SYS/TEMP] Authentication unavailable, try again later",
             )),
             LoginFailure::InUse => {
                 self.phase = Phase::Done;
-                Step::Close(line("-ERR [IN-USE] Maildrop is locked by another session"))
+                Action::Close(line("-ERR [IN-USE] Maildrop is locked by another session"))
             }
             LoginFailure::Fatal => {
                 self.phase = Phase::Done;
-                Step::Close(line("-ERR [SYS/TEMP] Cannot open the maildrop"))
+                Action::Close(line("-ERR [SYS/TEMP] Cannot open the maildrop"))
             }
         }
     }
 
     /// Logged in, maildrop open and locked: enter TRANSACTION.
-    pub fn login_ok(&mut self, msgs: Vec<MessageInfo>) -> Step {
+    pub fn login_ok(&mut self, msgs: Vec<MessageInfo>) -> Action {
         let n = msgs.len();
         let size: u64 = msgs.iter().map(|m| m.size).sum();
         self.phase = Phase::Transaction {
@@ -312,7 +312,7 @@ impl Machine {
             seen: vec![false; n],
             msgs,
         };
-        Step::Reply(line(&format!(
+        Action::Reply(line(&format!(
             "+OK Maildrop has {n} message{} ({size} octets)",
             if n == 1 { "" } else { "s" }
         )))
@@ -335,24 +335,24 @@ impl Machine {
     }
 
     /// Outcome of UPDATE: the number of messages removed, or why not.
-    pub fn updated(&mut self, result: Result<usize, String>) -> Step {
+    pub fn updated(&mut self, result: Result<usize, String>) -> Action {
         let left = match &self.phase {
             Phase::Transaction { deleted, .. } => deleted.iter().filter(|d| !**d).count(),
             _ => 0,
         };
         self.phase = Phase::Done;
         match result {
-            Ok(_) => Step::Close(line(&format!(
+            Ok(_) => Action::Close(line(&format!(
                 "+OK Bye ({left} message{} left)",
                 if left == 1 { "" } else { "s" }
             ))),
-            Err(_) => Step::Close(line(
+            Err(_) => Action::Close(line(
                 "-ERR [SYS/TEMP] Some deleted messages could not be removed",
             )),
         }
     }
 
-    /// The message of a `Step::Retrieve` could not be read.
+    /// The message of a `Action::Retrieve` could not be read.
     pub fn retrieve_failed(&mut self, index: usize) -> Vec<u8> {
         if let Phase::Transaction { seen, .. } = &mut self.phase {
             if let Some(s) = seen.get_mut(index) {
@@ -362,7 +362,7 @@ impl Machine {
         line("-ERR [SYS/TEMP] Cannot read the message")
     }
 
-    fn transaction(&mut self, cmd: Command) -> Step {
+    fn transaction(&mut self, cmd: Command) -> Action {
         let Phase::Transaction {
             msgs,
             deleted,
@@ -372,13 +372,13 @@ impl Machine {
             unreachable!()
         };
         // Message number -> index, or the error reply.
-        let lookup = |n: MsgNum| -> Result<usize, Step> {
+        let lookup = |n: MsgNum| -> Result<usize, Action> {
             if n == 0 || n > msgs.len() as u64 {
-                return Err(Step::Reply(line("-ERR No such message")));
+                return Err(Action::Reply(line("-ERR No such message")));
             }
             let i = (n - 1) as usize;
             if deleted[i] {
-                return Err(Step::Reply(line(&format!("-ERR Message {n} is deleted"))));
+                return Err(Action::Reply(line(&format!("-ERR Message {n} is deleted"))));
             }
             Ok(i)
         };
@@ -392,29 +392,29 @@ impl Machine {
         match cmd {
             Command::Stat => {
                 let (n, size) = live().fold((0u64, 0u64), |(n, s), (_, m)| (n + 1, s + m.size));
-                Step::Reply(line(&format!("+OK {n} {size}")))
+                Action::Reply(line(&format!("+OK {n} {size}")))
             }
             Command::List(None) => {
                 let (n, size) = live().fold((0u64, 0u64), |(n, s), (_, m)| (n + 1, s + m.size));
                 let head = format!("+OK {n} messages ({size} octets)");
-                Step::Reply(multi(&head, live().map(|(i, m)| format!("{i} {}", m.size))))
+                Action::Reply(multi(&head, live().map(|(i, m)| format!("{i} {}", m.size))))
             }
             Command::List(Some(n)) => match lookup(n) {
-                Ok(i) => Step::Reply(line(&format!("+OK {n} {}", msgs[i].size))),
+                Ok(i) => Action::Reply(line(&format!("+OK {n} {}", msgs[i].size))),
                 Err(s) => s,
             },
-            Command::Uidl(None) => Step::Reply(multi(
+            Command::Uidl(None) => Action::Reply(multi(
                 "+OK Unique-ID listing follows",
                 live().map(|(i, m)| format!("{i} {}", m.uid)),
             )),
             Command::Uidl(Some(n)) => match lookup(n) {
-                Ok(i) => Step::Reply(line(&format!("+OK {n} {}", msgs[i].uid))),
+                Ok(i) => Action::Reply(line(&format!("+OK {n} {}", msgs[i].uid))),
                 Err(s) => s,
             },
             Command::Retr(n) => match lookup(n) {
                 Ok(i) => {
                     seen[i] = true;
-                    Step::Retrieve {
+                    Action::Retrieve {
                         index: i,
                         status: line(&format!("+OK {} octets", msgs[i].size)),
                         top: None,
@@ -423,7 +423,7 @@ impl Machine {
                 Err(s) => s,
             },
             Command::Top(n, lines) => match lookup(n) {
-                Ok(i) => Step::Retrieve {
+                Ok(i) => Action::Retrieve {
                     index: i,
                     status: line("+OK Top of message follows"),
                     top: Some(lines),
@@ -433,26 +433,26 @@ impl Machine {
             Command::Dele(n) => match lookup(n) {
                 Ok(i) => {
                     deleted[i] = true;
-                    Step::Reply(line(&format!("+OK Message {n} deleted")))
+                    Action::Reply(line(&format!("+OK Message {n} deleted")))
                 }
                 Err(s) => s,
             },
-            Command::Noop => Step::Reply(line("+OK")),
+            Command::Noop => Action::Reply(line("+OK")),
             Command::Rset => {
                 deleted.iter_mut().for_each(|d| *d = false);
                 let size: u64 = msgs.iter().map(|m| m.size).sum();
-                Step::Reply(line(&format!(
+                Action::Reply(line(&format!(
                     "+OK Maildrop has {} messages ({size} octets)",
                     msgs.len()
                 )))
             }
-            Command::Quit => Step::Update,
+            Command::Quit => Action::Update,
             Command::User(_)
             | Command::Pass(_)
             | Command::Apop(..)
             | Command::Auth { .. }
             | Command::Stls
-            | Command::Capa => Step::Reply(line(WRONG_STATE)),
+            | Command::Capa => Action::Reply(line(WRONG_STATE)),
         }
     }
 }
@@ -470,12 +470,12 @@ mod tests {
         }
     }
 
-    fn text(s: &Step) -> String {
+    fn text(s: &Action) -> String {
         match s {
-            Step::Reply(b) | Step::Close(b) | Step::StartTls(b) => {
+            Action::Reply(b) | Action::Close(b) | Action::StartTls(b) => {
                 String::from_utf8(b.clone()).unwrap()
             }
-            Step::Retrieve { status, .. } => String::from_utf8(status.clone()).unwrap(),
+            Action::Retrieve { status, .. } => String::from_utf8(status.clone()).unwrap(),
             other => format!("{other:?}"),
         }
     }
@@ -491,10 +491,10 @@ mod tests {
 
     fn logged_in() -> Machine {
         let mut m = Machine::new(cfg());
-        m.input(b"USER demo");
+        m.handle(b"USER demo");
         assert_eq!(
-            m.input(b"PASS demo"),
-            Step::Login {
+            m.handle(b"PASS demo"),
+            Action::Login {
                 user: "demo".into(),
                 pass: "demo".into()
             }
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn authorization_state() {
         let mut m = Machine::new(cfg());
-        assert_eq!(text(&m.input(b"PASS x")), "-ERR USER first\r\n");
+        assert_eq!(text(&m.handle(b"PASS x")), "-ERR USER first\r\n");
         for c in [
             &b"STAT"[..],
             b"LIST",
@@ -518,36 +518,39 @@ mod tests {
             b"TOP 1 1",
             b"UIDL",
         ] {
-            assert!(text(&m.input(c)).starts_with("-ERR Not logged in"), "{c:?}");
+            assert!(
+                text(&m.handle(c)).starts_with("-ERR Not logged in"),
+                "{c:?}"
+            );
         }
-        assert!(text(&m.input(b"USER demo")).starts_with("+OK"));
+        assert!(text(&m.handle(b"USER demo")).starts_with("+OK"));
         assert_eq!(
-            m.input(b"PASS se cret"),
-            Step::Login {
+            m.handle(b"PASS se cret"),
+            Action::Login {
                 user: "demo".into(),
                 pass: "se cret".into()
             }
         );
         // The USER is consumed by the attempt.
-        assert_eq!(text(&m.input(b"PASS again")), "-ERR USER first\r\n");
-        assert!(text(&m.input(b"APOP a b")).starts_with("-ERR"));
-        assert_eq!(m.input(b"QUIT"), Step::Close(b"+OK Bye\r\n".to_vec()));
+        assert_eq!(text(&m.handle(b"PASS again")), "-ERR USER first\r\n");
+        assert!(text(&m.handle(b"APOP a b")).starts_with("-ERR"));
+        assert_eq!(m.handle(b"QUIT"), Action::Close(b"+OK Bye\r\n".to_vec()));
     }
 
     #[test]
     fn failed_logins_close_after_the_limit() {
         let mut m = Machine::new(cfg());
         for i in 1..=3 {
-            m.input(b"USER demo");
-            m.input(b"PASS bad");
+            m.handle(b"USER demo");
+            m.handle(b"PASS bad");
             let s = m.login_failed(LoginFailure::Denied);
             assert!(text(&s).starts_with("-ERR [AUTH]"));
-            assert_eq!(matches!(s, Step::Close(_)), i == 3);
+            assert_eq!(matches!(s, Action::Close(_)), i == 3);
         }
         let mut m = Machine::new(cfg());
         assert!(matches!(
             m.login_failed(LoginFailure::Temporary),
-            Step::Reply(ref b) if b.starts_with(b"-ERR [SYS/TEMP]")
+            Action::Reply(ref b) if b.starts_with(b"-ERR [SYS/TEMP]")
         ));
         assert_eq!(
             text(&m.login_failed(LoginFailure::InUse)),
@@ -558,7 +561,7 @@ mod tests {
     #[test]
     fn capa_depends_on_state_and_tls() {
         let mut m = Machine::new(cfg());
-        let c = text(&m.input(b"CAPA"));
+        let c = text(&m.handle(b"CAPA"));
         for cap in [
             "TOP",
             "UIDL",
@@ -572,9 +575,9 @@ mod tests {
         }
         assert!(c.ends_with("\r\n.\r\n"));
         m.tls_started();
-        assert!(!text(&m.input(b"CAPA")).contains("STLS"));
+        assert!(!text(&m.handle(b"CAPA")).contains("STLS"));
         let mut m = logged_in();
-        let c = text(&m.input(b"CAPA"));
+        let c = text(&m.handle(b"CAPA"));
         assert!(!c.contains("USER") && !c.contains("SASL") && c.contains("UIDL"));
     }
 
@@ -584,18 +587,18 @@ mod tests {
             cleartext_login: false,
             ..cfg()
         });
-        let c = text(&m.input(b"CAPA"));
+        let c = text(&m.handle(b"CAPA"));
         assert!(!c.contains("USER") && !c.contains("SASL") && c.contains("STLS"));
-        assert!(text(&m.input(b"USER demo")).starts_with("-ERR [AUTH]"));
-        assert!(text(&m.input(b"AUTH PLAIN AGRlbW8AZGVtbw==")).starts_with("-ERR [AUTH]"));
+        assert!(text(&m.handle(b"USER demo")).starts_with("-ERR [AUTH]"));
+        assert!(text(&m.handle(b"AUTH PLAIN AGRlbW8AZGVtbw==")).starts_with("-ERR [AUTH]"));
         assert_eq!(
-            m.input(b"STLS"),
-            Step::StartTls(b"+OK Begin TLS negotiation\r\n".to_vec())
+            m.handle(b"STLS"),
+            Action::StartTls(b"+OK Begin TLS negotiation\r\n".to_vec())
         );
         m.tls_started();
-        assert!(text(&m.input(b"STLS")).starts_with("-ERR"));
-        m.input(b"USER demo");
-        assert!(matches!(m.input(b"PASS demo"), Step::Login { .. }));
+        assert!(text(&m.handle(b"STLS")).starts_with("-ERR"));
+        m.handle(b"USER demo");
+        assert!(matches!(m.handle(b"PASS demo"), Action::Login { .. }));
     }
 
     #[test]
@@ -604,30 +607,30 @@ mod tests {
             tls_available: false,
             ..cfg()
         });
-        assert!(!text(&m.input(b"CAPA")).contains("STLS"));
-        assert!(text(&m.input(b"STLS")).starts_with("-ERR"));
+        assert!(!text(&m.handle(b"CAPA")).contains("STLS"));
+        assert!(text(&m.handle(b"STLS")).starts_with("-ERR"));
     }
 
     #[test]
     fn sasl_plain() {
-        let login = Step::Login {
+        let login = Action::Login {
             user: "demo".into(),
             pass: "demo".into(),
         };
         let mut m = Machine::new(cfg());
-        assert_eq!(m.input(b"AUTH PLAIN AGRlbW8AZGVtbw=="), login);
-        assert_eq!(text(&m.input(b"AUTH PLAIN")), "+ \r\n");
+        assert_eq!(m.handle(b"AUTH PLAIN AGRlbW8AZGVtbw=="), login);
+        assert_eq!(text(&m.handle(b"AUTH PLAIN")), "+ \r\n");
         assert!(m.expects_sasl_response());
-        assert_eq!(m.input(b"AGRlbW8AZGVtbw=="), login);
-        assert_eq!(text(&m.input(b"AUTH PLAIN")), "+ \r\n");
-        assert!(text(&m.input(b"*")).starts_with("-ERR"));
+        assert_eq!(m.handle(b"AGRlbW8AZGVtbw=="), login);
+        assert_eq!(text(&m.handle(b"AUTH PLAIN")), "+ \r\n");
+        assert!(text(&m.handle(b"*")).starts_with("-ERR"));
         assert!(!m.expects_sasl_response());
-        assert!(text(&m.input(b"AUTH PLAIN !!!")).starts_with("-ERR [AUTH]"));
+        assert!(text(&m.handle(b"AUTH PLAIN !!!")).starts_with("-ERR [AUTH]"));
         // authzid other than the user: refused.
-        assert!(text(&m.input(b"AUTH PLAIN cm9vdABkZW1vAGRlbW8=")).starts_with("-ERR [AUTH]"));
-        assert!(text(&m.input(b"AUTH CRAM-MD5")).starts_with("-ERR"));
+        assert!(text(&m.handle(b"AUTH PLAIN cm9vdABkZW1vAGRlbW8=")).starts_with("-ERR [AUTH]"));
+        assert!(text(&m.handle(b"AUTH CRAM-MD5")).starts_with("-ERR"));
         assert_eq!(
-            text(&m.input(b"AUTH")),
+            text(&m.handle(b"AUTH")),
             "+OK Mechanisms follow\r\nPLAIN\r\n.\r\n"
         );
     }
@@ -635,29 +638,29 @@ mod tests {
     #[test]
     fn transaction_commands() {
         let mut m = logged_in();
-        assert_eq!(text(&m.input(b"STAT")), "+OK 3 600\r\n");
+        assert_eq!(text(&m.handle(b"STAT")), "+OK 3 600\r\n");
         assert_eq!(
-            text(&m.input(b"LIST")),
+            text(&m.handle(b"LIST")),
             "+OK 3 messages (600 octets)\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n"
         );
-        assert_eq!(text(&m.input(b"LIST 2")), "+OK 2 200\r\n");
+        assert_eq!(text(&m.handle(b"LIST 2")), "+OK 2 200\r\n");
         assert_eq!(
-            text(&m.input(b"UIDL")),
+            text(&m.handle(b"UIDL")),
             "+OK Unique-ID listing follows\r\n1 u1\r\n2 u2\r\n3 u3\r\n.\r\n"
         );
-        assert_eq!(text(&m.input(b"UIDL 3")), "+OK 3 u3\r\n");
-        assert_eq!(text(&m.input(b"NOOP")), "+OK\r\n");
+        assert_eq!(text(&m.handle(b"UIDL 3")), "+OK 3 u3\r\n");
+        assert_eq!(text(&m.handle(b"NOOP")), "+OK\r\n");
         assert_eq!(
-            m.input(b"RETR 2"),
-            Step::Retrieve {
+            m.handle(b"RETR 2"),
+            Action::Retrieve {
                 index: 1,
                 status: b"+OK 200 octets\r\n".to_vec(),
                 top: None
             }
         );
         assert_eq!(
-            m.input(b"TOP 1 5"),
-            Step::Retrieve {
+            m.handle(b"TOP 1 5"),
+            Action::Retrieve {
                 index: 0,
                 status: b"+OK Top of message follows\r\n".to_vec(),
                 top: Some(5)
@@ -672,7 +675,7 @@ mod tests {
             b"APOP a b",
         ] {
             assert_eq!(
-                text(&m.input(c)),
+                text(&m.handle(c)),
                 "-ERR Command not valid in this state\r\n"
             );
         }
@@ -689,47 +692,47 @@ mod tests {
             b"TOP 9 1",
             b"UIDL 4",
         ] {
-            assert_eq!(text(&m.input(c)), "-ERR No such message\r\n", "{c:?}");
+            assert_eq!(text(&m.handle(c)), "-ERR No such message\r\n", "{c:?}");
         }
-        assert!(text(&m.input(b"RETR -1")).starts_with("-ERR Syntax"));
-        assert!(text(&m.input(b"RETR a\0")).starts_with("-ERR Invalid"));
+        assert!(text(&m.handle(b"RETR -1")).starts_with("-ERR Syntax"));
+        assert!(text(&m.handle(b"RETR a\0")).starts_with("-ERR Invalid"));
         assert!(text(&m.too_long()).starts_with("-ERR"));
-        assert!(text(&m.input(b"XYZZY")).starts_with("-ERR Unknown"));
+        assert!(text(&m.handle(b"XYZZY")).starts_with("-ERR Unknown"));
     }
 
     #[test]
     fn deleted_messages_and_rset() {
         let mut m = logged_in();
-        assert_eq!(text(&m.input(b"DELE 2")), "+OK Message 2 deleted\r\n");
-        assert_eq!(text(&m.input(b"DELE 2")), "-ERR Message 2 is deleted\r\n");
+        assert_eq!(text(&m.handle(b"DELE 2")), "+OK Message 2 deleted\r\n");
+        assert_eq!(text(&m.handle(b"DELE 2")), "-ERR Message 2 is deleted\r\n");
         for c in [&b"RETR 2"[..], b"LIST 2", b"TOP 2 0", b"UIDL 2"] {
-            assert_eq!(text(&m.input(c)), "-ERR Message 2 is deleted\r\n");
+            assert_eq!(text(&m.handle(c)), "-ERR Message 2 is deleted\r\n");
         }
-        assert_eq!(text(&m.input(b"STAT")), "+OK 2 400\r\n");
+        assert_eq!(text(&m.handle(b"STAT")), "+OK 2 400\r\n");
         assert_eq!(
-            text(&m.input(b"LIST")),
+            text(&m.handle(b"LIST")),
             "+OK 2 messages (400 octets)\r\n1 100\r\n3 300\r\n.\r\n"
         );
         assert_eq!(
-            text(&m.input(b"UIDL")),
+            text(&m.handle(b"UIDL")),
             "+OK Unique-ID listing follows\r\n1 u1\r\n3 u3\r\n.\r\n"
         );
         assert_eq!(m.deleted(), &[false, true, false]);
-        assert!(text(&m.input(b"RSET")).starts_with("+OK Maildrop has 3 messages"));
+        assert!(text(&m.handle(b"RSET")).starts_with("+OK Maildrop has 3 messages"));
         assert_eq!(m.deleted(), &[false, false, false]);
-        m.input(b"DELE 1");
-        m.input(b"DELE 3");
-        assert_eq!(m.input(b"QUIT"), Step::Update);
+        m.handle(b"DELE 1");
+        m.handle(b"DELE 3");
+        assert_eq!(m.handle(b"QUIT"), Action::Update);
         assert_eq!(m.deleted(), &[true, false, true]);
         assert_eq!(text(&m.updated(Ok(2))), "+OK Bye (1 message left)\r\n");
-        assert!(matches!(m.input(b"NOOP"), Step::Close(_)));
+        assert!(matches!(m.handle(b"NOOP"), Action::Close(_)));
     }
 
     #[test]
     fn update_failure_is_reported() {
         let mut m = logged_in();
-        m.input(b"DELE 1");
-        assert_eq!(m.input(b"QUIT"), Step::Update);
+        m.handle(b"DELE 1");
+        assert_eq!(m.handle(b"QUIT"), Action::Update);
         assert!(text(&m.updated(Err("disk".into()))).starts_with("-ERR [SYS/TEMP]"));
     }
 
@@ -738,7 +741,7 @@ mod tests {
         let mut m = logged_in();
         let replies: Vec<String> = [&b"STAT"[..], b"DELE 1", b"LIST 1", b"STAT", b"NOOP"]
             .iter()
-            .map(|c| text(&m.input(c)))
+            .map(|c| text(&m.handle(c)))
             .collect();
         assert_eq!(
             replies,
@@ -755,17 +758,17 @@ mod tests {
     #[test]
     fn empty_maildrop() {
         let mut m = Machine::new(cfg());
-        m.input(b"USER demo");
-        m.input(b"PASS demo");
+        m.handle(b"USER demo");
+        m.handle(b"PASS demo");
         assert_eq!(
             text(&m.login_ok(vec![])),
             "+OK Maildrop has 0 messages (0 octets)\r\n"
         );
-        assert_eq!(text(&m.input(b"STAT")), "+OK 0 0\r\n");
+        assert_eq!(text(&m.handle(b"STAT")), "+OK 0 0\r\n");
         assert_eq!(
-            text(&m.input(b"LIST")),
+            text(&m.handle(b"LIST")),
             "+OK 0 messages (0 octets)\r\n.\r\n"
         );
-        assert_eq!(text(&m.input(b"RETR 1")), "-ERR No such message\r\n");
+        assert_eq!(text(&m.handle(b"RETR 1")), "-ERR No such message\r\n");
     }
 }

@@ -79,6 +79,18 @@ pub const COMMON_KEYS: &[KeySpec] = &[
     KeySpec::new("login_attempts", Kind::Uint, "3", "failed logins allowed"),
     KeySpec::new("pid_file", Kind::Path, "", "pid file written by -D"),
     KeySpec::new("banner", Kind::Text, "", "greeting text"),
+    KeySpec::new(
+        "nopriv_user",
+        Kind::Text,
+        "nobody",
+        "unprivileged account sessions run as before login",
+    ),
+    KeySpec::new(
+        "login_timeout",
+        Kind::Duration,
+        "60",
+        "seconds a client has to complete a login",
+    ),
 ];
 
 /// A checked value.

@@ -24,6 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::cli::{Invocation, Mode};
 use super::config::Settings;
 use super::pool::{self, Pool};
+use super::session::{self, Context};
 use super::supervise::{self, Children, Kind};
 use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
 use crate::auth::Authenticator;
@@ -51,9 +52,12 @@ fn serve_tcp(
     settings: Arc<Settings>,
     tls: Option<Arc<ServerConfig>>,
     inv: &Invocation,
+    ctx: Option<&Context>,
 ) -> i32 {
-    let Handler::Tcp(handler) = service.handler else {
-        return 1;
+    let handler = match (service.handler, ctx) {
+        (Handler::Tcp(h), _) => h,
+        (Handler::Split(proto), Some(ctx)) => return session::serve(proto, tcp, kind, ctx),
+        _ => return 1,
     };
     let mut conn = match Conn::new(tcp, service.line_max + 2) {
         Ok(c) => c,
@@ -93,6 +97,29 @@ fn serve_tcp(
         started.elapsed().as_secs_f64()
     );
     0
+}
+
+/// What every connection shares: settings, TLS, and (as root) the
+/// pre-login account and its empty directory, resolved once.
+fn context(
+    service: &Service,
+    inv: &Invocation,
+    settings: &Arc<Settings>,
+    tls: &Option<Arc<ServerConfig>>,
+) -> Result<Context, String> {
+    let nopriv = match service.handler {
+        Handler::Split(_) => Context::prepare(settings)?,
+        _ => None,
+    };
+    Ok(Context {
+        settings: settings.clone(),
+        tls: tls.clone(),
+        hostname: hostname(),
+        inetd: inv.mode == Mode::Inetd,
+        debug: inv.debug,
+        line_max: service.line_max,
+        nopriv,
+    })
 }
 
 /// No core files: a session's memory holds passwords and mail.
@@ -142,9 +169,24 @@ pub fn run_inetd(
     forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
     let code = match service.handler {
-        Handler::Tcp(_) => {
+        Handler::Tcp(_) | Handler::Split(_) => {
+            let ctx = match context(service, inv, &settings, &tls) {
+                Ok(c) => c,
+                Err(e) => {
+                    log::error!("{e}");
+                    std::process::exit(1);
+                }
+            };
             let tcp = sys::tcp_stream_from(sock);
-            serve_tcp(service, tcp, ListenKind::Plain, settings, tls, inv)
+            serve_tcp(
+                service,
+                tcp,
+                ListenKind::Plain,
+                settings,
+                tls,
+                inv,
+                Some(&ctx),
+            )
         }
         Handler::Udp(handler) => {
             let socket = sys::udp_socket_from(sock);
@@ -278,7 +320,7 @@ fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
         );
         let sock = match service.handler {
             Handler::Udp(_) => Socketish::Udp(sys::udp_socket_from(owned)),
-            Handler::Tcp(_) => {
+            Handler::Tcp(_) | Handler::Split(_) => {
                 let l = sys::tcp_listener_from(owned);
                 let _ = l.set_nonblocking(true);
                 Socketish::Tcp(l)
@@ -427,6 +469,8 @@ struct Master<'a> {
     companion: Option<(Pid, Instant)>,
     /// Reusable session processes, when the service has `max_use` > 1.
     pool: Option<Pool>,
+    /// What the sessions share (rebuilt on SIGHUP).
+    ctx: Context,
 }
 
 /// Standalone mode (-D, -F).
@@ -445,6 +489,13 @@ pub fn run_standalone(
                 std::process::exit(1);
             }
         },
+    };
+    let ctx = match context(service, inv, &settings, &tls) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", service.name);
+            std::process::exit(1);
+        }
     };
     if inv.mode == Mode::Detached {
         if let Err(e) = daemonize() {
@@ -480,6 +531,7 @@ pub fn run_standalone(
         children: Children::new(),
         companion: None,
         pool: None,
+        ctx,
     };
     if service.max_use > 1 {
         match Pool::new() {
@@ -637,6 +689,14 @@ impl Master<'_> {
                 return;
             }
         };
+        let settings = Arc::new(settings);
+        let ctx = match context(self.service, self.inv, &settings, &tls) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("SIGHUP: configuration not reloaded: {e}");
+                return;
+            }
+        };
         let old: Vec<_> = wanted_addresses(self.service, &self.settings);
         let new: Vec<_> = wanted_addresses(self.service, &settings);
         if old != new && !self.from_systemd {
@@ -664,8 +724,9 @@ impl Master<'_> {
             self.inv.log_target(&settings),
             self.inv.debug,
         );
-        self.settings = Arc::new(settings);
+        self.settings = settings;
         self.tls = tls;
+        self.ctx = ctx;
         // Processes holding the old settings serve no more connections.
         self.retire(|_| true);
         self.stop_companion();
@@ -799,6 +860,7 @@ impl Master<'_> {
             self.settings.clone(),
             self.tls.clone(),
             self.inv,
+            Some(&self.ctx),
         )
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod log;
 mod master;
 mod pool;
+pub mod session;
 pub mod supervise;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -25,8 +26,12 @@ pub use cli::run;
 /// How a daemon's sessions are started.
 #[derive(Clone, Copy)]
 pub enum Handler {
-    /// One TCP connection per session (inetd `nowait`).
+    /// One TCP connection per session (inetd `nowait`), run as root.
     Tcp(fn(Session)),
+    /// One TCP connection per session through the privilege split (see
+    /// `session`): an unprivileged pre-login process, a root monitor, the
+    /// account's process after login.
+    Split(&'static dyn session::TcpProtocol),
     /// A bound UDP socket handed to a session that reads the first request
     /// itself (inetd `wait`): no other session starts until it ends.
     Udp(fn(UdpSession)),

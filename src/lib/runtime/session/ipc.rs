@@ -1,0 +1,417 @@
+//! The channel between a session's root monitor and its unprivileged
+//! processes: a SOCK_SEQPACKET socket pair (one message per send, message
+//! boundaries kept, descriptors passed with SCM_RIGHTS), and the closed set
+//! of messages they exchange, with a bounded codec.
+//!
+//! The monitor trusts nothing the other side says: every message is decoded
+//! with length checks against what is left, every string is checked for
+//! UTF-8 and size, and a message that does not decode ends the session.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+use crate::sys;
+
+/// Largest message either side sends: a service request carries at most a
+/// 64 KiB chunk of message data plus its framing.
+pub const MAX_MESSAGE: usize = 80 * 1024;
+
+/// One end of a monitor channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair: one end for each process.
+    pub fn pair() -> io::Result<(Channel, Channel)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Send one message with descriptors attached.
+    pub fn send(&self, msg: &[u8], fds: &[RawFd]) -> io::Result<()> {
+        if msg.len() > MAX_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "monitor message too long",
+            ));
+        }
+        sys::send_with_fds(self.fd.as_fd(), msg, fds)
+    }
+
+    /// Receive one message. None: the other side is gone.
+    pub fn recv(&self) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let (n, fds) = sys::recv_with_fds(self.fd.as_fd(), &mut buf)?;
+        if n == 0 && fds.is_empty() {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((buf, fds)))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A message that does not decode.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+impl From<Malformed> for io::Error {
+    fn from(_: Malformed) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, "malformed monitor message")
+    }
+}
+
+/// Builds a message: a tag, then fields.
+#[derive(Default)]
+pub struct Writer(Vec<u8>);
+
+impl Writer {
+    pub fn new(tag: u8) -> Writer {
+        Writer(vec![tag])
+    }
+
+    pub fn u8(mut self, v: u8) -> Writer {
+        self.0.push(v);
+        self
+    }
+
+    pub fn u16(mut self, v: u16) -> Writer {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn u32(mut self, v: u32) -> Writer {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn bytes(mut self, v: &[u8]) -> Writer {
+        self.0
+            .extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_be_bytes());
+        self.0.extend_from_slice(v);
+        self
+    }
+
+    pub fn str(self, v: &str) -> Writer {
+        self.bytes(v.as_bytes())
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads a message's fields in order, each bounded by what is left.
+pub struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// The tag and a reader for the fields.
+    pub fn new(msg: &'a [u8]) -> Result<(u8, Reader<'a>), Malformed> {
+        let (&tag, rest) = msg.split_first().ok_or(Malformed)?;
+        Ok((tag, Reader { rest }))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+        if n > self.rest.len() {
+            return Err(Malformed);
+        }
+        let (a, b) = self.rest.split_at(n);
+        self.rest = b;
+        Ok(a)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, Malformed> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u16(&mut self) -> Result<u16, Malformed> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub fn u32(&mut self) -> Result<u32, Malformed> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A length-prefixed byte string of at most `max` bytes.
+    pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], Malformed> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(Malformed);
+        }
+        self.take(n)
+    }
+
+    /// A UTF-8 string of at most `max` bytes.
+    pub fn str(&mut self, max: usize) -> Result<&'a str, Malformed> {
+        std::str::from_utf8(self.bytes(max)?).map_err(|_| Malformed)
+    }
+
+    pub fn bool(&mut self) -> Result<bool, Malformed> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Malformed),
+        }
+    }
+
+    /// Every field was read: trailing bytes are an error.
+    pub fn end(self) -> Result<(), Malformed> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+}
+
+/// Longest account name, password or other credential field.
+pub const MAX_CREDENTIAL: usize = 1024;
+/// Longest hand-over (a protocol's state at login) and unread input.
+pub const MAX_HANDOVER: usize = 16 * 1024;
+
+/// What an unprivileged process may ask of its monitor: the closed set.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Check a name and password.
+    Password { user: String, password: String },
+    /// An anonymous login (ftpd), if the service offers one.
+    Anonymous { ident: String },
+    /// Start the session of the account just granted: `handover` is the
+    /// protocol's state for the account's process, `unread` what the client
+    /// sent after the login line; `tls`: the pre-login process holds a TLS
+    /// connection and will relay it.
+    Start {
+        handover: Vec<u8>,
+        unread: Vec<u8>,
+        tls: bool,
+    },
+    /// A connection from the service's reserved port to the client's
+    /// address at `port` (ftpd's active data connections from port 20).
+    ReservedPort { port: u16 },
+    /// A request of the service's own narrow privileged path (smtpd's
+    /// recipient lookups and deliveries), decoded by the service.
+    Service(Vec<u8>),
+}
+
+/// The monitor's answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Response {
+    /// The credentials are good: the account's name.
+    Granted { user: String },
+    /// Wrong name or password, or the account may not log in (one answer
+    /// for all, after the same delay).
+    Denied,
+    /// The account store could not be consulted: try again later.
+    Unavailable,
+    /// The account's session runs; with TLS, the relay's end comes with
+    /// this message.
+    Started,
+    /// A connected socket comes with this message.
+    Socket,
+    /// The request could not be carried out.
+    Failed(String),
+    /// The service's answer to a `Service` request.
+    Service(Vec<u8>),
+}
+
+mod tag {
+    pub const PASSWORD: u8 = 1;
+    pub const ANONYMOUS: u8 = 2;
+    pub const START: u8 = 3;
+    pub const RESERVED_PORT: u8 = 4;
+    pub const SERVICE: u8 = 5;
+
+    pub const GRANTED: u8 = 101;
+    pub const DENIED: u8 = 102;
+    pub const UNAVAILABLE: u8 = 103;
+    pub const STARTED: u8 = 104;
+    pub const SOCKET: u8 = 105;
+    pub const FAILED: u8 = 106;
+    pub const SERVICE_REPLY: u8 = 107;
+}
+
+impl Request {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Request::Password { user, password } => {
+                Writer::new(tag::PASSWORD).str(user).str(password).finish()
+            }
+            Request::Anonymous { ident } => Writer::new(tag::ANONYMOUS).str(ident).finish(),
+            Request::Start {
+                handover,
+                unread,
+                tls,
+            } => Writer::new(tag::START)
+                .bytes(handover)
+                .bytes(unread)
+                .u8(u8::from(*tls))
+                .finish(),
+            Request::ReservedPort { port } => Writer::new(tag::RESERVED_PORT).u16(*port).finish(),
+            Request::Service(b) => Writer::new(tag::SERVICE).bytes(b).finish(),
+        }
+    }
+
+    pub fn decode(msg: &[u8]) -> Result<Request, Malformed> {
+        let (t, mut r) = Reader::new(msg)?;
+        let req = match t {
+            tag::PASSWORD => Request::Password {
+                user: r.str(MAX_CREDENTIAL)?.to_string(),
+                password: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::ANONYMOUS => Request::Anonymous {
+                ident: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::START => Request::Start {
+                handover: r.bytes(MAX_HANDOVER)?.to_vec(),
+                unread: r.bytes(MAX_HANDOVER)?.to_vec(),
+                tls: r.bool()?,
+            },
+            tag::RESERVED_PORT => Request::ReservedPort { port: r.u16()? },
+            tag::SERVICE => Request::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
+            _ => return Err(Malformed),
+        };
+        r.end()?;
+        Ok(req)
+    }
+}
+
+impl Response {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Response::Granted { user } => Writer::new(tag::GRANTED).str(user).finish(),
+            Response::Denied => Writer::new(tag::DENIED).finish(),
+            Response::Unavailable => Writer::new(tag::UNAVAILABLE).finish(),
+            Response::Started => Writer::new(tag::STARTED).finish(),
+            Response::Socket => Writer::new(tag::SOCKET).finish(),
+            Response::Failed(why) => Writer::new(tag::FAILED).str(why).finish(),
+            Response::Service(b) => Writer::new(tag::SERVICE_REPLY).bytes(b).finish(),
+        }
+    }
+
+    pub fn decode(msg: &[u8]) -> Result<Response, Malformed> {
+        let (t, mut r) = Reader::new(msg)?;
+        let resp = match t {
+            tag::GRANTED => Response::Granted {
+                user: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::DENIED => Response::Denied,
+            tag::UNAVAILABLE => Response::Unavailable,
+            tag::STARTED => Response::Started,
+            tag::SOCKET => Response::Socket,
+            tag::FAILED => Response::Failed(r.str(MAX_CREDENTIAL)?.to_string()),
+            tag::SERVICE_REPLY => Response::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
+            _ => return Err(Malformed),
+        };
+        r.end()?;
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let all = [
+            Request::Password {
+                user: "demo".into(),
+                password: "pw \u{e9}".into(),
+            },
+            Request::Anonymous {
+                ident: "a@b".into(),
+            },
+            Request::Start {
+                handover: vec![1, 2, 3],
+                unread: b"STAT\r\n".to_vec(),
+                tls: true,
+            },
+            Request::ReservedPort { port: 20 },
+            Request::Service(vec![9; 70_000]),
+        ];
+        for r in all {
+            assert_eq!(Request::decode(&r.encode()), Ok(r));
+        }
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let all = [
+            Response::Granted {
+                user: "demo".into(),
+            },
+            Response::Denied,
+            Response::Unavailable,
+            Response::Started,
+            Response::Socket,
+            Response::Failed("no".into()),
+            Response::Service(vec![1]),
+        ];
+        for r in all {
+            assert_eq!(Response::decode(&r.encode()), Ok(r));
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        assert_eq!(Request::decode(&[]), Err(Malformed));
+        assert_eq!(Request::decode(&[99]), Err(Malformed));
+        // A length past the end.
+        assert_eq!(Request::decode(&[1, 0, 0, 0, 9, b'a']), Err(Malformed));
+        // A length over the field's bound.
+        let mut long = vec![1];
+        long.extend_from_slice(&(MAX_CREDENTIAL as u32 + 1).to_be_bytes());
+        long.extend(std::iter::repeat(b'a').take(MAX_CREDENTIAL + 1));
+        assert_eq!(Request::decode(&long), Err(Malformed));
+        // Trailing bytes.
+        let mut extra = Request::ReservedPort { port: 20 }.encode();
+        extra.push(0);
+        assert_eq!(Request::decode(&extra), Err(Malformed));
+        // Not UTF-8.
+        assert_eq!(Request::decode(&[2, 0, 0, 0, 1, 0xff]), Err(Malformed));
+        // A boolean that is neither 0 nor 1.
+        let mut start = Request::Start {
+            handover: vec![],
+            unread: vec![],
+            tls: false,
+        }
+        .encode();
+        *start.last_mut().unwrap() = 2;
+        assert_eq!(Request::decode(&start), Err(Malformed));
+    }
+
+    #[test]
+    fn a_message_and_its_descriptor_cross_the_channel() {
+        let (a, b) = Channel::pair().unwrap();
+        let (x, _y) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.send(&Response::Socket.encode(), &[x.as_raw_fd()])
+            .unwrap();
+        let (msg, fds) = b.recv().unwrap().unwrap();
+        assert_eq!(Response::decode(&msg), Ok(Response::Socket));
+        assert_eq!(fds.len(), 1);
+        drop(a);
+        assert!(b.recv().unwrap().is_none());
+    }
+}

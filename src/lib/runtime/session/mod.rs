@@ -1,0 +1,293 @@
+//! The privilege split of one TCP connection, the same for every daemon:
+//!
+//! ```text
+//!   monitor (root, per connection)
+//!    |-- pre-login process: nopriv_user, chrooted into an empty directory,
+//!    |   no new privileges; speaks the protocol, runs TLS, asks the monitor
+//!    |   to check credentials
+//!    `-- account process: the account that logged in (chrooted when the
+//!        service says so); the session proper
+//! ```
+//!
+//! No byte from the network is parsed by a process that is root or can
+//! become root again. The monitor reads only its own channel messages,
+//! validates every field, and answers a closed set of requests (see
+//! `ipc::Request`): check these credentials, start the session of the
+//! account just granted, connect from the service's reserved port to the
+//! client, and the service's own narrow privileged path (smtpd's lookups
+//! and deliveries). It keeps the PAM session open while the account's
+//! process runs and closes it at the end, as root.
+//!
+//! A login under TLS leaves the TLS connection in the pre-login process,
+//! which then relays the decrypted stream to the account's process over a
+//! socket pair (as Dovecot's login processes do); the account's process
+//! never holds the client's TLS state, and the monitor never runs TLS.
+//! Without TLS the account's process takes the TCP connection itself, with
+//! whatever the client had pipelined after its login line.
+
+pub mod ipc;
+mod monitor;
+mod relay;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::ServerConfig;
+
+use super::config::Settings;
+use super::ListenKind;
+use crate::auth::Account;
+use crate::net::Conn;
+use ipc::{Channel, Request, Response};
+
+pub use monitor::{serve, Context};
+
+/// A TCP service in the privilege split. Each method says which process it
+/// runs in; only the root-side ones (`admit`, `anonymous`, `privileged`)
+/// run with privileges, and they see nothing from the network but what the
+/// monitor decoded and checked.
+pub trait TcpProtocol: Sync {
+    /// In the unprivileged pre-login process: greet the client and speak
+    /// the protocol up to a login, then `PreLogin::start_session`.
+    fn prelogin(&self, s: PreLogin);
+
+    /// In the account's process, after `start_session`: the session proper.
+    /// Services without logins (smtpd) never get here.
+    fn session(&self, s: LoggedIn) {
+        let _ = s;
+    }
+
+    /// In the monitor, as root: whether a proven account may use this
+    /// service, and where its session is confined.
+    fn admit(&self, settings: &Settings, account: &Account) -> Result<Plan, String> {
+        let _ = (settings, account);
+        Ok(Plan::default())
+    }
+
+    /// In the monitor, as root: the account and plan of an anonymous login,
+    /// or None when the service has none (or it is switched off).
+    fn anonymous(&self, settings: &Settings) -> Option<Result<(Account, Plan), String>> {
+        let _ = settings;
+        None
+    }
+
+    /// The local port connections to the client come from (ftpd's data
+    /// port), for `Monitor::reserved_port`; None: the service has none.
+    fn reserved_port(&self, local: SocketAddr) -> Option<u16> {
+        let _ = local;
+        None
+    }
+
+    /// In the monitor, as root: the service's own narrow privileged path
+    /// (smtpd's recipient lookups and deliveries). `request` comes from the
+    /// unprivileged side: decode it with bounds, trust nothing in it.
+    fn privileged(&self, m: &mut Privileged, request: &[u8]) -> Result<Vec<u8>, String> {
+        let _ = (m, request);
+        Err("no such request".into())
+    }
+
+    /// Whether clients log in (login_timeout applies before they do).
+    fn logins(&self) -> bool {
+        true
+    }
+}
+
+/// Ids and their names.
+pub type Names = Vec<(u32, String)>;
+
+/// How the monitor sets up the session of an admitted account.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Confine the session to this directory: chroot when running as root,
+    /// otherwise the session resolves paths inside it (see `LoggedIn::root`).
+    pub chroot: Option<PathBuf>,
+}
+
+/// What the monitor's service hook may use.
+pub struct Privileged<'a> {
+    pub settings: &'a Settings,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// The account proven in this connection (smtpd AUTH), if any.
+    pub authenticated: Option<&'a str>,
+    /// The service's own state in this monitor, kept across requests.
+    pub state: &'a mut Option<Box<dyn std::any::Any>>,
+}
+
+/// The unprivileged pre-login side of a connection.
+pub struct PreLogin {
+    pub conn: Conn,
+    pub settings: Arc<Settings>,
+    pub kind: ListenKind,
+    /// Set when tls_cert and tls_key are: the upgrade may be offered.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub hostname: String,
+    pub inetd: bool,
+    pub debug: bool,
+    pub monitor: Monitor,
+}
+
+impl PreLogin {
+    /// The greeting text: `banner`, else the host and program names.
+    pub fn banner(&self, program: &str) -> String {
+        banner(&self.settings, &self.hostname, program)
+    }
+}
+
+/// The account's side of a connection, after login.
+pub struct LoggedIn {
+    /// The client: the TCP connection, or the relay of the TLS connection
+    /// the pre-login process keeps (`conn.is_tls()` is true then).
+    pub conn: Conn,
+    pub account: Account,
+    /// What the pre-login side handed over (the protocol's state at login).
+    pub handover: Vec<u8>,
+    /// The environment PAM set for the session.
+    pub env: Vec<(String, String)>,
+    /// Where the session's paths resolve: "/" when chrooted, the plan's
+    /// directory when confinement is by path (not root), else "/".
+    pub root: PathBuf,
+    /// The plan was carried out with chroot (the system's files are out of
+    /// sight).
+    pub chrooted: bool,
+    /// Names of the ids a chrooted session shows (the account's own, root),
+    /// learned before the chroot.
+    pub user_names: Names,
+    pub group_names: Names,
+    pub anonymous: bool,
+    pub settings: Arc<Settings>,
+    pub kind: ListenKind,
+    pub tls: Option<Arc<ServerConfig>>,
+    pub hostname: String,
+    pub inetd: bool,
+    pub debug: bool,
+    pub monitor: Monitor,
+}
+
+fn banner(settings: &Settings, hostname: &str, program: &str) -> String {
+    match settings.opt_text("banner") {
+        Some(b) => b.to_string(),
+        None => format!("{hostname} {program} ready"),
+    }
+}
+
+/// The monitor's verdict on credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Good: the account's name.
+    Granted(String),
+    Denied,
+    /// The account store could not be consulted.
+    Unavailable,
+}
+
+/// An unprivileged process's handle on its monitor.
+pub struct Monitor {
+    chan: Channel,
+}
+
+impl Monitor {
+    fn ask(&self, req: &Request) -> std::io::Result<(Response, Vec<std::os::fd::OwnedFd>)> {
+        self.chan.send(&req.encode(), &[])?;
+        let Some((msg, fds)) = self.chan.recv()? else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the monitor is gone",
+            ));
+        };
+        Ok((Response::decode(&msg)?, fds))
+    }
+
+    fn verdict(&self, req: &Request) -> Verdict {
+        match self.ask(req) {
+            Ok((Response::Granted { user }, _)) => Verdict::Granted(user),
+            Ok((Response::Denied, _)) => Verdict::Denied,
+            Ok(_) => Verdict::Unavailable,
+            Err(e) => {
+                log::error!("monitor: {e}");
+                Verdict::Unavailable
+            }
+        }
+    }
+
+    /// Check a name and password (a failure takes at least a second).
+    pub fn password(&self, user: &str, password: &str) -> Verdict {
+        self.verdict(&Request::Password {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
+
+    /// An anonymous login, if the service offers one.
+    pub fn anonymous(&self, ident: &str) -> Verdict {
+        self.verdict(&Request::Anonymous {
+            ident: ident.to_string(),
+        })
+    }
+
+    /// A connection to the client's `port` from the service's reserved
+    /// local port, made by the monitor.
+    pub fn reserved_port(&self, port: u16) -> std::io::Result<TcpStream> {
+        match self.ask(&Request::ReservedPort { port })? {
+            (Response::Socket, fds) => match fds.into_iter().next() {
+                Some(fd) => Ok(TcpStream::from(fd)),
+                None => Err(std::io::Error::other("no socket came")),
+            },
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// A request of the service's own privileged path.
+    pub fn service(&self, request: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self.ask(&Request::Service(request.to_vec()))? {
+            (Response::Service(b), _) => Ok(b),
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// Start the session of the account just granted, handing it `conn`
+    /// and `handover`. Does not return when it worked: without TLS this
+    /// process ends at once (the account's process has the connection);
+    /// under TLS it relays for the account's process until either side
+    /// closes, then ends. Returns the error when it did not work.
+    pub fn start_session(&self, conn: &mut Conn, handover: &[u8]) -> std::io::Error {
+        let tls = conn.is_tls();
+        let unread = if tls {
+            Vec::new()
+        } else {
+            conn.buffered().to_vec()
+        };
+        let req = Request::Start {
+            handover: handover.to_vec(),
+            unread,
+            tls,
+        };
+        match self.ask(&req) {
+            Ok((Response::Started, fds)) if !tls => {
+                drop(fds);
+                std::process::exit(0)
+            }
+            Ok((Response::Started, fds)) => match fds.into_iter().next() {
+                Some(fd) => {
+                    relay::run(conn, std::os::unix::net::UnixStream::from(fd));
+                    std::process::exit(0)
+                }
+                None => std::io::Error::other("no relay came"),
+            },
+            Ok((Response::Failed(why), _)) => std::io::Error::other(why),
+            Ok(_) => std::io::Error::other("unexpected answer"),
+            Err(e) => e,
+        }
+    }
+}
+
+/// When the pre-login process must be done: `login_timeout` after the
+/// connection, for services with logins.
+fn login_deadline(settings: &Settings, logins: bool) -> Option<Instant> {
+    let t = settings.duration("login_timeout");
+    (logins && !t.is_zero()).then(|| Instant::now() + t)
+}

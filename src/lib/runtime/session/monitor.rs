@@ -1,0 +1,507 @@
+//! The root side of one connection: start the pre-login process, answer
+//! its requests (and later the account process's), start the account's
+//! session, and clean up (the PAM session is closed here, as root, when the
+//! account's process ends).
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rustls::ServerConfig;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::ipc::{Channel, Request, Response};
+use super::{login_deadline, LoggedIn, Monitor, Names, Plan, PreLogin, Privileged, TcpProtocol};
+use crate::auth::{self, Account, AuthError, Authenticator, Login};
+use crate::net::{Conn, Stream};
+use crate::runtime::config::Settings;
+use crate::runtime::supervise::{Children, Kind};
+use crate::runtime::ListenKind;
+
+/// What every connection of a service shares, fixed when the configuration
+/// is loaded.
+pub struct Context {
+    pub settings: Arc<Settings>,
+    pub tls: Option<Arc<ServerConfig>>,
+    pub hostname: String,
+    pub inetd: bool,
+    pub debug: bool,
+    /// The longest line the protocol reads.
+    pub line_max: usize,
+    /// The pre-login account and its empty directory (as root).
+    pub nopriv: Option<(Account, PathBuf)>,
+}
+
+impl Context {
+    /// Resolve the pre-login account and directory (as root); an error names
+    /// what is wrong, for the operator.
+    pub fn prepare(settings: &Settings) -> Result<Option<(Account, PathBuf)>, String> {
+        if !auth::running_as_root() {
+            return Ok(None);
+        }
+        let name = settings.text("nopriv_user");
+        let account = auth::system_account(name)
+            .ok_or_else(|| format!("nopriv_user: no account named '{name}'"))?;
+        if account.uid == 0 {
+            return Err(format!("nopriv_user: '{name}' is root"));
+        }
+        let empty = auth::empty_dir().map_err(|e| format!("empty directory: {e}"))?;
+        Ok(Some((account, empty)))
+    }
+}
+
+/// Extra time the pre-login process gets past its login deadline before the
+/// monitor ends it (it says goodbye itself at the deadline).
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+
+/// One side the monitor listens to.
+struct Side {
+    pid: Pid,
+    chan: Channel,
+}
+
+/// The monitor's own state for one connection.
+struct MonitorState<'a> {
+    proto: &'static dyn TcpProtocol,
+    ctx: &'a Context,
+    kind: ListenKind,
+    peer: SocketAddr,
+    local: SocketAddr,
+    auth: Authenticator,
+    /// Credentials checked and good: the account, its plan and its login
+    /// (the PAM session, closed when this is dropped).
+    granted: Option<(Account, Plan, Option<Login>, bool)>,
+    /// The account proven (kept after the session started).
+    proven: Option<String>,
+    failures: u64,
+    children: Children<()>,
+    service_state: Option<Box<dyn std::any::Any>>,
+}
+
+/// Serve one TCP connection through the privilege split; returns the exit
+/// code of the connection's process.
+pub fn serve(
+    proto: &'static dyn TcpProtocol,
+    tcp: TcpStream,
+    kind: ListenKind,
+    ctx: &Context,
+) -> i32 {
+    let (peer, local) = match (tcp.peer_addr(), tcp.local_addr()) {
+        (Ok(p), Ok(l)) => (p, l),
+        _ => {
+            log::info!("connection lost before it started");
+            return 1;
+        }
+    };
+    let started = Instant::now();
+    log::info!("connection from {peer}");
+    let mut m = MonitorState {
+        proto,
+        ctx,
+        kind,
+        peer,
+        local,
+        auth: Authenticator::from_settings(&ctx.settings),
+        granted: None,
+        proven: None,
+        failures: 0,
+        children: Children::new(),
+        service_state: None,
+    };
+    let code = match m.run(tcp) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::warn!("session with {peer}: {e}");
+            1
+        }
+    };
+    // Whatever is left (a relay whose account process ended first) goes.
+    for pid in m.children.pids() {
+        let _ = kill(pid, Signal::SIGTERM);
+        m.children.wait(pid);
+    }
+    drop(m.granted.take());
+    log::info!(
+        "session with {peer} ended after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    code
+}
+
+impl MonitorState<'_> {
+    fn run(&mut self, tcp: TcpStream) -> std::io::Result<()> {
+        let prelogin = self.start_prelogin(&tcp)?;
+        let deadline =
+            login_deadline(&self.ctx.settings, self.proto.logins()).map(|d| d + DEADLINE_GRACE);
+        let mut sides = vec![prelogin];
+        // Until the account's session starts, the pre-login process has a
+        // deadline; after, the monitor waits for the account's process.
+        let mut session_started = false;
+        while !sides.is_empty() {
+            let timeout = match (deadline, session_started) {
+                (Some(d), false) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        log::info!("{}: no login in time; connection closed", self.peer);
+                        return Ok(());
+                    }
+                    PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+                        .unwrap_or(PollTimeout::NONE)
+                }
+                _ => PollTimeout::NONE,
+            };
+            let ready: Vec<usize> = {
+                let mut fds: Vec<PollFd> = sides
+                    .iter()
+                    .map(|s| PollFd::new(s.chan.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                fds.iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            // Highest index first, so removals keep the others' places.
+            for i in ready.into_iter().rev() {
+                let msg = match sides[i].chan.recv() {
+                    Ok(Some((msg, fds))) => {
+                        drop(fds);
+                        msg
+                    }
+                    Ok(None) | Err(_) => {
+                        // That process is done (a relay ends by itself once
+                        // the account's process has closed its side).
+                        let side = sides.remove(i);
+                        self.children.wait(side.pid);
+                        continue;
+                    }
+                };
+                let req = match Request::decode(&msg) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        log::warn!("{}: malformed request from the session; ended", self.peer);
+                        return Ok(());
+                    }
+                };
+                let (reply, fds, started) = self.answer(req, &tcp);
+                let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                if sides[i].chan.send(&reply.encode(), &raw).is_err() {
+                    continue;
+                }
+                drop(fds);
+                if let Some(account_side) = started {
+                    session_started = true;
+                    sides.push(account_side);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fork the pre-login process: the client's connection and one end of
+    /// the channel are all it keeps.
+    fn start_prelogin(&mut self, tcp: &TcpStream) -> std::io::Result<Side> {
+        let (mine, theirs) = Channel::pair()?;
+        let tcp = tcp.try_clone()?;
+        let keep = [tcp.as_raw_fd(), theirs.raw_fd()];
+        let ctx = self.ctx;
+        let (proto, kind) = (self.proto, self.kind);
+        let pid = self.children.spawn(Kind::PreLogin, (), &keep, move || {
+            if let Some((nopriv, empty)) = &ctx.nopriv {
+                if let Err(e) = auth::enter_prelogin(nopriv, empty) {
+                    log::error!("cannot enter the pre-login confinement: {e}");
+                    return 1;
+                }
+            } else if let Err(e) = auth::enter_prelogin(&current_account(), Path::new("/")) {
+                log::error!("cannot enter the pre-login confinement: {e}");
+                return 1;
+            }
+            prelogin_main(proto, tcp, kind, ctx, theirs)
+        })?;
+        Ok(Side { pid, chan: mine })
+    }
+
+    /// Answer one request: the reply, descriptors to send with it, and the
+    /// account's process when this started one.
+    fn answer(&mut self, req: Request, tcp: &TcpStream) -> (Response, Vec<OwnedFd>, Option<Side>) {
+        let none = |r| (r, Vec::new(), None);
+        match req {
+            Request::Password { user, password } => none(self.password(&user, &password)),
+            Request::Anonymous { ident } => none(self.anonymous(&ident)),
+            Request::Start {
+                handover,
+                unread,
+                tls,
+            } => match self.start_account(tcp, handover, unread, tls) {
+                Ok((relay, side)) => (Response::Started, relay.into_iter().collect(), Some(side)),
+                Err(e) => {
+                    log::error!("cannot start the session for {}: {e}", self.peer);
+                    none(Response::Failed("cannot start the session".into()))
+                }
+            },
+            Request::ReservedPort { port } => match self.reserved_port(port) {
+                Ok(sock) => (Response::Socket, vec![OwnedFd::from(sock)], None),
+                Err(e) => none(Response::Failed(e.to_string())),
+            },
+            Request::Service(body) => {
+                let mut p = Privileged {
+                    settings: &self.ctx.settings,
+                    peer: self.peer,
+                    local: self.local,
+                    authenticated: self.proven.as_deref(),
+                    state: &mut self.service_state,
+                };
+                match self.proto.privileged(&mut p, &body) {
+                    Ok(b) => none(Response::Service(b)),
+                    Err(why) => none(Response::Failed(why)),
+                }
+            }
+        }
+    }
+
+    /// At most `login_attempts` password checks per connection, whatever
+    /// the other side says (it may be lying about its count).
+    fn attempts_left(&self) -> bool {
+        self.failures < self.ctx.settings.uint("login_attempts").max(1)
+    }
+
+    fn password(&mut self, user: &str, password: &str) -> Response {
+        if self.granted.is_some() || !self.attempts_left() {
+            std::thread::sleep(auth::FAILURE_DELAY);
+            return Response::Denied;
+        }
+        let peer = self.peer.ip().to_string();
+        let started = Instant::now();
+        let login = match self.auth.authenticate(user, password, &peer) {
+            Ok(l) => l,
+            Err(AuthError::Denied) => {
+                self.failures += 1;
+                return Response::Denied;
+            }
+            Err(AuthError::Unavailable(_)) => return Response::Unavailable,
+        };
+        let account = login.account.clone();
+        match self.proto.admit(&self.ctx.settings, &account) {
+            Ok(plan) => {
+                self.proven = Some(account.name.clone());
+                let name = account.name.clone();
+                self.granted = Some((account, plan, Some(login), false));
+                Response::Granted { user: name }
+            }
+            Err(why) => {
+                log::warn!("login refused: user {} from {peer}: {why}", account.name);
+                self.failures += 1;
+                // As slow as a wrong password.
+                if let Some(rest) = auth::FAILURE_DELAY.checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+                Response::Denied
+            }
+        }
+    }
+
+    fn anonymous(&mut self, ident: &str) -> Response {
+        if self.granted.is_some() {
+            return Response::Denied;
+        }
+        match self.proto.anonymous(&self.ctx.settings) {
+            Some(Ok((account, plan))) => {
+                log::info!(
+                    "anonymous login from {}, ident {}",
+                    self.peer.ip(),
+                    auth::printable(ident)
+                );
+                let name = account.name.clone();
+                self.granted = Some((account, plan, None, true));
+                Response::Granted { user: name }
+            }
+            Some(Err(why)) => {
+                log::error!("anonymous login: {why}");
+                Response::Unavailable
+            }
+            None => {
+                std::thread::sleep(auth::FAILURE_DELAY);
+                Response::Denied
+            }
+        }
+    }
+
+    /// Fork the account's process. With TLS, a socket pair joins it to the
+    /// pre-login process, which relays; the pre-login end is returned.
+    fn start_account(
+        &mut self,
+        tcp: &TcpStream,
+        handover: Vec<u8>,
+        unread: Vec<u8>,
+        tls: bool,
+    ) -> std::io::Result<(Option<OwnedFd>, Side)> {
+        let Some((account, plan, login, anonymous)) = self.granted.as_ref() else {
+            return Err(std::io::Error::other("start before a login was granted"));
+        };
+        let (relay_end, stream) = if tls {
+            let (a, b) = UnixStream::pair()?;
+            (Some(OwnedFd::from(a)), Stream::Relayed(b))
+        } else {
+            (None, Stream::Plain(tcp.try_clone()?))
+        };
+        let (mine, theirs) = Channel::pair()?;
+        let keep = [stream.fd().as_raw_fd(), theirs.raw_fd()];
+        let env = login.as_ref().map(|l| l.pam_env()).unwrap_or_default();
+        let chroot = plan.chroot.clone().filter(|_| auth::running_as_root());
+        let (user_names, group_names) = if chroot.is_some() {
+            names_for(account)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let root = match (&plan.chroot, &chroot) {
+            (_, Some(_)) => PathBuf::from("/"),
+            (Some(dir), None) => dir.clone(),
+            (None, _) => PathBuf::from("/"),
+        };
+        let (peer, local, kind, ctx, proto) =
+            (self.peer, self.local, self.kind, self.ctx, self.proto);
+        let account = account.clone();
+        let anonymous = *anonymous;
+        let pid = self.children.spawn(Kind::Account, (), &keep, move || {
+            if let Some(dir) = &chroot {
+                if let Err(e) = auth::enter_chroot(dir) {
+                    log::error!("user {}: cannot enter {}: {e}", account.name, dir.display());
+                    return 1;
+                }
+            }
+            if let Err(e) = auth::drop_privileges(&account) {
+                log::error!("user {}: cannot switch to the account: {e}", account.name);
+                return 1;
+            }
+            let mut conn = match Conn::resume(stream, peer, local, ctx.line_max + 2, &unread) {
+                Ok(c) => c,
+                Err(_) => return 1,
+            };
+            let _ = conn.set_idle_timeout(Some(ctx.settings.duration("idle_timeout")));
+            proto.session(LoggedIn {
+                conn,
+                account,
+                handover,
+                env,
+                root,
+                chrooted: chroot.is_some(),
+                user_names,
+                group_names,
+                anonymous,
+                settings: ctx.settings.clone(),
+                kind,
+                tls: ctx.tls.clone(),
+                hostname: ctx.hostname.clone(),
+                inetd: ctx.inetd,
+                debug: ctx.debug,
+                monitor: Monitor { chan: theirs },
+            });
+            0
+        })?;
+        Ok((relay_end, Side { pid, chan: mine }))
+    }
+
+    /// Connect from the service's reserved port to the client's address
+    /// (never elsewhere: a privileged source port is what .rhosts trust
+    /// rests on).
+    fn reserved_port(&self, port: u16) -> std::io::Result<Socket> {
+        let Some(source) = self.proto.reserved_port(self.local) else {
+            return Err(std::io::Error::other("no reserved port for this service"));
+        };
+        if port == 0 {
+            return Err(std::io::Error::other("port 0"));
+        }
+        let from = SocketAddr::new(self.local.ip(), source);
+        let to = SocketAddr::new(self.peer.ip(), port);
+        let s = Socket::new(Domain::for_address(from), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.set_cloexec(true)?;
+        s.bind(&SockAddr::from(from))?;
+        s.connect_timeout(&SockAddr::from(to), Duration::from_secs(30))?;
+        Ok(s)
+    }
+}
+
+/// The names a chrooted session shows for its own ids and root's.
+fn names_for(account: &Account) -> (Names, Names) {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let mut users = vec![(0, "root".to_string())];
+    let mut groups = vec![(0, "root".to_string())];
+    users.push((account.uid, account.name.clone()));
+    if !account.virtual_user {
+        if let Ok(Some(u)) = User::from_uid(Uid::from_raw(account.uid)) {
+            users.push((account.uid, u.name));
+        }
+    }
+    if let Ok(Some(g)) = Group::from_gid(Gid::from_raw(account.gid)) {
+        groups.push((account.gid, g.name));
+    }
+    (users, groups)
+}
+
+/// This process's own identity, as an account (when not root, the
+/// pre-login process stays who we are).
+fn current_account() -> Account {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    Account {
+        name: String::new(),
+        uid,
+        gid,
+        home: PathBuf::from("/"),
+        shell: PathBuf::from("/bin/sh"),
+        virtual_user: true,
+        groups: vec![],
+    }
+}
+
+/// The pre-login process: make the connection (implicit TLS first when the
+/// listener asks for it) and hand it to the protocol.
+fn prelogin_main(
+    proto: &'static dyn TcpProtocol,
+    tcp: TcpStream,
+    kind: ListenKind,
+    ctx: &Context,
+    chan: Channel,
+) -> i32 {
+    let mut conn = match Conn::new(tcp, ctx.line_max + 2) {
+        Ok(c) => c,
+        Err(e) => {
+            log::info!("connection lost before it started: {e}");
+            return 1;
+        }
+    };
+    let _ = conn.set_idle_timeout(Some(ctx.settings.duration("idle_timeout")));
+    conn.set_deadline(login_deadline(&ctx.settings, proto.logins()));
+    if kind == ListenKind::Tls {
+        let Some(cfg) = ctx.tls.as_ref() else {
+            return 1;
+        };
+        if let Err(e) = conn.start_tls(cfg) {
+            log::info!("TLS handshake with {} failed: {e}", conn.peer);
+            return 1;
+        }
+    }
+    let s = PreLogin {
+        conn,
+        settings: ctx.settings.clone(),
+        kind,
+        tls: ctx.tls.clone(),
+        hostname: ctx.hostname.clone(),
+        inetd: ctx.inetd,
+        debug: ctx.debug,
+        monitor: Monitor { chan },
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| proto.prelogin(s)));
+    i32::from(outcome.is_err())
+}

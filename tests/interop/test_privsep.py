@@ -1,0 +1,165 @@
+"""The privilege split, read from /proc: before login the process that
+speaks to the client is nopriv_user, chrooted into an empty directory, with
+NoNewPrivs set; a root monitor is its parent; after login the session runs
+as the account (uid, gid and groups all the account's), and under TLS the
+pre-login process stays on only as the relay, still unprivileged."""
+
+import os
+import poplib
+import pwd
+import grp
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import IS_ROOT, children, proc_status
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="the privilege split needs root")
+
+# An account of the passwd_file alone, distinct from nobody (the default
+# nopriv_user), so that before and after login are told apart.
+UID = GID = 4242
+
+
+@pytest.fixture
+def alice(lab):
+    home = lab.add_user("alice", "wonder")
+    # add_user gives the lab's uid; rewrite alice's line with her own ids.
+    lines = lab.passwd_file.read_text().splitlines()
+    lines = [
+        ":".join(f[:2] + [str(UID), str(GID)] + f[4:]) if f[0] == "alice" else l
+        for l, f in ((l, l.split(":")) for l in lines)
+    ]
+    lab.passwd_file.write_text("\n".join(lines) + "\n")
+    for sub in ("", "Maildir", "Maildir/new", "Maildir/cur", "Maildir/tmp"):
+        p = home / sub
+        p.mkdir(exist_ok=True)
+        os.chown(p, UID, GID)
+    os.chmod(home, 0o700)
+    return home
+
+
+def nobody():
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    return pred()
+
+
+def monitors(d):
+    return children(d.pid)
+
+
+def only_child(pid):
+    kids = wait_for(lambda: children(pid))
+    assert len(kids) == 1, kids
+    return kids[0]
+
+
+def assert_prelogin(pid):
+    st = proc_status(pid)
+    uid, gid = nobody()
+    assert st["uid"] == [uid] * 4, st
+    assert st["gid"] == [gid] * 4, st
+    assert uid not in st["groups"] or True
+    assert 0 not in st["groups"], st
+    assert st["root"] not in (None, "/"), st
+    assert os.listdir(f"/proc/{pid}/root") == [], st
+    assert st["nnp"] == 1, st
+
+
+def assert_account(pid, root="/"):
+    st = proc_status(pid)
+    assert st["uid"] == [UID] * 4, st
+    assert st["gid"] == [GID] * 4, st
+    assert st["groups"] == [GID], st
+    assert st["root"] == root, st
+
+
+def assert_monitor(pid):
+    st = proc_status(pid)
+    assert st["uid"] == [0] * 4, st
+
+
+def test_pop3d_before_and_after_login(lab, daemon, alice):
+    d = daemon("pop3d")
+    p = poplib.POP3(d.host, d.port, timeout=10)
+    (monitor,) = wait_for(lambda: monitors(d))
+    assert_monitor(monitor)
+    prelogin = only_child(monitor)
+    assert_prelogin(prelogin)
+    p.user("alice")
+    p.pass_("wonder")
+    assert p.stat() == (0, 0)
+    account = only_child(monitor)
+    assert account != prelogin
+    assert_account(account)
+    assert not os.path.exists(f"/proc/{prelogin}")
+    p.quit()
+
+
+def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_files):
+    cert, key = tls_files
+    d = daemon("pop3d", f"tls_cert={cert}", f"tls_key={key}")
+    p = poplib.POP3(d.host, d.port, timeout=10)
+    ctx = ssl.create_default_context(cafile=str(cert))
+    p.stls(context=ctx)
+    (monitor,) = wait_for(lambda: monitors(d))
+    prelogin = only_child(monitor)
+    assert_prelogin(prelogin)
+    p.user("alice")
+    p.pass_("wonder")
+    assert p.stat() == (0, 0)
+    kids = wait_for(lambda: [k for k in children(monitor) if k != prelogin])
+    assert len(kids) == 1
+    assert_account(kids[0])
+    # The relay is the pre-login process, still confined.
+    assert prelogin in children(monitor)
+    assert_prelogin(prelogin)
+    p.quit()
+    assert wait_for(lambda: not os.path.exists(f"/proc/{monitor}"))
+
+
+def test_login_deadline_ends_a_trickling_client(lab, daemon):
+    d = daemon("pop3d", "login_timeout=2", "idle_timeout=60")
+    s = d.connect()
+    assert s.recv(512).startswith(b"+OK")
+    start = time.time()
+    s.settimeout(0.5)
+    closed_after = None
+    # One byte every half second: never idle, never logged in.
+    for b in b"USER demo\r\nPASS demodemodemodemo":
+        try:
+            s.sendall(bytes([b]))
+            data = s.recv(512)
+            if data == b"":
+                closed_after = time.time() - start
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            closed_after = time.time() - start
+            break
+    s.close()
+    assert closed_after is not None and closed_after < 8, closed_after
+    assert "no login in time" in d.log()
+
+
+def test_nopriv_user_must_exist(lab, daemon):
+    import subprocess
+    from conftest import binary
+    r = subprocess.run([str(binary("pop3d")), "-F", "-o", "listen=127.0.0.1:1",
+                        "-o", "nopriv_user=no-such-user-classicd"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "nopriv_user" in r.stderr
