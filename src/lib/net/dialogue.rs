@@ -5,9 +5,10 @@
 //! (reply, flush, handshake, forget the plaintext read before it) and keep
 //! secrets out of the debug log.
 //!
-//! A protocol implements [`LineProtocol`]: its session glue turns each line
-//! into a command, asks its state machine (`State::handle(command) ->
-//! Action`) and performs the action, replying through the [`Dialogue`].
+//! A protocol's session glue owns a [`Dialogue`] and implements
+//! [`LineProtocol`]: it turns each line into a command, asks its state
+//! machine (`State::handle(command) -> Action`) and performs the action,
+//! replying through the dialogue; [`run`] drives it.
 
 use std::collections::VecDeque;
 use std::io;
@@ -40,19 +41,21 @@ pub enum Silence {
 
 /// A line protocol, as the driver sees it.
 pub trait LineProtocol {
+    /// The connection it speaks over.
+    fn dialogue(&mut self) -> &mut Dialogue;
     /// What the debug log may show of a line from the client (passwords and
     /// SASL responses masked, controls made printable).
     fn redact(&self, line: &[u8]) -> String;
     /// A complete line arrived (without its ending).
-    fn line(&mut self, d: &mut Dialogue, line: &[u8], ending: Ending) -> Flow;
+    fn line(&mut self, line: &[u8], ending: Ending) -> Flow;
     /// A line longer than the limit was read to its end and dropped.
-    fn too_long(&mut self, d: &mut Dialogue) -> Flow;
+    fn too_long(&mut self) -> Flow;
     /// The client went quiet: queue the protocol's goodbye, if it has one.
-    fn silent(&mut self, d: &mut Dialogue, why: Silence);
+    fn silent(&mut self, why: Silence);
     /// The client closed the connection (or it failed).
     fn closed(&mut self) {}
     /// The TLS handshake asked for by `Flow::StartTls` succeeded.
-    fn tls_started(&mut self, d: &mut Dialogue);
+    fn tls_started(&mut self);
 }
 
 /// Replies are flushed at the latest when this much is waiting.
@@ -141,70 +144,73 @@ impl Dialogue {
         self.pending.clear();
         self.conn.start_tls(&cfg)
     }
+}
 
-    /// Drive the protocol until the session ends.
-    pub fn run(&mut self, p: &mut impl LineProtocol) {
-        let peer = self.conn.peer;
-        loop {
-            // Replies wait while the client has pipelined more.
-            if (!self.has_input() || self.out.len() >= BATCH) && self.flush().is_err() {
-                log::info!("write to {peer} failed");
+/// Drive a protocol until its session ends.
+pub fn run(p: &mut impl LineProtocol) {
+    let peer = p.dialogue().conn.peer;
+    loop {
+        let d = p.dialogue();
+        // Replies wait while the client has pipelined more.
+        if (!d.has_input() || d.out.len() >= BATCH) && d.flush().is_err() {
+            log::info!("write to {peer} failed");
+            p.closed();
+            return;
+        }
+        let flow = match d.read_line() {
+            Ok(Line::Complete(l, ending)) => {
+                log::debug!("< {}", p.redact(&l));
+                p.line(&l, ending)
+            }
+            Ok(Line::TooLong) => {
+                log::debug!("< (line too long)");
+                p.too_long()
+            }
+            Ok(Line::Eof) => {
+                log::info!("{peer} closed the connection");
                 p.closed();
                 return;
             }
-            let flow = match self.read_line() {
-                Ok(Line::Complete(l, ending)) => {
-                    log::debug!("< {}", p.redact(&l));
-                    p.line(self, &l, ending)
-                }
-                Ok(Line::TooLong) => {
-                    log::debug!("< (line too long)");
-                    p.too_long(self)
-                }
-                Ok(Line::Eof) => {
-                    log::info!("{peer} closed the connection");
-                    p.closed();
-                    return;
-                }
-                Err(e) if is_timeout(&e) => {
-                    let why = if self.conn.deadline_passed() {
-                        Silence::Deadline
-                    } else {
-                        Silence::Idle
-                    };
-                    log::info!(
-                        "{peer}: {}",
-                        match why {
-                            Silence::Idle => "idle for too long",
-                            Silence::Deadline => "no login in time",
-                        }
-                    );
-                    p.silent(self, why);
-                    let _ = self.flush();
-                    self.conn.close();
-                    return;
-                }
-                Err(e) => {
-                    log::info!("read from {peer} failed: {e}");
-                    p.closed();
-                    return;
-                }
-            };
-            match flow {
-                Flow::Continue => {}
-                Flow::StartTls => match self.start_tls() {
-                    Ok(()) => p.tls_started(self),
-                    Err(e) => {
-                        log::info!("TLS handshake with {peer} failed: {e}");
-                        p.closed();
-                        return;
+            Err(e) if is_timeout(&e) => {
+                let why = if d.conn.deadline_passed() {
+                    Silence::Deadline
+                } else {
+                    Silence::Idle
+                };
+                log::info!(
+                    "{peer}: {}",
+                    match why {
+                        Silence::Idle => "idle for too long",
+                        Silence::Deadline => "no login in time",
                     }
-                },
-                Flow::Close => {
-                    let _ = self.flush();
-                    self.conn.close();
+                );
+                p.silent(why);
+                let d = p.dialogue();
+                let _ = d.flush();
+                d.conn.close();
+                return;
+            }
+            Err(e) => {
+                log::info!("read from {peer} failed: {e}");
+                p.closed();
+                return;
+            }
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::StartTls => match p.dialogue().start_tls() {
+                Ok(()) => p.tls_started(),
+                Err(e) => {
+                    log::info!("TLS handshake with {peer} failed: {e}");
+                    p.closed();
                     return;
                 }
+            },
+            Flow::Close => {
+                let d = p.dialogue();
+                let _ = d.flush();
+                d.conn.close();
+                return;
             }
         }
     }

@@ -16,7 +16,7 @@ use super::command;
 use super::state::{Action, Config, LoginFailure, Machine};
 use crate::auth;
 use crate::mail::{self, wire::WireWriter, Maildrop, OpenError};
-use crate::net::dialogue::{Dialogue, Flow, LineProtocol, Silence};
+use crate::net::dialogue::{self, Dialogue, Flow, LineProtocol, Silence};
 use crate::net::Ending;
 use crate::runtime::session::{ipc, LoggedIn, Monitor, PreLogin, TcpProtocol, Verdict};
 use crate::runtime::ListenKind;
@@ -47,10 +47,11 @@ impl TcpProtocol for Pop3 {
         let mut d = Dialogue::new(s.conn, s.tls, LINE_MAX);
         d.reply(format!("+OK {banner}\r\n").as_bytes());
         let mut p = Authorization {
+            d,
             m: Machine::new(cfg),
             monitor: s.monitor,
         };
-        d.run(&mut p);
+        dialogue::run(&mut p);
     }
 
     fn session(&self, s: LoggedIn) {
@@ -62,20 +63,20 @@ impl TcpProtocol for Pop3 {
             }
         };
         let cfg = config(&s.settings, s.tls.is_some(), tls_active);
-        let mut d = Dialogue::new(s.conn, None, LINE_MAX);
         let mut t = Transaction {
+            d: Dialogue::new(s.conn, None, LINE_MAX),
             m: Machine::new(cfg),
             drop: None,
             user: s.account.name.clone(),
             retrieved: 0,
         };
         let first = t.open(&s.settings, &s.account);
-        if t.apply(&mut d, first) == Flow::Close {
-            let _ = d.flush();
-            d.conn.close();
+        if t.apply(first) == Flow::Close {
+            let _ = t.d.flush();
+            t.d.conn.close();
             return;
         }
-        d.run(&mut t);
+        dialogue::run(&mut t);
         if t.drop.is_some() {
             log::info!(
                 "user {}: session ended without QUIT, nothing deleted",
@@ -125,12 +126,14 @@ fn masked(line: &[u8], sasl: bool) -> String {
 
 /// AUTHORIZATION, in the unprivileged pre-login process.
 struct Authorization {
+    d: Dialogue,
     m: Machine,
     monitor: Monitor,
 }
 
 impl Authorization {
-    fn apply(&mut self, d: &mut Dialogue, a: Action) -> Flow {
+    fn apply(&mut self, a: Action) -> Flow {
+        let d = &mut self.d;
         match a {
             Action::Reply(b) => {
                 d.reply(&b);
@@ -145,15 +148,16 @@ impl Authorization {
                 Flow::StartTls
             }
             Action::Login { user, pass } => {
-                let next = self.login(d, &user, &pass);
-                self.apply(d, next)
+                let next = self.login(&user, &pass);
+                self.apply(next)
             }
             // Nothing but a login leaves AUTHORIZATION.
             Action::Retrieve { .. } | Action::Update => Flow::Close,
         }
     }
 
-    fn login(&mut self, d: &mut Dialogue, user: &str, pass: &str) -> Action {
+    fn login(&mut self, user: &str, pass: &str) -> Action {
+        let d = &mut self.d;
         match self.monitor.password(user, pass) {
             Verdict::Denied => self.m.login_failed(LoginFailure::Denied),
             Verdict::Unavailable => self.m.login_failed(LoginFailure::Temporary),
@@ -178,26 +182,31 @@ impl LineProtocol for Authorization {
         masked(line, self.m.expects_sasl_response())
     }
 
-    fn line(&mut self, d: &mut Dialogue, line: &[u8], _: Ending) -> Flow {
-        let a = self.m.handle(line);
-        self.apply(d, a)
+    fn dialogue(&mut self) -> &mut Dialogue {
+        &mut self.d
     }
 
-    fn too_long(&mut self, d: &mut Dialogue) -> Flow {
+    fn line(&mut self, line: &[u8], _: Ending) -> Flow {
+        let a = self.m.handle(line);
+        self.apply(a)
+    }
+
+    fn too_long(&mut self) -> Flow {
         let a = self.m.too_long();
-        self.apply(d, a)
+        self.apply(a)
     }
 
     /// RFC 1939: no response to an autologout.
-    fn silent(&mut self, _: &mut Dialogue, _: Silence) {}
+    fn silent(&mut self, _: Silence) {}
 
-    fn tls_started(&mut self, _: &mut Dialogue) {
+    fn tls_started(&mut self) {
         self.m.tls_started();
     }
 }
 
 /// TRANSACTION and UPDATE, in the account's process.
 struct Transaction {
+    d: Dialogue,
     m: Machine,
     drop: Option<Maildrop>,
     user: String,
@@ -245,7 +254,8 @@ impl Transaction {
         }
     }
 
-    fn apply(&mut self, d: &mut Dialogue, a: Action) -> Flow {
+    fn apply(&mut self, a: Action) -> Flow {
+        let d = &mut self.d;
         match a {
             Action::Reply(b) => {
                 d.reply(&b);
@@ -257,10 +267,10 @@ impl Transaction {
             }
             // No second login, no TLS upgrade after login.
             Action::StartTls(_) | Action::Login { .. } => Flow::Close,
-            Action::Retrieve { index, status, top } => self.retrieve(d, index, status, top),
+            Action::Retrieve { index, status, top } => self.retrieve(index, status, top),
             Action::Update => {
                 let next = self.update();
-                self.apply(d, next)
+                self.apply(next)
             }
         }
     }
@@ -287,13 +297,8 @@ impl Transaction {
         }
     }
 
-    fn retrieve(
-        &mut self,
-        d: &mut Dialogue,
-        index: usize,
-        status: Vec<u8>,
-        top: Option<u64>,
-    ) -> Flow {
+    fn retrieve(&mut self, index: usize, status: Vec<u8>, top: Option<u64>) -> Flow {
+        let d = &mut self.d;
         let opened = match self.drop.as_mut() {
             Some(m) => m.open_message(index),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no maildrop")),
@@ -346,23 +351,27 @@ impl LineProtocol for Transaction {
         masked(line, false)
     }
 
-    fn line(&mut self, d: &mut Dialogue, line: &[u8], _: Ending) -> Flow {
-        let a = self.m.handle(line);
-        self.apply(d, a)
+    fn dialogue(&mut self) -> &mut Dialogue {
+        &mut self.d
     }
 
-    fn too_long(&mut self, d: &mut Dialogue) -> Flow {
+    fn line(&mut self, line: &[u8], _: Ending) -> Flow {
+        let a = self.m.handle(line);
+        self.apply(a)
+    }
+
+    fn too_long(&mut self) -> Flow {
         let a = self.m.too_long();
-        self.apply(d, a)
+        self.apply(a)
     }
 
     /// RFC 1939: an autologout ends the session without UPDATE and without
     /// a response.
-    fn silent(&mut self, _: &mut Dialogue, _: Silence) {
+    fn silent(&mut self, _: Silence) {
         log::info!("user {}: autologout, idle for too long", self.user);
     }
 
-    fn tls_started(&mut self, _: &mut Dialogue) {}
+    fn tls_started(&mut self) {}
 }
 
 #[cfg(test)]
