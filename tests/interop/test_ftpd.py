@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, binary, free_port, need, need_reference, wait_port
+from conftest import IS_ROOT, binary, descendants, free_port, need, need_reference, wait_port
 
 
 def content(n, seed=7):
@@ -203,14 +203,14 @@ def test_active_mode_source_port(lab, daemon):
     got, peer = active_retr(f, "a.bin")
     assert got == b"x" * 1000
     # Not on port 21: from the control port minus one (bound by the session
-    # itself, being unprivileged; port 20 would go through the helper).
+    # itself, being unprivileged; port 20 would come from the root monitor).
     assert peer[1] == d.port - 1, peer
     f.quit()
 
 
-def test_port_20_through_the_privileged_helper(lab, daemon):
-    """On port 21, as root: active connections come from port 20, bound by
-    the helper the session forked before dropping to the lab account."""
+def test_port_20_through_the_root_monitor(lab, daemon):
+    """On port 21, as root: active connections come from port 20, made by the
+    session's root monitor while the session runs as the lab account."""
     if not IS_ROOT:
         pytest.skip("needs root")
     try:
@@ -224,10 +224,9 @@ def test_port_20_through_the_privileged_helper(lab, daemon):
         f = login(d)
         got, peer = active_retr(f, "p20.bin")
         assert got == b"z" * 5000 and peer[1] == 20, peer
-        # The session itself runs as the lab account, not root.
-        ps = subprocess.run(["ps", "-o", "uid=,pid=", "--ppid", str(d.pid)], capture_output=True, text=True)
-        uids = {int(l.split()[0]) for l in ps.stdout.splitlines() if l.strip()}
-        assert uids == {lab.uid}, ps.stdout
+        # The session itself (below its monitor) runs as the lab account.
+        uids = {os.stat(f"/proc/{pid}").st_uid for pid in descendants(d.pid, depth=2)}
+        assert uids == {lab.uid}, uids
         f.quit()
 
 

@@ -163,3 +163,47 @@ def test_nopriv_user_must_exist(lab, daemon):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert "nopriv_user" in r.stderr
+
+
+def test_ftpd_before_and_after_login(lab, daemon, alice):
+    import ftplib
+    d = daemon("ftpd", "check_shell=no")
+    f = ftplib.FTP()
+    f.connect(d.host, d.port, timeout=10)
+    (monitor,) = wait_for(lambda: monitors(d))
+    assert_monitor(monitor)
+    prelogin = only_child(monitor)
+    assert_prelogin(prelogin)
+    f.login("alice", "wonder")
+    assert f.pwd() == str(alice)
+    account = only_child(monitor)
+    assert account != prelogin
+    assert_account(account)
+    f.quit()
+
+
+def test_ftpd_chroot_users_and_tls(lab, daemon, alice, tls_files):
+    import ftplib
+    cert, key = tls_files
+    d = daemon("ftpd", "check_shell=no", "chroot_users=yes", f"tls_cert={cert}",
+               f"tls_key={key}")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    f = ftplib.FTP_TLS(context=ctx)
+    f.connect(d.host, d.port, timeout=10)
+    f.auth()
+    (monitor,) = wait_for(lambda: monitors(d))
+    prelogin = only_child(monitor)
+    assert_prelogin(prelogin)
+    f.login("alice", "wonder")
+    f.prot_p()
+    assert f.pwd() == "/"
+    (alice / "hello.txt").write_text("hi\n")
+    got = []
+    f.retrlines("RETR hello.txt", got.append)
+    assert got == ["hi"]
+    kids = wait_for(lambda: [k for k in children(monitor) if k != prelogin])
+    assert len(kids) == 1
+    # Confined to the home directory, as alice; the relay still nobody.
+    assert_account(kids[0], root=str(alice))
+    assert_prelogin(prelogin)
+    f.quit()

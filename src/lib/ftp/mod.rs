@@ -6,10 +6,10 @@
 //! The master forks a session per client; inside a session every transfer
 //! or listing runs in its own data process while the control connection
 //! keeps answering ABOR, STAT and NOOP. Active-mode connections from port
-//! 20 come from a tiny privileged helper that binds that one port.
+//! 20 are made by the session's root monitor, to the client's address only.
 
 pub mod command;
-mod helper;
+mod handover;
 pub mod listing;
 mod session;
 pub mod state;
@@ -93,7 +93,7 @@ pub static SERVICE: Service = Service {
     extra_listeners: &[],
     line_max: 4096,
     busy_reply: b"421 Too many connections, try again later.\r\n",
-    handler: Handler::Tcp(session::serve),
+    handler: Handler::Split(&session::FTP),
     check,
     extra_modes: &[],
     companion: None,
@@ -123,6 +123,16 @@ fn check(s: &crate::runtime::config::Settings) -> Result<(), crate::runtime::con
     Ok(())
 }
 
+/// The port active-mode data connections come from: 20 for a server on
+/// 21, else the control port minus one.
+pub fn data_port(control: std::net::SocketAddr) -> u16 {
+    if control.port() == 21 {
+        20
+    } else {
+        control.port().saturating_sub(1).max(1)
+    }
+}
+
 /// The anonymous upload directory as a path inside the anonymous root:
 /// `incoming` and `/incoming` name anon_root/incoming, and so does the
 /// absolute `/srv/ftp/incoming` when anon_root is /srv/ftp.
@@ -142,6 +152,14 @@ pub fn anon_upload_virtual(value: &str, anon_root: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_port_is_20_or_control_minus_one() {
+        assert_eq!(data_port("0.0.0.0:21".parse().unwrap()), 20);
+        assert_eq!(data_port("[::1]:21".parse().unwrap()), 20);
+        assert_eq!(data_port("127.0.0.1:2121".parse().unwrap()), 2120);
+        assert_eq!(data_port("127.0.0.1:1".parse().unwrap()), 1);
+    }
 
     #[test]
     fn upload_dir_forms() {

@@ -1,150 +1,291 @@
 //! The session driver: reads control lines, asks the state machine what to
-//! do, and does it with the jail, the authenticator and sockets. Transfers
-//! are in `transfer.rs`.
+//! do, and does it with the jail and sockets. Transfers are in
+//! `transfer.rs`.
+//!
+//! It runs in both processes of the privilege split: before login in the
+//! unprivileged, confined pre-login process (which knows no files: every
+//! command but the login ones needs a login, see `state`), which asks the
+//! monitor to check credentials and then hands the connection over; after
+//! login in the account's process, which the monitor has already confined
+//! (chroot for `chroot_users` and anonymous sessions) and switched to the
+//! account.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls::ServerConfig;
-
 use super::command::{self, parse};
-use super::helper;
+use super::handover::Handover;
 use super::listing::{self, Entry};
 use super::state::{self, Action, Config, Reply, State};
-use crate::auth::{self, Account, AuthError, Authenticator, Login};
+use crate::auth::{self, Account};
 use crate::fs::{normalize, Jail};
-use crate::net::{is_timeout, Conn, Line};
+use crate::net::dialogue::{self, Dialogue, LineProtocol, Silence};
+use crate::net::{Conn, Ending};
 use crate::runtime::config::Settings;
-use crate::runtime::{ListenKind, Session};
+use crate::runtime::session::{LoggedIn, Monitor, Plan, PreLogin, TcpProtocol, Verdict};
+use crate::runtime::ListenKind;
+
+pub use crate::net::dialogue::Flow;
 
 /// Longest command line (beyond it: 500 and the line is dropped).
 pub const LINE_MAX: usize = 4096;
 
 /// The driver's state around the protocol state machine.
 pub struct Driver {
-    pub conn: Conn,
+    pub d: Dialogue,
     pub settings: Arc<Settings>,
-    pub tls: Option<Arc<ServerConfig>>,
-    auth: Authenticator,
     pub state: State,
     /// Set at login: where client paths resolve.
     pub jail: Option<Jail>,
     /// The real anonymous upload directory, once known.
     pub upload_real: Option<PathBuf>,
     pub passive: Option<TcpListener>,
-    pub helper: Option<UnixStream>,
+    /// The root monitor: credentials before login, connections from the
+    /// data port after.
+    pub monitor: Monitor,
     /// uid/gid to name, filled before a chroot hides /etc.
     pub users: HashMap<u32, String>,
     pub groups: HashMap<u32, String>,
-    /// Lines that arrived during a transfer, run after it.
-    pub deferred: VecDeque<Vec<u8>>,
-    _login: Option<Login>,
-    banner: String,
 }
 
-/// What the control loop does next.
-pub enum Flow {
-    Continue,
-    End,
-}
+/// ftpd in the privilege split.
+pub struct Ftp;
 
-pub fn serve(s: Session) {
-    // Urgent data (the Telnet DM clients send before ABOR) stays in line.
-    let _ = socket2::SockRef::from(&s.conn.fd()).set_out_of_band_inline(true);
-    // Modes of created files come from the session's own umask.
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    let banner = s.banner("ftpd");
-    let settings = s.settings.clone();
+pub static FTP: Ftp = Ftp;
+
+fn config(settings: &Settings, conn: &Conn, tls: bool, tls_active: bool) -> Config {
     let upload = settings
         .opt_text("anon_upload_dir")
         .and_then(|u| super::anon_upload_virtual(u, settings.text("anon_root")));
-    let cfg = Config {
+    Config {
         anonymous: settings.bool("anonymous"),
         anon_upload_dir: upload,
         port_enable: settings.bool("port_enable"),
-        tls: s.tls.is_some(),
-        tls_active: s.kind == ListenKind::Tls,
+        tls,
+        tls_active,
         login_attempts: settings.uint("login_attempts").min(1000) as u32,
-        peer: s.conn.peer,
-        local: s.conn.local,
+        peer: conn.peer,
+        local: conn.local,
         umask: settings.uint("umask") as u32,
         idle: settings.uint("idle_timeout"),
-    };
-    let mut d = Driver {
-        conn: s.conn,
-        settings,
-        tls: s.tls,
-        auth: s.auth,
-        state: State::new(cfg),
-        jail: None,
-        upload_real: None,
-        passive: None,
-        helper: None,
-        users: HashMap::new(),
-        groups: HashMap::new(),
-        deferred: VecDeque::new(),
-        _login: None,
-        banner,
-    };
-    d.run();
+    }
+}
+
+/// Urgent data (the Telnet DM clients send before ABOR) stays in line.
+fn oob_inline(conn: &Conn) {
+    if let Some(tcp) = conn.tcp() {
+        let _ = socket2::SockRef::from(tcp).set_out_of_band_inline(true);
+    }
+}
+
+impl TcpProtocol for Ftp {
+    fn prelogin(&self, s: PreLogin) {
+        oob_inline(&s.conn);
+        let banner = s.banner("ftpd");
+        let cfg = config(
+            &s.settings,
+            &s.conn,
+            s.tls.is_some(),
+            s.kind == ListenKind::Tls,
+        );
+        let mut drv = Driver {
+            d: Dialogue::new(s.conn, s.tls, LINE_MAX),
+            settings: s.settings,
+            state: State::new(cfg),
+            jail: None,
+            upload_real: None,
+            passive: None,
+            monitor: s.monitor,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        };
+        if drv.reply(220, &banner).is_err() {
+            return;
+        }
+        dialogue::run(&mut drv);
+    }
+
+    fn session(&self, s: LoggedIn) {
+        oob_inline(&s.conn);
+        // Modes of created files come from the session's own umask.
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let Some(h) = Handover::decode(&s.handover) else {
+            log::error!("user {}: bad hand-over", s.account.name);
+            return;
+        };
+        let cfg = config(&s.settings, &s.conn, s.tls.is_some(), h.tls_active);
+        let confined = s.chrooted || s.root != Path::new("/");
+        let home = if confined {
+            "/".to_string()
+        } else if s.account.home.is_dir() {
+            s.account.home.to_string_lossy().into_owned()
+        } else {
+            "/".to_string()
+        };
+        let jail = match Jail::new(&s.root) {
+            Ok(j) => j,
+            Err(e) => {
+                log::error!(
+                    "user {}: cannot use {}: {e}",
+                    s.account.name,
+                    s.root.display()
+                );
+                return;
+            }
+        };
+        let mut drv = Driver {
+            d: Dialogue::new(s.conn, s.tls, LINE_MAX),
+            settings: s.settings,
+            state: State::resumed(cfg, h),
+            jail: Some(jail),
+            upload_real: None,
+            passive: None,
+            monitor: s.monitor,
+            users: s.user_names.into_iter().collect(),
+            groups: s.group_names.into_iter().collect(),
+        };
+        if s.anonymous {
+            if let Some(u) = drv.settings.opt_text("anon_upload_dir") {
+                if let Some(v) = super::anon_upload_virtual(u, drv.settings.text("anon_root")) {
+                    drv.upload_real = drv.jail.as_ref().and_then(|j| j.real(&v).ok());
+                }
+            }
+        }
+        let r = drv.state.login_ok(&home);
+        if drv.send(&r).is_err() {
+            return;
+        }
+        dialogue::run(&mut drv);
+    }
+
+    /// As root, before the account's process exists: ftpusers_file and
+    /// check_shell, and the chroot of chroot_users.
+    fn admit(&self, settings: &Settings, a: &Account) -> Result<Plan, String> {
+        if let Some(why) = refused(settings, a) {
+            return Err(why.into());
+        }
+        Ok(Plan {
+            chroot: settings.bool("chroot_users").then(|| a.home.clone()),
+        })
+    }
+
+    /// As root: anonymous sessions run as anon_user (ftp, else nobody),
+    /// confined to anon_root.
+    fn anonymous(&self, settings: &Settings) -> Option<Result<(Account, Plan), String>> {
+        if !settings.bool("anonymous") {
+            return None;
+        }
+        let root_dir = settings
+            .path("anon_root")
+            .unwrap_or_else(|| "/srv/ftp".into());
+        let plan = Plan {
+            chroot: Some(root_dir),
+        };
+        if !auth::running_as_root() {
+            return Some(Ok((current_account(), plan)));
+        }
+        let name = match settings.opt_text("anon_user") {
+            Some(n) => Some(n.to_string()),
+            None => ["ftp", "nobody"]
+                .into_iter()
+                .find(|n| auth::system_account(n).is_some())
+                .map(String::from),
+        };
+        Some(match name.as_deref().and_then(auth::system_account) {
+            Some(a) => Ok((a, plan)),
+            None => Err("no account to run anonymous sessions as (anon_user)".into()),
+        })
+    }
+
+    fn reserved_port(&self, local: SocketAddr) -> Option<u16> {
+        Some(super::data_port(local))
+    }
+}
+
+/// Without root, anonymous sessions stay who we are.
+fn current_account() -> Account {
+    Account {
+        name: "ftp".into(),
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        home: PathBuf::from("/"),
+        shell: PathBuf::from("/bin/sh"),
+        virtual_user: true,
+        groups: vec![],
+    }
+}
+
+/// Accounts refused by `ftpusers_file` or `check_shell`.
+fn refused(settings: &Settings, a: &Account) -> Option<&'static str> {
+    if let Some(path) = settings.path("ftpusers_file") {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text
+                .lines()
+                .map(str::trim)
+                .any(|l| !l.starts_with('#') && l == a.name)
+            {
+                return Some("listed in ftpusers_file");
+            }
+        }
+    }
+    if settings.bool("check_shell") && !auth::shell_allowed(&a.shell) {
+        return Some("shell not in /etc/shells");
+    }
+    None
+}
+
+impl LineProtocol for Driver {
+    fn dialogue(&mut self) -> &mut Dialogue {
+        &mut self.d
+    }
+
+    fn redact(&self, line: &[u8]) -> String {
+        command::loggable(&command::strip_telnet(line))
+    }
+
+    fn line(&mut self, line: &[u8], _: Ending) -> Flow {
+        self.command(line).unwrap_or(Flow::Close)
+    }
+
+    fn too_long(&mut self) -> Flow {
+        match self.reply(500, "Command line too long.") {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    fn silent(&mut self, why: Silence) {
+        let _ = match why {
+            Silence::Idle => self.reply(421, "Timeout: closing control connection."),
+            Silence::Deadline => self.reply(421, "Login timeout: closing control connection."),
+        };
+    }
+
+    fn tls_started(&mut self) {
+        self.state.tls_started();
+    }
 }
 
 impl Driver {
+    /// Send one reply at once: FTP clients wait for each (150 before the
+    /// data, 226 after).
     pub fn reply(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.send(&Reply::new(code, text))
     }
 
     pub fn send(&mut self, r: &Reply) -> io::Result<()> {
-        log::debug!("-> {} {}", r.code, r.text.lines().next().unwrap_or(""));
-        self.conn.send(r.wire().as_bytes())
-    }
-
-    fn run(&mut self) {
-        let greeting = Reply::new(220, self.banner.clone());
-        if self.send(&greeting).is_err() {
-            return;
-        }
-        loop {
-            let line = match self.deferred.pop_front() {
-                Some(l) => l,
-                None => match self.conn.read_line(LINE_MAX) {
-                    Ok(Line::Complete(l, _)) => l,
-                    Ok(Line::TooLong) => {
-                        if self.reply(500, "Command line too long.").is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Ok(Line::Eof) => return,
-                    Err(e) => {
-                        if is_timeout(&e) {
-                            let _ = self.reply(421, "Timeout: closing control connection.");
-                            log::info!("idle timeout for {}", self.conn.peer);
-                        }
-                        return;
-                    }
-                },
-            };
-            match self.command(&line) {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::End) | Err(_) => {
-                    self.conn.close();
-                    return;
-                }
-            }
-        }
+        self.d.reply(r.wire().as_bytes());
+        self.d.flush()
     }
 
     /// Run one control line.
     pub fn command(&mut self, raw: &[u8]) -> io::Result<Flow> {
         let line = command::strip_telnet(raw);
-        log::debug!("<- {}", command::loggable(&line));
         let cmd = match parse(&line) {
             Ok(c) => c,
             Err(e) => {
@@ -161,7 +302,7 @@ impl Driver {
             Action::Reply(r) => self.send(&r)?,
             Action::Close(r) => {
                 self.send(&r)?;
-                return Ok(Flow::End);
+                return Ok(Flow::Close);
             }
             Action::Login { user, pass } => return self.login(&user, &pass),
             Action::AnonLogin { ident } => return self.anon_login(&ident),
@@ -303,7 +444,7 @@ impl Driver {
                 }
             }
             Action::SetIdle(n) => {
-                let _ = self.conn.set_idle_timeout(Some(Duration::from_secs(n)));
+                let _ = self.d.conn.set_idle_timeout(Some(Duration::from_secs(n)));
                 self.reply(200, &format!("Idle timeout set to {n} seconds."))?
             }
             Action::OpenPassive { extended } => self.open_passive(extended)?,
@@ -312,16 +453,12 @@ impl Driver {
                 self.reply(200, "PORT command successful. Consider using PASV.")?
             }
             Action::StartTls => {
-                let Some(cfg) = self.tls.clone() else {
+                if self.d.tls.is_none() || self.d.conn.tcp().is_none() {
                     self.reply(502, "TLS is not configured.")?;
                     return Ok(Flow::Continue);
-                };
-                self.reply(234, "Proceed with negotiation.")?;
-                if let Err(e) = self.conn.start_tls(&cfg) {
-                    log::info!("TLS handshake with {} failed: {e}", self.conn.peer);
-                    return Ok(Flow::End);
                 }
-                self.state.tls_started();
+                self.reply(234, "Proceed with negotiation.")?;
+                return Ok(Flow::StartTls);
             }
             Action::Abor => {
                 self.passive = None;
@@ -473,7 +610,7 @@ impl Driver {
     pub fn server_status(&self, transfer: Option<&str>) -> String {
         let mut lines = vec![
             "FTP server status:".to_string(),
-            format!(" Connected to {}", self.conn.peer.ip()),
+            format!(" Connected to {}", self.d.conn.peer.ip()),
         ];
         match (&self.state.user, self.state.logged_in()) {
             (Some(u), true) => lines.push(format!(" Logged in as {}", auth::printable(u))),
@@ -492,7 +629,7 @@ impl Driver {
         ));
         lines.push(format!(
             " Control connection is {}",
-            if self.conn.is_tls() {
+            if self.d.conn.is_tls() {
                 "TLS"
             } else {
                 "plain text"
@@ -507,7 +644,7 @@ impl Driver {
 
     fn open_passive(&mut self, extended: bool) -> io::Result<()> {
         self.passive = None;
-        let ip = self.conn.local.ip();
+        let ip = self.d.conn.local.ip();
         let listener = match self.settings.port_range("pasv_ports") {
             None => TcpListener::bind(SocketAddr::new(ip, 0)),
             Some((lo, hi)) => {
@@ -570,153 +707,40 @@ impl Driver {
         )
     }
 
-    /// Accounts refused by `ftpusers_file` or `check_shell`.
-    fn refused(&self, a: &Account) -> Option<&'static str> {
-        if let Some(path) = self.settings.path("ftpusers_file") {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                if text
-                    .lines()
-                    .map(str::trim)
-                    .any(|l| !l.starts_with('#') && l == a.name)
-                {
-                    return Some("listed in ftpusers_file");
-                }
-            }
-        }
-        if self.settings.bool("check_shell") && !auth::shell_allowed(&a.shell) {
-            return Some("shell not in /etc/shells");
-        }
-        None
-    }
-
+    /// In the pre-login process: the monitor checks the credentials; a
+    /// granted login hands the connection to the account's process.
     fn login(&mut self, user: &str, pass: &str) -> io::Result<Flow> {
-        let peer = self.conn.peer.ip().to_string();
-        let login = match self.auth.authenticate(user, pass, &peer) {
-            Ok(l) => l,
-            Err(AuthError::Denied) => return self.login_failed(),
-            Err(AuthError::Unavailable(_)) => {
-                self.reply(421, "Service not available, closing control connection.")?;
-                return Ok(Flow::End);
-            }
-        };
-        let account = login.account.clone();
-        if let Some(why) = self.refused(&account) {
-            log::warn!("login refused: user {} from {peer}: {why}", account.name);
-            std::thread::sleep(auth::FAILURE_DELAY);
-            return self.login_failed();
-        }
-        let chroot = self.settings.bool("chroot_users");
-        let root_dir = if chroot {
-            account.home.clone()
-        } else {
-            PathBuf::from("/")
-        };
-        let home_virtual = if chroot {
-            "/".to_string()
-        } else if account.home.is_dir() {
-            account.home.to_string_lossy().into_owned()
-        } else {
-            "/".to_string()
-        };
-        if let Err(e) = self.enter(&account, &root_dir) {
-            // Half done (perhaps confined, perhaps not switched): end here.
-            log::error!("session setup for {} failed: {e}", account.name);
-            self.reply(530, "Login incorrect.")?;
-            return Ok(Flow::End);
-        }
-        self._login = Some(login);
-        let r = self.state.login_ok(&home_virtual);
-        self.send(&r)?;
-        Ok(Flow::Continue)
+        let verdict = self.monitor.password(user, pass);
+        self.granted(verdict)
     }
 
     fn anon_login(&mut self, ident: &str) -> io::Result<Flow> {
-        let root_dir = self
-            .settings
-            .path("anon_root")
-            .unwrap_or_else(|| "/srv/ftp".into());
-        let account = if auth::running_as_root() {
-            let name = match self.settings.opt_text("anon_user") {
-                Some(n) => Some(n.to_string()),
-                None => ["ftp", "nobody"]
-                    .into_iter()
-                    .find(|n| auth::system_account(n).is_some())
-                    .map(String::from),
-            };
-            match name.as_deref().and_then(auth::system_account) {
-                Some(a) => Some(a),
-                None => {
-                    log::error!("anonymous login: no account to run as (anon_user)");
-                    return self.login_failed();
-                }
-            }
-        } else {
-            None
-        };
-        let res = match &account {
-            Some(a) => self.enter(a, &root_dir),
-            None => Jail::new(&root_dir).map(|j| self.jail = Some(j)),
-        };
-        if let Err(e) = res {
-            log::error!(
-                "anonymous session setup failed ({}): {e}",
-                root_dir.display()
-            );
-            self.reply(530, "Login incorrect.")?;
-            return Ok(Flow::End);
-        }
-        if let Some(u) = self.settings.opt_text("anon_upload_dir") {
-            if let Some(v) = super::anon_upload_virtual(u, self.settings.text("anon_root")) {
-                self.upload_real = self.jail.as_ref().and_then(|j| j.real(&v).ok());
-            }
-        }
-        log::info!(
-            "anonymous login from {}, ident {}",
-            self.conn.peer.ip(),
-            auth::printable(ident)
-        );
-        let r = self.state.login_ok("/");
-        self.send(&r)?;
-        Ok(Flow::Continue)
+        let verdict = self.monitor.anonymous(ident);
+        self.granted(verdict)
     }
 
-    /// Become the account: the port helper, chroot when the root is not
-    /// "/" and we may, the privilege drop; then the jail.
-    fn enter(&mut self, account: &Account, root_dir: &Path) -> io::Result<()> {
-        let root = auth::running_as_root();
-        let chroot = root && root_dir != Path::new("/");
-        if chroot {
-            // /etc is out of sight afterwards: learn the names listings show.
-            self.users.insert(0, "root".into());
-            self.groups.insert(0, "root".into());
-            self.user_name(account.uid);
-            self.group_name(account.gid);
-        }
-        // The helper is there for the privilege of binding a port below
-        // 1024; an unprivileged data port is bound by the session itself.
-        let privileged = helper::data_port(self.conn.local) < 1024;
-        if root && privileged && self.settings.bool("port_enable") {
-            match helper::spawn(self.conn.local) {
-                Ok(h) => self.helper = Some(h),
-                Err(e) => log::warn!("cannot start the port helper: {e}"),
+    fn granted(&mut self, verdict: Verdict) -> io::Result<Flow> {
+        match verdict {
+            Verdict::Granted(name) => {
+                let handover = self.state.handover().encode();
+                let e = self.monitor.start_session(&mut self.d.conn, &handover);
+                log::error!("user {name}: cannot start the session: {e}");
+                self.reply(530, "Login incorrect.")?;
+                Ok(Flow::Close)
+            }
+            Verdict::Denied => self.login_failed(),
+            Verdict::Unavailable => {
+                self.reply(421, "Service not available, closing control connection.")?;
+                Ok(Flow::Close)
             }
         }
-        let jail_root = if chroot {
-            auth::enter_chroot(root_dir)?;
-            PathBuf::from("/")
-        } else {
-            root_dir.to_path_buf()
-        };
-        auth::drop_privileges(account)?;
-        self.jail = Some(Jail::new(&jail_root)?);
-        Ok(())
     }
 
     fn login_failed(&mut self) -> io::Result<Flow> {
         match self.state.login_failed() {
             Action::Close(r) => {
                 self.send(&r)?;
-                Ok(Flow::End)
+                Ok(Flow::Close)
             }
             Action::Reply(r) => {
                 self.send(&r)?;

@@ -222,6 +222,35 @@ impl State {
         }
     }
 
+    /// What a login hands to the account's process (see `handover`).
+    pub fn handover(&self) -> super::handover::Handover {
+        let user = match &self.login {
+            Login::UserGiven(u) => u.clone(),
+            _ => String::new(),
+        };
+        super::handover::Handover {
+            user,
+            tls_active: self.tls_active,
+            private: self.private,
+            facts: self.facts.clone(),
+        }
+    }
+
+    /// The state of an account's process: as the pre-login process left
+    /// it, about to be logged in (`login_ok`).
+    pub fn resumed(cfg: Config, h: super::handover::Handover) -> State {
+        let mut s = State::new(cfg);
+        s.login = Login::UserGiven(h.user);
+        s.tls_active = h.tls_active;
+        s.private = h.private && h.tls_active;
+        s.facts = FACTS
+            .iter()
+            .filter(|f| h.facts.iter().any(|g| g == *f))
+            .map(|f| f.to_string())
+            .collect();
+        s
+    }
+
     pub fn logged_in(&self) -> bool {
         matches!(self.login, Login::In { .. })
     }

@@ -21,7 +21,6 @@ use nix::unistd::Pid;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::command::{self, Command};
-use super::helper;
 use super::listing;
 use super::session::{entry_from, now, Driver, Flow};
 use super::state::{DataSetup, Kind, Transfer};
@@ -93,7 +92,7 @@ impl Driver {
         let data = match self.open_data(&t) {
             Ok(d) => d,
             Err(e) => {
-                log::info!("data connection to {} failed: {e}", self.conn.peer.ip());
+                log::info!("data connection to {} failed: {e}", self.d.conn.peer.ip());
                 self.passive = None;
                 self.reply(425, "Failed to establish connection.")?;
                 return Ok(Flow::Continue);
@@ -251,12 +250,12 @@ impl Driver {
                     .ok_or_else(|| err(io::ErrorKind::NotConnected))?;
                 // The client speaking meanwhile (ABOR, QUIT) ends the wait,
                 // unless it had already sent more (pipelining).
-                let control = if self.conn.has_buffered_input() {
+                let control = if self.d.conn.has_buffered_input() {
                     None
                 } else {
-                    Some(self.conn.fd())
+                    Some(self.d.conn.fd())
                 };
-                accept_from(&l, self.conn.peer.ip(), control)
+                accept_from(&l, self.d.conn.peer.ip(), control)
             }
             DataSetup::Active(addr) => self.connect_active(addr),
             DataSetup::None => Err(err(io::ErrorKind::NotConnected)),
@@ -264,29 +263,23 @@ impl Driver {
     }
 
     /// Connect to the client from the data port (20, or the control port
-    /// minus one): through the helper when that port is privileged, by
-    /// ourselves otherwise; from any port when that one cannot be used.
+    /// minus one): made by the root monitor when that port is privileged,
+    /// by ourselves otherwise; from any port when that one cannot be used.
     fn connect_active(&mut self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let local = self.conn.local;
-        let port = helper::data_port(local);
-        let first = match self.helper.as_mut() {
-            Some(h) => helper::request(h),
-            None if port >= 1024 => bound_socket(addr, SocketAddr::new(local.ip(), port)),
-            None => Err(err(io::ErrorKind::PermissionDenied)),
+        let local = self.d.conn.local;
+        let port = super::data_port(local);
+        let first = if port < 1024 {
+            // The monitor connects only to the client's own address.
+            self.monitor.reserved_port(addr.port())
+        } else {
+            bound_socket(addr, SocketAddr::new(local.ip(), port)).and_then(|s| {
+                s.connect_timeout(&addr.into(), Duration::from_secs(30))?;
+                Ok(s.into())
+            })
         };
-        if let Ok(s) = first {
-            match s.connect_timeout(&addr.into(), Duration::from_secs(30)) {
-                Ok(()) => return Ok(s.into()),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse
-                    ) =>
-                {
-                    log::debug!("active connection from port {port}: {e}")
-                }
-                Err(e) => return Err(e),
-            }
+        match first {
+            Ok(s) => return Ok(s),
+            Err(e) => log::debug!("active connection from port {port}: {e}"),
         }
         let s = bound_socket(addr, SocketAddr::new(local.ip(), 0))?;
         s.connect_timeout(&addr.into(), Duration::from_secs(30))?;
@@ -309,12 +302,12 @@ impl Driver {
         let mut pending = Vec::new();
         let mut child_done = false;
         while !child_done {
-            let (data_ready, ctl_ready) = if self.conn.has_buffered_input() {
+            let (data_ready, ctl_ready) = if self.d.conn.has_buffered_input() {
                 (false, true)
             } else {
                 let mut fds = [
                     PollFd::new(rx.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.conn.fd(), PollFlags::POLLIN),
+                    PollFd::new(self.d.conn.fd(), PollFlags::POLLIN),
                 ];
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -348,7 +341,7 @@ impl Driver {
             if !ctl_ready {
                 continue;
             }
-            let line = match self.conn.read_line(super::session::LINE_MAX) {
+            let line = match self.d.conn.read_line(super::session::LINE_MAX) {
                 Ok(Line::Complete(l, _)) => l,
                 Ok(Line::TooLong) => {
                     self.reply(500, "Command line too long.")?;
@@ -357,7 +350,7 @@ impl Driver {
                 Ok(Line::Eof) | Err(_) => {
                     stop(pid);
                     log::info!("{verb} {} aborted: control connection closed", t.path);
-                    return Ok(Flow::End);
+                    return Ok(Flow::Close);
                 }
             };
             let clean = command::strip_telnet(&line);
@@ -383,9 +376,9 @@ impl Driver {
                     stop(pid);
                     log::info!("{verb} {} aborted by QUIT after {bytes} bytes", t.path);
                     self.reply(221, "Goodbye.")?;
-                    return Ok(Flow::End);
+                    return Ok(Flow::Close);
                 }
-                _ if self.deferred.len() < MAX_DEFERRED => self.deferred.push_back(line),
+                _ if self.d.pending_lines() < MAX_DEFERRED => self.d.put_back(line),
                 _ => self.reply(503, "Transfer in progress.")?,
             }
         }
@@ -411,7 +404,7 @@ impl Driver {
             last: Instant::now(),
         };
         let stream = if t.private {
-            let Some(cfg) = self.tls.clone() else {
+            let Some(cfg) = self.d.tls.clone() else {
                 let _ = progress.done(425, "TLS is not available.");
                 return;
             };

@@ -47,8 +47,6 @@ pub enum Kind {
     Worker,
     /// A one-shot detached delivery (inetd mode, no runner to wake).
     Delivery,
-    /// A small privileged helper of a session (ftpd's data-port binder).
-    Helper,
     /// A program on a terminal or a command (telnetd, rlogind, rshd).
     Program,
     /// The two forks of detaching from the terminal (-D).
