@@ -19,3 +19,4 @@ pub mod pty;
 pub mod runtime;
 pub mod smtp;
 pub mod tftp;
+pub mod wire;

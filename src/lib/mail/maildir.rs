@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::SessionLock;
-use super::wire::WireSize;
 use super::{safe_uid, sync_dir, CommitReport, MessageInfo, OpenError};
+use crate::wire::WireSize;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::{fcntl_lock, fcntl_unlock, DotLock, SessionLock, LOCK_WAIT};
-use super::wire::{FromQuoter, WireSize};
+use super::mboxrd::FromQuoter;
 use super::{fnv1a, sync_dir, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
+use crate::wire::WireSize;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -710,7 +711,7 @@ mod tests {
         let mut want = b"Return-Path: <x@y>\n".to_vec();
         want.extend_from_slice(m1);
         assert_eq!(one, want);
-        assert_eq!(d.messages()[0].size, crate::mail::wire::wire_size(&want));
+        assert_eq!(d.messages()[0].size, crate::wire::wire_size(&want));
         assert_eq!(
             read_all(&mut d, 1),
             b"Return-Path: <>\nSubject: b\n\nno newline\n"

@@ -3,16 +3,17 @@
 //!
 //! Replies to pipelined commands are gathered and sent in one write when the
 //! client has nothing more buffered; RETR goes out in 64 KiB writes through
-//! `mail::wire::WireWriter`, in constant memory whatever the message size.
+//! `wire::WireWriter`, in constant memory whatever the message size.
 
 use std::io::{self, BufRead};
 
 use super::command;
 use super::state::{Config, LoginFailure, Machine, Step};
 use crate::auth::{self, AuthError, Login};
-use crate::mail::{self, wire::WireWriter, Maildrop, OpenError};
+use crate::mail::{self, Maildrop, OpenError};
 use crate::net::{self, Line};
 use crate::runtime::Session;
+use crate::wire::WireWriter;
 
 /// Longest command line (RFC 2449 allows 255 octets; SASL responses are
 /// longer).
