@@ -25,7 +25,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::{fcntl_lock, fcntl_unlock, DotLock, SessionLock, LOCK_WAIT};
 use super::mboxrd::FromQuoter;
-use super::{fnv1a, sync_dir, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
+use super::{fnv1a, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
+use crate::fs::AsideFile;
 use crate::wire::WireSize;
 
 const CHUNK: usize = 64 * 1024;
@@ -600,14 +601,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// (write, fsync, rename, fsync the directory). `crash_after` (tests) stops
 /// after that many bytes as a crash would: no clean-up.
 fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> io::Result<()> {
-    let create = |p: &Path| {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(p)
-    };
+    let create = |p: &Path| AsideFile::create(p, 0o600);
     let mut tmp = temp_path(path);
     let _ = fs::remove_file(&tmp); // left by an earlier crash
     let mut out = match create(&tmp) {
@@ -664,18 +658,24 @@ fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> 
         let meta = src.metadata()?;
         let mut mode = meta.permissions().mode() & 0o7777;
         let gid = nix::unistd::Gid::from_raw(meta.gid());
-        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&out), None, Some(gid)).is_err() {
+        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(out.file()), None, Some(gid))
+            .is_err()
+        {
             mode &= 0o700;
         }
-        out.set_permissions(fs::Permissions::from_mode(mode))?;
-        out.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        out.file().set_permissions(fs::Permissions::from_mode(mode))
     })();
-    if let Err(e) = &result {
-        if crash_after.is_none() {
-            let _ = fs::remove_file(&tmp);
+    let result = match result {
+        Ok(()) => out.commit(path),
+        // As a crash would: the temporary file stays.
+        Err(e) if crash_after.is_some() => {
+            out.abandon();
+            Err(e)
         }
+        // Dropping `out` removes the temporary file.
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
         log::error!("{}: rewrite failed: {e}", path.display());
     }
     result

@@ -214,11 +214,6 @@ pub(crate) fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     h
 }
 
-/// fsync a directory (after creating, renaming or unlinking in it).
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 pub(crate) mod testutil {
     use std::io::Read;

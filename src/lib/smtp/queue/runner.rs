@@ -632,7 +632,7 @@ impl Runner {
             self.settle_one(&id, now);
         }
         if !self.removed.is_empty() {
-            if let Err(e) = spool::sync_dir(&self.dir.join(spool::QUEUE)) {
+            if let Err(e) = crate::fs::sync_dir(&self.dir.join(spool::QUEUE)) {
                 log::error!("queue: fsync of the spool directory: {e}");
             }
             for (id, had_state) in self.removed.drain(..) {
