@@ -57,7 +57,6 @@ mod local;
 mod relay;
 pub mod route;
 mod runner;
-pub mod schedule;
 pub mod spool;
 mod worker;
 
