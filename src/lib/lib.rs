@@ -16,6 +16,8 @@ pub mod mail;
 pub mod net;
 pub mod pop3;
 pub mod pty;
+pub mod queue;
 pub mod runtime;
 pub mod smtp;
 pub mod tftp;
+pub mod wire;

@@ -27,6 +27,7 @@ use super::state::{DataSetup, Kind, Transfer};
 use crate::fs::normalize;
 use crate::net::{Line, Stream};
 use crate::runtime::supervise;
+use crate::wire;
 
 /// STOR reads and non-sendfile RETR writes go through buffers this big.
 const BUF: usize = 256 * 1024;
@@ -739,7 +740,7 @@ fn copy_out(
         };
         if ascii {
             conv.clear();
-            to_crlf(&buf[..n], &mut conv);
+            wire::lf_to_crlf(&buf[..n], &mut conv);
             out.write_all(&conv)?;
             progress.add(conv.len() as u64);
         } else {
@@ -753,7 +754,7 @@ fn copy_out(
 fn copy_in(inp: &mut Stream, f: &mut File, ascii: bool, progress: &mut Progress) -> io::Result<()> {
     let mut buf = vec![0u8; BUF];
     let mut conv = Vec::new();
-    let mut cr = false;
+    let mut to_lf = wire::CrlfToLf::new();
     loop {
         let n = match inp.read(&mut buf) {
             Ok(0) => break,
@@ -764,7 +765,7 @@ fn copy_in(inp: &mut Stream, f: &mut File, ascii: bool, progress: &mut Progress)
         progress.add(n as u64);
         let w = if ascii {
             conv.clear();
-            cr = from_crlf(&buf[..n], cr, &mut conv);
+            to_lf.feed(&buf[..n], &mut conv);
             f.write_all(&conv)
         } else {
             f.write_all(&buf[..n])
@@ -772,54 +773,8 @@ fn copy_in(inp: &mut Stream, f: &mut File, ascii: bool, progress: &mut Progress)
         // Local write errors keep their errno (ENOSPC -> 452).
         w?;
     }
-    if cr {
-        f.write_all(b"\r")?;
-    }
-    Ok(())
-}
-
-/// LF -> CRLF.
-pub fn to_crlf(input: &[u8], out: &mut Vec<u8>) {
-    out.reserve(input.len() + input.len() / 16);
-    for &b in input {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-}
-
-/// CRLF -> LF across buffer boundaries: `cr` says the previous buffer
-/// ended with a CR not yet written; returns the same for this one.
-pub fn from_crlf(input: &[u8], mut cr: bool, out: &mut Vec<u8>) -> bool {
-    for &b in input {
-        if cr && b != b'\n' {
-            out.push(b'\r');
-        }
-        cr = false;
-        if b == b'\r' {
-            cr = true;
-        } else {
-            out.push(b);
-        }
-    }
-    cr
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ascii_conversions() {
-        let mut o = Vec::new();
-        to_crlf(b"a\nb\n", &mut o);
-        assert_eq!(o, b"a\r\nb\r\n");
-        let mut o = Vec::new();
-        let cr = from_crlf(b"a\r\nb\r", false, &mut o);
-        assert!(cr);
-        let cr = from_crlf(b"\nc\rd", cr, &mut o);
-        assert!(!cr);
-        assert_eq!(o, b"a\nb\nc\rd");
-    }
+    // A CR at the very end was data.
+    conv.clear();
+    to_lf.finish(&mut conv);
+    f.write_all(&conv)
 }

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::SessionLock;
-use super::wire::WireSize;
-use super::{safe_uid, sync_dir, CommitReport, MessageInfo, OpenError};
+use super::{safe_uid, CommitReport, MessageInfo, OpenError};
+use crate::fs::AsideFile;
+use crate::wire::WireSize;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -58,25 +59,19 @@ fn unique_name() -> String {
 pub fn deliver(dir: &Path, return_path: &str, message: &mut dyn Read) -> io::Result<()> {
     create(dir)?;
     let name = unique_name();
-    let tmp = dir.join("tmp").join(&name);
-    let result = write_tmp(&tmp, return_path, message).and_then(|(bytes, wire)| {
-        let new = dir.join("new").join(format!("{name},S={bytes},W={wire}"));
-        fs::rename(&tmp, &new)?;
-        sync_dir(&dir.join("new"))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    // Written in tmp/, put in new/ (fsync, rename, fsync new/) under a
+    // name that carries its sizes; on error the tmp/ file goes.
+    let mut f = AsideFile::create(dir.join("tmp").join(&name), 0o600)?;
+    let (bytes, wire) = write_message(&mut f, return_path, message)?;
+    f.commit(&dir.join("new").join(format!("{name},S={bytes},W={wire}")))
 }
 
-fn write_tmp(tmp: &Path, return_path: &str, message: &mut dyn Read) -> io::Result<(u64, u64)> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(tmp)?;
+/// Write the message, return its size on disk and on the wire.
+fn write_message(
+    f: &mut AsideFile,
+    return_path: &str,
+    message: &mut dyn Read,
+) -> io::Result<(u64, u64)> {
     let mut size = WireSize::new();
     let mut bytes = 0u64;
     let head = format!("Return-Path: <{return_path}>\n");
@@ -101,7 +96,6 @@ fn write_tmp(tmp: &Path, return_path: &str, message: &mut dyn Read) -> io::Resul
         }
     }
     f.write_all(&out)?;
-    f.sync_all()?;
     Ok((bytes, size.total()))
 }
 

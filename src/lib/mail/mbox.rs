@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::{fcntl_lock, fcntl_unlock, DotLock, SessionLock, LOCK_WAIT};
-use super::wire::{FromQuoter, WireSize};
-use super::{fnv1a, sync_dir, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
+use super::mboxrd::FromQuoter;
+use super::{fnv1a, CommitReport, MessageInfo, OpenError, FNV_OFFSET};
+use crate::fs::AsideFile;
+use crate::wire::WireSize;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -599,14 +601,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// (write, fsync, rename, fsync the directory). `crash_after` (tests) stops
 /// after that many bytes as a crash would: no clean-up.
 fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> io::Result<()> {
-    let create = |p: &Path| {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(p)
-    };
+    let create = |p: &Path| AsideFile::create(p, 0o600);
     let mut tmp = temp_path(path);
     let _ = fs::remove_file(&tmp); // left by an earlier crash
     let mut out = match create(&tmp) {
@@ -663,18 +658,24 @@ fn rewrite(path: &Path, src: &File, keep: &[Span], crash_after: Option<u64>) -> 
         let meta = src.metadata()?;
         let mut mode = meta.permissions().mode() & 0o7777;
         let gid = nix::unistd::Gid::from_raw(meta.gid());
-        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&out), None, Some(gid)).is_err() {
+        if nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(out.file()), None, Some(gid))
+            .is_err()
+        {
             mode &= 0o700;
         }
-        out.set_permissions(fs::Permissions::from_mode(mode))?;
-        out.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        out.file().set_permissions(fs::Permissions::from_mode(mode))
     })();
-    if let Err(e) = &result {
-        if crash_after.is_none() {
-            let _ = fs::remove_file(&tmp);
+    let result = match result {
+        Ok(()) => out.commit(path),
+        // As a crash would: the temporary file stays.
+        Err(e) if crash_after.is_some() => {
+            out.abandon();
+            Err(e)
         }
+        // Dropping `out` removes the temporary file.
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
         log::error!("{}: rewrite failed: {e}", path.display());
     }
     result
@@ -710,7 +711,7 @@ mod tests {
         let mut want = b"Return-Path: <x@y>\n".to_vec();
         want.extend_from_slice(m1);
         assert_eq!(one, want);
-        assert_eq!(d.messages()[0].size, crate::mail::wire::wire_size(&want));
+        assert_eq!(d.messages()[0].size, crate::wire::wire_size(&want));
         assert_eq!(
             read_all(&mut d, 1),
             b"Return-Path: <>\nSubject: b\n\nno newline\n"

@@ -7,13 +7,13 @@
 //! byte streams, and a [`Maildrop::commit`] that deletes and marks seen.
 //!
 //! Sizes are "wire" sizes: the octets of the message with every line ended
-//! by CRLF (see [`wire`]), which is what POP3 LIST/STAT and IMAP RFC822.SIZE
-//! report, before any dot-stuffing.
+//! by CRLF (see [`crate::wire::WireSize`]), which is what POP3 LIST/STAT and
+//! IMAP RFC822.SIZE report, before any dot-stuffing.
 
 mod lock;
 mod maildir;
 mod mbox;
-pub mod wire;
+mod mboxrd;
 
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -168,7 +168,7 @@ impl Maildrop {
     }
 
     /// The message as stored for the user (LF or CRLF endings, no From_
-    /// line, mbox quoting undone): feed it to [`wire::WireWriter`].
+    /// line, mbox quoting undone): feed it to [`crate::wire::WireWriter`].
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
         if index >= self.messages().len() {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such message"));
@@ -212,11 +212,6 @@ pub(crate) fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-/// fsync a directory (after creating, renaming or unlinking in it).
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

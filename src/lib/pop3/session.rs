@@ -7,7 +7,7 @@
 //!   then TRANSACTION and UPDATE.
 //!
 //! Both run on the shared line driver (`net::dialogue`). RETR goes out in
-//! 64 KiB writes through `mail::wire::WireWriter`, in constant memory
+//! 64 KiB writes through `wire::WireWriter`, in constant memory
 //! whatever the message size.
 
 use std::io::{self, BufRead};
@@ -15,11 +15,12 @@ use std::io::{self, BufRead};
 use super::command;
 use super::state::{Action, Config, LoginFailure, Machine};
 use crate::auth;
-use crate::mail::{self, wire::WireWriter, Maildrop, OpenError};
+use crate::mail::{self, Maildrop, OpenError};
 use crate::net::dialogue::{self, Dialogue, Flow, LineProtocol, Silence};
 use crate::net::Ending;
 use crate::runtime::session::{ipc, LoggedIn, Monitor, PreLogin, TcpProtocol, Verdict};
 use crate::runtime::ListenKind;
+use crate::wire::WireWriter;
 
 /// Longest command line (RFC 2449 allows 255 octets; SASL responses are
 /// longer).

@@ -1,13 +1,15 @@
 //! The DATA body: a pure streaming parser fed one line at a time with its
-//! ending as the line reader saw it. It unstuffs dots, ends only on a
-//! `.` line terminated by CRLF (so no SMTP-smuggling variant such as
-//! `<LF>.<LF>`, `<CR><LF>.<LF>`, `<LF>.<CR><LF>` or `<CR>.<CR>` ends a
-//! message or starts another), normalises the rest to CRLF, and checks
-//! size, NUL bytes, line length and the Received-header hop count.
+//! ending as the line reader saw it. The block itself is the shared
+//! [`wire::Unstuffer`]'s: dots unstuffed, and an end only at `CRLF . CRLF`
+//! (so no SMTP-smuggling variant such as `<LF>.<LF>`, `<CR><LF>.<LF>`,
+//! `<LF>.<CR><LF>` or `<CR>.<CR>` ends a message or starts another); each
+//! line is stored with CRLF by [`wire::push_crlf_line`]. On top, the SMTP
+//! checks: size, NUL bytes, line length and the Received-header hop count.
 //! Also the Received header and the RFC 5322 date it carries.
 
 use super::reply::Reply;
 use crate::net::Ending;
+use crate::wire::{self, DotLine, Unstuffer};
 
 /// More Received headers than this is a mail loop.
 pub const MAX_HOPS: u32 = 30;
@@ -22,9 +24,7 @@ pub struct DataParser {
     bare_cr: u32,
     nul: bool,
     too_long: bool,
-    ended: bool,
-    /// The previous line ended with CRLF (the DATA command counts).
-    prev_crlf: bool,
+    block: Unstuffer,
 }
 
 impl DataParser {
@@ -39,8 +39,7 @@ impl DataParser {
             bare_cr: 0,
             nul: false,
             too_long: false,
-            ended: false,
-            prev_crlf: true,
+            block: Unstuffer::new(),
         }
     }
 
@@ -48,24 +47,14 @@ impl DataParser {
     /// CRLF-terminated content to `out` (nothing once the size limit is
     /// passed) and returns true when this line ended the data.
     pub fn feed(&mut self, line: &[u8], ending: Ending, out: &mut Vec<u8>) -> bool {
-        if self.ended {
-            return true;
-        }
-        let after_crlf = std::mem::replace(&mut self.prev_crlf, ending == Ending::CrLf);
-        if line == b"." && ending == Ending::CrLf && after_crlf {
-            self.ended = true;
-            return true;
-        }
-        let mut content = line;
+        let content = match self.block.line(line, ending) {
+            DotLine::End => return true,
+            DotLine::Text(t) => t,
+        };
         if ending == Ending::Lf {
             // Normalised: a bare LF is taken as the end of a text line, but
             // never as part of the end-of-data sequence.
             self.bare_lf += 1;
-        }
-        // Dot-unstuffing; a lone dot that did not end the data (bare LF
-        // before or after it) is kept as it is.
-        if content.first() == Some(&b'.') && content.len() > 1 {
-            content = &content[1..];
         }
         if content.contains(&0) {
             self.nul = true;
@@ -81,17 +70,9 @@ impl DataParser {
         if self.max_size != 0 && self.size > self.max_size {
             return false;
         }
-        for &b in content {
-            if b == b'\r' {
-                // A bare CR inside a line is neither a line end nor part
-                // of one: it is neutralised so that no later hop sees one.
-                self.bare_cr += 1;
-                out.push(b' ');
-            } else {
-                out.push(b);
-            }
-        }
-        out.extend_from_slice(b"\r\n");
+        // A bare CR inside a line is neutralised so that no later hop
+        // sees one.
+        self.bare_cr += wire::push_crlf_line(content, out);
         false
     }
 
@@ -101,7 +82,7 @@ impl DataParser {
     }
 
     pub fn ended(&self) -> bool {
-        self.ended
+        self.block.ended()
     }
 
     /// Bytes of message content seen (unstuffed, CRLF endings).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::packet::{self, ErrorCode, Mode, Negotiated, Packet, Request};
 use super::transfer::{advance, Window};
 use crate::auth;
-use crate::fs::Jail;
+use crate::fs::{AsideFile, Jail};
 use crate::runtime::supervise::{Children, Kind};
 use crate::runtime::UdpSession;
 
@@ -349,10 +349,16 @@ fn open_nofollow(opts: &mut std::fs::OpenOptions, path: &Path) -> Result<File, F
 /// spoofed transfer changes nothing. Otherwise (an existing file in a
 /// directory we cannot write) the file is truncated only when the first
 /// block arrives.
-struct Upload {
-    file: File,
-    temp: Option<(PathBuf, PathBuf)>,
-    truncate_pending: bool,
+enum Upload {
+    /// Removed if the transfer does not complete.
+    Aside {
+        file: AsideFile,
+        dest: PathBuf,
+    },
+    InPlace {
+        file: File,
+        truncate_pending: bool,
+    },
 }
 
 fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
@@ -384,20 +390,13 @@ fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
         Ok(m) if existing => std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777,
         _ => 0o644,
     };
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temp)
-    {
-        Ok(file) => Ok(Upload {
+    match AsideFile::create(temp, mode) {
+        Ok(file) => Ok(Upload::Aside {
             file,
-            temp: Some((temp, path.to_path_buf())),
-            truncate_pending: false,
+            dest: path.to_path_buf(),
         }),
-        Err(e) if existing && e.kind() == io::ErrorKind::PermissionDenied => Ok(Upload {
+        Err(e) if existing && e.kind() == io::ErrorKind::PermissionDenied => Ok(Upload::InPlace {
             file: open_nofollow(std::fs::OpenOptions::new().write(true), path)?,
-            temp: None,
             truncate_pending: true,
         }),
         Err(e) => Err(io_failure(e)),
@@ -406,27 +405,27 @@ fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
 
 impl Upload {
     fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
-        if self.truncate_pending {
-            self.file.set_len(0).map_err(io_failure)?;
-            self.truncate_pending = false;
+        match self {
+            Upload::Aside { file, .. } => file.write_all(data).map_err(io_failure),
+            Upload::InPlace {
+                file,
+                truncate_pending,
+            } => {
+                if std::mem::take(truncate_pending) {
+                    file.set_len(0).map_err(io_failure)?;
+                }
+                file.write_all(data).map_err(io_failure)
+            }
         }
-        self.file.write_all(data).map_err(io_failure)
     }
 
+    /// fsync, and rename into place when written aside. (The directory is
+    /// not fsynced: a crash right after may still lose the rename.)
     fn finish(mut self) -> Result<(), Failure> {
         self.write(&[])?;
-        self.file.sync_all().map_err(io_failure)?;
-        if let Some((temp, dest)) = &self.temp {
-            std::fs::rename(temp, dest).map_err(io_failure)?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        if let Some((temp, _)) = &self.temp {
-            let _ = std::fs::remove_file(temp);
+        match self {
+            Upload::Aside { file, dest } => file.install(&dest).map_err(io_failure),
+            Upload::InPlace { file, .. } => file.sync_all().map_err(io_failure),
         }
     }
 }

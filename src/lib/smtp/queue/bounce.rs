@@ -64,6 +64,13 @@ pub struct DsnInput<'a> {
 /// Full messages larger than this are returned as headers only.
 pub const MAX_RETURNED: usize = 10 * 1024 * 1024;
 
+/// Whether a "delayed" DSN is due (NOTIFY=DELAY): once, after this long in
+/// the queue, unless the lifetime is shorter.
+pub fn delay_warning_due(created: u64, now: u64, lifetime: u64, already: bool) -> bool {
+    const WARN_AFTER: u64 = 4 * 3600;
+    !already && lifetime > WARN_AFTER && now >= created.saturating_add(WARN_AFTER)
+}
+
 /// The enhanced status code in a reply text, or one derived from its basic
 /// code ("550 ..." -> "5.0.0"); `fallback` when there is neither.
 pub fn status_of(text: &str, fallback: &str) -> String {
@@ -269,6 +276,14 @@ pub fn compose(i: &DsnInput) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delay_warning_once() {
+        assert!(!delay_warning_due(0, 100, 432000, false));
+        assert!(delay_warning_due(0, 4 * 3600, 432000, false));
+        assert!(!delay_warning_due(0, 4 * 3600, 432000, true));
+        assert!(!delay_warning_due(0, 5 * 3600, 3600, false));
+    }
 
     fn input<'a>(rcpts: &'a [DsnRcpt], full: bool) -> DsnInput<'a> {
         DsnInput {

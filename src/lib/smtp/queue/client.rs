@@ -509,44 +509,6 @@ impl Transaction {
     }
 }
 
-/// Dot-stuffing for the DATA phase, streaming: carries whether the next
-/// byte starts a line.
-pub struct DotStuffer {
-    at_line_start: bool,
-    last: u8,
-}
-
-impl Default for DotStuffer {
-    fn default() -> Self {
-        DotStuffer {
-            at_line_start: true,
-            last: b'\n',
-        }
-    }
-}
-
-impl DotStuffer {
-    /// Append `chunk`, stuffed, to `out`.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        for &b in chunk {
-            if self.at_line_start && b == b'.' {
-                out.push(b'.');
-            }
-            out.push(b);
-            self.at_line_start = b == b'\n';
-            self.last = b;
-        }
-    }
-
-    /// The end-of-data marker, with a CRLF first if the data lacked one.
-    pub fn finish(&self, out: &mut Vec<u8>) {
-        if self.last != b'\n' {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b".\r\n");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,21 +700,6 @@ mod tests {
         let mut t = Transaction::new("me.test", m, false);
         t.on_reply(reply(220, &[]));
         assert_eq!(t.on_reply(reply(250, &["x"])), Action::Quit);
-    }
-
-    #[test]
-    fn dot_stuffing() {
-        let mut d = DotStuffer::default();
-        let mut out = Vec::new();
-        d.push(b".a\r\nb\r\n.", &mut out);
-        d.push(b".\r\nc", &mut out);
-        d.finish(&mut out);
-        assert_eq!(out, b"..a\r\nb\r\n...\r\nc\r\n.\r\n");
-        let mut d = DotStuffer::default();
-        let mut out = Vec::new();
-        d.push(b"x\r\n", &mut out);
-        d.finish(&mut out);
-        assert_eq!(out, b"x\r\n.\r\n");
     }
 
     #[test]

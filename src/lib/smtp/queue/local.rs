@@ -12,6 +12,7 @@ use super::client::Outcome;
 use super::spool;
 use crate::auth::{self, Account, AuthError, Authenticator};
 use crate::mail;
+use crate::wire::CrlfToLfReader;
 
 /// A reader over a byte range of a file, by offset (several readers may
 /// share one file).
@@ -36,81 +37,6 @@ impl<F: std::borrow::Borrow<File>> Read for At<F> {
         }
         self.pos += n as u64;
         Ok(n)
-    }
-}
-
-/// Turns CRLF into LF while reading (a lone CR is kept).
-pub struct CrlfToLf<R> {
-    inner: R,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// A CR held back at the end of the buffer, waiting for the next byte.
-    held_cr: bool,
-    eof: bool,
-}
-
-impl<R: Read> CrlfToLf<R> {
-    pub fn new(inner: R) -> Self {
-        CrlfToLf {
-            inner,
-            buf: vec![0u8; 64 * 1024],
-            start: 0,
-            end: 0,
-            held_cr: false,
-            eof: false,
-        }
-    }
-}
-
-impl<R: Read> Read for CrlfToLf<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.start == self.end && !self.eof {
-                let n = self.inner.read(&mut self.buf)?;
-                self.start = 0;
-                self.end = n;
-                if n == 0 {
-                    self.eof = true;
-                }
-            }
-            let mut w = 0;
-            if self.held_cr {
-                if self.start < self.end && self.buf[self.start] == b'\n' {
-                    // CRLF: drop the CR, the LF is copied below.
-                    self.held_cr = false;
-                } else if self.start < self.end || self.eof {
-                    out[w] = b'\r';
-                    w += 1;
-                    self.held_cr = false;
-                }
-            }
-            while w < out.len() && self.start < self.end {
-                let b = self.buf[self.start];
-                if b == b'\r' {
-                    if self.start + 1 < self.end {
-                        self.start += 1;
-                        if self.buf[self.start] != b'\n' {
-                            out[w] = b'\r';
-                            w += 1;
-                        }
-                        continue;
-                    }
-                    self.start += 1;
-                    self.held_cr = true;
-                    break;
-                }
-                out[w] = b;
-                w += 1;
-                self.start += 1;
-            }
-            if w > 0 || (self.eof && !self.held_cr && self.start == self.end) {
-                return Ok(w);
-            }
-        }
     }
 }
 
@@ -156,7 +82,7 @@ pub fn deliver_to(
         Ok(m) => m,
         Err(e) => return (Outcome::Deferred, format!("4.3.5 {e}")),
     };
-    let mut reader = CrlfToLf::new(message);
+    let mut reader = CrlfToLfReader::new(message);
     match mail::deliver(&mailbox, return_path, &mut reader) {
         Ok(()) => (
             Outcome::Sent,
@@ -227,47 +153,5 @@ pub fn run_job(
         };
         let (outcome, text) = deliver_to(&acct, location, &t.return_path, message);
         report(t, outcome, text);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn convert(input: &[u8], chunk: usize, out_chunk: usize) -> Vec<u8> {
-        struct Chunky<'a>(&'a [u8], usize);
-        impl Read for Chunky<'_> {
-            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(b.len());
-                b[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let mut r = CrlfToLf::new(Chunky(input, chunk));
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; out_chunk];
-        loop {
-            let n = r.read(&mut buf).unwrap();
-            if n == 0 {
-                return out;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    #[test]
-    fn crlf_to_lf_at_every_boundary() {
-        let input = b"a\r\nb\rc\r\n\r\n.\r\nend\r";
-        let want = b"a\nb\rc\n\n.\nend\r";
-        for chunk in 1..input.len() + 1 {
-            for out_chunk in 1..5 {
-                assert_eq!(
-                    convert(input, chunk, out_chunk),
-                    want,
-                    "chunk {chunk}/{out_chunk}"
-                );
-            }
-        }
     }
 }

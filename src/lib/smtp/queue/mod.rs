@@ -57,7 +57,6 @@ mod local;
 mod relay;
 pub mod route;
 mod runner;
-pub mod schedule;
 pub mod spool;
 mod worker;
 
@@ -65,6 +64,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fs::AsideFile;
 use crate::runtime::config::Settings;
 
 pub use listing::{flush_mode, list_queue_mode};
@@ -111,8 +111,8 @@ const FILE_BUFFER: usize = 64 * 1024;
 enum Store {
     /// Nothing on disk yet; never more than MEMORY_LIMIT bytes.
     Memory(Vec<u8>),
-    /// Streamed into `tmp/ID`.
-    File(io::BufWriter<std::fs::File>),
+    /// Streamed into `tmp/ID` (removed when dropped uncommitted).
+    File(io::BufWriter<AsideFile>),
     /// Committed or thrown away.
     Done,
 }
@@ -215,13 +215,10 @@ impl Incoming {
         let Store::File(out) = std::mem::replace(&mut self.store, Store::Done) else {
             return Err(io::Error::other("message already finished"));
         };
-        let result = spool::commit(&self.dir, &self.id, out, self.written, env);
-        if result.is_err() {
-            spool::remove_tmp(&self.dir, &self.id);
-        } else {
-            runner::kick_id(&self.dir, &self.id);
-        }
-        result.map(|_| std::mem::take(&mut self.id))
+        // On error the tmp/ file is gone with `out`.
+        spool::commit(&self.dir, &self.id, out, self.written, env)?;
+        runner::kick_id(&self.dir, &self.id);
+        Ok(std::mem::take(&mut self.id))
     }
 
     /// Throw the message away.
@@ -229,10 +226,9 @@ impl Incoming {
         self.discard();
     }
 
+    /// Dropping the tmp/ file removes it.
     fn discard(&mut self) {
-        if let Store::File(_) = std::mem::replace(&mut self.store, Store::Done) {
-            spool::remove_tmp(&self.dir, &self.id);
-        }
+        self.store = Store::Done;
     }
 }
 

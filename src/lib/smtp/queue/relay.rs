@@ -12,12 +12,13 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 
 use super::client::{
-    Action, ClientMessage, DotStuffer, HostResult, Outcome, RcptResult, Reply, ReplyReader,
-    Transaction, MAX_REPLY_LINE,
+    Action, ClientMessage, HostResult, Outcome, RcptResult, Reply, ReplyReader, Transaction,
+    MAX_REPLY_LINE,
 };
 use super::dns::{MxError, Resolver};
 use super::route::NextHop;
 use crate::net::{Line, LineBuf};
+use crate::wire::DotStuffer;
 
 /// How long each step may take.
 #[derive(Clone, Copy, Debug)]
@@ -172,7 +173,8 @@ impl Conn {
     }
 
     fn send_body(&mut self, data: &mut dyn Read, size: u64) -> Result<(), String> {
-        let mut stuffer = DotStuffer::default();
+        // The spool holds CRLF text: only the dots change on the way out.
+        let mut stuffer = DotStuffer::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut out = Vec::with_capacity(66 * 1024);
         let mut left = size;

@@ -3,6 +3,11 @@
 //! account, one SMTP transaction per message and next hop), records every
 //! result durably, queues DSNs and schedules retries.
 //!
+//! Which messages are due, how tasks are batched into jobs, how many
+//! workers run, and what each still owes are decided by the shared, pure
+//! [`crate::queue::Scheduler`]; the retry times by [`crate::queue::Backoff`].
+//! What is mail's stays here: the spool, routes, DSNs, and the processes.
+//!
 //! Wake-ups arrive as lines on the FIFO `queue_dir/kick`: `M<id>` (a new
 //! message), `S` (rescan the spool), `F` (flush: retry everything now). The
 //! runner holds an exclusive flock on `queue_dir/lock`; one-shot deliveries
@@ -11,7 +16,7 @@
 //! Workers die with the runner (PR_SET_PDEATHSIG), so a restarted runner
 //! never races an orphan; a delivery cut short is simply tried again.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
@@ -30,28 +35,48 @@ use super::bounce::{self, DsnAction, DsnRcpt};
 use super::client::Outcome;
 use super::local::{At, LocalTask};
 use super::route::{self, NextHop, QueueConfig};
-use super::schedule::{self, Decision};
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
 use super::worker::{self, Job, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
 use crate::auth::Authenticator;
+use crate::queue::{self, Backoff, Class, ClassId, Decision, Doorbell, Entry, JobId, Kick, Unit};
 use crate::runtime::config::Settings;
 use crate::runtime::supervise::{self, Kind};
 
 pub use super::kick::{kick_flush, kick_id, kick_scan, KICK};
 pub const LOCK: &str = "lock";
 
-/// Concurrent local delivery workers (their fsyncs are grouped by the
-/// file system's journal).
-const LOCAL_WORKERS: usize = 8;
-const REMOTE_WORKERS: usize = 16;
-/// Most messages one local worker takes.
-const LOCAL_BATCH: usize = 64;
+const LOCAL: ClassId = 0;
+const REMOTE: ClassId = 1;
+
+/// The workers, in the order they are handed work.
+fn classes() -> Vec<Class> {
+    vec![
+        Class {
+            name: "local",
+            // Their fsyncs are grouped by the file system's journal.
+            workers: 8,
+            // Messages one local worker takes; the waiting ones are
+            // spread over the free workers first.
+            max_batch: 64,
+            spread: true,
+            time_limit: Duration::from_secs(600),
+        },
+        Class {
+            name: "remote",
+            workers: 16,
+            // One SMTP transaction: every recipient of the message that
+            // goes to the same next hop.
+            max_batch: usize::MAX,
+            spread: false,
+            time_limit: Duration::from_secs(3600),
+        },
+    ]
+}
+
 /// A full rescan of the spool at least this often (a lost kick costs no
 /// more than this).
 const RESCAN: Duration = Duration::from_secs(60);
-const LOCAL_WORKER_LIMIT: Duration = Duration::from_secs(600);
-const REMOTE_WORKER_LIMIT: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Mode {
@@ -63,14 +88,12 @@ enum Mode {
     Only(Vec<String>),
 }
 
+/// A queued message as the runner holds it; its recipients are the units
+/// the scheduler tracks.
 struct Item {
     se: StoredEnvelope,
     st: State,
     has_state_file: bool,
-    /// A delivery round is under way.
-    active: bool,
-    /// Recipients handed to workers or waiting for one.
-    in_flight: HashSet<usize>,
     /// Results of this round not yet settled.
     fresh: Vec<Res>,
     /// Deferrals of this round.
@@ -78,11 +101,6 @@ struct Item {
 }
 
 impl Item {
-    fn has_pending(&self) -> bool {
-        let n = self.se.env.recipients.len();
-        self.st.done.iter().filter(|(i, _)| *i < n).count() < n
-    }
-
     fn pending(&self) -> Vec<usize> {
         (0..self.se.env.recipients.len())
             .filter(|i| self.st.status(*i) == RcptStatus::Pending)
@@ -90,15 +108,66 @@ impl Item {
     }
 }
 
+impl Entry for Item {
+    fn next_attempt(&self) -> u64 {
+        self.st.next_attempt
+    }
+
+    fn has_pending(&self) -> bool {
+        let n = self.se.env.recipients.len();
+        self.st.done.iter().filter(|(i, _)| *i < n).count() < n
+    }
+}
+
+/// One recipient's delivery, as it waits for a worker.
+enum Delivery {
+    Local(LocalTask),
+    Remote { id: String, hop: NextHop },
+}
+
+impl queue::Task for Delivery {
+    /// A local worker delivers for one account; a remote one makes one
+    /// transaction: one message, one next hop.
+    fn batches_with(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Delivery::Local(a), Delivery::Local(b)) => a.account == b.account,
+            (Delivery::Remote { id, hop }, Delivery::Remote { id: i2, hop: h2 }) => {
+                id == i2 && hop == h2
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The worker's job for a batch (never empty; all of one class).
+fn worker_job(tasks: Vec<(Unit<String>, Delivery)>) -> Option<Job> {
+    let mut tasks = tasks.into_iter();
+    match tasks.next()? {
+        (_, Delivery::Local(first)) => {
+            let account = first.account.clone();
+            let mut local = vec![first];
+            local.extend(tasks.filter_map(|(_, d)| match d {
+                Delivery::Local(t) => Some(t),
+                Delivery::Remote { .. } => None,
+            }));
+            Some(Job::Local {
+                account,
+                tasks: local,
+            })
+        }
+        (unit, Delivery::Remote { id, hop }) => {
+            let mut rcpts = vec![unit.unit];
+            rcpts.extend(tasks.map(|(u, _)| u.unit));
+            Some(Job::Remote { id, hop, rcpts })
+        }
+    }
+}
+
 struct Worker {
     pid: Pid,
     pipe: File,
     buf: Vec<u8>,
-    /// (id, rcpt) not yet reported.
-    open: Vec<(String, usize)>,
-    started: Instant,
-    local: bool,
-    killed: bool,
+    job: JobId,
 }
 
 struct Runner {
@@ -106,13 +175,11 @@ struct Runner {
     auth: Authenticator,
     dir: PathBuf,
     mode: Mode,
-    items: BTreeMap<String, Item>,
-    waiting_local: VecDeque<LocalTask>,
-    /// account of each waiting local task, by (id, rcpt).
-    waiting_remote: VecDeque<Job>,
+    /// The messages, their rounds, the waiting tasks and running jobs.
+    sched: queue::Scheduler<String, Item, Delivery>,
     workers: Vec<Worker>,
-    /// The wake-up FIFO, open for reading (and writing, so never EOF).
-    sock: Option<File>,
+    /// The wake-up FIFO.
+    sock: Option<Doorbell>,
     lock: Option<Flock<File>>,
     me: Pid,
     last_scan: Instant,
@@ -123,8 +190,6 @@ struct Runner {
     term: Arc<AtomicBool>,
     wake: Option<UnixStream>,
     term_since: Option<Instant>,
-    /// Messages already tried by a one-shot run (each gets one attempt).
-    attempted: HashSet<String>,
     /// Workers that closed their pipe and are not reaped yet.
     exiting: Vec<Pid>,
 }
@@ -144,10 +209,9 @@ impl Runner {
             dir: cfg.queue_dir.clone(),
             cfg,
             auth,
+            // Flushes and one-shots give each message one attempt.
+            sched: queue::Scheduler::new(classes(), mode != Mode::Daemon),
             mode,
-            items: BTreeMap::new(),
-            waiting_local: VecDeque::new(),
-            waiting_remote: VecDeque::new(),
             workers: Vec::new(),
             sock: None,
             lock: None,
@@ -159,7 +223,6 @@ impl Runner {
             term: Arc::new(AtomicBool::new(false)),
             wake: None,
             term_since: None,
-            attempted: HashSet::new(),
             exiting: Vec::new(),
         }
     }
@@ -204,20 +267,8 @@ impl Runner {
     }
 
     fn bind_kick(&mut self) {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join(KICK);
-        let _ = std::fs::remove_file(&path);
-        let made = nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .map_err(io::Error::from)
-            .and_then(|_| {
-                // Read-write: the FIFO never reports end-of-file to us.
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-                    .open(&path)
-            });
-        match made {
+        match Doorbell::bind(&path) {
             Ok(f) => self.sock = Some(f),
             Err(e) => log::warn!(
                 "queue: cannot create {}: {e}; new mail is found by rescanning every second",
@@ -244,7 +295,7 @@ impl Runner {
     // ---- loading ----
 
     fn load(&mut self, id: &str) {
-        if self.items.contains_key(id) || !spool::valid_id(id) {
+        if self.sched.contains(&id.to_string()) || !spool::valid_id(id) {
             return;
         }
         let se = match spool::open_message(&self.dir, id) {
@@ -262,14 +313,12 @@ impl Runner {
         } else {
             State::default()
         };
-        self.items.insert(
+        self.sched.insert(
             id.to_string(),
             Item {
                 se,
                 st,
                 has_state_file,
-                active: false,
-                in_flight: HashSet::new(),
                 fresh: Vec::new(),
                 deferred: Vec::new(),
             },
@@ -282,8 +331,8 @@ impl Runner {
         match spool::list_ids(&self.dir) {
             Ok(ids) => {
                 let present: HashSet<&String> = ids.iter().collect();
-                self.items
-                    .retain(|id, it| it.active || present.contains(id));
+                self.sched
+                    .retain(|id, it| it.is_active() || present.contains(id));
                 for id in &ids {
                     self.load(id);
                 }
@@ -293,52 +342,21 @@ impl Runner {
     }
 
     fn read_kicks(&mut self) {
-        let mut ids = Vec::new();
-        let mut total = 0;
-        if let Some(f) = &self.sock {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut carry: Vec<u8> = Vec::new();
-            loop {
-                let n = match (&*f).read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                total += n;
-                carry.extend_from_slice(&buf[..n]);
-                while let Some(p) = carry.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = carry.drain(..=p).collect();
-                    match line.first() {
-                        Some(b'M') => {
-                            if let Ok(id) = std::str::from_utf8(&line[1..line.len() - 1]) {
-                                ids.push(id.to_string());
-                            }
-                        }
-                        Some(b'F') => {
-                            self.flush_wanted = true;
-                            self.scan_wanted = true;
-                        }
-                        _ => self.scan_wanted = true,
-                    }
-                }
-                if carry.len() > 4096 {
-                    carry.clear();
+        let kicks = self.sock.as_mut().map(Doorbell::drain).unwrap_or_default();
+        for kick in kicks {
+            match kick {
+                Kick::Entry(id) => self.load(&id),
+                Kick::Flush => {
+                    self.flush_wanted = true;
                     self.scan_wanted = true;
                 }
+                Kick::Scan => self.scan_wanted = true,
             }
-        }
-        // A nearly full pipe may have refused some wake-ups.
-        if total >= 48 * 1024 {
-            self.scan_wanted = true;
-        }
-        for id in ids {
-            self.load(&id);
         }
         if self.flush_wanted {
             self.flush_wanted = false;
             self.scan();
-            for it in self.items.values_mut() {
+            for it in self.sched.data_mut() {
                 it.st.next_attempt = 0;
             }
             log::info!("queue: flush requested");
@@ -347,57 +365,51 @@ impl Runner {
 
     // ---- scheduling ----
 
+    /// Start a round for each message due: its pending recipients become
+    /// tasks for the workers; a remote one without a next hop is deferred
+    /// at once.
     fn start_rounds(&mut self, now: u64) {
         if self.term.load(Ordering::SeqCst) {
             return;
         }
-        let flush = self.mode == Mode::Flush;
         let mut router: Option<route::Router> = None;
-        for (id, it) in self.items.iter_mut() {
-            if it.active || (!flush && it.st.next_attempt > now) {
+        for id in self.sched.start_due(now, self.mode == Mode::Flush) {
+            let Some(it) = self.sched.get(&id).map(|t| &t.data) else {
                 continue;
-            }
-            if self.mode != Mode::Daemon && self.attempted.contains(id) {
-                continue;
-            }
-            if !it.has_pending() {
-                continue;
-            }
-            let pending = it.pending();
-            it.active = true;
-            if self.mode != Mode::Daemon {
-                self.attempted.insert(id.clone());
-            }
+            };
             let env = &it.se.env;
-            let mut remote: Vec<(NextHop, Vec<usize>)> = Vec::new();
-            for i in pending {
+            let mut tasks: Vec<(ClassId, usize, Delivery)> = Vec::new();
+            let mut unrouted: Vec<Res> = Vec::new();
+            for i in it.pending() {
                 let r = &env.recipients[i];
                 match &r.route {
                     Route::Local {
                         account,
                         mailbox_spec,
-                    } => {
-                        it.in_flight.insert(i);
-                        self.waiting_local.push_back(LocalTask {
+                    } => tasks.push((
+                        LOCAL,
+                        i,
+                        Delivery::Local(LocalTask {
                             id: id.clone(),
                             rcpt: i,
                             account: account.clone(),
                             mailbox_spec: mailbox_spec.clone(),
                             return_path: env.sender.clone(),
                             size: it.se.size,
-                        });
-                    }
+                        }),
+                    )),
                     Route::Remote => {
                         let router = router.get_or_insert_with(|| route::Router::new(&self.cfg));
                         match router.next_hop(&route::domain_of(&r.address)) {
-                            Ok(hop) => {
-                                it.in_flight.insert(i);
-                                match remote.iter_mut().find(|(h, _)| *h == hop) {
-                                    Some((_, v)) => v.push(i),
-                                    None => remote.push((hop, vec![i])),
-                                }
-                            }
-                            Err(why) => it.deferred.push(Res {
+                            Ok(hop) => tasks.push((
+                                REMOTE,
+                                i,
+                                Delivery::Remote {
+                                    id: id.clone(),
+                                    hop,
+                                },
+                            )),
+                            Err(why) => unrouted.push(Res {
                                 rcpt: i,
                                 outcome: Outcome::Deferred,
                                 text: format!("4.3.5 {why}"),
@@ -408,56 +420,32 @@ impl Runner {
                     }
                 }
             }
-            for (hop, rcpts) in remote {
-                self.waiting_remote.push_back(Job::Remote {
-                    id: id.clone(),
-                    hop,
-                    rcpts,
-                });
+            for (class, rcpt, task) in tasks {
+                self.sched.enqueue(class, id.clone(), rcpt, task);
+            }
+            if let Some(t) = self.sched.get_mut(&id) {
+                t.data.deferred.extend(unrouted);
             }
         }
     }
 
     fn dispatch(&mut self) {
-        let locals = self.workers.iter().filter(|w| w.local).count();
-        let mut free = LOCAL_WORKERS.saturating_sub(locals);
-        while free > 0 && !self.waiting_local.is_empty() {
-            let batch = (self.waiting_local.len() / free).clamp(1, LOCAL_BATCH);
-            let first = self.waiting_local.pop_front().expect("not empty");
-            let account = first.account.clone();
-            let mut tasks = vec![first];
-            let mut i = 0;
-            while tasks.len() < batch && i < self.waiting_local.len() {
-                if self.waiting_local[i].account == account {
-                    tasks.extend(self.waiting_local.remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            self.spawn(Job::Local { account, tasks });
-            free -= 1;
-        }
-        let remotes = self.workers.iter().filter(|w| !w.local).count();
-        let mut free = REMOTE_WORKERS.saturating_sub(remotes);
-        while free > 0 {
-            let Some(job) = self.waiting_remote.pop_front() else {
-                break;
-            };
+        for job in self.sched.dispatch(Instant::now()) {
             self.spawn(job);
-            free -= 1;
         }
     }
 
-    fn spawn(&mut self, job: Job) {
-        let open: Vec<(String, usize)> = match &job {
-            Job::Local { tasks, .. } => tasks.iter().map(|t| (t.id.clone(), t.rcpt)).collect(),
-            Job::Remote { id, rcpts, .. } => rcpts.iter().map(|r| (id.clone(), *r)).collect(),
+    fn spawn(&mut self, batch: queue::Job<String, Delivery>) {
+        let job_id = batch.id;
+        let Some(job) = worker_job(batch.tasks) else {
+            self.sched.finished(job_id);
+            return;
         };
-        let local = matches!(job, Job::Local { .. });
         let (r, w) = match nix::unistd::pipe() {
             Ok(p) => p,
             Err(e) => {
                 log::error!("queue: pipe: {e}");
+                let open = self.sched.finished(job_id);
                 self.worker_lost(open, &format!("4.3.0 cannot start a delivery process: {e}"));
                 return;
             }
@@ -480,23 +468,26 @@ impl Runner {
                     pid,
                     pipe,
                     buf: Vec::new(),
-                    open,
-                    started: Instant::now(),
-                    local,
-                    killed: false,
+                    job: job_id,
                 });
             }
             Err(e) => {
                 log::error!("queue: fork: {e}");
+                let open = self.sched.finished(job_id);
                 self.worker_lost(open, &format!("4.3.0 cannot start a delivery process: {e}"));
             }
         }
     }
 
     /// Tasks whose worker could not run or vanished: deferred.
-    fn worker_lost(&mut self, open: Vec<(String, usize)>, why: &str) {
-        for (id, rcpt) in open {
+    fn worker_lost(&mut self, open: Vec<Unit<String>>, why: &str) {
+        for Unit {
+            entry: id,
+            unit: rcpt,
+        } in open
+        {
             self.result(
+                None,
                 &id,
                 Res {
                     rcpt,
@@ -511,13 +502,16 @@ impl Runner {
 
     // ---- results ----
 
-    fn result(&mut self, id: &str, r: Res) {
-        let Some(it) = self.items.get_mut(id) else {
-            return;
-        };
-        if !it.in_flight.remove(&r.rcpt) {
+    /// A result for a recipient in flight (from the worker of `job`, or
+    /// decided here); anything else is late and ignored.
+    fn result(&mut self, job: Option<JobId>, id: &str, r: Res) {
+        let id = id.to_string();
+        if !self.sched.report(job, &id, r.rcpt) {
             return;
         }
+        let Some(it) = self.sched.get_mut(&id).map(|t| &mut t.data) else {
+            return;
+        };
         let rcpt = &it.se.env.recipients[r.rcpt].address;
         let status = match r.outcome {
             Outcome::Sent => "sent",
@@ -537,7 +531,7 @@ impl Runner {
 
     fn read_workers(&mut self) {
         let mut finished = Vec::new();
-        let mut lines: Vec<String> = Vec::new();
+        let mut lines: Vec<(JobId, String)> = Vec::new();
         for (wi, w) in self.workers.iter_mut().enumerate() {
             let mut buf = [0u8; 8192];
             loop {
@@ -558,25 +552,18 @@ impl Runner {
             while let Some(p) = w.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = w.buf.drain(..=p).collect();
                 let line = String::from_utf8_lossy(&line[..p]).into_owned();
-                if let Some((id, rcpt)) = worker::parse_result_key(&line) {
-                    w.open.retain(|(i, r)| !(*i == id && *r == rcpt));
-                }
-                lines.push(line);
-            }
-            let limit = if w.local {
-                LOCAL_WORKER_LIMIT
-            } else {
-                REMOTE_WORKER_LIMIT
-            };
-            if !w.killed && w.started.elapsed() > limit {
-                log::error!("queue: delivery process {} took too long; killed", w.pid);
-                let _ = nix::sys::signal::kill(w.pid, Signal::SIGKILL);
-                w.killed = true;
+                lines.push((w.job, line));
             }
         }
-        for line in lines {
+        for job in self.sched.overdue(Instant::now()) {
+            if let Some(w) = self.workers.iter().find(|w| w.job == job) {
+                log::error!("queue: delivery process {} took too long; killed", w.pid);
+                let _ = nix::sys::signal::kill(w.pid, Signal::SIGKILL);
+            }
+        }
+        for (job, line) in lines {
             match worker::parse_result(&line) {
-                Some((id, r)) => self.result(&id, r),
+                Some((id, r)) => self.result(Some(job), &id, r),
                 None => log::error!("queue: bad line from a delivery process: {line:?}"),
             }
         }
@@ -584,8 +571,9 @@ impl Runner {
             let w = self.workers.swap_remove(wi);
             // It is exiting; reap it without waiting for that.
             self.exiting.push(w.pid);
-            if !w.open.is_empty() {
-                self.worker_lost(w.open, "4.3.0 the delivery process ended unexpectedly");
+            let open = self.sched.finished(w.job);
+            if !open.is_empty() {
+                self.worker_lost(open, "4.3.0 the delivery process ended unexpectedly");
             }
         }
     }
@@ -604,16 +592,16 @@ impl Runner {
     /// then removal of finished messages.
     fn settle(&mut self, now: u64) {
         let ids: Vec<String> = self
-            .items
+            .sched
             .iter()
-            .filter(|(_, it)| !it.fresh.is_empty() || (it.active && it.in_flight.is_empty()))
+            .filter(|(_, t)| !t.data.fresh.is_empty() || t.round_over())
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
             self.settle_one(&id, now);
         }
         if !self.removed.is_empty() {
-            if let Err(e) = spool::sync_dir(&self.dir.join(spool::QUEUE)) {
+            if let Err(e) = crate::fs::sync_dir(&self.dir.join(spool::QUEUE)) {
                 log::error!("queue: fsync of the spool directory: {e}");
             }
             for (id, had_state) in self.removed.drain(..) {
@@ -625,10 +613,15 @@ impl Runner {
     }
 
     fn settle_one(&mut self, id: &str, now: u64) {
-        let Some(mut it) = self.items.remove(id) else {
+        let Some(mut tracked) = self.sched.take(&id.to_string()) else {
             return;
         };
-        let round_over = it.active && it.in_flight.is_empty();
+        let round_over = tracked.round_over();
+        if round_over {
+            tracked.end_round();
+        }
+        let nothing_in_flight = tracked.in_flight().is_empty();
+        let it = &mut tracked.data;
         let mut finals: Vec<Res> = std::mem::take(&mut it.fresh);
         if round_over {
             let deferred = std::mem::take(&mut it.deferred);
@@ -636,13 +629,11 @@ impl Runner {
                 it.st.attempts += 1;
                 it.st.last_attempt = now;
                 it.st.last_error = Some(deferred[0].text.clone());
-                match schedule::after_failure(
-                    it.se.created,
-                    it.st.attempts,
-                    now,
-                    self.cfg.retry_interval,
-                    self.cfg.queue_lifetime,
-                ) {
+                let backoff = Backoff {
+                    interval: self.cfg.retry_interval,
+                    lifetime: self.cfg.queue_lifetime,
+                };
+                match backoff.after_failure(it.se.created, it.st.attempts, now) {
                     Decision::GiveUp => {
                         let days = self.cfg.queue_lifetime as f64 / 86400.0;
                         for mut d in deferred {
@@ -662,19 +653,18 @@ impl Runner {
                     }
                     Decision::RetryAt(t) => {
                         it.st.next_attempt = t;
-                        if schedule::delay_warning_due(
+                        if bounce::delay_warning_due(
                             it.se.created,
                             now,
                             self.cfg.queue_lifetime,
                             it.st.delay_warned,
                         ) {
                             it.st.delay_warned = true;
-                            self.queue_dsn(id, &it, &deferred, DsnAction::Delayed, now);
+                            self.queue_dsn(id, it, &deferred, DsnAction::Delayed, now);
                         }
                     }
                 }
             }
-            it.active = false;
         }
         let mut changed = round_over;
         if !finals.is_empty() {
@@ -688,8 +678,8 @@ impl Runner {
                 .filter(|r| r.outcome == Outcome::Sent)
                 .cloned()
                 .collect();
-            self.queue_dsn(id, &it, &failed, DsnAction::Failed, now);
-            self.queue_dsn(id, &it, &sent, DsnAction::Delivered, now);
+            self.queue_dsn(id, it, &failed, DsnAction::Failed, now);
+            self.queue_dsn(id, it, &sent, DsnAction::Delivered, now);
             for r in &finals {
                 let s = if r.outcome == Outcome::Sent {
                     RcptStatus::Sent
@@ -700,7 +690,7 @@ impl Runner {
             }
             changed = true;
         }
-        if it.pending().is_empty() && it.in_flight.is_empty() {
+        if it.pending().is_empty() && nothing_in_flight {
             if let Err(e) = std::fs::remove_file(spool::queue_path(&self.dir, id)) {
                 if e.kind() != io::ErrorKind::NotFound {
                     log::error!("{id}: cannot remove from the queue: {e}");
@@ -716,7 +706,7 @@ impl Runner {
                 Err(e) => log::error!("{id}: cannot record delivery state: {e}"),
             }
         }
-        self.items.insert(id.to_string(), it);
+        self.sched.put_back(id.to_string(), tracked);
     }
 
     /// Queue a DSN about `results` to the sender, if anyone wants one.
@@ -845,14 +835,6 @@ impl Runner {
 
     // ---- the loop ----
 
-    fn next_due(&self) -> Option<u64> {
-        self.items
-            .values()
-            .filter(|it| !it.active && it.has_pending())
-            .map(|it| it.st.next_attempt)
-            .min()
-    }
-
     fn wait(&mut self, timeout: Duration) {
         let ms = timeout.as_millis().min(60_000) as u16;
         let mut fds: Vec<PollFd> = Vec::new();
@@ -898,14 +880,12 @@ impl Runner {
                     }
                 }
             }
-            let idle = self.workers.is_empty()
-                && self.waiting_local.is_empty()
-                && self.waiting_remote.is_empty();
-            if self.mode != Mode::Daemon && idle && !self.items.values().any(|i| i.active) {
+            let idle = self.sched.is_idle();
+            if self.mode != Mode::Daemon && idle && !self.sched.any_active() {
                 break;
             }
             let mut timeout = Duration::from_secs(60);
-            if let Some(t) = self.next_due() {
+            if let Some(t) = self.sched.next_due() {
                 timeout = timeout.min(Duration::from_secs(t.saturating_sub(now)));
                 if t <= now {
                     timeout = Duration::from_millis(200);
@@ -922,8 +902,7 @@ impl Runner {
             }
             if terminating && self.mode == Mode::Daemon {
                 // Stop taking new work; finish what runs.
-                self.waiting_local.clear();
-                self.waiting_remote.clear();
+                self.sched.drop_waiting();
             }
             self.read_kicks();
             self.read_workers();
@@ -934,7 +913,7 @@ impl Runner {
             } else {
                 RESCAN
             };
-            let quiet = self.workers.is_empty() && self.waiting_local.is_empty();
+            let quiet = self.workers.is_empty() && self.sched.waiting(LOCAL) == 0;
             if self.mode == Mode::Daemon
                 && (self.last_scan.elapsed() >= rescan || (self.scan_wanted && quiet))
             {

@@ -13,14 +13,15 @@
 //! control and non-UTF-8-safe bytes. An optional field is empty (None) or
 //! `=` followed by its escaped value.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Envelope, Notify, Recipient, Ret, Route};
+use crate::fs::{durable, sync_dir, AsideFile};
 
 pub const TMP: &str = "tmp";
 pub const QUEUE: &str = "q";
@@ -83,7 +84,7 @@ pub fn state_path(dir: &Path, id: &str) -> PathBuf {
 }
 
 /// A new file in tmp/ for an incoming message.
-pub fn create_tmp(dir: &Path) -> io::Result<(String, File)> {
+pub fn create_tmp(dir: &Path) -> io::Result<(String, AsideFile)> {
     loop {
         let id = new_id();
         match create_tmp_for(dir, &id) {
@@ -97,16 +98,11 @@ pub fn create_tmp(dir: &Path) -> io::Result<(String, File)> {
 /// Create `tmp/ID` for an id chosen earlier. `AlreadyExists` when the id is
 /// taken, by a message being received (tmp/) or committed (q/): the commit's
 /// rename would replace that message, so the caller must pick another id.
-pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<File> {
-    let path = dir.join(TMP).join(id);
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+/// Dropping the file before [`commit`] removes it.
+pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<AsideFile> {
+    let f = AsideFile::create(dir.join(TMP).join(id), 0o600)?;
     if fs::symlink_metadata(queue_path(dir, id)).is_ok() {
         drop(f);
-        let _ = fs::remove_file(&path);
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("queue id {id} is already in q/"),
@@ -115,20 +111,12 @@ pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<File> {
     Ok(f)
 }
 
-pub fn remove_tmp(dir: &Path, id: &str) {
-    let _ = fs::remove_file(dir.join(TMP).join(id));
-}
-
-/// fsync a directory (after a rename or unlink in it).
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Append envelope and trailer, fsync, rename into q/, fsync q/.
+/// Append envelope and trailer, fsync, rename into q/, fsync q/. On error
+/// nothing is left in q/ (nor in tmp/, once `out` is dropped).
 pub fn commit(
     dir: &Path,
     id: &str,
-    mut out: io::BufWriter<File>,
+    mut out: io::BufWriter<AsideFile>,
     data_len: u64,
     env: &Envelope,
 ) -> io::Result<()> {
@@ -144,9 +132,7 @@ pub fn commit(
     // Through the buffer: a small message is one write with its envelope.
     out.write_all(&tail)?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_data()?;
-    drop(file);
-    fs::rename(dir.join(TMP).join(id), queue_path(dir, id))?;
+    file.install(&queue_path(dir, id))?;
     if let Err(e) = sync_dir(&dir.join(QUEUE)) {
         // Not known to be durable, so not acknowledged: it must not be
         // delivered either.
@@ -533,19 +519,7 @@ pub fn read_state(dir: &Path, id: &str) -> State {
 
 /// Replace `st/ID` atomically and durably.
 pub fn write_state(dir: &Path, id: &str, st: &State) -> io::Result<()> {
-    let tmp = dir.join(STATE).join(format!("{id}.new"));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(st.serialize().as_bytes())?;
-        f.sync_data()?;
-    }
-    fs::rename(&tmp, state_path(dir, id))?;
-    sync_dir(&dir.join(STATE))
+    durable::write_file(&state_path(dir, id), 0o600, st.serialize().as_bytes())
 }
 
 /// Remove a finished message (its state first: a state file without a
@@ -568,7 +542,8 @@ pub fn list_ids(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 /// Remove leftovers: tmp files older than a day (sessions that died), and
-/// state files whose message is gone.
+/// in st/ whatever is not the state of a queued message (states of
+/// messages gone, temporary files of a state write cut short).
 pub fn clean(dir: &Path) {
     let day = std::time::Duration::from_secs(86400);
     if let Ok(rd) = fs::read_dir(dir.join(TMP)) {
@@ -598,6 +573,7 @@ pub fn clean(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn sample() -> StoredEnvelope {
         StoredEnvelope {

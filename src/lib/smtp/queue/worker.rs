@@ -54,11 +54,6 @@ fn format_result(id: &str, r: &Res) -> String {
     )
 }
 
-pub fn parse_result_key(line: &str) -> Option<(String, usize)> {
-    let mut f = line.split(' ');
-    Some((f.next()?.to_string(), f.next()?.parse().ok()?))
-}
-
 pub fn parse_result(line: &str) -> Option<(String, Res)> {
     let f: Vec<&str> = line.split(' ').collect();
     if f.len() != 6 {
