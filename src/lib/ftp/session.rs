@@ -16,7 +16,8 @@ use rustls::ServerConfig;
 use super::command::{self, parse};
 use super::helper;
 use super::listing::{self, Entry};
-use super::state::{self, Action, Config, Reply, State};
+use super::state::{self, Action, Reply, State};
+use super::Config;
 use crate::auth::{self, Account, AuthError, Authenticator, Login};
 use crate::fs::{normalize, Jail};
 use crate::net::{is_timeout, Conn, Line};
@@ -61,20 +62,18 @@ pub fn serve(s: Session) {
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let banner = s.banner("ftpd");
     let settings = s.settings.clone();
-    let upload = settings
-        .opt_text("anon_upload_dir")
-        .and_then(|u| super::anon_upload_virtual(u, settings.text("anon_root")));
-    let cfg = Config {
-        anonymous: settings.bool("anonymous"),
-        anon_upload_dir: upload,
-        port_enable: settings.bool("port_enable"),
+    let (common, config) = (settings.common(), settings.daemon::<Config>());
+    let cfg = state::Config {
+        anonymous: config.anonymous,
+        anon_upload_dir: config.anon_upload_dir.clone(),
+        port_enable: config.port_enable,
         tls: s.tls.is_some(),
         tls_active: s.kind == ListenKind::Tls,
-        login_attempts: settings.uint("login_attempts").min(1000) as u32,
+        login_attempts: common.login_attempts.min(1000),
         peer: s.conn.peer,
         local: s.conn.local,
-        umask: settings.uint("umask") as u32,
-        idle: settings.uint("idle_timeout"),
+        umask: config.umask,
+        idle: common.idle_timeout.as_secs(),
     };
     let mut d = Driver {
         conn: s.conn,
@@ -96,6 +95,11 @@ pub fn serve(s: Session) {
 }
 
 impl Driver {
+    /// ftpd's typed configuration.
+    fn config(&self) -> &Config {
+        self.settings.daemon()
+    }
+
     pub fn reply(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.send(&Reply::new(code, text))
     }
@@ -508,7 +512,7 @@ impl Driver {
     fn open_passive(&mut self, extended: bool) -> io::Result<()> {
         self.passive = None;
         let ip = self.conn.local.ip();
-        let listener = match self.settings.port_range("pasv_ports") {
+        let listener = match self.config().pasv_ports {
             None => TcpListener::bind(SocketAddr::new(ip, 0)),
             Some((lo, hi)) => {
                 let n = u32::from(hi - lo) + 1;
@@ -542,14 +546,10 @@ impl Driver {
         if extended {
             return self.reply(229, &format!("Entering Extended Passive Mode (|||{port}|)"));
         }
-        let announced = self
-            .settings
-            .opt_text("pasv_address")
-            .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
-            .or(match ip {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-            });
+        let announced = self.config().pasv_address.or(match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        });
         let Some(a) = announced else {
             self.passive = None;
             self.state.data_reset();
@@ -572,7 +572,7 @@ impl Driver {
 
     /// Accounts refused by `ftpusers_file` or `check_shell`.
     fn refused(&self, a: &Account) -> Option<&'static str> {
-        if let Some(path) = self.settings.path("ftpusers_file") {
+        if let Some(path) = &self.config().ftpusers_file {
             if let Ok(text) = std::fs::read_to_string(path) {
                 if text
                     .lines()
@@ -583,7 +583,7 @@ impl Driver {
                 }
             }
         }
-        if self.settings.bool("check_shell") && !auth::shell_allowed(&a.shell) {
+        if self.config().check_shell && !auth::shell_allowed(&a.shell) {
             return Some("shell not in /etc/shells");
         }
         None
@@ -605,7 +605,7 @@ impl Driver {
             std::thread::sleep(auth::FAILURE_DELAY);
             return self.login_failed();
         }
-        let chroot = self.settings.bool("chroot_users");
+        let chroot = self.config().chroot_users;
         let root_dir = if chroot {
             account.home.clone()
         } else {
@@ -631,13 +631,10 @@ impl Driver {
     }
 
     fn anon_login(&mut self, ident: &str) -> io::Result<Flow> {
-        let root_dir = self
-            .settings
-            .path("anon_root")
-            .unwrap_or_else(|| "/srv/ftp".into());
+        let root_dir = self.config().anon_root.clone();
         let account = if auth::running_as_root() {
-            let name = match self.settings.opt_text("anon_user") {
-                Some(n) => Some(n.to_string()),
+            let name = match &self.config().anon_user {
+                Some(n) => Some(n.clone()),
                 None => ["ftp", "nobody"]
                     .into_iter()
                     .find(|n| auth::system_account(n).is_some())
@@ -665,10 +662,8 @@ impl Driver {
             self.reply(530, "Login incorrect.")?;
             return Ok(Flow::End);
         }
-        if let Some(u) = self.settings.opt_text("anon_upload_dir") {
-            if let Some(v) = super::anon_upload_virtual(u, self.settings.text("anon_root")) {
-                self.upload_real = self.jail.as_ref().and_then(|j| j.real(&v).ok());
-            }
+        if let Some(v) = self.config().anon_upload_dir.clone() {
+            self.upload_real = self.jail.as_ref().and_then(|j| j.real(&v).ok());
         }
         log::info!(
             "anonymous login from {}, ident {}",
@@ -695,7 +690,7 @@ impl Driver {
         // The helper is there for the privilege of binding a port below
         // 1024; an unprivileged data port is bound by the session itself.
         let privileged = helper::data_port(self.conn.local) < 1024;
-        if root && privileged && self.settings.bool("port_enable") {
+        if root && privileged && self.config().port_enable {
             match helper::spawn(self.conn.local) {
                 Ok(h) => self.helper = Some(h),
                 Err(e) => log::warn!("cannot start the port helper: {e}"),

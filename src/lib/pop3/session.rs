@@ -10,7 +10,7 @@ use std::io::{self, BufRead};
 use super::command;
 use super::state::{Config, LoginFailure, Machine, Step};
 use crate::auth::{self, AuthError, Login};
-use crate::mail::{self, wire::WireWriter, Maildrop, OpenError};
+use crate::mail::{wire::WireWriter, Maildrop, OpenError};
 use crate::net::{self, Line};
 use crate::runtime::Session;
 
@@ -37,8 +37,8 @@ pub fn serve(s: Session) {
     let cfg = Config {
         tls_available: s.tls.is_some(),
         tls_active: s.conn.is_tls(),
-        cleartext_login: s.settings.bool("cleartext_login"),
-        login_attempts: s.settings.uint("login_attempts").min(u32::MAX as u64) as u32,
+        cleartext_login: s.settings.daemon::<super::Config>().cleartext_login,
+        login_attempts: s.settings.common().login_attempts,
     };
     let banner = s.banner("pop3d");
     let mut d = Driver {
@@ -210,7 +210,8 @@ impl Driver {
             log::error!("user {}: cannot switch to the account: {e}", account.name);
             return self.m.login_failed(LoginFailure::Fatal);
         }
-        let mailbox = match mail::mailbox_for(self.s.settings.text("mail_location"), &account) {
+        let location = &self.s.settings.daemon::<super::Config>().mail_location;
+        let mailbox = match location.mailbox_for(&account) {
             Ok(m) => m,
             Err(e) => {
                 log::error!("user {}: {e}", account.name);

@@ -22,20 +22,19 @@ use nix::unistd::Pid;
 use rustls::ServerConfig;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::cli::{Invocation, Mode};
 use super::config::Settings;
+use super::invocation::{Invocation, Mode};
 use super::pool::{self, Pool};
 use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
-use crate::auth::Authenticator;
 use crate::net::Conn;
 use crate::sys::{self, Forked};
 
 /// Load the TLS configuration when `tls_cert` and `tls_key` are set.
 /// The pairing of the keys is checked with the configuration
-/// (`check_common`); here the files are read.
+/// (`Common::build`); here the files are read.
 pub fn load_tls(s: &Settings) -> Result<Option<Arc<ServerConfig>>, String> {
-    match (s.path("tls_cert"), s.path("tls_key")) {
-        (Some(c), Some(k)) => crate::net::tls::server_config(&c, &k)
+    match (&s.common().tls_cert, &s.common().tls_key) {
+        (Some(c), Some(k)) => crate::net::tls::server_config(c, k)
             .map(Some)
             .map_err(|e| format!("TLS: {e}")),
         _ => Ok(None),
@@ -62,7 +61,7 @@ fn serve_tcp(
             return 1;
         }
     };
-    let _ = conn.set_idle_timeout(Some(settings.duration("idle_timeout")));
+    let _ = conn.set_idle_timeout(Some(settings.common().idle_timeout));
     if kind == ListenKind::Tls {
         let Some(cfg) = tls.as_ref() else { return 1 };
         if let Err(e) = conn.start_tls(cfg) {
@@ -75,7 +74,7 @@ fn serve_tcp(
     log::info!("connection from {peer}");
     let session = Session {
         conn,
-        auth: Authenticator::from_settings(&settings),
+        auth: settings.common().authenticator(),
         settings,
         kind,
         tls,
@@ -205,13 +204,15 @@ impl Listener {
     }
 }
 
-/// Every configured address with the list it came from.
-fn wanted_addresses(service: &Service, s: &Settings) -> Vec<(SocketAddr, ListenKind)> {
+/// Every configured address with the list it came from. (`Common` holds the
+/// service's extra listeners too: `_service` is left for the callers' sake.)
+fn wanted_addresses(_service: &Service, s: &Settings) -> Vec<(SocketAddr, ListenKind)> {
     let mut out: Vec<(SocketAddr, ListenKind)> = Vec::new();
-    out.extend(s.addrs("listen").iter().map(|a| (*a, ListenKind::Plain)));
-    out.extend(s.addrs("tls_listen").iter().map(|a| (*a, ListenKind::Tls)));
-    for key in service.extra_listeners {
-        out.extend(s.addrs(key).iter().map(|a| (*a, ListenKind::Extra(key))));
+    let c = s.common();
+    out.extend(c.listen.iter().map(|a| (*a, ListenKind::Plain)));
+    out.extend(c.tls_listen.iter().map(|a| (*a, ListenKind::Tls)));
+    for (key, addrs) in &c.extra_listen {
+        out.extend(addrs.iter().map(|a| (*a, ListenKind::Extra(key))));
     }
     out
 }
@@ -461,7 +462,7 @@ pub fn run_standalone(
     install_panic_logger();
     forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
-    let pid_file = match PidFile::write(settings.path("pid_file")) {
+    let pid_file = match PidFile::write(settings.common().pid_file.clone()) {
         Ok(p) => p,
         Err(e) => {
             log::error!("cannot write pid_file: {e}");
@@ -705,8 +706,8 @@ impl Master<'_> {
     }
 
     fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
-        let max = self.settings.uint("max_sessions") as usize;
-        let per_ip = self.settings.uint("max_per_ip") as usize;
+        let max = self.settings.common().max_sessions;
+        let per_ip = self.settings.common().max_per_ip;
         let sessions = || {
             self.children
                 .values()

@@ -29,13 +29,14 @@ use nix::unistd::Pid;
 use super::bounce::{self, DsnAction, DsnRcpt};
 use super::client::Outcome;
 use super::local::{At, LocalTask};
-use super::route::{self, NextHop, QueueConfig};
+use super::route::{self, NextHop};
 use super::schedule::{self, Decision};
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
 use super::worker::{self, Job, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
 use crate::auth::Authenticator;
 use crate::runtime::config::Settings;
+use crate::smtp::Config;
 use crate::sys::{self, Forked};
 
 pub use super::kick::{kick_flush, kick_id, kick_scan, KICK};
@@ -102,7 +103,7 @@ struct Worker {
 }
 
 struct Runner {
-    cfg: QueueConfig,
+    cfg: Config,
     auth: Authenticator,
     dir: PathBuf,
     mode: Mode,
@@ -139,7 +140,7 @@ fn lock_file(dir: &Path) -> io::Result<File> {
 }
 
 impl Runner {
-    fn new(cfg: QueueConfig, auth: Authenticator, mode: Mode) -> Runner {
+    fn new(cfg: Config, auth: Authenticator, mode: Mode) -> Runner {
         Runner {
             dir: cfg.queue_dir.clone(),
             cfg,
@@ -659,11 +660,11 @@ impl Runner {
                     it.se.created,
                     it.st.attempts,
                     now,
-                    self.cfg.retry_interval,
-                    self.cfg.queue_lifetime,
+                    self.cfg.retry_interval.as_secs(),
+                    self.cfg.queue_lifetime.as_secs(),
                 ) {
                     Decision::GiveUp => {
-                        let days = self.cfg.queue_lifetime as f64 / 86400.0;
+                        let days = self.cfg.queue_lifetime.as_secs_f64() / 86400.0;
                         for mut d in deferred {
                             d.outcome = Outcome::Failed;
                             d.text = format!(
@@ -684,7 +685,7 @@ impl Runner {
                         if schedule::delay_warning_due(
                             it.se.created,
                             now,
-                            self.cfg.queue_lifetime,
+                            self.cfg.queue_lifetime.as_secs(),
                             it.st.delay_warned,
                         ) {
                             it.st.delay_warned = true;
@@ -985,13 +986,13 @@ fn read_original(dir: &Path, id: &str, size: u64, full: bool) -> io::Result<Vec<
 
 /// The companion process: runs until SIGTERM.
 pub fn run_queue(settings: Arc<Settings>) {
-    let cfg = QueueConfig::from_settings(&settings);
+    let cfg = settings.daemon::<Config>().clone();
     if let Err(e) = spool::create_dirs(&cfg.queue_dir) {
         log::error!("queue: cannot create {}: {e}", cfg.queue_dir.display());
         std::thread::sleep(Duration::from_secs(5));
         return;
     }
-    let mut r = Runner::new(cfg, Authenticator::from_settings(&settings), Mode::Daemon);
+    let mut r = Runner::new(cfg, settings.common().authenticator(), Mode::Daemon);
     r.install_signals();
     // Stop (gracefully) when the master goes, even by kill -9: an orphan
     // runner would hold the spool against the next master's.
@@ -1021,9 +1022,9 @@ pub fn run_queue(settings: Arc<Settings>) {
 /// Run the queue once in this process (`--flush`); returns when every
 /// message has had its attempt.
 pub fn flush_once(settings: &Settings) -> io::Result<()> {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg = settings.daemon::<Config>().clone();
     spool::create_dirs(&cfg.queue_dir)?;
-    let mut r = Runner::new(cfg, Authenticator::from_settings(settings), Mode::Flush);
+    let mut r = Runner::new(cfg, settings.common().authenticator(), Mode::Flush);
     if !r.take_lock()? {
         return Err(io::Error::other(
             "another queue runner holds the spool and does not answer",
@@ -1038,11 +1039,11 @@ pub fn flush_once(settings: &Settings) -> io::Result<()> {
 /// when there is none (inetd mode), fork a detached one-shot delivery.
 /// Returns at once either way.
 pub fn deliver_now(settings: &Settings, id: &str) {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg = settings.daemon::<Config>().clone();
     if kick_id(&cfg.queue_dir, id) {
         return;
     }
-    let auth = Authenticator::from_settings(settings);
+    let auth = settings.common().authenticator();
     match sys::fork() {
         Err(e) => log::error!("{id}: cannot fork a delivery: {e}; it stays queued"),
         Ok(Forked::Parent(pid)) => {
