@@ -12,6 +12,7 @@ pub mod auth;
 pub mod calendar;
 pub mod fs;
 pub mod ftp;
+pub mod host;
 pub mod mail;
 pub mod net;
 pub mod pop3;

@@ -60,6 +60,14 @@ def monitors(d):
     return children(d.pid)
 
 
+def one_monitor(d):
+    """The monitor of the test's connection (the daemon's readiness probe
+    may still have one on its way out)."""
+    found = wait_for(lambda: len(monitors(d)) == 1 and monitors(d))
+    assert found and len(found) == 1, monitors(d)
+    return found[0]
+
+
 def only_child(pid):
     kids = wait_for(lambda: children(pid))
     assert len(kids) == 1, kids
@@ -94,7 +102,7 @@ def assert_monitor(pid):
 def test_pop3d_before_and_after_login(lab, daemon, alice):
     d = daemon("pop3d")
     p = poplib.POP3(d.host, d.port, timeout=10)
-    (monitor,) = wait_for(lambda: monitors(d))
+    monitor = one_monitor(d)
     assert_monitor(monitor)
     prelogin = only_child(monitor)
     assert_prelogin(prelogin)
@@ -114,7 +122,7 @@ def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_fil
     p = poplib.POP3(d.host, d.port, timeout=10)
     ctx = ssl.create_default_context(cafile=str(cert))
     p.stls(context=ctx)
-    (monitor,) = wait_for(lambda: monitors(d))
+    monitor = one_monitor(d)
     prelogin = only_child(monitor)
     assert_prelogin(prelogin)
     p.user("alice")
@@ -170,7 +178,7 @@ def test_ftpd_before_and_after_login(lab, daemon, alice):
     d = daemon("ftpd", "check_shell=no")
     f = ftplib.FTP()
     f.connect(d.host, d.port, timeout=10)
-    (monitor,) = wait_for(lambda: monitors(d))
+    monitor = one_monitor(d)
     assert_monitor(monitor)
     prelogin = only_child(monitor)
     assert_prelogin(prelogin)
@@ -191,7 +199,7 @@ def test_ftpd_chroot_users_and_tls(lab, daemon, alice, tls_files):
     f = ftplib.FTP_TLS(context=ctx)
     f.connect(d.host, d.port, timeout=10)
     f.auth()
-    (monitor,) = wait_for(lambda: monitors(d))
+    monitor = one_monitor(d)
     prelogin = only_child(monitor)
     assert_prelogin(prelogin)
     f.login("alice", "wonder")

@@ -15,8 +15,6 @@ pub use privilege::{
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::runtime::config::Settings;
-
 /// An account a session can run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -72,10 +70,6 @@ impl Authenticator {
             passwd_file,
             pam_service: pam_service.to_string(),
         }
-    }
-
-    pub fn from_settings(s: &Settings) -> Authenticator {
-        Authenticator::new(s.path("passwd_file"), s.text("pam_service"))
     }
 
     pub fn passwd_file(&self) -> Option<&Path> {

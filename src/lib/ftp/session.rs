@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::command::{self, parse};
 use super::handover::Handover;
 use super::listing::{self, Entry};
-use super::state::{self, Action, Config, Reply, State};
+use super::state::{self, Action, Reply, State};
+use super::Config;
 use crate::auth::{self, Account};
 use crate::fs::{normalize, Jail};
 use crate::net::dialogue::{self, Dialogue, LineProtocol, Silence};
@@ -58,21 +59,19 @@ pub struct Ftp;
 
 pub static FTP: Ftp = Ftp;
 
-fn config(settings: &Settings, conn: &Conn, tls: bool, tls_active: bool) -> Config {
-    let upload = settings
-        .opt_text("anon_upload_dir")
-        .and_then(|u| super::anon_upload_virtual(u, settings.text("anon_root")));
-    Config {
-        anonymous: settings.bool("anonymous"),
-        anon_upload_dir: upload,
-        port_enable: settings.bool("port_enable"),
+fn config(settings: &Settings, conn: &Conn, tls: bool, tls_active: bool) -> state::Config {
+    let (common, config) = (settings.common(), settings.daemon::<Config>());
+    state::Config {
+        anonymous: config.anonymous,
+        anon_upload_dir: config.anon_upload_dir.clone(),
+        port_enable: config.port_enable,
         tls,
         tls_active,
-        login_attempts: settings.uint("login_attempts").min(1000) as u32,
+        login_attempts: common.login_attempts.min(1000),
         peer: conn.peer,
         local: conn.local,
-        umask: settings.uint("umask") as u32,
-        idle: settings.uint("idle_timeout"),
+        umask: config.umask,
+        idle: common.idle_timeout.as_secs(),
     }
 }
 
@@ -150,10 +149,8 @@ impl TcpProtocol for Ftp {
             groups: s.group_names.into_iter().collect(),
         };
         if s.anonymous {
-            if let Some(u) = drv.settings.opt_text("anon_upload_dir") {
-                if let Some(v) = super::anon_upload_virtual(u, drv.settings.text("anon_root")) {
-                    drv.upload_real = drv.jail.as_ref().and_then(|j| j.real(&v).ok());
-                }
+            if let Some(v) = drv.config().anon_upload_dir.clone() {
+                drv.upload_real = drv.jail.as_ref().and_then(|j| j.real(&v).ok());
             }
         }
         let r = drv.state.login_ok(&home);
@@ -170,27 +167,28 @@ impl TcpProtocol for Ftp {
             return Err(why.into());
         }
         Ok(Plan {
-            chroot: settings.bool("chroot_users").then(|| a.home.clone()),
+            chroot: settings
+                .daemon::<Config>()
+                .chroot_users
+                .then(|| a.home.clone()),
         })
     }
 
     /// As root: anonymous sessions run as anon_user (ftp, else nobody),
     /// confined to anon_root.
     fn anonymous(&self, settings: &Settings) -> Option<Result<(Account, Plan), String>> {
-        if !settings.bool("anonymous") {
+        let config = settings.daemon::<Config>();
+        if !config.anonymous {
             return None;
         }
-        let root_dir = settings
-            .path("anon_root")
-            .unwrap_or_else(|| "/srv/ftp".into());
         let plan = Plan {
-            chroot: Some(root_dir),
+            chroot: Some(config.anon_root.clone()),
         };
         if !auth::running_as_root() {
             return Some(Ok((current_account(), plan)));
         }
-        let name = match settings.opt_text("anon_user") {
-            Some(n) => Some(n.to_string()),
+        let name = match &config.anon_user {
+            Some(n) => Some(n.clone()),
             None => ["ftp", "nobody"]
                 .into_iter()
                 .find(|n| auth::system_account(n).is_some())
@@ -222,7 +220,8 @@ fn current_account() -> Account {
 
 /// Accounts refused by `ftpusers_file` or `check_shell`.
 fn refused(settings: &Settings, a: &Account) -> Option<&'static str> {
-    if let Some(path) = settings.path("ftpusers_file") {
+    let config = settings.daemon::<Config>();
+    if let Some(path) = &config.ftpusers_file {
         if let Ok(text) = std::fs::read_to_string(path) {
             if text
                 .lines()
@@ -233,7 +232,7 @@ fn refused(settings: &Settings, a: &Account) -> Option<&'static str> {
             }
         }
     }
-    if settings.bool("check_shell") && !auth::shell_allowed(&a.shell) {
+    if config.check_shell && !auth::shell_allowed(&a.shell) {
         return Some("shell not in /etc/shells");
     }
     None
@@ -272,6 +271,11 @@ impl LineProtocol for Driver {
 }
 
 impl Driver {
+    /// ftpd's typed configuration.
+    fn config(&self) -> &Config {
+        self.settings.daemon()
+    }
+
     /// Send one reply at once: FTP clients wait for each (150 before the
     /// data, 226 after).
     pub fn reply(&mut self, code: u16, text: &str) -> io::Result<()> {
@@ -645,7 +649,7 @@ impl Driver {
     fn open_passive(&mut self, extended: bool) -> io::Result<()> {
         self.passive = None;
         let ip = self.d.conn.local.ip();
-        let listener = match self.settings.port_range("pasv_ports") {
+        let listener = match self.config().pasv_ports {
             None => TcpListener::bind(SocketAddr::new(ip, 0)),
             Some((lo, hi)) => {
                 let n = u32::from(hi - lo) + 1;
@@ -679,14 +683,10 @@ impl Driver {
         if extended {
             return self.reply(229, &format!("Entering Extended Passive Mode (|||{port}|)"));
         }
-        let announced = self
-            .settings
-            .opt_text("pasv_address")
-            .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
-            .or(match ip {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-            });
+        let announced = self.config().pasv_address.or(match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        });
         let Some(a) = announced else {
             self.passive = None;
             self.state.data_reset();

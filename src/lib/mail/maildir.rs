@@ -36,7 +36,7 @@ pub fn create(dir: &Path) -> io::Result<()> {
 /// The host part of a unique name, with the characters that Maildir
 /// reserves escaped as Dovecot does.
 fn host_part() -> String {
-    crate::runtime::hostname()
+    crate::host::hostname()
         .replace('/', "\\057")
         .replace(':', "\\072")
         .replace(',', "\\054")

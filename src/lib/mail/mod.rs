@@ -10,6 +10,7 @@
 //! by CRLF (see [`crate::wire::WireSize`]), which is what POP3 LIST/STAT and
 //! IMAP RFC822.SIZE report, before any dot-stuffing.
 
+mod location;
 mod lock;
 mod maildir;
 mod mbox;
@@ -18,7 +19,7 @@ mod mboxrd;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use crate::auth::Account;
+pub use location::{mailbox_for, Format, Location};
 
 /// Where an account's mail lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,50 +35,6 @@ impl Mailbox {
         match self {
             Mailbox::Maildir(p) | Mailbox::Mbox(p) => p,
         }
-    }
-}
-
-/// Expand `mail_location` ("maildir:~/Maildir", "mbox:/var/mail/%u"; `~` =
-/// account home, `%u` = name, `%h` = home) for an account.
-pub fn mailbox_for(location: &str, account: &Account) -> Result<Mailbox, String> {
-    let location = location.trim();
-    let (scheme, rest) = location
-        .split_once(':')
-        .ok_or_else(|| format!("mail_location {location:?}: expected maildir:PATH or mbox:PATH"))?;
-    if account.name.contains('/') || account.name.is_empty() || account.name.starts_with('.') {
-        return Err(format!(
-            "account name {:?} unusable in a path",
-            account.name
-        ));
-    }
-    let home = account.home.to_string_lossy();
-    if (rest.starts_with('~') || rest.contains("%h")) && !account.home.is_absolute() {
-        return Err(format!(
-            "mail_location {location:?}: account {} has no absolute home directory",
-            account.name
-        ));
-    }
-    let mut path = if rest == "~" {
-        home.to_string()
-    } else if let Some(tail) = rest.strip_prefix("~/") {
-        format!("{}/{}", home.trim_end_matches('/'), tail)
-    } else {
-        rest.to_string()
-    };
-    path = path.replace("%u", &account.name).replace("%h", &home);
-    let path = PathBuf::from(path);
-    if !path.is_absolute() {
-        return Err(format!(
-            "mail_location {location:?}: {} is not an absolute path",
-            path.display()
-        ));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "maildir" => Ok(Mailbox::Maildir(path)),
-        "mbox" => Ok(Mailbox::Mbox(path)),
-        other => Err(format!(
-            "mail_location {location:?}: unknown format {other:?} (maildir or mbox)"
-        )),
     }
 }
 
@@ -252,44 +209,6 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn account() -> Account {
-        Account {
-            name: "demo".into(),
-            uid: 1000,
-            gid: 1000,
-            home: PathBuf::from("/home/demo"),
-            shell: PathBuf::from("/bin/sh"),
-            virtual_user: true,
-            groups: vec![],
-        }
-    }
-
-    #[test]
-    fn locations_expand() {
-        let a = account();
-        assert_eq!(
-            mailbox_for("maildir:~/Maildir", &a).unwrap(),
-            Mailbox::Maildir("/home/demo/Maildir".into())
-        );
-        assert_eq!(
-            mailbox_for("mbox:/var/mail/%u", &a).unwrap(),
-            Mailbox::Mbox("/var/mail/demo".into())
-        );
-        assert_eq!(
-            mailbox_for("mbox:~", &a).unwrap(),
-            Mailbox::Mbox("/home/demo".into())
-        );
-        assert!(mailbox_for("maildir:Maildir", &a).is_err());
-        let homeless = Account {
-            home: PathBuf::new(),
-            ..account()
-        };
-        assert!(mailbox_for("maildir:~/Maildir", &homeless).is_err());
-        assert!(mailbox_for("mbox:/var/mail/%u", &homeless).is_ok());
-        assert!(mailbox_for("mh:~/Mail", &a).is_err());
-        assert!(mailbox_for("/var/mail/%u", &a).is_err());
-    }
 
     #[test]
     fn uids_are_screened() {

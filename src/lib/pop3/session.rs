@@ -15,7 +15,7 @@ use std::io::{self, BufRead};
 use super::command;
 use super::state::{Action, Config, LoginFailure, Machine};
 use crate::auth;
-use crate::mail::{self, Maildrop, OpenError};
+use crate::mail::{Maildrop, OpenError};
 use crate::net::dialogue::{self, Dialogue, Flow, LineProtocol, Silence};
 use crate::net::Ending;
 use crate::runtime::session::{ipc, LoggedIn, Monitor, PreLogin, TcpProtocol, Verdict};
@@ -35,8 +35,8 @@ fn config(s: &crate::runtime::config::Settings, tls_available: bool, tls_active:
     Config {
         tls_available,
         tls_active,
-        cleartext_login: s.bool("cleartext_login"),
-        login_attempts: s.uint("login_attempts").min(u32::MAX as u64) as u32,
+        cleartext_login: s.daemon::<super::Config>().cleartext_login,
+        login_attempts: s.common().login_attempts,
     }
 }
 
@@ -221,7 +221,8 @@ impl Transaction {
         settings: &crate::runtime::config::Settings,
         account: &auth::Account,
     ) -> Action {
-        let mailbox = match mail::mailbox_for(settings.text("mail_location"), account) {
+        let location = &settings.daemon::<super::Config>().mail_location;
+        let mailbox = match location.mailbox_for(account) {
             Ok(m) => m,
             Err(e) => {
                 log::error!("user {}: {e}", account.name);

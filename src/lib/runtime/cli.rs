@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::config::{ConfigError, Origin, Schema, Settings};
+use super::invocation::{Invocation, Mode};
 use super::log::Target;
 use super::{master, Service};
 
@@ -12,88 +12,6 @@ pub const SYSCONFDIR: &str = match option_env!("SYSCONFDIR") {
     Some(d) => d,
     None => "/etc",
 };
-
-/// How the process was asked to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Inetd,
-    Detached,
-    Foreground,
-}
-
-/// Everything the command line fixes for the life of the process.
-#[derive(Clone, Debug)]
-pub struct Invocation {
-    pub mode: Mode,
-    pub file: Option<PathBuf>,
-    pub overrides: Vec<String>,
-    pub debug: bool,
-}
-
-impl Invocation {
-    /// Load (or reload) the configuration the command line names.
-    pub fn load(&self, service: &Service) -> Result<Settings, String> {
-        let schema = schema_for(service);
-        let s = Settings::load(&schema, self.file.as_deref(), &self.overrides)
-            .map_err(|e| e.to_string())?;
-        check_common(service, &s, self.mode).map_err(|e| e.to_string())?;
-        (service.check)(&s).map_err(|e| e.to_string())?;
-        Ok(s)
-    }
-
-    /// Where log lines go for these settings in this mode.
-    pub fn log_target(&self, s: &Settings) -> Target {
-        let facility = s.text("log_facility").to_string();
-        let explicit = s.origin("log") != Origin::Default;
-        match (self.mode, s.text("log")) {
-            // In inetd mode fds 0-2 are the client's socket.
-            (Mode::Inetd, _) => Target::Syslog(facility),
-            (Mode::Foreground, "syslog") if explicit => Target::Syslog(facility),
-            (Mode::Foreground, _) => Target::Stderr,
-            (Mode::Detached, "stderr") => Target::Stderr,
-            (Mode::Detached, _) => Target::Syslog(facility),
-        }
-    }
-}
-
-/// Checks across the common keys.
-fn check_common(service: &Service, s: &Settings, mode: Mode) -> Result<(), ConfigError> {
-    let err = |key: &str, message: &str| ConfigError {
-        origin: s.origin(key),
-        key: key.into(),
-        message: message.into(),
-    };
-    match (s.opt_text("tls_cert"), s.opt_text("tls_key")) {
-        (Some(_), None) => return Err(err("tls_key", "tls_cert is set but tls_key is not")),
-        (None, Some(_)) => return Err(err("tls_cert", "tls_key is set but tls_cert is not")),
-        (None, None) if !s.addrs("tls_listen").is_empty() => {
-            return Err(err("tls_listen", "needs tls_cert and tls_key"))
-        }
-        _ => {}
-    }
-    let listeners = ["listen", "tls_listen"]
-        .iter()
-        .chain(service.extra_listeners)
-        .map(|k| s.addrs(k).len())
-        .sum::<usize>();
-    if mode != Mode::Inetd && listeners == 0 && std::env::var_os("LISTEN_FDS").is_none() {
-        return Err(err("listen", "no listening address configured"));
-    }
-    Ok(())
-}
-
-/// The service's schema: common keys with its defaults, plus its own keys.
-pub fn schema_for(service: &Service) -> Schema {
-    Schema::new(
-        service.keys,
-        &[
-            ("listen", format!("0.0.0.0:{p},[::]:{p}", p = service.port)),
-            ("pam_service", service.pam_service.to_string()),
-            ("log_facility", service.log_facility.to_string()),
-            ("idle_timeout", service.idle_timeout.to_string()),
-        ],
-    )
-}
 
 fn usage(service: &Service, opts: &getopts::Options) -> String {
     let mut brief = format!(

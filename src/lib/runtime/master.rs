@@ -21,22 +21,21 @@ use nix::unistd::Pid;
 use rustls::ServerConfig;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::cli::{Invocation, Mode};
 use super::config::Settings;
+use super::invocation::{Invocation, Mode};
 use super::pool::{self, Pool};
 use super::session::{self, Context};
 use super::supervise::{self, Children, Kind};
 use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
-use crate::auth::Authenticator;
 use crate::net::Conn;
 use crate::sys;
 
 /// Load the TLS configuration when `tls_cert` and `tls_key` are set.
 /// The pairing of the keys is checked with the configuration
-/// (`check_common`); here the files are read.
+/// (`Common::build`); here the files are read.
 pub fn load_tls(s: &Settings) -> Result<Option<Arc<ServerConfig>>, String> {
-    match (s.path("tls_cert"), s.path("tls_key")) {
-        (Some(c), Some(k)) => crate::net::tls::server_config(&c, &k)
+    match (&s.common().tls_cert, &s.common().tls_key) {
+        (Some(c), Some(k)) => crate::net::tls::server_config(c, k)
             .map(Some)
             .map_err(|e| format!("TLS: {e}")),
         _ => Ok(None),
@@ -66,7 +65,7 @@ fn serve_tcp(
             return 1;
         }
     };
-    let _ = conn.set_idle_timeout(Some(settings.duration("idle_timeout")));
+    let _ = conn.set_idle_timeout(Some(settings.common().idle_timeout));
     if kind == ListenKind::Tls {
         let Some(cfg) = tls.as_ref() else { return 1 };
         if let Err(e) = conn.start_tls(cfg) {
@@ -79,7 +78,7 @@ fn serve_tcp(
     log::info!("connection from {peer}");
     let session = Session {
         conn,
-        auth: Authenticator::from_settings(&settings),
+        auth: settings.common().authenticator(),
         settings,
         kind,
         tls,
@@ -247,13 +246,15 @@ impl Listener {
     }
 }
 
-/// Every configured address with the list it came from.
-fn wanted_addresses(service: &Service, s: &Settings) -> Vec<(SocketAddr, ListenKind)> {
+/// Every configured address with the list it came from. (`Common` holds the
+/// service's extra listeners too: `_service` is left for the callers' sake.)
+fn wanted_addresses(_service: &Service, s: &Settings) -> Vec<(SocketAddr, ListenKind)> {
     let mut out: Vec<(SocketAddr, ListenKind)> = Vec::new();
-    out.extend(s.addrs("listen").iter().map(|a| (*a, ListenKind::Plain)));
-    out.extend(s.addrs("tls_listen").iter().map(|a| (*a, ListenKind::Tls)));
-    for key in service.extra_listeners {
-        out.extend(s.addrs(key).iter().map(|a| (*a, ListenKind::Extra(key))));
+    let c = s.common();
+    out.extend(c.listen.iter().map(|a| (*a, ListenKind::Plain)));
+    out.extend(c.tls_listen.iter().map(|a| (*a, ListenKind::Tls)));
+    for (key, addrs) in &c.extra_listen {
+        out.extend(addrs.iter().map(|a| (*a, ListenKind::Extra(key))));
     }
     out
 }
@@ -507,7 +508,7 @@ pub fn run_standalone(
     install_panic_logger();
     forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
-    let pid_file = match PidFile::write(settings.path("pid_file")) {
+    let pid_file = match PidFile::write(settings.common().pid_file.clone()) {
         Ok(p) => p,
         Err(e) => {
             log::error!("cannot write pid_file: {e}");
@@ -758,8 +759,8 @@ impl Master<'_> {
     }
 
     fn over_limit(&self, ip: IpAddr) -> Option<&'static str> {
-        let max = self.settings.uint("max_sessions") as usize;
-        let per_ip = self.settings.uint("max_per_ip") as usize;
+        let max = self.settings.common().max_sessions;
+        let per_ip = self.settings.common().max_per_ip;
         let busy = |c: &Child| c.idle_since.is_none();
         if self.children.count_where(Kind::Session, busy) >= max {
             return Some("max_sessions");

@@ -6,6 +6,7 @@
 
 mod cli;
 pub mod config;
+pub mod invocation;
 pub mod log;
 mod master;
 mod pool;
@@ -19,8 +20,10 @@ use rustls::ServerConfig;
 
 use crate::auth::Authenticator;
 use crate::net::Conn;
-use config::{ConfigError, KeySpec, Settings};
+use config::{BuildConfig, KeySpec, Settings};
 
+/// Kept here for the sessions that name the host (it lives below the runtime).
+pub use crate::host::hostname;
 pub use cli::run;
 
 /// How a daemon's sessions are started.
@@ -66,8 +69,10 @@ pub struct Service {
     /// `<host>` in it is replaced by the host name.
     pub busy_reply: &'static [u8],
     pub handler: Handler,
-    /// Cross-key checks after loading (beyond each value's own check).
-    pub check: fn(&Settings) -> Result<(), ConfigError>,
+    /// Builds the daemon's typed configuration once per load (start,
+    /// SIGHUP, -t), with the checks across its keys; sessions then read it
+    /// with `settings.daemon::<T>()`. `config::no_daemon_config` for none.
+    pub config: BuildConfig,
     pub extra_modes: &'static [ExtraMode],
     /// A long-running helper process of the standalone master (smtpd's queue
     /// runner): forked after start-up, restarted if it dies, restarted with
@@ -78,11 +83,6 @@ pub struct Service {
     /// waits for the next connection instead of exiting (see `pool`); only
     /// for services whose sessions never change the process's identity.
     pub max_use: u32,
-}
-
-/// No cross-key checks.
-pub fn no_check(_: &Settings) -> Result<(), ConfigError> {
-    Ok(())
 }
 
 /// Which configured list a connection arrived on.
@@ -116,8 +116,8 @@ impl Session {
 
     /// The greeting text: `banner`, else the program's name and hostname.
     pub fn banner(&self, program: &str) -> String {
-        match self.settings.opt_text("banner") {
-            Some(b) => b.to_string(),
+        match &self.settings.common().banner {
+            Some(b) => b.clone(),
             None => format!("{} {} ready", self.hostname, program),
         }
     }
@@ -130,12 +130,4 @@ pub struct UdpSession {
     pub hostname: String,
     pub inetd: bool,
     pub debug: bool,
-}
-
-/// This host's name as the system knows it.
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
 }

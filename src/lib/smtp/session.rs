@@ -17,7 +17,8 @@ use super::command::{self, NotifyFlags, RetKind};
 use super::data::{received_header, DataParser, ReceivedInfo};
 use super::queue::{self, Envelope, Incoming, Notify, Queue, Recipient, Ret, Route};
 use super::reply::Reply;
-use super::state::{Action, Config, DataOutcome, State, Transaction};
+use super::state::{self, Action, DataOutcome, State, Transaction};
+use super::Config;
 use crate::auth::{Account, AuthError, Authenticator};
 use crate::calendar::rfc5322_date;
 use crate::net::{is_timeout, Conn, Line};
@@ -60,38 +61,36 @@ fn unmapped(ip: IpAddr) -> IpAddr {
 
 pub fn serve(s: Session) {
     let settings = s.settings.clone();
-    let hostname = super::hostname(&settings);
+    let (common, config) = (settings.common(), settings.daemon::<Config>());
+    let hostname = config.hostname.clone();
     let peer_ip = unmapped(s.conn.peer.ip());
-    let mut local_domains = super::local_domains(&settings);
+    let mut local_domains = config.local_domains.clone();
     // Our own address as a domain literal is local too (RFC 5321 4.1.3).
     match unmapped(s.conn.local.ip()) {
         IpAddr::V4(a) => local_domains.push(format!("[{a}]")),
         IpAddr::V6(a) => local_domains.push(format!("[ipv6:{a}]")),
     }
-    let cfg = Config {
+    let cfg = state::Config {
         hostname: hostname.clone(),
         local_domains: local_domains.clone(),
-        max_size: settings.uint("max_message_size"),
+        max_size: config.max_message_size,
         tls_available: s.tls.is_some(),
         implicit_tls: s.kind == ListenKind::Tls,
         loopback: peer_ip.is_loopback(),
         submission: s.kind == ListenKind::Extra("submission_listen"),
-        relay_client: settings
-            .networks("relay_from")
-            .iter()
-            .any(|n| n.contains(peer_ip)),
-        vrfy: settings.bool("vrfy"),
-        expn: settings.bool("expn"),
-        max_auth_failures: settings.uint("login_attempts").max(1) as u32,
+        relay_client: config.relay_client(peer_ip),
+        vrfy: config.vrfy,
+        expn: config.expn,
+        max_auth_failures: common.login_attempts.max(1),
         max_recipients: 1000,
         max_errors: 20,
     };
-    let banner = match settings.opt_text("banner") {
-        Some(b) => b.to_string(),
+    let banner = match &common.banner {
+        Some(b) => b.clone(),
         None => format!("{hostname} ESMTP classicd smtpd"),
     };
     let mut d = Driver {
-        resolver: Resolver::new(&settings, s.auth.clone(), local_domains),
+        resolver: Resolver::new(config, s.auth.clone(), local_domains),
         conn: s.conn,
         auth: s.auth,
         inetd: s.inetd,
@@ -273,8 +272,8 @@ impl Driver {
 
     fn open_queue(&mut self) -> io::Result<&Queue> {
         if self.queue.is_none() {
-            let dir = PathBuf::from(self.settings.text("queue_dir"));
-            self.queue = Some(Queue::open(&dir)?);
+            let dir = &self.settings.daemon::<Config>().queue_dir;
+            self.queue = Some(Queue::open(dir)?);
         }
         Ok(self.queue.as_ref().expect("just opened"))
     }
@@ -427,7 +426,7 @@ impl Driver {
             .filter(|_| queue::direct::eligible(&env))
         {
             arrived(incoming.id());
-            let location = self.settings.text("mail_location");
+            let location = &self.settings.daemon::<Config>().mail_location;
             let left = queue::direct::deliver(&self.auth, location, incoming.id(), &env, data);
             if left.is_empty() {
                 let id = incoming.id().to_string();
@@ -553,9 +552,9 @@ struct Resolver {
 }
 
 impl Resolver {
-    fn new(settings: &Settings, auth: Authenticator, local_domains: Vec<String>) -> Resolver {
+    fn new(config: &Config, auth: Authenticator, local_domains: Vec<String>) -> Resolver {
         Resolver {
-            aliases_file: settings.path("aliases_file"),
+            aliases_file: config.aliases_file.clone(),
             aliases: None,
             dir: LocalDirectory {
                 auth,

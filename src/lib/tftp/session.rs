@@ -34,18 +34,18 @@ struct Limits {
 }
 
 pub fn serve(s: UdpSession) {
-    let settings = s.settings.clone();
-    let root = PathBuf::from(settings.text("root"));
+    let (common, config) = (s.settings.common(), s.settings.daemon::<super::Config>());
+    let root = &config.root;
     let limits = Limits {
-        create: settings.bool("create"),
-        max_blksize: settings.uint("max_blksize").clamp(8, 65464) as usize,
-        max_windowsize: settings.uint("max_windowsize").clamp(1, 65535) as u16,
-        max_transfers: settings.uint("max_sessions") as usize,
-        max_per_ip: settings.uint("max_per_ip") as usize,
+        create: config.create,
+        max_blksize: config.max_blksize,
+        max_windowsize: config.max_windowsize,
+        max_transfers: common.max_sessions,
+        max_per_ip: common.max_per_ip,
     };
     // Uploads get 0644 whatever umask inetd or the shell had.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let jail = match confine(&root, settings.text("user")) {
+    let jail = match confine(root, &config.user) {
         Ok(j) => j,
         Err(e) => {
             log::error!("tftpd: cannot serve {}: {e}", root.display());

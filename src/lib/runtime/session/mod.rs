@@ -167,8 +167,8 @@ pub struct LoggedIn {
 }
 
 fn banner(settings: &Settings, hostname: &str, program: &str) -> String {
-    match settings.opt_text("banner") {
-        Some(b) => b.to_string(),
+    match &settings.common().banner {
+        Some(b) => b.clone(),
         None => format!("{hostname} {program} ready"),
     }
 }
@@ -288,6 +288,6 @@ impl Monitor {
 /// When the pre-login process must be done: `login_timeout` after the
 /// connection, for services with logins.
 fn login_deadline(settings: &Settings, logins: bool) -> Option<Instant> {
-    let t = settings.duration("login_timeout");
+    let t = settings.common().login_timeout;
     (logins && !t.is_zero()).then(|| Instant::now() + t)
 }

@@ -45,7 +45,7 @@ impl Context {
         if !auth::running_as_root() {
             return Ok(None);
         }
-        let name = settings.text("nopriv_user");
+        let name = settings.common().nopriv_user.as_str();
         let account = auth::system_account(name)
             .ok_or_else(|| format!("nopriv_user: no account named '{name}'"))?;
         if account.uid == 0 {
@@ -107,7 +107,7 @@ pub fn serve(
         kind,
         peer,
         local,
-        auth: Authenticator::from_settings(&ctx.settings),
+        auth: ctx.settings.common().authenticator(),
         granted: None,
         proven: None,
         failures: 0,
@@ -272,7 +272,7 @@ impl MonitorState<'_> {
     /// At most `login_attempts` password checks per connection, whatever
     /// the other side says (it may be lying about its count).
     fn attempts_left(&self) -> bool {
-        self.failures < self.ctx.settings.uint("login_attempts").max(1)
+        self.failures < u64::from(self.ctx.settings.common().login_attempts.max(1))
     }
 
     fn password(&mut self, user: &str, password: &str) -> Response {
@@ -387,7 +387,7 @@ impl MonitorState<'_> {
                 Ok(c) => c,
                 Err(_) => return 1,
             };
-            let _ = conn.set_idle_timeout(Some(ctx.settings.duration("idle_timeout")));
+            let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
             proto.session(LoggedIn {
                 conn,
                 account,
@@ -481,7 +481,7 @@ fn prelogin_main(
             return 1;
         }
     };
-    let _ = conn.set_idle_timeout(Some(ctx.settings.duration("idle_timeout")));
+    let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
     conn.set_deadline(login_deadline(&ctx.settings, proto.logins()));
     if kind == ListenKind::Tls {
         let Some(cfg) = ctx.tls.as_ref() else {

@@ -11,6 +11,7 @@ use super::client::Outcome;
 use super::local;
 use super::{Envelope, Recipient, Route};
 use crate::auth::{self, Authenticator};
+use crate::mail::Location;
 
 /// Time a session spends delivering one message before it leaves the
 /// remaining recipients to the queue: the client waits for the 250 (RFC
@@ -36,7 +37,7 @@ pub fn eligible(env: &Envelope) -> bool {
 /// account or mailbox failed, to be retried or bounced by the runner.
 pub fn deliver(
     auth: &Authenticator,
-    mail_location: &str,
+    mail_location: &Location,
     id: &str,
     env: &Envelope,
     data: &[u8],
@@ -57,7 +58,6 @@ pub fn deliver(
             left.push(r.clone());
             continue;
         };
-        let location = mailbox_spec.as_deref().unwrap_or(mail_location);
         let (outcome, text) = match local::lookup(auth, account) {
             Err(failed) => failed,
             // An smtpd session is a single-threaded process (it starts no
@@ -66,7 +66,10 @@ pub fn deliver(
             // for our own uid; other accounts are the queue's (which will
             // say why).
             Ok(acct) => match auth::act_as(&acct) {
-                Ok(_acting) => local::deliver_to(&acct, location, &env.sender, data),
+                Ok(_acting) => {
+                    let spec = mailbox_spec.as_deref();
+                    local::deliver_to(&acct, spec, mail_location, &env.sender, data)
+                }
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                     (Outcome::Deferred, format!("not delivered here: {e}"))
                 }
@@ -143,7 +146,7 @@ mod tests {
         // No such account: the runner will bounce it.
         let left = deliver(
             &auth,
-            "maildir:~/Maildir",
+            &Location::parse("maildir:~/Maildir").unwrap(),
             "ID",
             &env,
             b"Subject: x\r\n\r\nhi\r\n",

@@ -5,16 +5,17 @@
 
 use std::path::Path;
 
-use super::route::{self, QueueConfig};
+use super::route;
 use super::Route;
 use crate::auth::{AuthError, Authenticator};
 use crate::smtp::aliases::{self, Aliases, Directory, Resolution, Target};
+use crate::smtp::Config;
 
 const MAX_INCLUDE: u64 = 1024 * 1024;
 
 struct Dir<'a> {
     auth: &'a Authenticator,
-    cfg: &'a QueueConfig,
+    cfg: &'a Config,
 }
 
 impl Directory for Dir<'_> {
@@ -45,7 +46,7 @@ impl Directory for Dir<'_> {
 
 /// The (address, route) pairs a DSN to `sender` is delivered to.
 pub fn dsn_recipients(
-    cfg: &QueueConfig,
+    cfg: &Config,
     auth: &Authenticator,
     aliases_file: Option<&Path>,
     sender: &str,

@@ -3,11 +3,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::route::QueueConfig;
 use super::runner;
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
 use crate::calendar::rfc5322_date;
 use crate::runtime::config::Settings;
+use crate::smtp::Config;
 
 /// One message as the listing shows it.
 pub fn format_entry(id: &str, se: &StoredEnvelope, st: &State, now: u64) -> String {
@@ -90,7 +90,7 @@ pub fn listing(dir: &Path) -> Result<String, String> {
 }
 
 pub fn list_queue_mode(settings: &Settings, _args: &[String]) -> i32 {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg: &Config = settings.daemon();
     match listing(&cfg.queue_dir) {
         Ok(s) => {
             print!("{s}");
@@ -106,7 +106,7 @@ pub fn list_queue_mode(settings: &Settings, _args: &[String]) -> i32 {
 /// Retry every queued message now: through the running queue runner when
 /// there is one, else in this process (inetd mode, from cron).
 pub fn flush_mode(settings: &Settings, _args: &[String]) -> i32 {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg: &Config = settings.daemon();
     if runner::kick_flush(&cfg.queue_dir) {
         println!("smtpd: the queue runner is retrying every message");
         return 0;

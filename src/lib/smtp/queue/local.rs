@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use super::client::Outcome;
 use super::spool;
 use crate::auth::{self, Account, AuthError, Authenticator};
-use crate::mail;
+use crate::mail::{self, Location};
 use crate::wire::CrlfToLfReader;
 
 /// A reader over a byte range of a file, by offset (several readers may
@@ -69,16 +69,21 @@ pub fn lookup(auth: &Authenticator, account: &str) -> Result<Account, (Outcome, 
 }
 
 /// Deliver one message (CRLF lines, as spooled) into the account's mailbox
-/// (`location`: a mailbox_spec or mail_location), with the caller's
-/// privileges: the caller has become the account. Sent only once the
-/// mailbox has it durably.
+/// (`mailbox_spec`, a ~/.forward entry, else `mail_location`), with the
+/// caller's privileges: the caller has become the account. Sent only once
+/// the mailbox has it durably.
 pub fn deliver_to(
     acct: &Account,
-    location: &str,
+    mailbox_spec: Option<&str>,
+    mail_location: &Location,
     return_path: &str,
     message: impl Read,
 ) -> (Outcome, String) {
-    let mailbox = match mail::mailbox_for(location, acct) {
+    let mailbox = match mailbox_spec {
+        Some(spec) => mail::mailbox_for(spec, acct),
+        None => mail_location.mailbox_for(acct),
+    };
+    let mailbox = match mailbox {
         Ok(m) => m,
         Err(e) => return (Outcome::Deferred, format!("4.3.5 {e}")),
     };
@@ -99,7 +104,7 @@ pub fn deliver_to(
 /// privileges for good. `report` is called once per task.
 pub fn run_job(
     auth: &Authenticator,
-    mail_location: &str,
+    mail_location: &Location,
     queue_dir: &std::path::Path,
     account: &str,
     tasks: &[LocalTask],
@@ -145,13 +150,13 @@ pub fn run_job(
                 continue;
             }
         };
-        let location = t.mailbox_spec.as_deref().unwrap_or(mail_location);
         let message = At {
             file: &file,
             pos: 0,
             end: t.size,
         };
-        let (outcome, text) = deliver_to(&acct, location, &t.return_path, message);
+        let spec = t.mailbox_spec.as_deref();
+        let (outcome, text) = deliver_to(&acct, spec, mail_location, &t.return_path, message);
         report(t, outcome, text);
     }
 }

@@ -310,11 +310,6 @@ pub fn kick(queue_dir: &Path) {
     runner::kick_scan(queue_dir);
 }
 
-/// The spool directory the settings name.
-pub fn queue_dir(settings: &Settings) -> PathBuf {
-    route::QueueConfig::from_settings(settings).queue_dir
-}
-
 #[allow(dead_code)]
 fn _assert_runner_signature() {
     let _: fn(Arc<Settings>) = run_queue;

@@ -34,7 +34,7 @@ use nix::unistd::Pid;
 use super::bounce::{self, DsnAction, DsnRcpt};
 use super::client::Outcome;
 use super::local::{At, LocalTask};
-use super::route::{self, NextHop, QueueConfig};
+use super::route::{self, NextHop};
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
 use super::worker::{self, Job, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
@@ -42,6 +42,7 @@ use crate::auth::Authenticator;
 use crate::queue::{self, Backoff, Class, ClassId, Decision, Doorbell, Entry, JobId, Kick, Unit};
 use crate::runtime::config::Settings;
 use crate::runtime::supervise::{self, Kind};
+use crate::smtp::Config;
 
 pub use super::kick::{kick_flush, kick_id, kick_scan, KICK};
 pub const LOCK: &str = "lock";
@@ -171,7 +172,7 @@ struct Worker {
 }
 
 struct Runner {
-    cfg: QueueConfig,
+    cfg: Config,
     auth: Authenticator,
     dir: PathBuf,
     mode: Mode,
@@ -204,7 +205,7 @@ fn lock_file(dir: &Path) -> io::Result<File> {
 }
 
 impl Runner {
-    fn new(cfg: QueueConfig, auth: Authenticator, mode: Mode) -> Runner {
+    fn new(cfg: Config, auth: Authenticator, mode: Mode) -> Runner {
         Runner {
             dir: cfg.queue_dir.clone(),
             cfg,
@@ -630,12 +631,12 @@ impl Runner {
                 it.st.last_attempt = now;
                 it.st.last_error = Some(deferred[0].text.clone());
                 let backoff = Backoff {
-                    interval: self.cfg.retry_interval,
-                    lifetime: self.cfg.queue_lifetime,
+                    interval: self.cfg.retry_interval.as_secs(),
+                    lifetime: self.cfg.queue_lifetime.as_secs(),
                 };
                 match backoff.after_failure(it.se.created, it.st.attempts, now) {
                     Decision::GiveUp => {
-                        let days = self.cfg.queue_lifetime as f64 / 86400.0;
+                        let days = self.cfg.queue_lifetime.as_secs_f64() / 86400.0;
                         for mut d in deferred {
                             d.outcome = Outcome::Failed;
                             d.text = format!(
@@ -656,7 +657,7 @@ impl Runner {
                         if bounce::delay_warning_due(
                             it.se.created,
                             now,
-                            self.cfg.queue_lifetime,
+                            self.cfg.queue_lifetime.as_secs(),
                             it.st.delay_warned,
                         ) {
                             it.st.delay_warned = true;
@@ -945,13 +946,13 @@ fn read_original(dir: &Path, id: &str, size: u64, full: bool) -> io::Result<Vec<
 
 /// The companion process: runs until SIGTERM.
 pub fn run_queue(settings: Arc<Settings>) {
-    let cfg = QueueConfig::from_settings(&settings);
+    let cfg = settings.daemon::<Config>().clone();
     if let Err(e) = spool::create_dirs(&cfg.queue_dir) {
         log::error!("queue: cannot create {}: {e}", cfg.queue_dir.display());
         std::thread::sleep(Duration::from_secs(5));
         return;
     }
-    let mut r = Runner::new(cfg, Authenticator::from_settings(&settings), Mode::Daemon);
+    let mut r = Runner::new(cfg, settings.common().authenticator(), Mode::Daemon);
     r.install_signals();
     // Stop (gracefully) when the master goes, even by kill -9: an orphan
     // runner would hold the spool against the next master's.
@@ -981,9 +982,9 @@ pub fn run_queue(settings: Arc<Settings>) {
 /// Run the queue once in this process (`--flush`); returns when every
 /// message has had its attempt.
 pub fn flush_once(settings: &Settings) -> io::Result<()> {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg = settings.daemon::<Config>().clone();
     spool::create_dirs(&cfg.queue_dir)?;
-    let mut r = Runner::new(cfg, Authenticator::from_settings(settings), Mode::Flush);
+    let mut r = Runner::new(cfg, settings.common().authenticator(), Mode::Flush);
     if !r.take_lock()? {
         return Err(io::Error::other(
             "another queue runner holds the spool and does not answer",
@@ -998,11 +999,11 @@ pub fn flush_once(settings: &Settings) -> io::Result<()> {
 /// when there is none (inetd mode), fork a detached one-shot delivery.
 /// Returns at once either way.
 pub fn deliver_now(settings: &Settings, id: &str) {
-    let cfg = QueueConfig::from_settings(settings);
+    let cfg = settings.daemon::<Config>().clone();
     if kick_id(&cfg.queue_dir, id) {
         return;
     }
-    let auth = Authenticator::from_settings(settings);
+    let auth = settings.common().authenticator();
     let id = id.to_string();
     // A child that starts a grandchild and exits at once: the delivery is
     // not ours to wait for (the session may end first), and it keeps none

@@ -11,10 +11,11 @@ use nix::unistd::Pid;
 
 use super::client::{ClientMessage, ClientRcpt, Outcome};
 use super::local::{self, At, LocalTask};
-use super::route::{NextHop, QueueConfig};
+use super::route::NextHop;
 use super::spool::{self, StoredEnvelope};
 use super::{dns, relay, Notify, Ret};
 use crate::auth::{self, Authenticator};
+use crate::smtp::Config;
 
 /// One result from a worker.
 #[derive(Clone, Debug)]
@@ -85,7 +86,7 @@ fn tie_to_parent(parent: Pid) {
     }
 }
 
-pub fn run_worker(cfg: &QueueConfig, auth: &Authenticator, parent: Pid, job: Job, w: OwnedFd) {
+pub fn run_worker(cfg: &Config, auth: &Authenticator, parent: Pid, job: Job, w: OwnedFd) {
     let mut out = File::from(w);
     let mut send = |id: &str, r: Res| {
         let _ = out.write_all(format_result(id, &r).as_bytes());

@@ -1,11 +1,24 @@
 //! The configuration: `key = value` lines from a file, then `-o KEY=VALUE`
 //! overrides, checked against the daemon's schema. An unknown key or a bad
 //! value is an error naming the file, line and key; nothing is ignored.
+//!
+//! Loading checks each value by its kind; then the typed forms are built
+//! once (`Common` for the keys every daemon takes, one struct per daemon
+//! from its `Service::config` builder) and kept inside the `Settings`.
+//! Sessions read fields of those (`settings.common()`,
+//! `settings.daemon::<ftp::Config>()`); the string-keyed getters below are
+//! for the builders.
 
+mod common;
+
+pub use common::{Common, LogTo};
+
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The type of a configuration value, which decides how it is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +105,19 @@ pub const COMMON_KEYS: &[KeySpec] = &[
         "seconds a client has to complete a login",
     ),
 ];
+
+/// A daemon's typed configuration, as its builder returns it.
+pub type DaemonConfig = Box<dyn Any + Send + Sync>;
+
+/// Builds a daemon's typed configuration from the loaded settings, doing
+/// the checks across its keys (`Service::config`). `settings.common()` is
+/// already there to read.
+pub type BuildConfig = fn(&Settings) -> Result<DaemonConfig, ConfigError>;
+
+/// For daemons with no keys of their own.
+pub fn no_daemon_config(_: &Settings) -> Result<DaemonConfig, ConfigError> {
+    Ok(Box::new(()))
+}
 
 /// A checked value.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,11 +246,26 @@ impl Schema {
     }
 }
 
-/// The effective settings: every key of the schema with a checked value.
-#[derive(Clone, Debug)]
+/// The effective settings: every key of the schema with a checked value,
+/// and once built, their typed forms.
+#[derive(Clone)]
 pub struct Settings {
     values: BTreeMap<&'static str, (Value, String, Origin)>,
     pub file: Option<PathBuf>,
+    // Behind Arcs so that a Settings stays cheap to clone and shareable
+    // with the sessions forked from the master.
+    common: Option<Arc<Common>>,
+    daemon: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("file", &self.file)
+            .field("values", &self.values)
+            .field("common", &self.common)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -236,7 +277,48 @@ impl Settings {
                 .unwrap_or_else(|e| panic!("built-in default of {} is invalid: {}", k.name, e));
             values.insert(k.name, (v, k.default.to_string(), Origin::Default));
         }
-        Settings { values, file: None }
+        Settings {
+            values,
+            file: None,
+            common: None,
+            daemon: None,
+        }
+    }
+
+    /// Build the typed forms: `Common`, then the daemon's own with `build`
+    /// (which may read `common()`). Done once per load: at start, on
+    /// SIGHUP and for -t, so that every check runs before anything serves.
+    pub fn build_typed(
+        &mut self,
+        extra_listeners: &[&'static str],
+        build: BuildConfig,
+    ) -> Result<(), ConfigError> {
+        self.common = Some(Arc::new(Common::build(self, extra_listeners)?));
+        self.daemon = Some(Arc::from(build(self)?));
+        Ok(())
+    }
+
+    /// The keys every daemon takes, typed.
+    pub fn common(&self) -> &Common {
+        self.common
+            .as_deref()
+            .expect("Settings::common() before build_typed()")
+    }
+
+    /// The daemon's typed configuration. Asking for another type than its
+    /// builder made is a programming error, caught by any test that runs it.
+    pub fn daemon<T: Any>(&self) -> &T {
+        let daemon = self
+            .daemon
+            .as_deref()
+            .expect("Settings::daemon() before build_typed()");
+        match daemon.downcast_ref::<T>() {
+            Some(t) => t,
+            None => panic!(
+                "the daemon's configuration is not a {}",
+                std::any::type_name::<T>()
+            ),
+        }
     }
 
     /// Defaults, then the file's lines, then each `KEY=VALUE` override.
@@ -610,6 +692,42 @@ mod tests {
         let six = Network::parse("::1/128").unwrap();
         assert!(six.contains("::1".parse().unwrap()));
         assert!(!six.contains("::2".parse().unwrap()));
+    }
+
+    #[test]
+    fn typed_forms_are_built_once_and_shared() {
+        let sc = schema();
+        let mut s = Settings::load(&sc, None, &["max_sessions=7".into()]).unwrap();
+        s.build_typed(&[], |s| Ok(Box::new(s.uint("max_sessions") * 2)))
+            .unwrap();
+        assert_eq!(s.common().max_sessions, 7);
+        assert_eq!(*s.daemon::<u64>(), 14);
+        let copy = s.clone();
+        assert!(std::ptr::eq(copy.common(), s.common()));
+        assert_eq!(*copy.daemon::<u64>(), 14);
+    }
+
+    #[test]
+    fn a_failing_builder_fails_the_load() {
+        let mut s = Settings::load(&schema(), None, &["umask=077".into()]).unwrap();
+        let e = s
+            .build_typed(&[], |s| {
+                Err(ConfigError {
+                    origin: s.origin("umask"),
+                    key: "umask".into(),
+                    message: "too strict".into(),
+                })
+            })
+            .unwrap_err();
+        assert_eq!(e.to_string(), "-o: key 'umask': too strict");
+    }
+
+    #[test]
+    #[should_panic(expected = "is not a alloc::string::String")]
+    fn asking_for_another_type_is_a_programming_error() {
+        let mut s = Settings::defaults(&schema());
+        s.build_typed(&[], no_daemon_config).unwrap();
+        s.daemon::<String>();
     }
 
     #[test]
