@@ -60,6 +60,27 @@ def monitors(d):
     return children(d.pid)
 
 
+def serving(sock):
+    """The monitor and the pre-login process that hold the server side of
+    the client socket `sock` (its peer is our local address)."""
+    import re
+    import subprocess
+    host, port = sock.getsockname()[:2]
+
+    def find():
+        out = subprocess.run(["ss", "-tnpH", "state", "established", "dst", f"{host}:{port}"],
+                             capture_output=True, text=True).stdout
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", out)}
+        for pid in pids:
+            kids = [k for k in children(pid) if k in pids]
+            if len(kids) == 1:
+                return pid, kids[0]
+        return None
+    found = wait_for(find)
+    assert found, "no monitor with a pre-login child holds the connection"
+    return found
+
+
 def one_monitor(d):
     """The monitor of the test's connection (the daemon's readiness probe
     may still have one on its way out)."""
@@ -215,3 +236,35 @@ def test_ftpd_chroot_users_and_tls(lab, daemon, alice, tls_files):
     assert_account(kids[0], root=str(alice))
     assert_prelogin(prelogin)
     f.quit()
+
+
+def test_smtpd_dialogue_never_runs_as_root(lab, daemon, alice):
+    import smtplib
+    d = daemon("smtpd", f"queue_dir={lab.dir / 'queue'}", "local_domains=lab.test",
+               "aliases_file=", "relay_from=")
+    s = smtplib.SMTP(d.host, d.port, timeout=10)
+    s.ehlo("client.test")
+    monitor, dialogue = serving(s.sock)
+    assert_monitor(monitor)
+    assert_prelogin(dialogue)
+    s.login("alice", "wonder")
+    # AUTH proves the client; the dialogue stays unprivileged and confined.
+    assert children(monitor) == [dialogue]
+    assert_prelogin(dialogue)
+    s.sendmail("a@far.test", ["alice@lab.test"], "Subject: x\r\n\r\nhello\r\n")
+    s.quit()
+    new = alice / "Maildir" / "new"
+    files = wait_for(lambda: os.listdir(new))
+    assert len(files) == 1
+    st = os.stat(new / files[0])
+    # Delivered as the recipient, by the monitor's narrow path.
+    assert (st.st_uid, st.st_gid) == (UID, GID)
+    # A later client is served by a confined dialogue process too (the
+    # same one when its monitor was idle first).
+    time.sleep(0.3)
+    s = smtplib.SMTP(d.host, d.port, timeout=10)
+    s.ehlo("client.test")
+    monitor2, dialogue2 = serving(s.sock)
+    assert_prelogin(dialogue2)
+    assert (monitor2, dialogue2) == (monitor, dialogue)
+    s.quit()

@@ -117,6 +117,7 @@ fn context(
         inetd: inv.mode == Mode::Inetd,
         debug: inv.debug,
         line_max: service.line_max,
+        extra_listeners: service.extra_listeners,
         nopriv,
     })
 }
@@ -816,7 +817,7 @@ impl Master<'_> {
                 }
             }
         });
-        let (handoff, worker) = match worker {
+        let (handoff, mut worker) = match worker {
             Some((m, w)) => (Some(m), Some(w)),
             None => (None, None),
         };
@@ -833,6 +834,15 @@ impl Master<'_> {
         };
         let this = &*self;
         let spawned = supervise::spawn(Kind::Session, &keep, move || {
+            // A split service keeps its pre-login process across the
+            // connections it is handed.
+            if let (Handler::Split(proto), Some(mut w)) = (this.service.handler, worker.take()) {
+                let mut next = || {
+                    let (listener, tcp) = w.next()?;
+                    kinds.get(listener).map(|&k| (tcp, k))
+                };
+                return session::serve_reusable(proto, tcp, kind, &this.ctx, &mut next);
+            }
             let mut code = this.serve_one(tcp, kind);
             if let Some(mut w) = worker {
                 while code == 0 {

@@ -120,7 +120,7 @@ pub trait Directory {
 }
 
 /// One final destination of a local recipient.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A local account (its name), delivered to its mailbox.
     Local(String),

@@ -12,6 +12,8 @@ pub mod aliases;
 pub mod command;
 mod config;
 pub mod data;
+pub mod delivery;
+mod privileged;
 pub mod queue;
 pub mod reply;
 pub use crate::auth::sasl;
@@ -45,7 +47,7 @@ pub static SERVICE: Service = Service {
     extra_listeners: &["submission_listen"],
     line_max: 4096,
     busy_reply: b"421 4.3.2 <host> Too many connections, try again later\r\n",
-    handler: Handler::Tcp(session::serve),
+    handler: Handler::Split(&session::SMTP),
     config: config::build,
     extra_modes: MODES,
     companion: Some(queue::run_queue),

@@ -67,6 +67,9 @@ pub struct Accepted {
     pub targets: Vec<Target>,
 }
 
+/// Most recipients one transaction accepts.
+pub const MAX_RECIPIENTS: usize = 1000;
+
 /// The mail transaction in progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transaction {

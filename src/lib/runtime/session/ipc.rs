@@ -40,6 +40,13 @@ impl Channel {
         self.fd.as_raw_fd()
     }
 
+    /// A second handle on the same end.
+    pub fn try_clone(&self) -> io::Result<Channel> {
+        Ok(Channel {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
     /// Send one message with descriptors attached.
     pub fn send(&self, msg: &[u8], fds: &[RawFd]) -> io::Result<()> {
         if msg.len() > MAX_MESSAGE {
@@ -98,6 +105,11 @@ impl Writer {
         self
     }
 
+    pub fn u64(mut self, v: u64) -> Writer {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
     pub fn u32(mut self, v: u32) -> Writer {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
@@ -152,6 +164,13 @@ impl<'a> Reader<'a> {
     pub fn u32(&mut self) -> Result<u32, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self) -> Result<u64, Malformed> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
     }
 
     /// A length-prefixed byte string of at most `max` bytes.
@@ -213,6 +232,9 @@ pub enum Request {
     /// A request of the service's own narrow privileged path (smtpd's
     /// recipient lookups and deliveries), decoded by the service.
     Service(Vec<u8>),
+    /// A reusable pre-login process is done with its connection and ready
+    /// for another (answered with `Connection`, or the channel closes).
+    Done,
 }
 
 /// The monitor's answers.
@@ -234,6 +256,10 @@ pub enum Response {
     Failed(String),
     /// The service's answer to a `Service` request.
     Service(Vec<u8>),
+    /// The next connection comes with this message; `kind` names its
+    /// listener (0 plain, 1 implicit TLS, 2 and up the service's extra
+    /// listeners in order).
+    Connection { kind: u8 },
 }
 
 mod tag {
@@ -242,6 +268,7 @@ mod tag {
     pub const START: u8 = 3;
     pub const RESERVED_PORT: u8 = 4;
     pub const SERVICE: u8 = 5;
+    pub const DONE: u8 = 6;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -250,6 +277,7 @@ mod tag {
     pub const SOCKET: u8 = 105;
     pub const FAILED: u8 = 106;
     pub const SERVICE_REPLY: u8 = 107;
+    pub const CONNECTION: u8 = 108;
 }
 
 impl Request {
@@ -270,6 +298,7 @@ impl Request {
                 .finish(),
             Request::ReservedPort { port } => Writer::new(tag::RESERVED_PORT).u16(*port).finish(),
             Request::Service(b) => Writer::new(tag::SERVICE).bytes(b).finish(),
+            Request::Done => Writer::new(tag::DONE).finish(),
         }
     }
 
@@ -290,6 +319,7 @@ impl Request {
             },
             tag::RESERVED_PORT => Request::ReservedPort { port: r.u16()? },
             tag::SERVICE => Request::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
+            tag::DONE => Request::Done,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -307,6 +337,7 @@ impl Response {
             Response::Socket => Writer::new(tag::SOCKET).finish(),
             Response::Failed(why) => Writer::new(tag::FAILED).str(why).finish(),
             Response::Service(b) => Writer::new(tag::SERVICE_REPLY).bytes(b).finish(),
+            Response::Connection { kind } => Writer::new(tag::CONNECTION).u8(*kind).finish(),
         }
     }
 
@@ -322,6 +353,7 @@ impl Response {
             tag::SOCKET => Response::Socket,
             tag::FAILED => Response::Failed(r.str(MAX_CREDENTIAL)?.to_string()),
             tag::SERVICE_REPLY => Response::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
+            tag::CONNECTION => Response::Connection { kind: r.u8()? },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -350,6 +382,7 @@ mod tests {
             },
             Request::ReservedPort { port: 20 },
             Request::Service(vec![9; 70_000]),
+            Request::Done,
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -368,6 +401,7 @@ mod tests {
             Response::Socket,
             Response::Failed("no".into()),
             Response::Service(vec![1]),
+            Response::Connection { kind: 2 },
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

@@ -42,7 +42,7 @@ use crate::auth::Account;
 use crate::net::Conn;
 use ipc::{Channel, Request, Response};
 
-pub use monitor::{serve, Context};
+pub use monitor::{serve, serve_reusable, Context};
 
 /// A TCP service in the privilege split. Each method says which process it
 /// runs in; only the root-side ones (`admit`, `anonymous`, `privileged`)
@@ -112,6 +112,8 @@ pub struct Privileged<'a> {
     pub local: SocketAddr,
     /// The account proven in this connection (smtpd AUTH), if any.
     pub authenticated: Option<&'a str>,
+    /// Started by inetd (no master, no queue runner).
+    pub inetd: bool,
     /// The service's own state in this monitor, kept across requests.
     pub state: &'a mut Option<Box<dyn std::any::Any>>,
 }

@@ -34,6 +34,9 @@ pub struct Context {
     pub debug: bool,
     /// The longest line the protocol reads.
     pub line_max: usize,
+    /// The service's extra listener keys (to name a connection's listener
+    /// between processes).
+    pub extra_listeners: &'static [&'static str],
     /// The pre-login account and its empty directory (as root).
     pub nopriv: Option<(Account, PathBuf)>,
 }
@@ -92,21 +95,36 @@ pub fn serve(
     kind: ListenKind,
     ctx: &Context,
 ) -> i32 {
-    let (peer, local) = match (tcp.peer_addr(), tcp.local_addr()) {
-        (Ok(p), Ok(l)) => (p, l),
-        _ => {
-            log::info!("connection lost before it started");
-            return 1;
-        }
-    };
-    let started = Instant::now();
-    log::info!("connection from {peer}");
+    serve_reusable(proto, tcp, kind, ctx, &mut || None)
+}
+
+/// How a connection's part of the monitor's work ended.
+enum Ended {
+    /// The pre-login process is gone (or was told to go).
+    Gone,
+    /// The pre-login process finished the connection and waits for another
+    /// (services without logins, reused as smtpd's are).
+    Done,
+}
+
+/// Serve connections through the privilege split, the first and then each
+/// that `next` gives, with one pre-login process for them all when the
+/// service has no logins (smtpd: a process that never becomes anyone is
+/// reused, as Postfix's smtpd is); returns the exit code.
+pub fn serve_reusable(
+    proto: &'static dyn TcpProtocol,
+    tcp: TcpStream,
+    kind: ListenKind,
+    ctx: &Context,
+    next: &mut dyn FnMut() -> Option<(TcpStream, ListenKind)>,
+) -> i32 {
+    let reuse = !proto.logins();
     let mut m = MonitorState {
         proto,
         ctx,
         kind,
-        peer,
-        local,
+        peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+        local: SocketAddr::from(([0, 0, 0, 0], 0)),
         auth: ctx.settings.common().authenticator(),
         granted: None,
         proven: None,
@@ -114,31 +132,119 @@ pub fn serve(
         children: Children::new(),
         service_state: None,
     };
-    let code = match m.run(tcp) {
-        Ok(()) => 0,
-        Err(e) => {
-            log::warn!("session with {peer}: {e}");
-            1
+    let mut code = 0;
+    let mut prelogin: Option<Side> = None;
+    let mut conn = Some((tcp, kind));
+    while let Some((tcp, kind)) = conn.take() {
+        let (peer, local) = match (tcp.peer_addr(), tcp.local_addr()) {
+            (Ok(p), Ok(l)) => (p, l),
+            _ => {
+                log::info!("connection lost before it started");
+                code = 1;
+                break;
+            }
+        };
+        m.begin_connection(peer, local, kind);
+        let started = Instant::now();
+        log::info!("connection from {peer}");
+        let side = match prelogin.take() {
+            Some(side) => match side.hand(&tcp, kind, ctx) {
+                Ok(()) => Ok(side),
+                Err(e) => Err(e),
+            },
+            None => m.start_prelogin(&tcp, reuse),
+        };
+        let ended = match side.and_then(|side| m.run(side, &tcp)) {
+            Ok((ended, side)) => {
+                prelogin = side;
+                ended
+            }
+            Err(e) => {
+                log::warn!("session with {peer}: {e}");
+                code = 1;
+                Ended::Gone
+            }
+        };
+        m.end_connection();
+        log::info!(
+            "session with {peer} ended after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        if let (Ended::Done, true) = (ended, reuse) {
+            conn = next();
         }
-    };
+    }
+    // The pre-login process waiting for another connection is let go.
+    if let Some(side) = prelogin.take() {
+        drop(side.chan);
+        m.children.wait(side.pid);
+    }
     // Whatever is left (a relay whose account process ended first) goes.
     for pid in m.children.pids() {
         let _ = kill(pid, Signal::SIGTERM);
         m.children.wait(pid);
     }
-    drop(m.granted.take());
-    log::info!(
-        "session with {peer} ended after {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
     code
 }
 
+impl Side {
+    /// Give a waiting pre-login process its next connection.
+    fn hand(&self, tcp: &TcpStream, kind: ListenKind, ctx: &Context) -> std::io::Result<()> {
+        let msg = Response::Connection {
+            kind: encode_kind(kind, ctx),
+        }
+        .encode();
+        self.chan.send(&msg, &[tcp.as_raw_fd()])
+    }
+}
+
+fn encode_kind(kind: ListenKind, ctx: &Context) -> u8 {
+    match kind {
+        ListenKind::Plain => 0,
+        ListenKind::Tls => 1,
+        ListenKind::Extra(name) => ctx
+            .extra_listeners
+            .iter()
+            .position(|k| *k == name)
+            .map_or(0, |i| 2 + i as u8),
+    }
+}
+
+fn decode_kind(k: u8, ctx: &Context) -> Option<ListenKind> {
+    match k {
+        0 => Some(ListenKind::Plain),
+        1 => Some(ListenKind::Tls),
+        n => ctx
+            .extra_listeners
+            .get(n as usize - 2)
+            .map(|k| ListenKind::Extra(k)),
+    }
+}
+
 impl MonitorState<'_> {
-    fn run(&mut self, tcp: TcpStream) -> std::io::Result<()> {
-        let prelogin = self.start_prelogin(&tcp)?;
+    fn begin_connection(&mut self, peer: SocketAddr, local: SocketAddr, kind: ListenKind) {
+        self.peer = peer;
+        self.local = local;
+        self.kind = kind;
+        self.failures = 0;
+        self.proven = None;
+    }
+
+    /// Forget everything of the connection that ended (a message half
+    /// received is dropped with the service's state; the PAM session
+    /// closes with the login).
+    fn end_connection(&mut self) {
+        self.service_state = None;
+        drop(self.granted.take());
+        self.proven = None;
+    }
+
+    /// Answer the processes of one connection until it ends. Returns how,
+    /// and the pre-login process when it waits for another connection.
+    fn run(&mut self, prelogin: Side, tcp: &TcpStream) -> std::io::Result<(Ended, Option<Side>)> {
         let deadline =
             login_deadline(&self.ctx.settings, self.proto.logins()).map(|d| d + DEADLINE_GRACE);
+        let prelogin_pid = prelogin.pid;
         let mut sides = vec![prelogin];
         // Until the account's session starts, the pre-login process has a
         // deadline; after, the monitor waits for the account's process.
@@ -149,7 +255,7 @@ impl MonitorState<'_> {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         log::info!("{}: no login in time; connection closed", self.peer);
-                        return Ok(());
+                        return Ok((Ended::Gone, None));
                     }
                     PollTimeout::try_from(left.as_millis().min(60_000) as i32)
                         .unwrap_or(PollTimeout::NONE)
@@ -190,10 +296,18 @@ impl MonitorState<'_> {
                     Ok(r) => r,
                     Err(_) => {
                         log::warn!("{}: malformed request from the session; ended", self.peer);
-                        return Ok(());
+                        return Ok((Ended::Gone, None));
                     }
                 };
-                let (reply, fds, started) = self.answer(req, &tcp);
+                if req == Request::Done {
+                    // Only a reusable pre-login process, between connections.
+                    if sides[i].pid != prelogin_pid || session_started || self.proto.logins() {
+                        return Ok((Ended::Gone, None));
+                    }
+                    let side = sides.remove(i);
+                    return Ok((Ended::Done, Some(side)));
+                }
+                let (reply, fds, started) = self.answer(req, tcp);
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -205,12 +319,12 @@ impl MonitorState<'_> {
                 }
             }
         }
-        Ok(())
+        Ok((Ended::Gone, None))
     }
 
     /// Fork the pre-login process: the client's connection and one end of
     /// the channel are all it keeps.
-    fn start_prelogin(&mut self, tcp: &TcpStream) -> std::io::Result<Side> {
+    fn start_prelogin(&mut self, tcp: &TcpStream, reuse: bool) -> std::io::Result<Side> {
         let (mine, theirs) = Channel::pair()?;
         let tcp = tcp.try_clone()?;
         let keep = [tcp.as_raw_fd(), theirs.raw_fd()];
@@ -226,7 +340,7 @@ impl MonitorState<'_> {
                 log::error!("cannot enter the pre-login confinement: {e}");
                 return 1;
             }
-            prelogin_main(proto, tcp, kind, ctx, theirs)
+            prelogin_main(proto, tcp, kind, ctx, theirs, reuse)
         })?;
         Ok(Side { pid, chan: mine })
     }
@@ -253,12 +367,15 @@ impl MonitorState<'_> {
                 Ok(sock) => (Response::Socket, vec![OwnedFd::from(sock)], None),
                 Err(e) => none(Response::Failed(e.to_string())),
             },
+            // Handled by `run`.
+            Request::Done => none(Response::Failed("not now".into())),
             Request::Service(body) => {
                 let mut p = Privileged {
                     settings: &self.ctx.settings,
                     peer: self.peer,
                     local: self.local,
                     authenticated: self.proven.as_deref(),
+                    inetd: self.ctx.inetd,
                     state: &mut self.service_state,
                 };
                 match self.proto.privileged(&mut p, &body) {
@@ -473,26 +590,65 @@ fn prelogin_main(
     kind: ListenKind,
     ctx: &Context,
     chan: Channel,
+    reuse: bool,
 ) -> i32 {
+    let mut next = Some((tcp, kind));
+    while let Some((tcp, kind)) = next.take() {
+        let monitor = match chan.try_clone() {
+            Ok(c) => Monitor { chan: c },
+            Err(_) => return 1,
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            one_connection(proto, tcp, kind, ctx, monitor)
+        }));
+        if outcome.is_err() || !reuse {
+            return i32::from(outcome.is_err());
+        }
+        // Ready for another connection: the monitor sends it, or closes
+        // the channel (then this process ends).
+        if chan.send(&Request::Done.encode(), &[]).is_err() {
+            return 0;
+        }
+        next = match chan.recv() {
+            Ok(Some((msg, fds))) => match (Response::decode(&msg), fds.into_iter().next()) {
+                (Ok(Response::Connection { kind }), Some(fd)) => {
+                    decode_kind(kind, ctx).map(|k| (TcpStream::from(fd), k))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+    0
+}
+
+/// One connection in the pre-login process.
+fn one_connection(
+    proto: &'static dyn TcpProtocol,
+    tcp: TcpStream,
+    kind: ListenKind,
+    ctx: &Context,
+    monitor: Monitor,
+) {
     let mut conn = match Conn::new(tcp, ctx.line_max + 2) {
         Ok(c) => c,
         Err(e) => {
             log::info!("connection lost before it started: {e}");
-            return 1;
+            return;
         }
     };
     let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
     conn.set_deadline(login_deadline(&ctx.settings, proto.logins()));
     if kind == ListenKind::Tls {
         let Some(cfg) = ctx.tls.as_ref() else {
-            return 1;
+            return;
         };
         if let Err(e) = conn.start_tls(cfg) {
             log::info!("TLS handshake with {} failed: {e}", conn.peer);
-            return 1;
+            return;
         }
     }
-    let s = PreLogin {
+    proto.prelogin(PreLogin {
         conn,
         settings: ctx.settings.clone(),
         kind,
@@ -500,8 +656,6 @@ fn prelogin_main(
         hostname: ctx.hostname.clone(),
         inetd: ctx.inetd,
         debug: ctx.debug,
-        monitor: Monitor { chan },
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| proto.prelogin(s)));
-    i32::from(outcome.is_err())
+        monitor,
+    });
 }
