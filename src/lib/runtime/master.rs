@@ -26,8 +26,7 @@ use super::invocation::{Invocation, Mode};
 use super::pool::{self, Pool};
 use super::session::{self, Context};
 use super::supervise::{self, Children, Kind};
-use super::{hostname, log as dlog, Handler, ListenKind, Service, Session, UdpSession};
-use crate::net::Conn;
+use super::{hostname, log as dlog, Handler, ListenKind, Service, UdpSession};
 use crate::sys;
 
 /// Load the TLS configuration when `tls_cert` and `tls_key` are set.
@@ -40,62 +39,6 @@ pub fn load_tls(s: &Settings) -> Result<Option<Arc<ServerConfig>>, String> {
             .map_err(|e| format!("TLS: {e}")),
         _ => Ok(None),
     }
-}
-
-/// Run one TCP session to its end in this process: implicit TLS first when
-/// the listener asks for it, then the protocol. Panics are logged, not shown.
-fn serve_tcp(
-    service: &Service,
-    tcp: TcpStream,
-    kind: ListenKind,
-    settings: Arc<Settings>,
-    tls: Option<Arc<ServerConfig>>,
-    inv: &Invocation,
-    ctx: Option<&Context>,
-) -> i32 {
-    let handler = match (service.handler, ctx) {
-        (Handler::Tcp(h), _) => h,
-        (Handler::Split(proto), Some(ctx)) => return session::serve(proto, tcp, kind, ctx),
-        _ => return 1,
-    };
-    let mut conn = match Conn::new(tcp, service.line_max + 2) {
-        Ok(c) => c,
-        Err(e) => {
-            log::info!("connection lost before it started: {e}");
-            return 1;
-        }
-    };
-    let _ = conn.set_idle_timeout(Some(settings.common().idle_timeout));
-    if kind == ListenKind::Tls {
-        let Some(cfg) = tls.as_ref() else { return 1 };
-        if let Err(e) = conn.start_tls(cfg) {
-            log::info!("TLS handshake with {} failed: {e}", conn.peer);
-            return 1;
-        }
-    }
-    let peer = conn.peer;
-    let started = Instant::now();
-    log::info!("connection from {peer}");
-    let session = Session {
-        conn,
-        auth: settings.common().authenticator(),
-        settings,
-        kind,
-        tls,
-        hostname: hostname(),
-        inetd: inv.mode == Mode::Inetd,
-        debug: inv.debug,
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(session)));
-    if outcome.is_err() {
-        log::error!("session with {peer} ended by an internal error");
-        return 1;
-    }
-    log::info!(
-        "session with {peer} ended after {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    0
 }
 
 /// What every connection shares: settings, TLS, and (as root) the
@@ -169,7 +112,7 @@ pub fn run_inetd(
     forbid_core_dumps();
     sys::ignore_signal(Signal::SIGPIPE);
     let code = match service.handler {
-        Handler::Tcp(_) | Handler::Split(_) => {
+        Handler::Split(proto) => {
             let ctx = match context(service, inv, &settings, &tls) {
                 Ok(c) => c,
                 Err(e) => {
@@ -178,15 +121,7 @@ pub fn run_inetd(
                 }
             };
             let tcp = sys::tcp_stream_from(sock);
-            serve_tcp(
-                service,
-                tcp,
-                ListenKind::Plain,
-                settings,
-                tls,
-                inv,
-                Some(&ctx),
-            )
+            session::serve(proto, tcp, ListenKind::Plain, &ctx)
         }
         Handler::Udp(handler) => {
             let socket = sys::udp_socket_from(sock);
@@ -322,7 +257,7 @@ fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
         );
         let sock = match service.handler {
             Handler::Udp(_) => Socketish::Udp(sys::udp_socket_from(owned)),
-            Handler::Tcp(_) | Handler::Split(_) => {
+            Handler::Split(_) => {
                 let l = sys::tcp_listener_from(owned);
                 let _ = l.set_nonblocking(true);
                 Socketish::Tcp(l)
@@ -817,7 +752,7 @@ impl Master<'_> {
                 }
             }
         });
-        let (handoff, mut worker) = match worker {
+        let (handoff, worker) = match worker {
             Some((m, w)) => (Some(m), Some(w)),
             None => (None, None),
         };
@@ -834,45 +769,26 @@ impl Master<'_> {
         };
         let this = &*self;
         let spawned = supervise::spawn(Kind::Session, &keep, move || {
-            // A split service keeps its pre-login process across the
-            // connections it is handed.
-            if let (Handler::Split(proto), Some(mut w)) = (this.service.handler, worker.take()) {
-                let mut next = || {
-                    let (listener, tcp) = w.next()?;
-                    kinds.get(listener).map(|&k| (tcp, k))
-                };
-                return session::serve_reusable(proto, tcp, kind, &this.ctx, &mut next);
-            }
-            let mut code = this.serve_one(tcp, kind);
-            if let Some(mut w) = worker {
-                while code == 0 {
-                    let Some((listener, tcp)) = w.next() else {
-                        break;
+            let Handler::Split(proto) = this.service.handler else {
+                return 1;
+            };
+            match worker {
+                // A reusable session keeps its pre-login process across the
+                // connections it is handed.
+                Some(mut w) => {
+                    let mut next = || {
+                        let (listener, tcp) = w.next()?;
+                        kinds.get(listener).map(|&k| (tcp, k))
                     };
-                    let Some(&kind) = kinds.get(listener) else {
-                        break;
-                    };
-                    code = this.serve_one(tcp, kind);
+                    session::serve_reusable(proto, tcp, kind, &this.ctx, &mut next)
                 }
+                None => session::serve(proto, tcp, kind, &this.ctx),
             }
-            code
         });
         match spawned {
             Ok(pid) => self.children.insert(pid, Kind::Session, session),
             Err(e) => log::error!("fork: {e}"),
         }
-    }
-
-    fn serve_one(&self, tcp: TcpStream, kind: ListenKind) -> i32 {
-        serve_tcp(
-            self.service,
-            tcp,
-            kind,
-            self.settings.clone(),
-            self.tls.clone(),
-            self.inv,
-            Some(&self.ctx),
-        )
     }
 
     /// Give a connection to an idle reusable process, if there is one;

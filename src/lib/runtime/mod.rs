@@ -13,13 +13,10 @@ mod pool;
 pub mod session;
 pub mod supervise;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
 
-use crate::auth::Authenticator;
-use crate::net::Conn;
 use config::{BuildConfig, KeySpec, Settings};
 
 /// Kept here for the sessions that name the host (it lives below the runtime).
@@ -29,11 +26,9 @@ pub use cli::run;
 /// How a daemon's sessions are started.
 #[derive(Clone, Copy)]
 pub enum Handler {
-    /// One TCP connection per session (inetd `nowait`), run as root.
-    Tcp(fn(Session)),
-    /// One TCP connection per session through the privilege split (see
-    /// `session`): an unprivileged pre-login process, a root monitor, the
-    /// account's process after login.
+    /// One TCP connection per session (inetd `nowait`), through the
+    /// privilege split (see `session`): a root monitor, an unprivileged
+    /// pre-login process, the account's process after login.
     Split(&'static dyn session::TcpProtocol),
     /// A bound UDP socket handed to a session that reads the first request
     /// itself (inetd `wait`): no other session starts until it ends.
@@ -79,9 +74,10 @@ pub struct Service {
     /// the new settings on SIGHUP, sent SIGTERM when the master stops.
     pub companion: Option<fn(Arc<Settings>)>,
     /// Connections one session process may serve in turn (1: one process
-    /// per connection). Above one, a process whose session ended cleanly
-    /// waits for the next connection instead of exiting (see `pool`); only
-    /// for services whose sessions never change the process's identity.
+    /// per connection). Above one, a monitor whose connection ended cleanly
+    /// waits for the next one instead of exiting (see `pool`), and keeps its
+    /// pre-login process for it; only for services without logins (whose
+    /// processes never change identity: smtpd).
     pub max_use: u32,
 }
 
@@ -94,33 +90,6 @@ pub enum ListenKind {
     Tls,
     /// One of the service's extra listener keys, by name.
     Extra(&'static str),
-}
-
-/// What a TCP session gets from the runtime.
-pub struct Session {
-    pub conn: Conn,
-    pub settings: Arc<Settings>,
-    pub kind: ListenKind,
-    /// Set when `tls_cert` and `tls_key` are: the upgrade may be offered.
-    pub tls: Option<Arc<ServerConfig>>,
-    pub auth: Authenticator,
-    pub hostname: String,
-    pub inetd: bool,
-    pub debug: bool,
-}
-
-impl Session {
-    pub fn peer(&self) -> SocketAddr {
-        self.conn.peer
-    }
-
-    /// The greeting text: `banner`, else the program's name and hostname.
-    pub fn banner(&self, program: &str) -> String {
-        match &self.settings.common().banner {
-            Some(b) => b.clone(),
-            None => format!("{} {} ready", self.hostname, program),
-        }
-    }
 }
 
 /// What a UDP session gets from the runtime.
