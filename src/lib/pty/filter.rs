@@ -95,6 +95,13 @@ pub fn window_size(fd: BorrowedFd) -> io::Result<WindowSize> {
     })
 }
 
+/// Turn external processing (EXTPROC) on or off for the terminal of
+/// `master`: TELNET LINEMODE leaves line editing to the client, and a
+/// master in packet mode then hears of every termios change.
+pub fn set_external_processing(master: BorrowedFd, on: bool) -> io::Result<()> {
+    sys::tty::set_external_processing(master, on)
+}
+
 /// The terminal's current modes as the program on it set them, for a
 /// protocol that mirrors them (TELNET LINEMODE, LFLOW, ECHO).
 #[derive(Clone)]
@@ -247,7 +254,7 @@ impl<'a> Outputs<'a> {
 
     /// Turn external processing (EXTPROC) on or off: TELNET LINEMODE.
     pub fn set_external_processing(&mut self, on: bool) -> io::Result<()> {
-        sys::tty::set_external_processing(self.master, on)
+        set_external_processing(self.master, on)
     }
 }
 

@@ -19,8 +19,8 @@ mod relay;
 mod relay_tests;
 
 pub use filter::{
-    set_window_size, window_size, Filter, Outputs, PacketControl, Passthrough, TerminalModes,
-    UrgentMark, WindowSize, CONTROL_ROOM,
+    set_external_processing, set_window_size, window_size, Filter, Outputs, PacketControl,
+    Passthrough, TerminalModes, UrgentMark, WindowSize, CONTROL_ROOM,
 };
 pub use relay::{relay, ChildWatch, End, Outcome, RelayConfig};
 

@@ -18,6 +18,13 @@
 //! from then on `sockatmark` before each read tells whether the read starts
 //! at the mark (a read never crosses it), which places the mark exactly.
 //!
+//! The loop: poll, read what is ready, then rounds of filtering and writing
+//! until nothing moves. A terminal whose last read found data is read again
+//! without a poll, filling the buffer (Linux hands out 4 KiB per read of a
+//! master), so that a fast program costs one large write to the client
+//! instead of many small ones. Rounds are capped so deadlines and client
+//! input are still looked at while a program floods.
+//!
 //! The end: the client closing ends the relay at once. The program exiting
 //! (a pidfd or kqueue watch, see `ChildWatch`) or the terminal hanging up
 //! (EIO: every slave descriptor closed) stops input, drains what the pty

@@ -692,9 +692,9 @@ fn urgent_data_to_the_client_keeps_its_place() {
 }
 
 #[test]
-fn packet_mode_reports_flow_control_and_flushes() {
+fn packet_mode_reports_raw_cooked_and_flushes() {
     let mut program = Program::start(
-        "read go; stty -ixon; sleep 0.3; stty ixon; sleep 0.3; \
+        "read go; stty raw; sleep 0.3; stty -raw; sleep 0.3; \
          perl -MPOSIX -e 'POSIX::tcflush(0, POSIX::TCIOFLUSH())'; sleep 0.3; echo data",
     );
     let (mut client, server) = tcp_pair();
