@@ -22,7 +22,7 @@ pub use filter::{
     set_external_processing, set_window_size, window_size, Filter, Outputs, PacketControl,
     Passthrough, TerminalModes, UrgentMark, WindowSize, CONTROL_ROOM,
 };
-pub use relay::{relay, ChildWatch, End, Outcome, RelayConfig};
+pub use relay::{relay, relay_with_typeahead, ChildWatch, End, Outcome, RelayConfig};
 
 /// The master side of a running terminal session.
 pub struct PtySession {

@@ -82,6 +82,8 @@ pub enum ChildWatch {
     None,
     /// Watch this process: a pidfd on Linux (5.3 and later), a kqueue
     /// EVFILT_PROC on the BSDs and macOS. Neither needs a signal handler.
+    /// The caller must not reap it before the relay returns (a zombie's
+    /// pid cannot be reused; a reaped one could be).
     Pid(Pid),
     /// A descriptor that polls readable once the program has exited, e.g.
     /// the read end of a pipe the supervisor writes on SIGCHLD: for other
@@ -135,6 +137,23 @@ where
     C: AsFd + Read + Write,
     F: Filter + ?Sized,
 {
+    relay_with_typeahead(conn, master, child, filter, config, &[])
+}
+
+/// `relay`, with client bytes already read before it (what a line reader
+/// buffered past the login dialogue): the filter gets them first.
+pub fn relay_with_typeahead<C, F>(
+    conn: &mut C,
+    master: BorrowedFd,
+    child: ChildWatch,
+    filter: &mut F,
+    config: &RelayConfig,
+    typeahead: &[u8],
+) -> io::Result<Outcome>
+where
+    C: AsFd + Read + Write,
+    F: Filter + ?Sized,
+{
     let _conn_mode = NonBlocking::set(conn.as_fd().as_raw_fd())?;
     let _pty_mode = NonBlocking::set(master.as_raw_fd())?;
     let _packet = if config.packet_mode {
@@ -154,13 +173,17 @@ where
         ChildWatch::Fd(fd) => (Some(fd), false),
     };
     let capacity = config.buffer_size.max(MIN_BUFFER);
+    // Bounded by whoever read it; never dropped.
+    let mut net_in = Bytes::new(capacity.max(typeahead.len()));
+    let fits = net_in.push(typeahead);
+    debug_assert!(fits);
     let now = Instant::now();
     let mut relay = Relay {
         conn,
         master,
         filter,
         config,
-        net_in: Bytes::new(capacity),
+        net_in,
         to_pty: Bytes::new(capacity),
         pty_in: Bytes::new(capacity),
         outbound: Outbound::new(capacity),

@@ -224,7 +224,8 @@ fn config() -> RelayConfig {
 
 /// A test protocol. Client bytes pass to the terminal, except escapes:
 /// `01 'w' rows cols` resize, `01 's' signo` signal, `01 'e'` reply and
-/// end, `01 'x'` external processing on. It records what it was given.
+/// end, `01 'x'` external processing on, `01 'o'` discard output, `01 'r'`
+/// a reply. It records what it was given.
 #[derive(Default)]
 struct Recorder {
     /// Every client byte taken, in order.
@@ -308,6 +309,8 @@ impl Filter for Recorder {
                         out.end();
                     }
                     b'x' => out.set_external_processing(true).unwrap(),
+                    b'o' => out.discard_output(),
+                    b'r' if !out.reply(b"<R>") => break,
                     _ => {}
                 }
                 self.record(esc, i, urgent);
@@ -393,6 +396,33 @@ fn bytes_pass_both_ways_and_a_hangup_ends_the_relay() {
     assert_eq!(outcome.from_network, 6);
     assert_eq!(outcome.to_network, got.len() as u64);
     assert!(program.wait().success());
+}
+
+#[test]
+fn typeahead_goes_first() {
+    let mut program = Program::start("stty -echo; read a; read b; echo \"got:$a,$b\"");
+    let (mut client, mut server) = tcp_pair();
+    let master = program.take_master();
+    let watch = program.watch();
+    let relay = thread::spawn(move || {
+        let result = relay_with_typeahead(
+            &mut server,
+            master.as_fd(),
+            watch,
+            &mut Passthrough,
+            &config(),
+            b"first\n",
+        );
+        (result, master)
+    });
+    client.write_all(b"second\n").unwrap();
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, b"got:first,second\r\n");
+    drop(client);
+    let (outcome, master) = relay.join().unwrap();
+    outcome.unwrap();
+    drop(master);
+    program.wait();
 }
 
 #[test]
@@ -515,6 +545,44 @@ fn a_program_flood_is_held_back_and_arrives_whole() {
     assert!(outcome.peak_buffered <= 4 * cfg.buffer_size, "{outcome:?}");
     assert_eq!(outcome.unsent, 0);
     assert!(program.wait().success());
+}
+
+#[test]
+fn discarding_output_drops_data_and_keeps_replies() {
+    const LEN: usize = 1 << 20;
+    let path = temp_path("discard");
+    std::fs::write(&path, vec![b'x'; LEN]).unwrap();
+    let script = format!(
+        "stty raw -echo; echo ready; cat '{}'; echo END",
+        path.display()
+    );
+    let mut program = Program::start(&script);
+    let (mut client, server) = small_tcp_pair();
+    let relay = start_relay(
+        server,
+        program.take_master(),
+        program.watch(),
+        Recorder::default(),
+        config(),
+    );
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, b"ready\n");
+    // Everything on the way fills up while the client does not read.
+    thread::sleep(Duration::from_millis(300));
+    client.write_all(&[1, b'r', 1, b'o', 1, b'r']).unwrap();
+    read_to_end(&mut client, &mut got);
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&got);
+    // The replies wait for room like everything else (the client is not
+    // reading), then both arrive: the terminal output queued when the
+    // discard came is dropped, the reply queued before it is not.
+    assert!(text.contains("<R><R>"), "{}", &text[..60.min(text.len())]);
+    assert!(text.matches('x').count() < LEN, "nothing was discarded");
+    // The output written after the discard still comes, whole.
+    assert!(text.ends_with("END\n"), "{}", &text[text.len() - 20..]);
+    drop(client);
+    join(relay).0.unwrap();
+    program.wait();
 }
 
 #[test]
