@@ -548,6 +548,60 @@ fn a_program_flood_is_held_back_and_arrives_whole() {
 }
 
 #[test]
+fn a_reply_flood_to_a_client_that_does_not_read_is_held_back_whole() {
+    // CVE-2020-10188's shape: thousands of requests that each want an
+    // answer, from a client that never reads the answers.
+    const REQUESTS: usize = 1_000_000;
+    let requests = [1, b'r'].repeat(REQUESTS);
+    let mut program = Program::start("exec sleep 30");
+    let (mut client, server) = small_tcp_pair();
+    let cfg = config();
+    let relay = start_relay(
+        server,
+        program.take_master(),
+        program.watch(),
+        Recorder::default(),
+        cfg.clone(),
+    );
+    client.set_nonblocking(true).unwrap();
+    let mut written = 0;
+    let mut last_progress = Instant::now();
+    while last_progress.elapsed() < Duration::from_millis(400) {
+        match client.write(&requests[written..]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        written < requests.len() / 2,
+        "{written} bytes of requests taken"
+    );
+    // Now the client reads: every answer arrives, none was dropped.
+    client.set_nonblocking(false).unwrap();
+    let mut reader = client.try_clone().unwrap();
+    let answers = thread::spawn(move || {
+        let mut got = vec![0u8; 3 * REQUESTS];
+        reader.read_exact(&mut got).unwrap();
+        got
+    });
+    client.write_all(&requests[written..]).unwrap();
+    let got = answers.join().unwrap();
+    assert!(got == b"<R>".repeat(REQUESTS));
+    drop(client);
+    let (outcome, _, master) = join(relay);
+    let outcome = outcome.unwrap();
+    assert!(outcome.peak_buffered <= 4 * cfg.buffer_size, "{outcome:?}");
+    drop(master);
+    program.wait();
+}
+
+#[test]
 fn discarding_output_drops_data_and_keeps_replies() {
     const LEN: usize = 1 << 20;
     let path = temp_path("discard");
