@@ -1,7 +1,9 @@
 #![forbid(unsafe_code)]
 //! Pseudo-terminal sessions for telnetd and rlogind: open a pty pair, start
 //! a program on the slave as a new session with it as the controlling
-//! terminal, set the window size, and keep utmp/wtmp records.
+//! terminal, set the window size, and keep utmp/wtmp records; and the relay
+//! between the client's connection and the pty master (`relay`), with a
+//! `Filter` per direction for the protocol.
 
 use std::fs::File;
 use std::io;
@@ -9,6 +11,18 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 
 use crate::sys;
+
+mod buffer;
+mod filter;
+mod relay;
+#[cfg(test)]
+mod relay_tests;
+
+pub use filter::{
+    set_external_processing, set_window_size, window_size, Filter, Outputs, PacketControl,
+    Passthrough, TerminalModes, UrgentMark, WindowSize, CONTROL_ROOM,
+};
+pub use relay::{relay, relay_with_typeahead, ChildWatch, End, Outcome, RelayConfig};
 
 /// The master side of a running terminal session.
 pub struct PtySession {

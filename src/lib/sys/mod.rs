@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::unistd::{ForkResult, Pid};
+pub mod tty;
 
 /// Which side of a fork we are on.
 pub enum Forked {
