@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: the network gives bytes, the runtime turns them into
 //! lines, a protocol module turns lines into commands and decisions, and the
-//! session driver carries the decisions out. Only `sys` may use `unsafe`.
+//! session driver carries the decisions out. Only `sys` holds code the
+//! compiler cannot check (and `runtime::supervise` its one call of fork).
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
