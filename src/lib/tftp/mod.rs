@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! tftpd: TFTP (RFC 1350) with options (RFC 2347-2349) and windows (RFC 7440).
 
+pub mod machine;
 pub mod packet;
 mod session;
 mod transfer;
