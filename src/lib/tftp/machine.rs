@@ -134,8 +134,8 @@ enum Role {
 #[derive(Debug)]
 struct Sender {
     window: Window,
-    /// Wire packets sent and not yet acknowledged, oldest first.
-    in_flight: VecDeque<(u64, Vec<u8>)>,
+    /// Blocks sent and not yet acknowledged, oldest first.
+    in_flight: VecDeque<InFlight>,
     /// The short block that ends the file, once it is sent.
     last_block: Option<u64>,
     /// File bytes, netascii already applied, not yet cut into blocks.
@@ -146,6 +146,14 @@ struct Sender {
     bytes: u64,
 }
 
+#[derive(Debug)]
+struct InFlight {
+    number: u64,
+    wire: Vec<u8>,
+    /// Sent again since its first time (on a timeout or an early ACK).
+    resent: bool,
+}
+
 /// The receiving side (WRQ).
 #[derive(Debug)]
 struct Receiver {
@@ -154,6 +162,9 @@ struct Receiver {
     expected: u64,
     /// In-order blocks since our last ACK: one ACK per window.
     since_ack: u64,
+    /// We have acknowledged the last good block again for a block out of
+    /// order, and wait for the one we want.
+    nudged: bool,
     /// netascii: the previous block ended in a CR.
     pending_cr: bool,
     bytes: u64,
@@ -201,6 +212,7 @@ impl Transfer {
             Role::Receive(Receiver {
                 expected: 1,
                 since_ack: 0,
+                nudged: false,
                 pending_cr: false,
                 bytes: 0,
                 phase: Phase::Receiving,
@@ -304,14 +316,14 @@ impl Transfer {
         if let Some(oack) = &self.oack {
             out.push(Action::Send(oack.clone()));
         } else {
-            match &self.role {
-                Role::Send(s) => {
-                    for (_, packet) in &s.in_flight {
-                        out.push(Action::Send(packet.clone()));
-                    }
+            match &mut self.role {
+                Role::Send(s) => s.resend_in_flight(&mut out),
+                // Ask again for the block we expect; the sender's next
+                // window starts there, and so does our count.
+                Role::Receive(r) => {
+                    out.push(Action::Send(ack(r.expected - 1)));
+                    r.since_ack = 0;
                 }
-                // Ask again for the block we expect.
-                Role::Receive(r) => out.push(Action::Send(ack(r.expected - 1))),
                 Role::Over => return out,
             }
         }
@@ -416,21 +428,32 @@ impl Transfer {
             return;
         }
         // A duplicate, old or never-sent ACK is ignored: resending on a
-        // duplicate is the Sorcerer's Apprentice bug.
+        // duplicate is the Sorcerer's Apprentice bug. (So a receiver's ACK
+        // for a gap at the first block of a window, which repeats the
+        // window's ACK, waits for the timer.)
         let Some(upto) = advance(s.window.acked, s.window.sent, block) else {
             return;
         };
         s.window.acked = upto;
         self.retries = 0;
-        while s.in_flight.front().is_some_and(|(n, _)| *n <= upto) {
+        while s.in_flight.front().is_some_and(|b| b.number <= upto) {
             s.in_flight.pop_front();
         }
         if s.last_block == Some(upto) {
             let bytes = s.bytes;
             self.finish(Outcome::Complete { bytes }, out);
-        } else {
-            self.fill_window(out);
+            return;
         }
+        // An ACK short of what we sent means the receiver saw a gap, or
+        // timed out, and dropped whatever followed (RFC 7440): the next
+        // window starts after the block it names. Resend the rest now
+        // rather than a timeout later, unless it already went out again
+        // (after our timeout): that copy may still be on its way, and
+        // sending it twice more would only flood the receiver.
+        if s.in_flight.front().is_some_and(|b| !b.resent) {
+            s.resend_in_flight(out);
+        }
+        self.fill_window(out);
     }
 
     /// Send new blocks while the window has room, asking for file data as
@@ -455,7 +478,11 @@ impl Transfer {
             packet::data(n as u16, &s.pending[..take], &mut wire);
             s.pending.drain(..take);
             out.push(Action::Send(wire.clone()));
-            s.in_flight.push_back((n, wire));
+            s.in_flight.push_back(InFlight {
+                number: n,
+                wire,
+                resent: false,
+            });
         }
         out.push(Action::SetTimer(self.timeout));
     }
@@ -478,14 +505,21 @@ impl Transfer {
         if block != r.expected as u16 {
             // A duplicate (our ACK was lost) or a gap in a window:
             // acknowledge the last good block (or repeat the OACK before
-            // the first) so the sender goes back to the one we want.
-            out.push(Action::Send(match &self.oack {
-                Some(oack) => oack.clone(),
-                None => ack(r.expected - 1),
-            }));
-            r.since_ack = 0;
+            // the first) so the sender goes back to the one we want. Once
+            // per gap: a sender restarts its window on each such ACK, and
+            // the rest of a window after a gap would restart it many
+            // times. Our timer asks again if this one is lost.
+            if !r.nudged {
+                r.nudged = true;
+                out.push(Action::Send(match &self.oack {
+                    Some(oack) => oack.clone(),
+                    None => ack(r.expected - 1),
+                }));
+                r.since_ack = 0;
+            }
             return;
         }
+        r.nudged = false;
         self.oack = None;
         self.retries = 0;
         let last = data.len() < self.blksize;
@@ -515,6 +549,15 @@ impl Transfer {
     fn finish(&mut self, outcome: Outcome, out: &mut Vec<Action>) {
         self.role = Role::Over;
         out.push(Action::Done(outcome));
+    }
+}
+
+impl Sender {
+    fn resend_in_flight(&mut self, out: &mut Vec<Action>) {
+        for block in &mut self.in_flight {
+            block.resent = true;
+            out.push(Action::Send(block.wire.clone()));
+        }
     }
 }
 
@@ -563,9 +606,11 @@ pub fn fuzz(input: &[u8]) {
         max_windowsize: 1 + (setup >> 6) as u16,
     };
     let (mut transfer, mut actions) = Transfer::start(&request, limits, Some(0));
+    // A window resent and a new one: anything more is an amplification.
+    let max_sends = 2 * limits.max_windowsize as usize;
     let mut timeouts_in_a_row = 0;
     loop {
-        check_batch(&actions);
+        check_batch(&actions, max_sends);
         let over = matches!(actions.last(), Some(Action::Done(_)));
         assert_eq!(over, transfer.is_over(), "Done iff over");
         if over {
@@ -614,7 +659,12 @@ fn fuzz_event(transfer: &mut Transfer, input: &mut FuzzInput) -> Vec<Action> {
 }
 
 /// What the driver relies on in every batch of actions.
-fn check_batch(actions: &[Action]) {
+fn check_batch(actions: &[Action], max_sends: usize) {
+    let sends = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Send(_)))
+        .count();
+    assert!(sends <= max_sends, "{sends} datagrams for one input");
     for (i, action) in actions.iter().enumerate() {
         let last = i + 1 == actions.len();
         match action {

@@ -232,28 +232,30 @@ fn the_negotiated_timeout_paces_retransmission() {
     assert_eq!(t.timeout(), vec![send_data(1, b"x"), five]);
 }
 
+/// Ten 8-byte blocks for window tests.
+const TEN_BLOCKS: &[u8] = b"0000000011111111222222223333333344444444\
+                            55555555666666667777777788888888aaaaaaaa";
+
+fn block_of_ten(n: u16) -> Action {
+    send_data(n, &TEN_BLOCKS[(n as usize - 1) * 8..n as usize * 8])
+}
+
 #[test]
-fn a_window_with_a_lost_block_goes_back_on_timeout() {
-    let content: &[u8] = b"0000000011111111222222223333333344444444\
-                           55555555666666667777777788888888aaaaaaaa";
-    let block = |n: u16| send_data(n, &content[(n as usize - 1) * 8..n as usize * 8]);
+fn a_window_with_a_lost_block_goes_back_on_the_receivers_ack() {
+    let block = block_of_ten;
     let req = rrq(&[("blksize", "8"), ("windowsize", "4")]);
-    let (mut t, actions, mut rest) = reading(&req, LIMITS, content);
+    let (mut t, actions, mut rest) = reading(&req, LIMITS, TEN_BLOCKS);
     assert_eq!(actions, vec![block(1), block(2), block(3), block(4), TIMER]);
-    // Block 3 was lost: the receiver acknowledges 2; the window slides.
+    // Block 3 was lost: the receiver acknowledges 2 and drops 4. The next
+    // window starts at 3, at once rather than after a timeout.
     let next = t.datagram(&packet::ack(2));
     assert_eq!(
         serve_reads(&mut t, next, &mut rest),
-        vec![block(5), block(6), TIMER]
-    );
-    // Its repeats on blocks 5 and 6 are duplicates: nothing is resent.
-    assert_eq!(t.datagram(&packet::ack(2)), vec![]);
-    assert_eq!(t.datagram(&packet::ack(2)), vec![]);
-    // The timer goes back to the oldest unacknowledged block.
-    assert_eq!(
-        t.timeout(),
         vec![block(3), block(4), block(5), block(6), TIMER]
     );
+    // Repeats of ACK 2 are duplicates: nothing is resent.
+    assert_eq!(t.datagram(&packet::ack(2)), vec![]);
+    assert_eq!(t.datagram(&packet::ack(2)), vec![]);
     let next = t.datagram(&packet::ack(6));
     assert_eq!(
         serve_reads(&mut t, next, &mut rest),
@@ -265,6 +267,31 @@ fn a_window_with_a_lost_block_goes_back_on_timeout() {
         vec![send_data(11, b""), TIMER]
     );
     assert_eq!(t.datagram(&packet::ack(11)), vec![done(80)]);
+}
+
+#[test]
+fn a_timeout_resends_the_window_and_an_ack_then_only_slides_it() {
+    let block = block_of_ten;
+    let req = rrq(&[("blksize", "8"), ("windowsize", "4")]);
+    let (mut t, _, mut rest) = reading(&req, LIMITS, TEN_BLOCKS);
+    // Blocks 3 and 4 were lost at the tail: the receiver is silent.
+    assert_eq!(
+        t.timeout(),
+        vec![block(1), block(2), block(3), block(4), TIMER]
+    );
+    // The old block 1 makes it acknowledge 2. Blocks 3 and 4 went out
+    // again a moment ago: they are not sent a third time.
+    let next = t.datagram(&packet::ack(2));
+    assert_eq!(
+        serve_reads(&mut t, next, &mut rest),
+        vec![block(5), block(6), TIMER]
+    );
+    // New blocks lost after that are resent on the ACK again.
+    let next = t.datagram(&packet::ack(4));
+    assert_eq!(
+        serve_reads(&mut t, next, &mut rest),
+        vec![block(5), block(6), block(7), block(8), TIMER]
+    );
 }
 
 #[test]
@@ -519,17 +546,36 @@ fn a_write_window_acks_once_and_recovers_a_lost_block() {
     let block = |n: u8| [b'0' + n; 8];
     assert_eq!(deliver(&mut t, 1, &block(1)), vec![TIMER]);
     assert_eq!(deliver(&mut t, 2, &block(2)), vec![TIMER]);
-    // Block 3 was lost: 4 and 5 each get the last good block's ACK.
+    // Block 3 was lost: 4 gets the last good block's ACK. Only once: the
+    // sender restarts its window on each such ACK.
     assert_eq!(t.datagram(&data(4, &block(4))), vec![send_ack(2)]);
-    assert_eq!(t.datagram(&data(5, &block(5))), vec![send_ack(2)]);
-    // The sender goes back: one ACK for the new window.
+    assert_eq!(t.datagram(&data(5, &block(5))), vec![]);
+    // The sender goes back: one ACK for the new window, counted from 3.
     assert_eq!(deliver(&mut t, 3, &block(3)), vec![TIMER]);
     assert_eq!(deliver(&mut t, 4, &block(4)), vec![TIMER]);
     assert_eq!(deliver(&mut t, 5, &block(5)), vec![TIMER]);
     assert_eq!(deliver(&mut t, 6, &block(6)), vec![send_ack(6), TIMER]);
+    // A later gap gets its own ACK.
+    assert_eq!(t.datagram(&data(8, &block(8))), vec![send_ack(6)]);
     assert_eq!(deliver(&mut t, 7, b""), vec![Action::Commit]);
     assert_eq!(t.committed(Ok(())), vec![send_ack(7), TIMER]);
     assert_eq!(t.timeout(), vec![done(48)]);
+}
+
+#[test]
+fn a_write_window_restarts_its_count_after_a_timeout_ack() {
+    let req = wrq(&[("blksize", "8"), ("windowsize", "4")]);
+    let (mut t, _) = Transfer::start(&req, LIMITS, None);
+    let full = [7u8; 8];
+    deliver(&mut t, 1, &full);
+    deliver(&mut t, 2, &full);
+    // Blocks 3 and 4 were lost at the tail: our timer asks for 3, and the
+    // sender's next window is 3 to 6.
+    assert_eq!(t.timeout(), vec![send_ack(2), TIMER]);
+    assert_eq!(deliver(&mut t, 3, &full), vec![TIMER]);
+    assert_eq!(deliver(&mut t, 4, &full), vec![TIMER]);
+    assert_eq!(deliver(&mut t, 5, &full), vec![TIMER]);
+    assert_eq!(deliver(&mut t, 6, &full), vec![send_ack(6), TIMER]);
 }
 
 #[test]
