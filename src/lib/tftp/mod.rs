@@ -2,6 +2,7 @@
 //! tftpd: TFTP (RFC 1350) with options (RFC 2347-2349) and windows (RFC 7440).
 
 mod config;
+pub mod machine;
 pub mod packet;
 mod session;
 mod transfer;

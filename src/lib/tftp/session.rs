@@ -3,31 +3,32 @@
 //! each in a forked transfer process on a fresh socket (the transfer ID of
 //! RFC 1350), connected to the client so no other host can interfere.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::packet::{self, ErrorCode, Mode, Negotiated, Packet, Request};
-use super::transfer::{advance, Window};
+use super::machine::{self, Action, Failure, Outcome, Transfer};
+use super::packet::{self, ErrorCode, Packet, Request};
 use crate::auth;
-use crate::fs::{AsideFile, Jail};
-use crate::runtime::supervise::{Children, Kind};
+use crate::fs::Jail;
 use crate::runtime::UdpSession;
+use crate::fs::AsideFile;
+use crate::runtime::supervise::{Children, Kind};
 
 /// How long the session waits for another request before it exits and
 /// hands the socket back to inetd or the master.
 const QUIET: Duration = Duration::from_secs(30);
-const MAX_RETRIES: u32 = 5;
 /// Largest datagram we accept: a full 65464-byte block plus its header.
 const MAX_PACKET: usize = 65468;
 
 struct Limits {
     create: bool,
-    max_blksize: usize,
-    max_windowsize: u16,
+    /// What a client may negotiate.
+    options: machine::Limits,
     /// Concurrent transfers in all, and from one address.
     max_transfers: usize,
     max_per_ip: usize,
@@ -38,8 +39,10 @@ pub fn serve(s: UdpSession) {
     let root = &config.root;
     let limits = Limits {
         create: config.create,
-        max_blksize: config.max_blksize,
-        max_windowsize: config.max_windowsize,
+        options: machine::Limits {
+            max_blksize: config.max_blksize,
+            max_windowsize: config.max_windowsize,
+        },
         max_transfers: common.max_sessions,
         max_per_ip: common.max_per_ip,
     };
@@ -141,186 +144,136 @@ fn transfer(
     };
     let verb = if req.write { "WRQ" } else { "RRQ" };
     let name = auth::printable(&req.filename);
-    let outcome = if req.write {
-        receive(&sock, &req, jail, limits)
-    } else {
-        send(&sock, &req, jail, limits)
+    let outcome = match LocalFile::open(&req, jail, limits.create) {
+        Ok(mut file) => {
+            let (machine, actions) = Transfer::start(&req, limits.options, file.size());
+            run(&sock, machine, actions, &mut file)
+        }
+        Err(failure) => {
+            let _ = sock.send(&failure.packet());
+            Outcome::Failed(failure.message)
+        }
     };
     match outcome {
-        Ok(bytes) => log::info!("tftpd: {verb} {name} from {peer}: {bytes} bytes"),
-        Err((code, why)) => {
-            let _ = sock.send(&packet::error(code, &why));
-            log::warn!("tftpd: {verb} {name} from {peer} failed: {why}");
+        Outcome::Complete { bytes } => {
+            log::info!("tftpd: {verb} {name} from {peer}: {bytes} bytes")
         }
+        Outcome::Failed(why) => log::warn!("tftpd: {verb} {name} from {peer} failed: {why}"),
     }
 }
 
-type Failure = (ErrorCode, String);
-
-fn io_failure(e: io::Error) -> Failure {
-    match e.kind() {
-        io::ErrorKind::NotFound => (ErrorCode::FileNotFound, "file not found".into()),
-        io::ErrorKind::PermissionDenied => (ErrorCode::AccessViolation, "access violation".into()),
-        io::ErrorKind::AlreadyExists => (ErrorCode::FileExists, "file already exists".into()),
-        _ if e.raw_os_error() == Some(libc::ENOSPC) => (ErrorCode::DiskFull, "disk full".into()),
-        _ => (ErrorCode::NotDefined, e.to_string()),
+/// Carry out the machine's actions until it is done: the only place a
+/// transfer touches the socket, the file and the clock.
+fn run(
+    sock: &UdpSocket,
+    mut machine: Transfer,
+    first: Vec<Action>,
+    file: &mut LocalFile,
+) -> Outcome {
+    let mut queue = VecDeque::from(first);
+    let mut deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; MAX_PACKET];
+    loop {
+        while let Some(action) = queue.pop_front() {
+            // A file operation is last in its batch: its answer's actions
+            // follow in order.
+            let answer = match action {
+                Action::Send(datagram) => match sock.send(&datagram) {
+                    Ok(_) => continue,
+                    // ICMP port unreachable: the client is gone.
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                },
+                Action::SetTimer(after) => {
+                    deadline = Some(Instant::now() + after);
+                    continue;
+                }
+                Action::Read(max) => machine.file_read(file.read(max)),
+                Action::Write(data) => machine.written(file.write(&data)),
+                Action::Commit => machine.committed(file.commit()),
+                Action::Done(outcome) => return outcome,
+            };
+            queue.extend(answer);
+        }
+        // The machine always arms a timer before it waits for the peer; the
+        // fallback only bounds the wait should it not.
+        let fire_at = *deadline
+            .get_or_insert_with(|| Instant::now() + Duration::from_secs(packet::MAX_TIMEOUT));
+        let now = Instant::now();
+        if now >= fire_at {
+            deadline = None;
+            queue.extend(machine.timeout());
+            continue;
+        }
+        let _ = sock.set_read_timeout(Some(fire_at - now));
+        match sock.recv(&mut buf) {
+            Ok(n) => queue.extend(machine.datagram(&buf[..n])),
+            Err(e) if crate::net::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            // ICMP port unreachable: the client is gone.
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
     }
 }
 
 fn resolve(jail: &Jail, filename: &str) -> Result<PathBuf, Failure> {
     // Names are taken relative to the root, with or without a leading "/".
-    let (_, real) = jail.resolve("/", filename).map_err(io_failure)?;
+    let (_, real) = jail.resolve("/", filename)?;
     Ok(real)
 }
 
-/// Wait for a packet from the peer, with the negotiated timeout.
-fn recv<'a>(
-    sock: &UdpSocket,
-    buf: &'a mut [u8],
-    timeout: Duration,
-) -> Result<Option<Packet<'a>>, Failure> {
-    let _ = sock.set_read_timeout(Some(timeout));
-    match sock.recv(buf) {
-        Ok(n) => match packet::parse(&buf[..n]) {
-            Ok(Packet::Error { message, .. }) => Err((
-                ErrorCode::NotDefined,
-                format!("client: {}", auth::printable(&message)),
-            )),
-            Ok(p) => Ok(Some(p)),
-            Err(_) => Ok(None),
-        },
-        Err(e) if crate::net::is_timeout(&e) => Ok(None),
-        // ICMP port unreachable: the client is gone.
-        Err(e) => Err((ErrorCode::NotDefined, e.to_string())),
-    }
+/// The file end of a transfer.
+enum LocalFile {
+    Download { file: File, size: u64, buf: Vec<u8> },
+    Upload(Upload),
 }
 
-/// Blocks of a file as they go on the wire (netascii converted on the fly).
-struct Blocks {
-    file: File,
-    mode: Mode,
-    size: usize,
-    pending: Vec<u8>,
-    eof: bool,
-}
-
-impl Blocks {
-    fn next(&mut self) -> io::Result<Vec<u8>> {
-        while self.pending.len() < self.size && !self.eof {
-            let mut chunk = vec![0u8; self.size.max(8192)];
-            let n = self.file.read(&mut chunk)?;
-            if n == 0 {
-                self.eof = true;
-            } else if self.mode == Mode::NetAscii {
-                packet::to_netascii(&chunk[..n], &mut self.pending);
-            } else {
-                self.pending.extend_from_slice(&chunk[..n]);
-            }
+impl LocalFile {
+    fn open(req: &Request, jail: &Jail, create: bool) -> Result<LocalFile, Failure> {
+        let path = resolve(jail, &req.filename)?;
+        if req.write {
+            return Ok(LocalFile::Upload(open_upload(&path, create)?));
         }
-        let take = self.pending.len().min(self.size);
-        Ok(self.pending.drain(..take).collect())
+        let file = open_nofollow(std::fs::OpenOptions::new().read(true), &path)?;
+        let size = file.metadata()?.len();
+        Ok(LocalFile::Download {
+            file,
+            size,
+            buf: Vec::new(),
+        })
     }
-}
 
-/// Send the option acknowledgement and wait for ACK 0 (reads) or the first
-/// DATA (writes: returned to the caller).
-fn send_oack(
-    sock: &UdpSocket,
-    oack: &[u8],
-    timeout: Duration,
-    expect_ack: bool,
-) -> Result<Option<Vec<u8>>, Failure> {
-    let mut buf = vec![0u8; MAX_PACKET];
-    for _ in 0..MAX_RETRIES {
-        sock.send(oack).map_err(io_failure)?;
-        match recv(sock, &mut buf, timeout)? {
-            Some(Packet::Ack { block: 0 }) if expect_ack => return Ok(None),
-            Some(Packet::Data { block: 1, data }) if !expect_ack => return Ok(Some(data.to_vec())),
-            _ => {}
+    /// The size of a file to send.
+    fn size(&self) -> Option<u64> {
+        match self {
+            LocalFile::Download { size, .. } => Some(*size),
+            LocalFile::Upload(_) => None,
         }
     }
-    Err((
-        ErrorCode::NotDefined,
-        "no answer to the option acknowledgement".into(),
-    ))
-}
 
-fn send(sock: &UdpSocket, req: &Request, jail: &Jail, limits: &Limits) -> Result<u64, Failure> {
-    let path = resolve(jail, &req.filename)?;
-    let file = open_nofollow(std::fs::OpenOptions::new().read(true), &path)?;
-    let meta = file.metadata().map_err(io_failure)?;
-    if !meta.is_file() {
-        return Err((ErrorCode::AccessViolation, "not a regular file".into()));
-    }
-    let (neg, mut acked_opts) =
-        packet::negotiate(&req.options, limits.max_blksize, limits.max_windowsize);
-    if neg.tsize_requested && req.mode == Mode::Octet {
-        acked_opts.push(("tsize".into(), meta.len().to_string()));
-    }
-    let timeout = Duration::from_secs(neg.timeout_secs);
-    if !acked_opts.is_empty() {
-        send_oack(sock, &packet::oack(&acked_opts), timeout, true)?;
-    }
-    let mut blocks = Blocks {
-        file,
-        mode: req.mode,
-        size: neg.blksize,
-        pending: Vec::new(),
-        eof: false,
-    };
-    send_blocks(sock, &mut blocks, neg)
-}
-
-/// Go-back-N with the negotiated window (RFC 7440); window 1 is RFC 1350.
-fn send_blocks(sock: &UdpSocket, blocks: &mut Blocks, neg: Negotiated) -> Result<u64, Failure> {
-    let timeout = Duration::from_secs(neg.timeout_secs);
-    let mut win = Window::new(neg.windowsize as u64);
-    // Blocks sent but not acknowledged, oldest first, with their number.
-    let mut in_flight: std::collections::VecDeque<(u64, Vec<u8>)> = Default::default();
-    let mut sent_bytes = 0u64;
-    let mut last_block: Option<u64> = None;
-    let mut retries = 0;
-    let mut out = Vec::with_capacity(neg.blksize + 4);
-    let mut buf = vec![0u8; MAX_PACKET];
-    loop {
-        // Fill the window.
-        while last_block.is_none() && win.can_send() {
-            let data = blocks.next().map_err(io_failure)?;
-            let n = win.next_block();
-            if data.len() < neg.blksize {
-                last_block = Some(n);
+    fn read(&mut self, max: usize) -> io::Result<&[u8]> {
+        let LocalFile::Download { file, buf, .. } = self else {
+            return Err(io::Error::other("not a download"));
+        };
+        buf.resize(max, 0);
+        let n = loop {
+            match file.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => break result?,
             }
-            sent_bytes += data.len() as u64;
-            packet::data(n as u16, &data, &mut out);
-            sock.send(&out).map_err(io_failure)?;
-            in_flight.push_back((n, data));
+        };
+        Ok(&buf[..n])
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            LocalFile::Upload(upload) => upload.write(data),
+            LocalFile::Download { .. } => Err(io::Error::other("not an upload")),
         }
-        match recv(sock, &mut buf, timeout)? {
-            Some(Packet::Ack { block }) => {
-                if let Some(upto) = advance(win.acked, win.sent, block) {
-                    win.acked = upto;
-                    retries = 0;
-                    while in_flight.front().is_some_and(|(n, _)| *n <= upto) {
-                        in_flight.pop_front();
-                    }
-                    if last_block == Some(upto) {
-                        return Ok(sent_bytes);
-                    }
-                }
-                // A duplicate ACK is ignored: resending on it is the
-                // Sorcerer's Apprentice bug.
-            }
-            Some(_) => {}
-            None => {
-                retries += 1;
-                if retries > MAX_RETRIES {
-                    return Err((ErrorCode::NotDefined, "timed out".into()));
-                }
-                for (n, data) in &in_flight {
-                    packet::data(*n as u16, data, &mut out);
-                    sock.send(&out).map_err(io_failure)?;
-                }
-            }
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        match self {
+            LocalFile::Upload(upload) => upload.commit(),
+            LocalFile::Download { .. } => Err(io::Error::other("not an upload")),
         }
     }
 }
@@ -333,13 +286,16 @@ fn open_nofollow(opts: &mut std::fs::OpenOptions, path: &Path) -> Result<File, F
         .open(path)
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
-                (ErrorCode::AccessViolation, "access violation".to_string())
+                Failure::new(ErrorCode::AccessViolation, "access violation")
             } else {
-                io_failure(e)
+                e.into()
             }
         })?;
-    if !file.metadata().map_err(io_failure)?.is_file() {
-        return Err((ErrorCode::AccessViolation, "not a regular file".into()));
+    if !file.metadata()?.is_file() {
+        return Err(Failure::new(
+            ErrorCode::AccessViolation,
+            "not a regular file",
+        ));
     }
     Ok(file)
 }
@@ -350,26 +306,28 @@ fn open_nofollow(opts: &mut std::fs::OpenOptions, path: &Path) -> Result<File, F
 /// directory we cannot write) the file is truncated only when the first
 /// block arrives.
 enum Upload {
-    /// Removed if the transfer does not complete.
-    Aside {
-        file: AsideFile,
-        dest: PathBuf,
-    },
-    InPlace {
-        file: File,
-        truncate_pending: bool,
-    },
+    /// Written aside, renamed over the target when complete.
+    Aside { file: AsideFile, dest: PathBuf },
+    /// Written in place, truncated when the first block arrives.
+    InPlace { file: File, truncate_pending: bool },
+    /// Committed: nothing left to do.
+    Done,
 }
 
 fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
     let existing = match path.symlink_metadata() {
         Ok(m) if m.is_file() => true,
-        Ok(_) => return Err((ErrorCode::AccessViolation, "not a regular file".into())),
+        Ok(_) => {
+            return Err(Failure::new(
+                ErrorCode::AccessViolation,
+                "not a regular file",
+            ))
+        }
         Err(_) if create => false,
         Err(_) => {
-            return Err((
+            return Err(Failure::new(
                 ErrorCode::AccessViolation,
-                "file does not exist and create is off".into(),
+                "file does not exist and create is off",
             ))
         }
     };
@@ -399,122 +357,38 @@ fn open_upload(path: &Path, create: bool) -> Result<Upload, Failure> {
             file: open_nofollow(std::fs::OpenOptions::new().write(true), path)?,
             truncate_pending: true,
         }),
-        Err(e) => Err(io_failure(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
 impl Upload {
-    fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Upload::Aside { file, .. } => file.write_all(data).map_err(io_failure),
+            Upload::Aside { file, .. } => {
+                let mut f = file.file();
+                f.write_all(data)
+            }
             Upload::InPlace {
                 file,
                 truncate_pending,
             } => {
                 if std::mem::take(truncate_pending) {
-                    file.set_len(0).map_err(io_failure)?;
+                    file.set_len(0)?;
                 }
-                file.write_all(data).map_err(io_failure)
+                file.write_all(data)
             }
+            Upload::Done => Err(io::Error::other("the upload is already complete")),
         }
     }
 
-    /// fsync, and rename into place when written aside. (The directory is
-    /// not fsynced: a crash right after may still lose the rename.)
-    fn finish(mut self) -> Result<(), Failure> {
+    /// Make the upload durable and put it in place. (The directory is not
+    /// fsynced: a crash right after may still lose the rename.)
+    fn commit(&mut self) -> io::Result<()> {
         self.write(&[])?;
-        match self {
-            Upload::Aside { file, dest } => file.install(&dest).map_err(io_failure),
-            Upload::InPlace { file, .. } => file.sync_all().map_err(io_failure),
-        }
-    }
-}
-
-fn receive(sock: &UdpSocket, req: &Request, jail: &Jail, limits: &Limits) -> Result<u64, Failure> {
-    let path = resolve(jail, &req.filename)?;
-    let mut upload = open_upload(&path, limits.create)?;
-    let (neg, acked_opts) =
-        packet::negotiate(&req.options, limits.max_blksize, limits.max_windowsize);
-    let timeout = Duration::from_secs(neg.timeout_secs);
-    let mut expected: u64 = 1;
-    let mut written = 0u64;
-    let mut pending_cr = false;
-    let mut decoded = Vec::new();
-    // With options, the OACK is answered by the first block; without, ACK 0
-    // invites it.
-    let mut first: Option<Vec<u8>> = if acked_opts.is_empty() {
-        sock.send(&packet::ack(0)).map_err(io_failure)?;
-        None
-    } else {
-        let mut opts = acked_opts;
-        if let Some(t) = neg.tsize {
-            opts.push(("tsize".into(), t.to_string()));
-        }
-        send_oack(sock, &packet::oack(&opts), timeout, false)?
-    };
-    let mut buf = vec![0u8; MAX_PACKET];
-    let mut retries = 0;
-    let mut since_ack = 0u64;
-    loop {
-        let block = match first.take() {
-            Some(data) => Some((1u16, data)),
-            None => match recv(sock, &mut buf, timeout)? {
-                Some(Packet::Data { block, data }) => Some((block, data.to_vec())),
-                _ => None,
-            },
-        };
-        let Some((number, data)) = block else {
-            retries += 1;
-            if retries > MAX_RETRIES {
-                return Err((ErrorCode::NotDefined, "timed out".into()));
-            }
-            // Ask again for what we expect next.
-            sock.send(&packet::ack((expected - 1) as u16))
-                .map_err(io_failure)?;
-            continue;
-        };
-        if number != expected as u16 {
-            // Out of order (a window lost a block): re-acknowledge the last
-            // good block so the sender goes back to it.
-            sock.send(&packet::ack((expected - 1) as u16))
-                .map_err(io_failure)?;
-            since_ack = 0;
-            continue;
-        }
-        retries = 0;
-        decoded.clear();
-        if req.mode == Mode::NetAscii {
-            packet::from_netascii(&data, &mut pending_cr, &mut decoded);
-        } else {
-            decoded.extend_from_slice(&data);
-        }
-        upload.write(&decoded)?;
-        written += decoded.len() as u64;
-        let last = data.len() < neg.blksize;
-        since_ack += 1;
-        if last {
-            upload.finish()?;
-            sock.send(&packet::ack(expected as u16))
-                .map_err(io_failure)?;
-            dally(sock, expected as u16, timeout);
-            return Ok(written);
-        }
-        if since_ack >= neg.windowsize as u64 {
-            sock.send(&packet::ack(expected as u16))
-                .map_err(io_failure)?;
-            since_ack = 0;
-        }
-        expected += 1;
-    }
-}
-
-/// After the final ACK, answer a retransmitted last block (our ACK was lost)
-/// for one timeout period.
-fn dally(sock: &UdpSocket, last: u16, timeout: Duration) {
-    let mut buf = vec![0u8; MAX_PACKET];
-    while let Ok(Some(Packet::Data { block, .. })) = recv(sock, &mut buf, timeout) {
-        if block == last {
-            let _ = sock.send(&packet::ack(last));
+        match std::mem::replace(self, Upload::Done) {
+            Upload::Aside { file, dest } => file.install(&dest),
+            Upload::InPlace { file, .. } => file.sync_all(),
+            Upload::Done => Ok(()),
         }
     }
 }
