@@ -16,7 +16,6 @@ pub mod supervise;
 use std::net::UdpSocket;
 use std::sync::Arc;
 
-
 use config::{BuildConfig, KeySpec, Settings};
 
 /// Kept here for the sessions that name the host (it lives below the runtime).

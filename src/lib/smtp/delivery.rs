@@ -2,21 +2,30 @@
 //! its root monitor, and the answers, with a bounded codec. The dialogue
 //! never touches the spool, the aliases, ~/.forward or a mailbox; it asks:
 //!
-//! - `Resolve(local part)`: the recipient's expansion (aliases, accounts,
-//!   .forward), for RCPT, VRFY and EXPN;
-//! - `Begin`: a new message in the queue (its id goes in Received);
+//! - `Resolve`: the expansion of a local part (aliases, accounts,
+//!   .forward), for RCPT (the monitor keeps it under the RCPT address),
+//!   VRFY and EXPN;
+//! - `Begin`: a new message in the queue, starting with the Received
+//!   header the dialogue wrote (the monitor puts the queue id in it);
 //! - `Data(chunk)`: the next bytes of the message, as stored;
 //! - `Recipients` then `Commit`: the transaction, which the monitor checks
 //!   against its own lookups before it delivers or queues the message;
 //! - `Abort`: drop the message.
 //!
-//! The monitor trusts nothing here: every field is bounded, and every
-//! target of the envelope must be one its own lookups produced (or a
-//! relayed address the client may relay to).
+//! Only `Resolve` and `Commit` are answered; the others are told (one-way
+//! messages), and a failure among them makes the commit fail. A message
+//! that fits in one channel message (most mail) is not told at all: its
+//! `Begin`, data and recipients ride in the `Commit`, so a message costs
+//! one round trip per recipient lookup and one for the commit; each
+//! crossing between the processes is a process switch.
+//!
+//! The monitor trusts nothing here: every field is bounded, and the
+//! dialogue names only the recipients it accepted: where their mail goes
+//! the monitor takes from its own lookups (or, for an address elsewhere,
+//! from whether this client may relay).
 
 use super::aliases::{Resolution, Target};
 use super::command::{MailParams, NotifyFlags, RcptParams, RetKind};
-use super::state::Accepted;
 use crate::runtime::session::ipc::{Malformed, Reader, Writer};
 
 /// Longest address or local part carried.
@@ -25,17 +34,33 @@ const MAX_ADDRESS: usize = 1024;
 const MAX_TARGETS: usize = 1000;
 /// A `Data` chunk, at most.
 pub const MAX_CHUNK: usize = 64 * 1024;
+
+/// A recipient the dialogue accepted: the address as the client gave it
+/// and its DSN parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rcpt {
+    pub address: String,
+    pub params: RcptParams,
+}
 /// Recipients are sent in batches of about this many bytes.
 pub const BATCH: usize = 48 * 1024;
 
 /// A request of the dialogue.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
-    Resolve(String),
-    Begin,
+    /// `address`: the RCPT address (empty for VRFY and EXPN).
+    Resolve {
+        address: String,
+        local: String,
+    },
+    /// The Received header, and where in it " id QUEUEID" goes.
+    Begin {
+        header: String,
+        id_at: u32,
+    },
     Data(Vec<u8>),
     /// More accepted recipients of the transaction to come.
-    Recipients(Vec<Accepted>),
+    Recipients(Vec<Rcpt>),
     Commit(Commit),
     Abort,
 }
@@ -43,10 +68,15 @@ pub enum Request {
 /// The end of DATA: the transaction as the dialogue saw it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Commit {
+    /// The message's start, when no `Begin` was told for it (a message
+    /// that fits here whole): the Received header and where its id goes.
+    pub begin: Option<(String, u32)>,
+    /// The message's last bytes, not told in `Data`.
+    pub data: Vec<u8>,
     pub sender: String,
     pub params: MailParams,
     /// The last recipients (earlier ones came in `Recipients`).
-    pub recipients: Vec<Accepted>,
+    pub recipients: Vec<Rcpt>,
     pub helo: String,
     pub size: u64,
     /// The SASL user, when the client logged in (the monitor checks it).
@@ -56,10 +86,9 @@ pub struct Commit {
 /// The monitor's answers.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Response {
-    Resolution(Resolution),
-    /// The new message's queue id.
-    Begun(String),
-    Ok,
+    /// A lookup's answer, and whether the queue can take a message now
+    /// (so that DATA can be refused at once rather than after the message).
+    Resolution(Resolution, bool),
     /// Stored (or delivered) under this id, or dropped ("(discarded)").
     Queued(String),
     /// The queue could not take it: 451.
@@ -75,8 +104,6 @@ mod tag {
     pub const ABORT: u8 = 6;
 
     pub const RESOLUTION: u8 = 101;
-    pub const BEGUN: u8 = 102;
-    pub const OK: u8 = 103;
     pub const QUEUED: u8 = 104;
     pub const TEMPFAIL: u8 = 105;
 }
@@ -144,17 +171,16 @@ fn notify_from(b: u8) -> Result<Option<NotifyFlags>, Malformed> {
     }
 }
 
-fn put_accepted(mut w: Writer, list: &[Accepted]) -> Writer {
+fn put_rcpts(mut w: Writer, list: &[Rcpt]) -> Writer {
     w = w.u32(list.len() as u32);
     for a in list {
         w = w.str(&a.address).u8(notify_byte(a.params.notify));
         w = put_opt(w, &a.params.orcpt);
-        w = put_targets(w, &a.targets);
     }
     w
 }
 
-fn get_accepted(r: &mut Reader) -> Result<Vec<Accepted>, Malformed> {
+fn get_rcpts(r: &mut Reader) -> Result<Vec<Rcpt>, Malformed> {
     let n = r.u32()? as usize;
     // Each takes at least a few bytes: the count cannot outrun the message.
     if n > super::state::MAX_RECIPIENTS {
@@ -165,19 +191,17 @@ fn get_accepted(r: &mut Reader) -> Result<Vec<Accepted>, Malformed> {
         let address = r.str(MAX_ADDRESS)?.to_string();
         let notify = notify_from(r.u8()?)?;
         let orcpt = get_opt(r, MAX_ADDRESS)?;
-        let targets = get_targets(r)?;
-        out.push(Accepted {
+        out.push(Rcpt {
             address,
             params: RcptParams { notify, orcpt },
-            targets,
         });
     }
     Ok(out)
 }
 
-/// The encoded size of one accepted recipient (for batching).
-pub fn accepted_size(a: &Accepted) -> usize {
-    put_accepted(Writer::default(), std::slice::from_ref(a))
+/// The encoded size of one recipient (for batching).
+pub fn rcpt_size(a: &Rcpt) -> usize {
+    put_rcpts(Writer::default(), std::slice::from_ref(a))
         .finish()
         .len()
 }
@@ -185,17 +209,27 @@ pub fn accepted_size(a: &Accepted) -> usize {
 impl Request {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Request::Resolve(local) => Writer::new(tag::RESOLVE).str(local).finish(),
-            Request::Begin => Writer::new(tag::BEGIN).finish(),
+            Request::Resolve { address, local } => {
+                Writer::new(tag::RESOLVE).str(address).str(local).finish()
+            }
+            Request::Begin { header, id_at } => {
+                Writer::new(tag::BEGIN).str(header).u32(*id_at).finish()
+            }
             Request::Data(b) => Writer::new(tag::DATA).bytes(b).finish(),
-            Request::Recipients(list) => put_accepted(Writer::new(tag::RECIPIENTS), list).finish(),
+            Request::Recipients(list) => put_rcpts(Writer::new(tag::RECIPIENTS), list).finish(),
             Request::Commit(c) => {
                 let ret = match c.params.ret {
                     None => 0,
                     Some(RetKind::Full) => 1,
                     Some(RetKind::Hdrs) => 2,
                 };
-                let mut w = Writer::new(tag::COMMIT)
+                let mut w = Writer::new(tag::COMMIT);
+                w = match &c.begin {
+                    Some((header, id_at)) => w.u8(1).str(header).u32(*id_at),
+                    None => w.u8(0),
+                };
+                w = w
+                    .bytes(&c.data)
                     .str(&c.sender)
                     .u8(ret)
                     .u8(u8::from(c.params.smtputf8))
@@ -203,7 +237,7 @@ impl Request {
                 w = put_opt(w, &c.params.envid);
                 w = w.str(&c.helo).u64(c.size);
                 w = put_opt(w, &c.auth_user);
-                put_accepted(w, &c.recipients).finish()
+                put_rcpts(w, &c.recipients).finish()
             }
             Request::Abort => Writer::new(tag::ABORT).finish(),
         }
@@ -212,11 +246,23 @@ impl Request {
     pub fn decode(msg: &[u8]) -> Result<Request, Malformed> {
         let (t, mut r) = Reader::new(msg)?;
         let req = match t {
-            tag::RESOLVE => Request::Resolve(r.str(MAX_ADDRESS)?.to_string()),
-            tag::BEGIN => Request::Begin,
+            tag::RESOLVE => Request::Resolve {
+                address: r.str(MAX_ADDRESS)?.to_string(),
+                local: r.str(MAX_ADDRESS)?.to_string(),
+            },
+            tag::BEGIN => Request::Begin {
+                header: r.str(MAX_CHUNK)?.to_string(),
+                id_at: r.u32()?,
+            },
             tag::DATA => Request::Data(r.bytes(MAX_CHUNK)?.to_vec()),
-            tag::RECIPIENTS => Request::Recipients(get_accepted(&mut r)?),
+            tag::RECIPIENTS => Request::Recipients(get_rcpts(&mut r)?),
             tag::COMMIT => {
+                let begin = match r.u8()? {
+                    0 => None,
+                    1 => Some((r.str(MAX_CHUNK)?.to_string(), r.u32()?)),
+                    _ => return Err(Malformed),
+                };
+                let data = r.bytes(MAX_CHUNK)?.to_vec();
                 let sender = r.str(MAX_ADDRESS)?.to_string();
                 let ret = match r.u8()? {
                     0 => None,
@@ -230,8 +276,10 @@ impl Request {
                 let helo = r.str(MAX_ADDRESS)?.to_string();
                 let size = r.u64()?;
                 let auth_user = get_opt(&mut r, MAX_ADDRESS)?;
-                let recipients = get_accepted(&mut r)?;
+                let recipients = get_rcpts(&mut r)?;
                 Request::Commit(Commit {
+                    begin,
+                    data,
                     sender,
                     params: MailParams {
                         ret,
@@ -257,17 +305,32 @@ impl Request {
 impl Response {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Response::Resolution(res) => {
-                let w = Writer::new(tag::RESOLUTION);
+            Response::Resolution(res, ready) => {
+                let w = Writer::new(tag::RESOLUTION).u8(u8::from(*ready));
                 match res {
-                    Resolution::Targets(t) => put_targets(w.u8(0), t).finish(),
+                    // Only EXPN shows the list: a long one is cut to what
+                    // fits in a message.
+                    Resolution::Targets(t) => {
+                        let mut room = MAX_CHUNK;
+                        let shown: Vec<Target> = t
+                            .iter()
+                            .take_while(|t| {
+                                let n = match t {
+                                    Target::Local(s) | Target::Remote(s) => s.len() + 5,
+                                    Target::Discard => 1,
+                                };
+                                room = room.saturating_sub(n);
+                                room > 0
+                            })
+                            .cloned()
+                            .collect();
+                        put_targets(w.u8(0), &shown).finish()
+                    }
                     Resolution::Unknown => w.u8(1).finish(),
                     Resolution::Loop => w.u8(2).finish(),
                     Resolution::Unavailable(why) => w.u8(3).str(why).finish(),
                 }
             }
-            Response::Begun(id) => Writer::new(tag::BEGUN).str(id).finish(),
-            Response::Ok => Writer::new(tag::OK).finish(),
             Response::Queued(id) => Writer::new(tag::QUEUED).str(id).finish(),
             Response::TempFail => Writer::new(tag::TEMPFAIL).finish(),
         }
@@ -276,15 +339,17 @@ impl Response {
     pub fn decode(msg: &[u8]) -> Result<Response, Malformed> {
         let (t, mut r) = Reader::new(msg)?;
         let resp = match t {
-            tag::RESOLUTION => Response::Resolution(match r.u8()? {
-                0 => Resolution::Targets(get_targets(&mut r)?),
-                1 => Resolution::Unknown,
-                2 => Resolution::Loop,
-                3 => Resolution::Unavailable(r.str(MAX_ADDRESS)?.to_string()),
-                _ => return Err(Malformed),
-            }),
-            tag::BEGUN => Response::Begun(r.str(MAX_ADDRESS)?.to_string()),
-            tag::OK => Response::Ok,
+            tag::RESOLUTION => {
+                let ready = r.bool()?;
+                let res = match r.u8()? {
+                    0 => Resolution::Targets(get_targets(&mut r)?),
+                    1 => Resolution::Unknown,
+                    2 => Resolution::Loop,
+                    3 => Resolution::Unavailable(r.str(MAX_ADDRESS)?.to_string()),
+                    _ => return Err(Malformed),
+                };
+                Response::Resolution(res, ready)
+            }
             tag::QUEUED => Response::Queued(r.str(MAX_ADDRESS)?.to_string()),
             tag::TEMPFAIL => Response::TempFail,
             _ => return Err(Malformed),
@@ -298,8 +363,8 @@ impl Response {
 mod tests {
     use super::*;
 
-    fn accepted() -> Accepted {
-        Accepted {
+    fn accepted() -> Rcpt {
+        Rcpt {
             address: "staff@mx.test".into(),
             params: RcptParams {
                 notify: Some(NotifyFlags {
@@ -309,22 +374,33 @@ mod tests {
                 }),
                 orcpt: Some("rfc822;staff@mx.test".into()),
             },
-            targets: vec![
-                Target::Local("demo".into()),
-                Target::Remote("x@far.test".into()),
-                Target::Discard,
-            ],
         }
+    }
+
+    fn targets() -> Vec<Target> {
+        vec![
+            Target::Local("demo".into()),
+            Target::Remote("x@far.test".into()),
+            Target::Discard,
+        ]
     }
 
     #[test]
     fn requests_round_trip() {
         let all = [
-            Request::Resolve("demo".into()),
-            Request::Begin,
+            Request::Resolve {
+                address: "demo@mx.test".into(),
+                local: "demo".into(),
+            },
+            Request::Begin {
+                header: "Received: from x\r\n".into(),
+                id_at: 14,
+            },
             Request::Data(vec![7; MAX_CHUNK]),
             Request::Recipients(vec![accepted(), accepted()]),
             Request::Commit(Commit {
+                begin: Some(("Received: x\r\n".into(), 10)),
+                data: b"Subject: y\r\n\r\nbody\r\n".to_vec(),
                 sender: "a@far.test".into(),
                 params: MailParams {
                     ret: Some(RetKind::Hdrs),
@@ -347,12 +423,10 @@ mod tests {
     #[test]
     fn responses_round_trip() {
         let all = [
-            Response::Resolution(Resolution::Targets(accepted().targets)),
-            Response::Resolution(Resolution::Unknown),
-            Response::Resolution(Resolution::Loop),
-            Response::Resolution(Resolution::Unavailable("x".into())),
-            Response::Begun("ABC".into()),
-            Response::Ok,
+            Response::Resolution(Resolution::Targets(targets()), true),
+            Response::Resolution(Resolution::Unknown, false),
+            Response::Resolution(Resolution::Loop, true),
+            Response::Resolution(Resolution::Unavailable("x".into()), true),
             Response::Queued("ABC".into()),
             Response::TempFail,
         ];
@@ -374,7 +448,7 @@ mod tests {
         bad[at] = 9;
         assert!(Request::decode(&bad).is_err());
         // Trailing bytes.
-        let mut extra = Request::Begin.encode();
+        let mut extra = Request::Abort.encode();
         extra.push(0);
         assert!(Request::decode(&extra).is_err());
     }

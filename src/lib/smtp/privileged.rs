@@ -1,21 +1,22 @@
 //! smtpd's root side: the narrow privileged path the unprivileged dialogue
 //! uses (see `delivery`). It resolves recipients (aliases, accounts,
-//! ~/.forward, read with the owner checks of `LocalDirectory`), writes the
-//! message into the queue as it arrives, and at the end checks the
-//! transaction against its own lookups, then delivers small local mail at
-//! once (as each recipient, `queue::direct`) or commits it to the queue,
-//! fsynced before the dialogue may say 250. Postfix splits the same work
+//! ~/.forward, read with the owner checks of `LocalDirectory`) and keeps
+//! each answer under its RCPT address, writes the message into the queue as
+//! it arrives, and at the end builds the envelope from its own lookups
+//! (the dialogue names only the addresses it accepted), then delivers small
+//! local mail at once (as each recipient, `queue::direct`) or commits it to
+//! the queue, fsynced before the dialogue may say 250. Postfix splits the same work
 //! between smtpd, cleanup and local(8); here it is one small module in the
 //! connection's monitor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::aliases::{self, Aliases, Directory, Resolution, Target};
 use super::command::{MailParams, NotifyFlags, RetKind};
-use super::delivery::{Commit, Request, Response};
+use super::delivery::{Commit, Rcpt, Request, Response};
 use super::queue::{self, Envelope, Incoming, Notify, Queue, Recipient, Ret, Route};
 use super::state::{Accepted, MAX_RECIPIENTS};
 use super::Config;
@@ -30,11 +31,11 @@ struct Path {
     queue: Option<Queue>,
     incoming: Option<Incoming>,
     write_error: Option<io::Error>,
-    /// Every target this connection's lookups produced: the only ones an
-    /// envelope may name (besides relayed addresses the client may relay to).
-    resolved: HashSet<Target>,
+    /// Where each RCPT address of this connection goes, by this monitor's
+    /// own lookups: the only local destinations an envelope may have.
+    by_address: HashMap<String, Vec<Target>>,
     /// Recipients sent ahead of the commit.
-    pending: Vec<Accepted>,
+    pending: Vec<Rcpt>,
 }
 
 fn unmapped(ip: IpAddr) -> IpAddr {
@@ -55,7 +56,9 @@ pub fn local_domains(config: &Config, local: IpAddr) -> Vec<String> {
     domains
 }
 
-/// Answer one request of the dialogue (the `TcpProtocol::privileged` hook).
+/// Answer one request of the dialogue (the `TcpProtocol::privileged` hook;
+/// the answer to a told request is dropped, its failure kept for the
+/// commit).
 pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
     let req = Request::decode(body).map_err(|_| "malformed request".to_string())?;
     if p.state.is_none() {
@@ -69,7 +72,7 @@ pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
             queue: None,
             incoming: None,
             write_error: None,
-            resolved: HashSet::new(),
+            by_address: HashMap::new(),
             pending: Vec::new(),
         }));
     }
@@ -80,10 +83,16 @@ pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
         .ok_or("no state")?;
     let peer_ip = unmapped(p.peer.ip());
     let resp = match req {
-        Request::Resolve(local) => {
+        Request::Resolve { address, local } => {
             let res = path.resolver.resolve(&local);
             match &res {
-                Resolution::Targets(t) => path.resolved.extend(t.iter().cloned()),
+                Resolution::Targets(t) if !address.is_empty() => {
+                    // Bounded: a transaction has at most MAX_RECIPIENTS.
+                    if path.by_address.len() >= 4 * MAX_RECIPIENTS {
+                        path.by_address.clear();
+                    }
+                    path.by_address.insert(address, t.clone());
+                }
                 Resolution::Unavailable(why) => {
                     log::error!(
                         "recipient lookup failed for {}: {why}",
@@ -92,47 +101,41 @@ pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
                 }
                 _ => {}
             }
-            Response::Resolution(res)
+            let ready = path.queue_ready();
+            Response::Resolution(res, ready)
         }
-        Request::Begin => {
-            if let Some(old) = path.incoming.take() {
-                old.abort();
-            }
-            path.write_error = None;
+        Request::Begin { header, id_at } => {
             path.pending.clear();
-            match path.begin() {
-                Ok(i) => {
-                    let id = i.id().to_string();
-                    path.incoming = Some(i);
-                    Response::Begun(id)
-                }
-                Err(e) => {
-                    log::error!("cannot open a queue file: {e}");
-                    Response::TempFail
-                }
-            }
+            path.start(header, id_at);
+            return Ok(Vec::new());
         }
         Request::Data(chunk) => {
             if let (Some(i), None) = (path.incoming.as_mut(), &path.write_error) {
                 path.write_error = i.write_all(&chunk).err();
             }
-            Response::Ok
+            return Ok(Vec::new());
         }
         Request::Recipients(list) => {
             if path.pending.len() + list.len() > MAX_RECIPIENTS {
                 return Err("too many recipients".into());
             }
             path.pending.extend(list);
-            Response::Ok
+            return Ok(Vec::new());
         }
         Request::Abort => {
             if let Some(i) = path.incoming.take() {
                 i.abort();
             }
             path.pending.clear();
-            Response::Ok
+            return Ok(Vec::new());
         }
-        Request::Commit(c) => {
+        Request::Commit(mut c) => {
+            if let Some((header, id_at)) = c.begin.take() {
+                path.start(header, id_at);
+            }
+            if let (Some(i), None) = (path.incoming.as_mut(), &path.write_error) {
+                path.write_error = i.write_all(&c.data).err();
+            }
             let relay_ok = path.config.relay_client(peer_ip) || p.authenticated.is_some();
             let auth_user = p.authenticated.map(str::to_string);
             let outcome = path.commit(c, peer_ip, relay_ok, auth_user.as_deref());
@@ -147,6 +150,43 @@ pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 impl Path {
+    /// A new message, starting with its Received header, which gets the
+    /// queue id in its "with" line (Postfix style: "id X").
+    fn start(&mut self, mut header: String, id_at: u32) {
+        if let Some(old) = self.incoming.take() {
+            old.abort();
+        }
+        self.write_error = None;
+        match self.begin() {
+            Ok(mut i) => {
+                let at = header
+                    .char_indices()
+                    .map(|(n, _)| n)
+                    .chain(std::iter::once(header.len()))
+                    .find(|&n| n >= id_at as usize)
+                    .unwrap_or(header.len());
+                header.insert_str(at, &format!(" id {}", i.id()));
+                self.write_error = i.write_all(header.as_bytes()).err();
+                self.incoming = Some(i);
+            }
+            Err(e) => log::error!("cannot open a queue file: {e}"),
+        }
+    }
+
+    /// Whether the queue can be opened (it is, from then on).
+    fn queue_ready(&mut self) -> bool {
+        if self.queue.is_none() {
+            match Queue::open(&self.config.queue_dir) {
+                Ok(q) => self.queue = Some(q),
+                Err(e) => {
+                    log::error!("cannot open the queue: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     fn begin(&mut self) -> io::Result<Incoming> {
         if self.queue.is_none() {
             self.queue = Some(Queue::open(&self.config.queue_dir)?);
@@ -154,15 +194,25 @@ impl Path {
         self.queue.as_ref().expect("just opened").begin()
     }
 
-    /// Whether every target of the transaction came from this connection's
-    /// own lookups, or is a relayed address the client may relay to.
-    fn trusted(&self, accepted: &[Accepted], relay_ok: bool) -> bool {
-        accepted.iter().all(|a| {
-            a.targets.iter().all(|t| {
-                self.resolved.contains(t)
-                    || matches!(t, Target::Remote(addr) if relay_ok && *addr == a.address)
+    /// Where each accepted recipient goes: a local one by this monitor's
+    /// own lookup, one elsewhere only if the client may relay. None when
+    /// the dialogue names an address it could not have accepted.
+    fn destinations(&self, rcpts: Vec<Rcpt>, relay_ok: bool) -> Option<Vec<Accepted>> {
+        rcpts
+            .into_iter()
+            .map(|r| {
+                let targets = match self.by_address.get(&r.address) {
+                    Some(t) => t.clone(),
+                    None if relay_ok => vec![Target::Remote(r.address.clone())],
+                    None => return None,
+                };
+                Some(Accepted {
+                    address: r.address,
+                    params: r.params,
+                    targets,
+                })
             })
-        })
+            .collect()
     }
 
     /// The end of DATA: deliver or queue. The flag: it went to the queue
@@ -177,16 +227,19 @@ impl Path {
         let Some(incoming) = self.incoming.take() else {
             return (Response::TempFail, false);
         };
-        let mut accepted = std::mem::take(&mut self.pending);
-        accepted.extend(c.recipients);
-        if accepted.len() > MAX_RECIPIENTS || !self.trusted(&accepted, relay_ok) {
-            log::warn!(
-                "{}: the dialogue named recipients its lookups did not give; message refused",
-                peer_ip
-            );
-            incoming.abort();
-            return (Response::TempFail, false);
-        }
+        let mut rcpts = std::mem::take(&mut self.pending);
+        rcpts.extend(c.recipients);
+        let accepted = match self.destinations(rcpts, relay_ok) {
+            Some(a) if a.len() <= MAX_RECIPIENTS => a,
+            _ => {
+                log::warn!(
+                    "{}: the dialogue named recipients its lookups did not give; message refused",
+                    peer_ip
+                );
+                incoming.abort();
+                return (Response::TempFail, false);
+            }
+        };
         if let Some(e) = self.write_error.take() {
             incoming.abort();
             log::error!("queue file write error: {e}");

@@ -69,6 +69,7 @@ impl TcpProtocol for Smtp {
             peer_ip,
             monitor: s.monitor,
             last: String::new(),
+            queue_ready: true,
         };
         let greeting = d.state.greeting(&banner);
         d.reply(&greeting);
@@ -93,6 +94,9 @@ struct Driver {
     monitor: Monitor,
     /// The command being answered, printable and masked, for the log.
     last: String,
+    /// What the monitor said of its queue with its last lookup: when it
+    /// cannot take mail, DATA is refused before the message comes.
+    queue_ready: bool,
 }
 
 fn unmapped(ip: IpAddr) -> IpAddr {
@@ -195,9 +199,16 @@ impl Driver {
         }
     }
 
-    fn resolve(&self, local: &str) -> Resolution {
-        match self.ask(&Request::Resolve(local.to_string())) {
-            Some(Response::Resolution(r)) => r,
+    fn resolve(&mut self, address: &str, local: &str) -> Resolution {
+        let req = Request::Resolve {
+            address: address.to_string(),
+            local: local.to_string(),
+        };
+        match self.ask(&req) {
+            Some(Response::Resolution(r, ready)) => {
+                self.queue_ready = ready;
+                r
+            }
             _ => Resolution::Unavailable("the lookup failed".into()),
         }
     }
@@ -214,13 +225,13 @@ impl Driver {
                 self.reply(&r);
                 Flow::Close
             }
-            Action::Lookup { local } => {
-                let res = self.resolve(&local);
+            Action::Lookup { address, local } => {
+                let res = self.resolve(&address, &local);
                 let a = self.state.rcpt_resolved(res);
                 self.perform(a)
             }
             Action::Verify { local, expand } => {
-                let res = self.resolve(&local);
+                let res = self.resolve("", &local);
                 let r = self.state.verify_resolved(&local, expand, res);
                 self.reply(&r);
                 Flow::Continue
@@ -247,30 +258,39 @@ impl Driver {
         }
     }
 
-    fn data(&mut self) -> Flow {
-        let id = match self.ask(&Request::Begin) {
-            Some(Response::Begun(id)) => id,
-            _ => {
-                let r = self.state.data_end(DataOutcome::TempFail);
-                self.reply(&r);
-                return Flow::Continue;
+    /// A one-way request of the privileged path; false when the monitor
+    /// is gone.
+    fn tell(&self, req: &Request) -> bool {
+        match self.monitor.tell(&req.encode()) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("monitor: {e}");
+                false
             }
-        };
+        }
+    }
+
+    fn data(&mut self) -> Flow {
+        if !self.queue_ready {
+            let r = self.state.data_end(DataOutcome::TempFail);
+            self.reply(&r);
+            return Flow::Continue;
+        }
         let r = self.state.data_start();
         self.reply(&r);
         if !self.d.has_input() && self.d.flush().is_err() {
-            let _ = self.ask(&Request::Abort);
             return Flow::Close;
         }
-        let (outcome, flow) = self.receive(&id);
+        let (outcome, flow) = self.receive();
         let r = self.state.data_end(outcome);
         self.reply(&r);
         flow
     }
 
-    /// Read the message, handing it to the monitor as it comes; if it
-    /// passes the checks, commit it (the monitor delivers or queues it).
-    fn receive(&mut self, id: &str) -> (DataOutcome, Flow) {
+    /// Read the message, handing it to the monitor as it comes (behind the
+    /// Received header, which gets the queue id there); if it passes the
+    /// checks, commit it (the monitor delivers or queues it).
+    fn receive(&mut self) -> (DataOutcome, Flow) {
         let txn = self
             .state
             .transaction()
@@ -283,7 +303,7 @@ impl Driver {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut header = received_header(&ReceivedInfo {
+        let header = received_header(&ReceivedInfo {
             helo: self.state.helo().unwrap_or("unknown"),
             client_ip: self.peer_ip,
             hostname: &self.state.config().hostname,
@@ -292,10 +312,13 @@ impl Driver {
             date: rfc5322_date(secs),
         });
         // The queue id goes in the "with" line (Postfix style: "id X").
-        if let Some(i) = header.find("\r\n\tfor ").or_else(|| header.find("; ")) {
-            header.insert_str(i, &format!(" id {id}"));
-        }
-        buf.extend_from_slice(header.as_bytes());
+        let id_at = header
+            .find("\r\n\tfor ")
+            .or_else(|| header.find("; "))
+            .unwrap_or(header.len()) as u32;
+        // The start is told only once the message outgrows one chunk; a
+        // smaller one goes whole with the commit.
+        let mut begin = Some((header, id_at));
         let mut monitor_ok = true;
         loop {
             match self.d.conn.read_line(LINE_MAX) {
@@ -310,11 +333,11 @@ impl Driver {
                         "lost connection with {} during DATA; nothing stored",
                         self.client_name()
                     );
-                    let _ = self.ask(&Request::Abort);
+                    self.tell(&Request::Abort);
                     return (DataOutcome::TempFail, Flow::Close);
                 }
                 Err(e) => {
-                    let _ = self.ask(&Request::Abort);
+                    self.tell(&Request::Abort);
                     if is_timeout(&e) {
                         self.timed_out();
                     } else {
@@ -324,10 +347,12 @@ impl Driver {
                 }
             }
             if buf.len() >= CHUNK {
+                if let Some((header, id_at)) = begin.take() {
+                    monitor_ok &= self.tell(&Request::Begin { header, id_at });
+                }
                 monitor_ok &= self.send_data(&mut buf);
             }
         }
-        monitor_ok &= self.send_data(&mut buf);
         let (bare_lf, bare_cr) = parser.anomalies();
         if bare_lf + bare_cr > 0 {
             log::info!(
@@ -336,7 +361,9 @@ impl Driver {
             );
         }
         if let Some(r) = parser.verdict() {
-            let _ = self.ask(&Request::Abort);
+            if begin.is_none() {
+                self.tell(&Request::Abort);
+            }
             log::info!(
                 "reject: DATA from {}: {}; from=<{}>",
                 self.client_name(),
@@ -346,27 +373,32 @@ impl Driver {
             return (DataOutcome::Refused(r), Flow::Continue);
         }
         if !monitor_ok {
-            let _ = self.ask(&Request::Abort);
+            self.tell(&Request::Abort);
             return (DataOutcome::TempFail, Flow::Continue);
         }
-        // Recipients in batches that fit a message; the last with the commit.
+        // Recipients in batches that fit a message; the last with the
+        // commit, beside what is left of the message.
+        let ahead = buf.len() + begin.as_ref().map_or(0, |(h, _)| h.len());
         let mut batch = Vec::new();
-        let mut size = 0;
+        let mut size = ahead;
         for a in &txn.recipients {
-            let n = delivery::accepted_size(a);
+            let a = delivery::Rcpt {
+                address: a.address.clone(),
+                params: a.params.clone(),
+            };
+            let n = delivery::rcpt_size(&a);
             if size + n > delivery::BATCH && !batch.is_empty() {
-                if !matches!(
-                    self.ask(&Request::Recipients(std::mem::take(&mut batch))),
-                    Some(Response::Ok)
-                ) {
+                if !self.tell(&Request::Recipients(std::mem::take(&mut batch))) {
                     return (DataOutcome::TempFail, Flow::Continue);
                 }
-                size = 0;
+                size = ahead;
             }
             size += n;
-            batch.push(a.clone());
+            batch.push(a);
         }
         let commit = Commit {
+            begin,
+            data: buf,
             sender: txn.sender.clone(),
             params: txn.params.clone(),
             recipients: batch,
@@ -380,11 +412,11 @@ impl Driver {
         }
     }
 
-    /// Hand the monitor what is buffered; false when it could not take it.
+    /// Hand the monitor what is buffered; false when it is gone.
     fn send_data(&mut self, buf: &mut Vec<u8>) -> bool {
         let mut ok = true;
         for chunk in buf.chunks(delivery::MAX_CHUNK) {
-            ok &= matches!(self.ask(&Request::Data(chunk.to_vec())), Some(Response::Ok));
+            ok &= self.tell(&Request::Data(chunk.to_vec()));
         }
         buf.clear();
         ok

@@ -43,7 +43,8 @@ pub enum Action {
     Close(Reply),
     /// Resolve a local recipient (aliases, accounts, .forward), then call
     /// `rcpt_resolved`.
-    Lookup { local: String },
+    /// Resolve the local part of `address` (the RCPT address as given).
+    Lookup { address: String, local: String },
     /// VRFY/EXPN with the key on: resolve, then call `verify_resolved`.
     Verify { local: String, expand: bool },
     /// Send the reply, run the TLS handshake, then call `tls_started`
@@ -394,8 +395,9 @@ impl State {
             return r(452, "4.5.3", "Error: too many recipients");
         }
         if local {
-            txn.pending = Some((address, params));
+            txn.pending = Some((address.clone(), params));
             return Action::Lookup {
+                address,
                 local: m.local_unquoted(),
             };
         }

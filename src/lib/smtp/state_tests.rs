@@ -28,7 +28,7 @@ fn send(s: &mut State, line: &str) -> Action {
         Err(reply) => s.bad_command(reply),
     };
     match a {
-        Action::Lookup { local } => s.rcpt_resolved(if local == "demo" {
+        Action::Lookup { local, .. } => s.rcpt_resolved(if local == "demo" {
             Resolution::Targets(vec![Target::Local("demo".into())])
         } else {
             Resolution::Unknown
@@ -368,7 +368,7 @@ fn discard_only_recipients() {
     let mut s = State::new(cfg());
     send(&mut s, "EHLO c");
     send(&mut s, "MAIL FROM:<a@b.test>");
-    let Action::Lookup { local } = s.command(parse(b"RCPT TO:<\"no body\"@mx.test>").unwrap())
+    let Action::Lookup { local, .. } = s.command(parse(b"RCPT TO:<\"no body\"@mx.test>").unwrap())
     else {
         panic!()
     };

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use super::machine::{self, Action, Failure, Outcome, Transfer};
 use super::packet::{self, ErrorCode, Packet, Request};
 use crate::auth;
-use crate::fs::Jail;
-use crate::runtime::UdpSession;
 use crate::fs::AsideFile;
+use crate::fs::Jail;
 use crate::runtime::supervise::{Children, Kind};
+use crate::runtime::UdpSession;
 
 /// How long the session waits for another request before it exits and
 /// hands the socket back to inetd or the master.

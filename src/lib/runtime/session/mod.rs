@@ -187,7 +187,9 @@ pub enum Verdict {
 
 /// An unprivileged process's handle on its monitor.
 pub struct Monitor {
-    chan: Channel,
+    /// Shared with the pre-login process's own loop, which keeps the
+    /// channel between reused connections.
+    chan: std::rc::Rc<Channel>,
 }
 
 impl Monitor {
@@ -240,6 +242,13 @@ impl Monitor {
             (Response::Failed(why), _) => Err(std::io::Error::other(why)),
             _ => Err(std::io::Error::other("unexpected answer")),
         }
+    }
+
+    /// A request of the service's own privileged path that wants no
+    /// answer (its failure shows in the next answer).
+    pub fn tell(&self, request: &[u8]) -> std::io::Result<()> {
+        self.chan
+            .send(&Request::Tell(request.to_vec()).encode(), &[])
     }
 
     /// A request of the service's own privileged path.

@@ -299,6 +299,13 @@ impl MonitorState<'_> {
                         return Ok((Ended::Gone, None));
                     }
                 };
+                if let Request::Tell(body) = &req {
+                    if let Err(why) = self.service(body) {
+                        log::warn!("{}: {why}; ended", self.peer);
+                        return Ok((Ended::Gone, None));
+                    }
+                    continue;
+                }
                 if req == Request::Done {
                     // Only a reusable pre-login process, between connections.
                     if sides[i].pid != prelogin_pid || session_started || self.proto.logins() {
@@ -368,22 +375,25 @@ impl MonitorState<'_> {
                 Err(e) => none(Response::Failed(e.to_string())),
             },
             // Handled by `run`.
-            Request::Done => none(Response::Failed("not now".into())),
-            Request::Service(body) => {
-                let mut p = Privileged {
-                    settings: &self.ctx.settings,
-                    peer: self.peer,
-                    local: self.local,
-                    authenticated: self.proven.as_deref(),
-                    inetd: self.ctx.inetd,
-                    state: &mut self.service_state,
-                };
-                match self.proto.privileged(&mut p, &body) {
-                    Ok(b) => none(Response::Service(b)),
-                    Err(why) => none(Response::Failed(why)),
-                }
-            }
+            Request::Done | Request::Tell(_) => none(Response::Failed("not now".into())),
+            Request::Service(body) => match self.service(&body) {
+                Ok(b) => none(Response::Service(b)),
+                Err(why) => none(Response::Failed(why)),
+            },
         }
+    }
+
+    /// The service's own privileged path.
+    fn service(&mut self, body: &[u8]) -> Result<Vec<u8>, String> {
+        let mut p = Privileged {
+            settings: &self.ctx.settings,
+            peer: self.peer,
+            local: self.local,
+            authenticated: self.proven.as_deref(),
+            inetd: self.ctx.inetd,
+            state: &mut self.service_state,
+        };
+        self.proto.privileged(&mut p, body)
     }
 
     /// At most `login_attempts` password checks per connection, whatever
@@ -521,7 +531,9 @@ impl MonitorState<'_> {
                 hostname: ctx.hostname.clone(),
                 inetd: ctx.inetd,
                 debug: ctx.debug,
-                monitor: Monitor { chan: theirs },
+                monitor: Monitor {
+                    chan: std::rc::Rc::new(theirs),
+                },
             });
             0
         })?;
@@ -592,12 +604,10 @@ fn prelogin_main(
     chan: Channel,
     reuse: bool,
 ) -> i32 {
+    let chan = std::rc::Rc::new(chan);
     let mut next = Some((tcp, kind));
     while let Some((tcp, kind)) = next.take() {
-        let monitor = match chan.try_clone() {
-            Ok(c) => Monitor { chan: c },
-            Err(_) => return 1,
-        };
+        let monitor = Monitor { chan: chan.clone() };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             one_connection(proto, tcp, kind, ctx, monitor)
         }));
