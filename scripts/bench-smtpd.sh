@@ -201,7 +201,7 @@ if [ -z "$ONLY" ]; then
             "$(echo "$N / ${ACCEPT[$name]}" | bc -l)" "${DELIVER[$name]}"
     done
     if [ "${DELIVER[classicd]}" != timeout ] && [ "${DELIVER[postfix]}" != timeout ]; then
-        printf 'ratios (classicd / Postfix): accepted %.2fx (target >= 2x); delivery time %.2f (target <= 0.5)\n' \
+        printf 'ratios (classicd / Postfix): accepted %.2fx (target >= 2.5x); delivery time %.2f (target <= 0.5)\n' \
             "$(echo "${ACCEPT[postfix]} / ${ACCEPT[classicd]}" | bc -l)" \
             "$(echo "${DELIVER[classicd]} / ${DELIVER[postfix]}" | bc -l)"
     fi

@@ -56,10 +56,6 @@ def wait_for(pred, timeout=5.0):
     return pred()
 
 
-def monitors(d):
-    return children(d.pid)
-
-
 def serving(sock):
     """The monitor and the pre-login process that hold the server side of
     the client socket `sock` (its peer is our local address)."""
@@ -81,17 +77,9 @@ def serving(sock):
     return found
 
 
-def one_monitor(d):
-    """The monitor of the test's connection (the daemon's readiness probe
-    may still have one on its way out)."""
-    found = wait_for(lambda: len(monitors(d)) == 1 and monitors(d))
-    assert found and len(found) == 1, monitors(d)
-    return found[0]
-
-
 def only_child(pid):
-    kids = wait_for(lambda: children(pid))
-    assert len(kids) == 1, kids
+    kids = wait_for(lambda: len(children(pid)) == 1 and children(pid))
+    assert kids and len(kids) == 1, children(pid)
     return kids[0]
 
 
@@ -123,9 +111,8 @@ def assert_monitor(pid):
 def test_pop3d_before_and_after_login(lab, daemon, alice):
     d = daemon("pop3d")
     p = poplib.POP3(d.host, d.port, timeout=10)
-    monitor = one_monitor(d)
+    monitor, prelogin = serving(p.sock)
     assert_monitor(monitor)
-    prelogin = only_child(monitor)
     assert_prelogin(prelogin)
     p.user("alice")
     p.pass_("wonder")
@@ -143,8 +130,7 @@ def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_fil
     p = poplib.POP3(d.host, d.port, timeout=10)
     ctx = ssl.create_default_context(cafile=str(cert))
     p.stls(context=ctx)
-    monitor = one_monitor(d)
-    prelogin = only_child(monitor)
+    monitor, prelogin = serving(p.sock)
     assert_prelogin(prelogin)
     p.user("alice")
     p.pass_("wonder")
@@ -156,7 +142,8 @@ def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_fil
     assert prelogin in children(monitor)
     assert_prelogin(prelogin)
     p.quit()
-    assert wait_for(lambda: not os.path.exists(f"/proc/{monitor}"))
+    # The relay ends with the session; the monitor stays for the next one.
+    assert wait_for(lambda: not os.path.exists(f"/proc/{prelogin}"))
 
 
 def test_login_deadline_ends_a_trickling_client(lab, daemon):
@@ -199,9 +186,8 @@ def test_ftpd_before_and_after_login(lab, daemon, alice):
     d = daemon("ftpd", "check_shell=no")
     f = ftplib.FTP()
     f.connect(d.host, d.port, timeout=10)
-    monitor = one_monitor(d)
+    monitor, prelogin = serving(f.sock)
     assert_monitor(monitor)
-    prelogin = only_child(monitor)
     assert_prelogin(prelogin)
     f.login("alice", "wonder")
     assert f.pwd() == str(alice)
@@ -220,8 +206,7 @@ def test_ftpd_chroot_users_and_tls(lab, daemon, alice, tls_files):
     f = ftplib.FTP_TLS(context=ctx)
     f.connect(d.host, d.port, timeout=10)
     f.auth()
-    monitor = one_monitor(d)
-    prelogin = only_child(monitor)
+    monitor, prelogin = serving(f.sock)
     assert_prelogin(prelogin)
     f.login("alice", "wonder")
     f.prot_p()

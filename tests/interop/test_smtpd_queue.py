@@ -398,6 +398,9 @@ def test_garbage_from_the_remote_is_a_deferral(lab, daemon, script):
         a = smtpd(daemon, lab, "a", f"relay_host=127.0.0.1:{g.port}", "retry_interval=300")
         send(a.port, "demo@a.test", ["user@remote.test"], message("garbage"))
         assert wait_for(lambda: "status=deferred" in a.log(), timeout=20), a.log()
+        # The attempt is counted when the runner settles the message, just
+        # after it logs the outcome.
+        assert wait_for(lambda: "1 attempt" in queue_listing(lab, a.queue_dir), timeout=10)
         out = queue_listing(lab, a.queue_dir)
         assert "user@remote.test" in out and "1 attempt" in out, out
         assert "panic" not in a.log() and "internal error" not in a.log()

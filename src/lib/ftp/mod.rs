@@ -34,7 +34,7 @@ pub static SERVICE: Service = Service {
     config: config::build,
     extra_modes: &[],
     companion: None,
-    max_use: 1,
+    max_use: 100,
 };
 
 /// The port active-mode data connections come from: 20 for a server on

@@ -26,5 +26,5 @@ pub static SERVICE: Service = Service {
     config: config::build,
     extra_modes: &[],
     companion: None,
-    max_use: 1,
+    max_use: 100,
 };

@@ -108,9 +108,10 @@ enum Ended {
 }
 
 /// Serve connections through the privilege split, the first and then each
-/// that `next` gives, with one pre-login process for them all when the
-/// service has no logins (smtpd: a process that never becomes anyone is
-/// reused, as Postfix's smtpd is); returns the exit code.
+/// that `next` gives (a reused monitor: forking one per connection costs
+/// more than an FTP login's dialogue), with one pre-login process for them
+/// all when the service has no logins (smtpd: a process that never becomes
+/// anyone is reused, as Postfix's smtpd is); returns the exit code.
 pub fn serve_reusable(
     proto: &'static dyn TcpProtocol,
     tcp: TcpStream,
@@ -166,12 +167,24 @@ pub fn serve_reusable(
             }
         };
         m.end_connection();
+        if prelogin.is_none() {
+            // Whatever of this connection is still there (a pre-login
+            // process past its deadline, a relay) goes before the next.
+            m.stop_children();
+        }
         log::info!(
             "session with {peer} ended after {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        if let (Ended::Done, true) = (ended, reuse) {
-            conn = next();
+        // The monitor serves the next connection it is handed (it never
+        // read the network and is still root); the pre-login process only
+        // when it waits for one (services without logins), else a new one
+        // is forked: a login service's pre-login process has seen a
+        // password, and the next client's must not meet it.
+        match ended {
+            Ended::Done if reuse => conn = next(),
+            Ended::Gone if code == 0 => conn = next(),
+            _ => {}
         }
     }
     // The pre-login process waiting for another connection is let go.
@@ -179,11 +192,7 @@ pub fn serve_reusable(
         drop(side.chan);
         m.children.wait(side.pid);
     }
-    // Whatever is left (a relay whose account process ended first) goes.
-    for pid in m.children.pids() {
-        let _ = kill(pid, Signal::SIGTERM);
-        m.children.wait(pid);
-    }
+    m.stop_children();
     code
 }
 
@@ -222,6 +231,14 @@ fn decode_kind(k: u8, ctx: &Context) -> Option<ListenKind> {
 }
 
 impl MonitorState<'_> {
+    /// End every child process still there, and reap it.
+    fn stop_children(&mut self) {
+        for pid in self.children.pids() {
+            let _ = kill(pid, Signal::SIGTERM);
+            self.children.wait(pid);
+        }
+    }
+
     fn begin_connection(&mut self, peer: SocketAddr, local: SocketAddr, kind: ListenKind) {
         self.peer = peer;
         self.local = local;
