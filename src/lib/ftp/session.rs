@@ -200,8 +200,9 @@ impl TcpProtocol for Ftp {
         })
     }
 
-    fn reserved_port(&self, local: SocketAddr) -> Option<u16> {
-        Some(super::data_port(local))
+    fn reserved_ports(&self, local: SocketAddr) -> Option<std::ops::RangeInclusive<u16>> {
+        let port = super::data_port(local);
+        Some(port..=port)
     }
 }
 

@@ -5,11 +5,16 @@
 //! between the client's connection and the pty master (`relay`), with a
 //! `Filter` per direction for the protocol.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::runtime::supervise::{self, Kind};
 use crate::sys;
 
 mod buffer;
@@ -24,10 +29,24 @@ pub use filter::{
 };
 pub use relay::{relay, relay_with_typeahead, ChildWatch, End, Outcome, RelayConfig};
 
+/// A program to start on a terminal, spelled out whole: the caller builds
+/// its arguments and environment from allow-lists, never from what a
+/// client sent as such.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub path: CString,
+    /// argv, argv[0] included.
+    pub argv: Vec<CString>,
+    /// `NAME=value` entries: the whole environment.
+    pub env: Vec<CString>,
+    /// Where it starts (None: where we are).
+    pub dir: Option<PathBuf>,
+}
+
 /// The master side of a running terminal session.
 pub struct PtySession {
     pub master: File,
-    pub child: Child,
+    pub child: Pid,
     /// The terminal name without "/dev/", e.g. "pts/3".
     pub line: String,
     record: Option<(String, String)>,
@@ -56,22 +75,36 @@ pub fn open(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd, String)> {
     Ok((pair.master, pair.slave, name))
 }
 
-/// Run `cmd` on a new pseudo-terminal as its controlling terminal.
-/// `utmp_user` and `host` make a login record when given.
+/// Start `program` on a new pseudo-terminal, as the leader of a new session
+/// whose controlling terminal it is; `utmp` (user, remote host) makes a
+/// login record. `prepare` runs in the child just before the program (the
+/// last identity change, for instance). The child is started by the
+/// supervisor: it keeps nothing but the terminal.
 pub fn spawn(
-    mut cmd: Command,
+    program: &Program,
     rows: u16,
     cols: u16,
     utmp: Option<(&str, &str)>,
+    prepare: impl FnOnce() -> io::Result<()>,
 ) -> io::Result<PtySession> {
     let (master, slave, line) = open(rows, cols)?;
-    let slave_file = File::from(slave);
-    cmd.stdin(Stdio::from(slave_file.try_clone()?))
-        .stdout(Stdio::from(slave_file.try_clone()?))
-        .stderr(Stdio::from(slave_file));
-    // In the child between fork and exec: a new session, then the terminal
-    // on fd 0 becomes its controlling terminal.
-    let child = sys::spawn_session_leader(&mut cmd)?;
+    let keep = [slave.as_raw_fd()];
+    let child = supervise::spawn(Kind::Program, &keep, move || {
+        let result = become_terminal_session(slave).and_then(|()| {
+            if let Some(dir) = &program.dir {
+                std::env::set_current_dir(dir)?;
+            }
+            prepare()?;
+            Ok(nix::unistd::execve(
+                &program.path,
+                &program.argv,
+                &program.env,
+            )?)
+        });
+        let Err(e) = result;
+        log::error!("cannot start {:?}: {e}", program.path);
+        127
+    })?;
     let record = utmp.map(|(u, h)| (u.to_string(), h.to_string()));
     if let Some((user, host)) = &record {
         sys::write_utmp(
@@ -79,7 +112,7 @@ pub fn spawn(
                 user,
                 line: &line,
                 host,
-                pid: child.id() as i32,
+                pid: child.as_raw(),
             },
             true,
         );
@@ -92,6 +125,23 @@ pub fn spawn(
     })
 }
 
+/// In the child: a new session, the terminal as its controlling terminal
+/// and as fds 0-2.
+fn become_terminal_session(slave: OwnedFd) -> io::Result<()> {
+    nix::unistd::setsid()?;
+    sys::set_controlling_terminal(slave.as_raw_fd())?;
+    for fd in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), fd)?;
+    }
+    if slave.as_raw_fd() > 2 {
+        drop(slave);
+    } else {
+        // It is one of 0-2 already: keep it open there.
+        std::mem::forget(slave);
+    }
+    Ok(())
+}
+
 impl PtySession {
     /// Tell the terminal (and so the program) about a new window size.
     pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
@@ -99,20 +149,37 @@ impl PtySession {
     }
 
     /// Wait for the program and close the login record.
-    pub fn finish(mut self) -> io::Result<std::process::ExitStatus> {
-        let status = self.child.wait()?;
+    pub fn finish(self) -> io::Result<WaitStatus> {
+        let status = loop {
+            match waitpid(self.child, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r?,
+            }
+        };
         if let Some((user, host)) = &self.record {
             sys::write_utmp(
                 &sys::LoginRecord {
                     user,
                     line: &self.line,
                     host,
-                    pid: self.child.id() as i32,
+                    pid: self.child.as_raw(),
                 },
                 false,
             );
         }
         Ok(status)
+    }
+}
+
+/// A program run through /bin/sh -c, with a plain environment (tests).
+#[cfg(test)]
+pub fn shell(script: &str) -> Program {
+    let c = |s: &str| CString::new(s).unwrap();
+    Program {
+        path: c("/bin/sh"),
+        argv: vec![c("sh"), c("-c"), c(script)],
+        env: vec![c("PATH=/usr/bin:/bin"), c("TERM=dumb")],
+        dir: None,
     }
 }
 
@@ -123,10 +190,8 @@ mod tests {
 
     #[test]
     fn program_gets_a_controlling_terminal_of_the_right_size() {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg("tty; stty size; test -t 0 && echo interactive");
-        let mut s = spawn(cmd, 33, 101, None).expect("spawn on a pty");
+        let program = shell("tty; stty size; test -t 0 && echo interactive");
+        let mut s = spawn(&program, 33, 101, None, || Ok(())).expect("spawn on a pty");
         assert!(s.line.starts_with("pts/"), "{}", s.line);
         let mut out = Vec::new();
         let mut buf = [0u8; 1024];
@@ -141,14 +206,12 @@ mod tests {
         assert!(text.contains("/dev/pts/"), "{text}");
         assert!(text.contains("33 101"), "{text}");
         assert!(text.contains("interactive"), "{text}");
-        assert!(s.finish().unwrap().success());
+        assert!(matches!(s.finish().unwrap(), WaitStatus::Exited(_, 0)));
     }
 
     #[test]
     fn resize_reaches_the_terminal() {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg("read x; stty size");
-        let mut s = spawn(cmd, 24, 80, None).unwrap();
+        let mut s = spawn(&shell("read x; stty size"), 24, 80, None, || Ok(())).unwrap();
         s.resize(50, 132).unwrap();
         use std::io::Write;
         s.master.write_all(b"go\n").unwrap();

@@ -6,14 +6,13 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::sys::socket::{send, MsgFlags};
 use nix::sys::termios::SpecialCharacterIndices;
-use nix::unistd::Pid;
 
 const WAIT: Duration = Duration::from_secs(15);
 

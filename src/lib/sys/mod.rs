@@ -385,8 +385,25 @@ extern "C" {
 #[cfg(not(target_os = "linux"))]
 pub fn write_utmp(_rec: &LoginRecord, _login: bool) {}
 
+/// Make the terminal on `fd` the controlling terminal of this process, the
+/// leader of a session that has none (after setsid).
+pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal the
+    // terminal from another session) and no pointer.
+    #[allow(clippy::useless_conversion)]
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSCTTY.into(), 0) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Spawn `cmd` as the leader of a new session whose controlling terminal is
-/// the terminal on its standard input (set up by the caller).
+/// the terminal on its standard input (set up by the caller). For tests,
+/// which run programs with std's Command; the daemons start programs
+/// through `pty::spawn` and the supervisor.
+#[cfg(test)]
 pub fn spawn_session_leader(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     // SAFETY: the hook runs in the forked child before exec and calls only

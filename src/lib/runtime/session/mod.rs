@@ -73,9 +73,11 @@ pub trait TcpProtocol: Sync {
         None
     }
 
-    /// The local port connections to the client come from (ftpd's data
-    /// port), for `Monitor::reserved_port`; None: the service has none.
-    fn reserved_port(&self, local: SocketAddr) -> Option<u16> {
+    /// The local ports connections to the client may come from, for
+    /// `Monitor::reserved_port`, tried from the top: ftpd's data port (20
+    /// for a server on 21), rshd's 512-1023 for its stderr connection as
+    /// rresvport(3) does. None: the service has none.
+    fn reserved_ports(&self, local: SocketAddr) -> Option<std::ops::RangeInclusive<u16>> {
         let _ = local;
         None
     }

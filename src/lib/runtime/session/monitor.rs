@@ -557,24 +557,36 @@ impl MonitorState<'_> {
         Ok((relay_end, Side { pid, chan: mine }))
     }
 
-    /// Connect from the service's reserved port to the client's address
-    /// (never elsewhere: a privileged source port is what .rhosts trust
-    /// rests on).
+    /// Connect from one of the service's reserved ports to the client's
+    /// address (never elsewhere: a privileged source port is what .rhosts
+    /// trust rests on, so a session must not get one to point anywhere).
     fn reserved_port(&self, port: u16) -> std::io::Result<Socket> {
-        let Some(source) = self.proto.reserved_port(self.local) else {
+        let Some(ports) = self.proto.reserved_ports(self.local) else {
             return Err(std::io::Error::other("no reserved port for this service"));
         };
         if port == 0 {
             return Err(std::io::Error::other("port 0"));
         }
-        let from = SocketAddr::new(self.local.ip(), source);
         let to = SocketAddr::new(self.peer.ip(), port);
-        let s = Socket::new(Domain::for_address(from), Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.set_cloexec(true)?;
-        s.bind(&SockAddr::from(from))?;
-        s.connect_timeout(&SockAddr::from(to), Duration::from_secs(30))?;
-        Ok(s)
+        let mut last = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        for source in ports.rev() {
+            let from = SocketAddr::new(self.local.ip(), source);
+            let s = Socket::new(Domain::for_address(from), Type::STREAM, Some(Protocol::TCP))?;
+            s.set_reuse_address(true)?;
+            s.set_cloexec(true)?;
+            if let Err(e) = s.bind(&SockAddr::from(from)) {
+                last = e;
+                continue;
+            }
+            match s.connect_timeout(&SockAddr::from(to), Duration::from_secs(30)) {
+                Ok(()) => return Ok(s),
+                // That port is still tied to an earlier connection to the
+                // same place: the next one may not be.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 }
 
