@@ -92,3 +92,106 @@ fn nss_lookup_without_password() {
     assert!(auth.lookup("no-such-user-classicd").unwrap().is_none());
     assert!(auth.lookup("../etc").unwrap().is_none());
 }
+
+/// A scripted person at a terminal: answers prompts in order, keeps what
+/// it was shown.
+struct Script {
+    answers: std::collections::VecDeque<(String, bool, String)>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl auth::Converse for Script {
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("prompt {echo} {text}"));
+        let (want, want_echo, answer) = self.answers.pop_front()?;
+        assert!(text.contains(&want), "asked {text:?}, expected {want:?}");
+        assert_eq!(echo, want_echo, "{text}");
+        Some(answer)
+    }
+
+    fn show(&mut self, text: &str, error: bool) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("show {error} {text}"));
+    }
+}
+
+#[test]
+fn pam_conversation_with_an_expired_password() {
+    if !as_root() {
+        eprintln!("skipped: needs root to create a system account");
+        return;
+    }
+    const USER2: &str = "classicdtest2";
+    const NEW: &str = "N3w-Battery-staple";
+    ensure_account();
+    if auth::system_account(USER2).is_none() {
+        assert!(Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", "-U", USER2])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let set = |pw: &str| {
+        let mut p = Command::new("chpasswd")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(p.stdin.take().unwrap(), "{USER2}:{pw}").unwrap();
+        assert!(p.wait().unwrap().success());
+    };
+    set(PASSWORD);
+    let auth = Authenticator::new(None, SERVICE);
+    // The name asked for, the password hidden.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let script = Script {
+        answers: [
+            ("login", true, USER2.to_string()),
+            ("assword", false, PASSWORD.to_string()),
+        ]
+        .into_iter()
+        .map(|(a, b, c)| (a.to_string(), b, c))
+        .collect(),
+        seen: seen.clone(),
+    };
+    let login = auth
+        .converse(None, "127.0.0.1", Box::new(script))
+        .expect("the conversation logs in");
+    assert_eq!(login.account.name, USER2);
+    drop(login);
+    // Expired: the stack says so and asks for a new password, which then
+    // works.
+    assert!(Command::new("chage")
+        .args(["-d", "0", USER2])
+        .status()
+        .unwrap()
+        .success());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let script = Script {
+        answers: [
+            ("assword", false, PASSWORD.to_string()),
+            ("urrent", false, PASSWORD.to_string()),
+            ("ew", false, NEW.to_string()),
+            ("ew", false, NEW.to_string()),
+        ]
+        .into_iter()
+        .map(|(a, b, c)| (a.to_string(), b, c))
+        .collect(),
+        seen: seen.clone(),
+    };
+    let login = auth.converse(Some(USER2), "127.0.0.1", Box::new(script));
+    let shown = seen.lock().unwrap().join("\n");
+    let login = login.unwrap_or_else(|e| panic!("{e:?}\n{shown}"));
+    assert!(
+        shown.to_lowercase().contains("expired") || shown.contains("change"),
+        "{shown}"
+    );
+    drop(login);
+    assert!(auth.authenticate(USER2, NEW, "127.0.0.1").is_ok());
+    set(PASSWORD);
+}

@@ -41,6 +41,13 @@ pub enum AuthError {
     Unavailable(String),
 }
 
+/// The person at a terminal, for an interactive login: prompts out, answers
+/// back (None: no answer, the login is abandoned), messages shown.
+pub trait Converse {
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<String>;
+    fn show(&mut self, text: &str, error: bool);
+}
+
 /// A successful login: the account, and the PAM session while it lasts.
 pub struct Login {
     pub account: Account,
@@ -109,6 +116,68 @@ impl Authenticator {
                 }
             }
         };
+        Self::settle(name, peer, started, result)
+    }
+
+    /// A login at a terminal: the prompts (for the name too, when `name`
+    /// is None) and messages go to `conv`, which relays them to the person
+    /// at the other end. With a passwd_file: "login: " and "Password: ";
+    /// with PAM: whatever the stack asks, an expired password changed
+    /// when it allows. The same failure delay as `authenticate`.
+    pub fn converse(
+        &self,
+        name: Option<&str>,
+        peer: &str,
+        mut conv: Box<dyn Converse>,
+    ) -> Result<Login, AuthError> {
+        let started = Instant::now();
+        let name = name.filter(|n| !n.is_empty()).map(str::to_string);
+        let result = match &self.passwd_file {
+            Some(path) => {
+                let name = match name {
+                    Some(n) => Some(n),
+                    None => conv.prompt("login: ", true),
+                };
+                match (name, conv.prompt("Password: ", false)) {
+                    (Some(n), Some(p)) if plausible_name(&n) => {
+                        let r = passwd_file::check(path, &n, &p)
+                            .map(|account| Login { account, pam: None });
+                        return Self::settle(&n, peer, started, r);
+                    }
+                    (_, Some(p)) => {
+                        passwd_file::burn_time(&p);
+                        Err(AuthError::Denied)
+                    }
+                    _ => Err(AuthError::Denied),
+                }
+            }
+            None => {
+                if name.as_deref().is_some_and(|n| !plausible_name(n)) {
+                    Err(AuthError::Denied)
+                } else {
+                    pam::login_interactive(&self.pam_service, name.as_deref(), peer, conv).map(
+                        |(account, p)| Login {
+                            account,
+                            pam: Some(p),
+                        },
+                    )
+                }
+            }
+        };
+        let shown = match &result {
+            Ok(l) => l.account.name.clone(),
+            Err(_) => "(unknown)".to_string(),
+        };
+        Self::settle(&shown, peer, started, result)
+    }
+
+    /// Log the outcome; a failure returns only after FAILURE_DELAY.
+    fn settle(
+        name: &str,
+        peer: &str,
+        started: Instant,
+        result: Result<Login, AuthError>,
+    ) -> Result<Login, AuthError> {
         match &result {
             Ok(_) => log::info!("login ok: user {name} from {peer}"),
             Err(AuthError::Denied) => {

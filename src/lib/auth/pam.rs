@@ -1,14 +1,75 @@
 //! System accounts: NSS for the account, PAM to authenticate, authorise and
 //! open the session (sudo-rs order: authenticate, account, open session,
 //! environment; the session closes when the login is dropped).
+//!
+//! The conversation is either fixed (a name and password the protocol
+//! already has: FTP, POP3, SMTP AUTH) or relayed: each prompt and message
+//! of the PAM stack goes to the client's terminal through the pre-login
+//! process, and each answer comes back (telnetd's and rlogind's login),
+//! expired passwords changed as the stack asks.
 
-use pam_client::conv_mock::Conversation;
+use std::ffi::{CStr, CString};
+
 use pam_client::{Context, Flag, SessionToken};
+use pam_client::{ConversationHandler, ErrorCode};
 
-use super::{system_account, Account, AuthError};
+use super::{system_account, Account, AuthError, Converse};
+
+/// The conversation of one PAM context.
+pub(super) enum Conv {
+    /// Answers known beforehand: the name for a visible prompt, the
+    /// password for a hidden one.
+    Fixed { user: String, password: String },
+    /// Relayed to the client; None once the login is over (a prompt after
+    /// it, at session close, gets no answer).
+    Relayed(Option<Box<dyn Converse>>),
+}
+
+fn cstring(s: String) -> Result<CString, ErrorCode> {
+    CString::new(s).map_err(|_| ErrorCode::CONV_ERR)
+}
+
+impl Conv {
+    fn ask(&mut self, prompt: &CStr, echo: bool) -> Result<CString, ErrorCode> {
+        match self {
+            Conv::Fixed { user, password } => {
+                cstring(if echo { user.clone() } else { password.clone() })
+            }
+            Conv::Relayed(Some(c)) => match c.prompt(&prompt.to_string_lossy(), echo) {
+                Some(answer) => cstring(answer),
+                None => Err(ErrorCode::CONV_ERR),
+            },
+            Conv::Relayed(None) => Err(ErrorCode::CONV_ERR),
+        }
+    }
+
+    fn tell(&mut self, msg: &CStr, error: bool) {
+        if let Conv::Relayed(Some(c)) = self {
+            c.show(&msg.to_string_lossy(), error);
+        }
+    }
+}
+
+impl ConversationHandler for Conv {
+    fn prompt_echo_on(&mut self, prompt: &CStr) -> Result<CString, ErrorCode> {
+        self.ask(prompt, true)
+    }
+
+    fn prompt_echo_off(&mut self, prompt: &CStr) -> Result<CString, ErrorCode> {
+        self.ask(prompt, false)
+    }
+
+    fn text_info(&mut self, msg: &CStr) {
+        self.tell(msg, false);
+    }
+
+    fn error_msg(&mut self, msg: &CStr) {
+        self.tell(msg, true);
+    }
+}
 
 pub(super) struct PamLogin {
-    context: Context<Conversation>,
+    context: Context<Conv>,
     session: Option<SessionToken>,
 }
 
@@ -50,14 +111,41 @@ fn is_denial(e: &pam_client::Error) -> bool {
             | C::AUTHINFO_UNAVAIL
             | C::AUTHTOK_EXPIRED
             | C::CRED_EXPIRED
+            | C::CONV_ERR
     )
 }
 
+/// A name and password known beforehand.
 pub(super) fn login(
     service: &str,
     name: &str,
     password: &str,
     peer: &str,
+) -> Result<(Account, PamLogin), AuthError> {
+    let conv = Conv::Fixed {
+        user: name.to_string(),
+        password: password.to_string(),
+    };
+    run(service, Some(name), peer, conv, false)
+}
+
+/// A login whose prompts go to the client (the name too, when `name` is
+/// None); an expired password is changed if the stack allows it.
+pub(super) fn login_interactive(
+    service: &str,
+    name: Option<&str>,
+    peer: &str,
+    conv: Box<dyn Converse>,
+) -> Result<(Account, PamLogin), AuthError> {
+    run(service, name, peer, Conv::Relayed(Some(conv)), true)
+}
+
+fn run(
+    service: &str,
+    name: Option<&str>,
+    peer: &str,
+    conv: Conv,
+    interactive: bool,
 ) -> Result<(Account, PamLogin), AuthError> {
     let unavailable = |e: pam_client::Error| AuthError::Unavailable(format!("PAM: {e}"));
     let classify = |e: pam_client::Error| {
@@ -67,21 +155,37 @@ pub(super) fn login(
             unavailable(e)
         }
     };
-    let conv = Conversation::with_credentials(name, password);
-    let mut context = Context::new(service, Some(name), conv).map_err(unavailable)?;
+    let mut context = Context::new(service, name, conv).map_err(unavailable)?;
     let _ = context.set_rhost(Some(peer));
     crate::sys::with_huge_crypt_scratch(|| context.authenticate(Flag::DISALLOW_NULL_AUTHTOK))
         .map_err(classify)?;
+    let user = context
+        .user()
+        .unwrap_or_else(|_| name.unwrap_or_default().to_string());
     // Past a correct password, any refusal is a plain denial: a distinct,
-    // faster answer would tell the client that the password was right.
-    context
-        .acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK)
-        .map_err(|e| {
-            log::info!("PAM account check for {name}: {e}");
-            AuthError::Denied
-        })?;
-    let user = context.user().unwrap_or_else(|_| name.to_string());
+    // faster answer would tell the client that the password was right. A
+    // person at a terminal may change an expired password, as login(1)
+    // lets them.
+    match context.acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK) {
+        Ok(()) => {}
+        Err(e) if interactive && e.code() == ErrorCode::NEW_AUTHTOK_REQD => {
+            context
+                .chauthtok(Flag::CHANGE_EXPIRED_AUTHTOK)
+                .map_err(|e| {
+                    log::info!("PAM password change for {user}: {e}");
+                    AuthError::Denied
+                })?;
+        }
+        Err(e) => {
+            log::info!("PAM account check for {user}: {e}");
+            return Err(AuthError::Denied);
+        }
+    }
     let account = system_account(&user).ok_or(AuthError::Denied)?;
+    // The conversation is over: nothing more is relayed to the client.
+    if let Conv::Relayed(c) = context.conversation_mut() {
+        *c = None;
+    }
     // Opening a session and setting credentials needs root; an unprivileged
     // daemon (a lab) authenticates only.
     let session = if super::running_as_root() {

@@ -298,7 +298,17 @@ impl Read for Deadline<'_> {
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.lines.read_raw(&mut self.stream, buf)
+        match self.deadline {
+            None => self.lines.read_raw(&mut self.stream, buf),
+            Some(deadline) => {
+                let mut r = Deadline {
+                    stream: &mut self.stream,
+                    idle: self.idle,
+                    deadline,
+                };
+                self.lines.read_raw(&mut r, buf)
+            }
+        }
     }
 }
 

@@ -230,6 +230,13 @@ pub enum Request {
     Password { user: String, password: String },
     /// An anonymous login (ftpd), if the service offers one.
     Anonymous { ident: String },
+    /// A login at a terminal (telnetd, rlogind): the monitor runs the
+    /// conversation (PAM's, or "login:" and "Password:" for a passwd_file),
+    /// sending `Prompt`s and `Message`s until its verdict; `user` is the
+    /// name already known ("" when it must be asked for).
+    Converse { user: String },
+    /// The answer to a `Prompt` (None: the person gave none).
+    Answer(Option<String>),
     /// Start the session of the account just granted: `handover` is the
     /// protocol's state for the account's process, `unread` what the client
     /// sent after the login line; `tls`: the pre-login process holds a TLS
@@ -277,6 +284,10 @@ pub enum Response {
     /// listener (0 plain, 1 implicit TLS, 2 and up the service's extra
     /// listeners in order).
     Connection { kind: u8 },
+    /// During `Converse`: ask the person this, echoing the answer or not.
+    Prompt { text: String, echo: bool },
+    /// During `Converse`: show the person this.
+    Message { text: String, error: bool },
 }
 
 mod tag {
@@ -287,6 +298,8 @@ mod tag {
     pub const SERVICE: u8 = 5;
     pub const DONE: u8 = 6;
     pub const TELL: u8 = 7;
+    pub const CONVERSE: u8 = 8;
+    pub const ANSWER: u8 = 9;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -296,6 +309,8 @@ mod tag {
     pub const FAILED: u8 = 106;
     pub const SERVICE_REPLY: u8 = 107;
     pub const CONNECTION: u8 = 108;
+    pub const PROMPT: u8 = 109;
+    pub const MESSAGE: u8 = 110;
 }
 
 impl Request {
@@ -318,6 +333,11 @@ impl Request {
             Request::Service(b) => Writer::new(tag::SERVICE).bytes(b).finish(),
             Request::Done => Writer::new(tag::DONE).finish(),
             Request::Tell(b) => Writer::new(tag::TELL).bytes(b).finish(),
+            Request::Converse { user } => Writer::new(tag::CONVERSE).str(user).finish(),
+            Request::Answer(a) => match a {
+                Some(text) => Writer::new(tag::ANSWER).u8(1).str(text).finish(),
+                None => Writer::new(tag::ANSWER).u8(0).finish(),
+            },
         }
     }
 
@@ -340,6 +360,14 @@ impl Request {
             tag::SERVICE => Request::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
             tag::DONE => Request::Done,
             tag::TELL => Request::Tell(r.bytes(MAX_MESSAGE)?.to_vec()),
+            tag::CONVERSE => Request::Converse {
+                user: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::ANSWER => Request::Answer(match r.u8()? {
+                0 => None,
+                1 => Some(r.str(MAX_CREDENTIAL)?.to_string()),
+                _ => return Err(Malformed),
+            }),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -358,6 +386,14 @@ impl Response {
             Response::Failed(why) => Writer::new(tag::FAILED).str(why).finish(),
             Response::Service(b) => Writer::new(tag::SERVICE_REPLY).bytes(b).finish(),
             Response::Connection { kind } => Writer::new(tag::CONNECTION).u8(*kind).finish(),
+            Response::Prompt { text, echo } => Writer::new(tag::PROMPT)
+                .str(text)
+                .u8(u8::from(*echo))
+                .finish(),
+            Response::Message { text, error } => Writer::new(tag::MESSAGE)
+                .str(text)
+                .u8(u8::from(*error))
+                .finish(),
         }
     }
 
@@ -374,6 +410,14 @@ impl Response {
             tag::FAILED => Response::Failed(r.str(MAX_CREDENTIAL)?.to_string()),
             tag::SERVICE_REPLY => Response::Service(r.bytes(MAX_MESSAGE)?.to_vec()),
             tag::CONNECTION => Response::Connection { kind: r.u8()? },
+            tag::PROMPT => Response::Prompt {
+                text: r.str(MAX_CREDENTIAL)?.to_string(),
+                echo: r.bool()?,
+            },
+            tag::MESSAGE => Response::Message {
+                text: r.str(MAX_CREDENTIAL)?.to_string(),
+                error: r.bool()?,
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -404,6 +448,9 @@ mod tests {
             Request::Service(vec![9; 70_000]),
             Request::Done,
             Request::Tell(vec![1, 2]),
+            Request::Converse { user: "".into() },
+            Request::Answer(Some("secret".into())),
+            Request::Answer(None),
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -423,6 +470,14 @@ mod tests {
             Response::Failed("no".into()),
             Response::Service(vec![1]),
             Response::Connection { kind: 2 },
+            Response::Prompt {
+                text: "Password: ".into(),
+                echo: false,
+            },
+            Response::Message {
+                text: "Your password has expired".into(),
+                error: true,
+            },
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

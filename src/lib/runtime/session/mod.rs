@@ -28,6 +28,8 @@
 pub mod ipc;
 mod monitor;
 mod relay;
+#[cfg(test)]
+mod tests;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -93,6 +95,15 @@ pub trait TcpProtocol: Sync {
     /// Whether clients log in (login_timeout applies before they do).
     fn logins(&self) -> bool {
         true
+    }
+
+    /// A byte stream rather than a line protocol (telnetd, rlogind): the
+    /// connection gets no idle timer (a terminal session may rightly be
+    /// quiet for hours; the relay has its own), and the service reads it
+    /// raw (`Conn`'s `Read`, which keeps the login deadline) rather than
+    /// by lines; `Service::line_max` then only sizes the read-ahead buffer.
+    fn byte_stream(&self) -> bool {
+        false
     }
 }
 
@@ -224,6 +235,47 @@ impl Monitor {
             user: user.to_string(),
             password: password.to_string(),
         })
+    }
+
+    /// A login at a terminal (telnetd, rlogind): the monitor runs the
+    /// conversation (PAM's, or "login:" and "Password:" with a
+    /// passwd_file) and each prompt and message comes to `terminal`, which
+    /// shows it to the person and returns the answer (echo off where the
+    /// prompt says so). `user`: the name already known, if any.
+    pub fn converse(
+        &self,
+        user: Option<&str>,
+        terminal: &mut dyn crate::auth::Converse,
+    ) -> Verdict {
+        let req = Request::Converse {
+            user: user.unwrap_or_default().to_string(),
+        };
+        if let Err(e) = self.chan.send(&req.encode(), &[]) {
+            log::error!("monitor: {e}");
+            return Verdict::Unavailable;
+        }
+        loop {
+            let msg = match self.chan.recv() {
+                Ok(Some((msg, _))) => msg,
+                _ => return Verdict::Unavailable,
+            };
+            match Response::decode(&msg) {
+                Ok(Response::Prompt { text, echo }) => {
+                    let answer = terminal.prompt(&text, echo);
+                    if self
+                        .chan
+                        .send(&Request::Answer(answer).encode(), &[])
+                        .is_err()
+                    {
+                        return Verdict::Unavailable;
+                    }
+                }
+                Ok(Response::Message { text, error }) => terminal.show(&text, error),
+                Ok(Response::Granted { user }) => return Verdict::Granted(user),
+                Ok(Response::Denied) => return Verdict::Denied,
+                _ => return Verdict::Unavailable,
+            }
+        }
     }
 
     /// An anonymous login, if the service offers one.

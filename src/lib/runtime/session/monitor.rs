@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,8 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(5);
 /// One side the monitor listens to.
 struct Side {
     pid: Pid,
-    chan: Channel,
+    /// Shared with a login conversation that relays prompts on it.
+    chan: Rc<Channel>,
 }
 
 /// The monitor's own state for one connection.
@@ -331,7 +333,7 @@ impl MonitorState<'_> {
                     let side = sides.remove(i);
                     return Ok((Ended::Done, Some(side)));
                 }
-                let (reply, fds, started) = self.answer(req, tcp);
+                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan);
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -366,15 +368,26 @@ impl MonitorState<'_> {
             }
             prelogin_main(proto, tcp, kind, ctx, theirs, reuse)
         })?;
-        Ok(Side { pid, chan: mine })
+        Ok(Side {
+            pid,
+            chan: Rc::new(mine),
+        })
     }
 
     /// Answer one request: the reply, descriptors to send with it, and the
     /// account's process when this started one.
-    fn answer(&mut self, req: Request, tcp: &TcpStream) -> (Response, Vec<OwnedFd>, Option<Side>) {
+    fn answer(
+        &mut self,
+        req: Request,
+        tcp: &TcpStream,
+        chan: &Rc<Channel>,
+    ) -> (Response, Vec<OwnedFd>, Option<Side>) {
         let none = |r| (r, Vec::new(), None);
         match req {
             Request::Password { user, password } => none(self.password(&user, &password)),
+            Request::Converse { user } => none(self.converse(&user, chan)),
+            // Only inside a conversation.
+            Request::Answer(_) => none(Response::Failed("no question asked".into())),
             Request::Anonymous { ident } => none(self.anonymous(&ident)),
             Request::Start {
                 handover,
@@ -426,7 +439,32 @@ impl MonitorState<'_> {
         }
         let peer = self.peer.ip().to_string();
         let started = Instant::now();
-        let login = match self.auth.authenticate(user, password, &peer) {
+        let result = self.auth.authenticate(user, password, &peer);
+        self.verdict(result, started)
+    }
+
+    /// A login at a terminal: the conversation is relayed on `chan` to the
+    /// pre-login process, which shows the prompts and returns the answers.
+    fn converse(&mut self, user: &str, chan: &Rc<Channel>) -> Response {
+        if self.granted.is_some() || !self.attempts_left() {
+            std::thread::sleep(auth::FAILURE_DELAY);
+            return Response::Denied;
+        }
+        let peer = self.peer.ip().to_string();
+        let started = Instant::now();
+        let relay = Box::new(Relayed {
+            chan: chan.clone(),
+            deadline: login_deadline(&self.ctx.settings, true),
+        });
+        let user = (!user.is_empty()).then_some(user);
+        let result = self.auth.converse(user, &peer, relay);
+        self.verdict(result, started)
+    }
+
+    /// The answer to a login: admitted by the service, or denied.
+    fn verdict(&mut self, result: Result<Login, AuthError>, started: Instant) -> Response {
+        let peer = self.peer.ip();
+        let login = match result {
             Ok(l) => l,
             Err(AuthError::Denied) => {
                 self.failures += 1;
@@ -531,7 +569,9 @@ impl MonitorState<'_> {
                 Ok(c) => c,
                 Err(_) => return 1,
             };
-            let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
+            if !proto.byte_stream() {
+                let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
+            }
             proto.session(LoggedIn {
                 conn,
                 account,
@@ -554,7 +594,13 @@ impl MonitorState<'_> {
             });
             0
         })?;
-        Ok((relay_end, Side { pid, chan: mine }))
+        Ok((
+            relay_end,
+            Side {
+                pid,
+                chan: Rc::new(mine),
+            },
+        ))
     }
 
     /// Connect from one of the service's reserved ports to the client's
@@ -587,6 +633,44 @@ impl MonitorState<'_> {
             }
         }
         Err(last)
+    }
+}
+
+/// The monitor's side of a login conversation: each prompt goes to the
+/// pre-login process, which asks the person; the answer must come before
+/// the login deadline.
+struct Relayed {
+    chan: Rc<Channel>,
+    deadline: Option<Instant>,
+}
+
+impl auth::Converse for Relayed {
+    fn prompt(&mut self, text: &str, echo: bool) -> Option<String> {
+        let text = text.to_string();
+        self.chan
+            .send(&Response::Prompt { text, echo }.encode(), &[])
+            .ok()?;
+        let left = match self.deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(600),
+        };
+        let mut fds = [PollFd::new(self.chan.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(left.as_millis().min(600_000) as i32).ok()?;
+        if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+            return None;
+        }
+        let (msg, _) = self.chan.recv().ok()??;
+        match Request::decode(&msg) {
+            Ok(Request::Answer(a)) => a,
+            _ => None,
+        }
+    }
+
+    fn show(&mut self, text: &str, error: bool) {
+        let text = text.to_string();
+        let _ = self
+            .chan
+            .send(&Response::Message { text, error }.encode(), &[]);
     }
 }
 
@@ -676,7 +760,9 @@ fn one_connection(
             return;
         }
     };
-    let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
+    if !proto.byte_stream() {
+        let _ = conn.set_idle_timeout(Some(ctx.settings.common().idle_timeout));
+    }
     conn.set_deadline(login_deadline(&ctx.settings, proto.logins()));
     if kind == ListenKind::Tls {
         let Some(cfg) = ctx.tls.as_ref() else {
