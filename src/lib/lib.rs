@@ -23,3 +23,6 @@ pub mod runtime;
 pub mod smtp;
 pub mod tftp;
 pub mod wire;
+
+#[cfg(test)]
+mod test_alone;

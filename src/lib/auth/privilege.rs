@@ -303,29 +303,14 @@ mod tests {
         );
     }
 
-    /// The ids belong to the whole process and the test harness runs tests
-    /// in threads, so the switch runs in a child process of its own: this
-    /// same test binary, running only this test.
+    /// The ids belong to the whole process: the switch runs alone.
     #[test]
     fn acting_as_switches_and_restores_as_root() {
-        const CHILD: &str = "CLASSICD_ACT_AS_CHILD";
-        if !running_as_root() {
-            return;
-        }
-        if std::env::var_os(CHILD).is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "auth::privilege::tests::acting_as_switches_and_restores_as_root",
-                    "--test-threads=1",
-                    "--nocapture",
-                ])
-                .env(CHILD, "1")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{text}");
-            assert!(text.contains("1 passed"), "{text}");
+        if !running_as_root()
+            || !crate::test_alone::in_child(
+                "auth::privilege::tests::acting_as_switches_and_restores_as_root",
+            )
+        {
             return;
         }
         let dir = std::env::temp_dir().join(format!("classicd-act-as-{}", std::process::id()));

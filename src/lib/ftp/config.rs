@@ -100,11 +100,7 @@ pub fn build(s: &Settings) -> Result<DaemonConfig, ConfigError> {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            origin: s.origin(key),
-            key: key.into(),
-            message,
-        };
+        let err = |key: &str, message: String| s.error(key, message);
         let pasv_address = match s.opt_text("pasv_address") {
             None => None,
             Some(a) => Some(

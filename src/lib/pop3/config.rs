@@ -34,11 +34,7 @@ impl Config {
     /// `mail_location` must name a known format and an absolute path;
     /// refusing cleartext logins needs TLS.
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            origin: s.origin(key),
-            key: key.into(),
-            message,
-        };
+        let err = |key: &str, message: String| s.error(key, message);
         let mail_location =
             Location::parse(s.text("mail_location")).map_err(|e| err("mail_location", e))?;
         let cleartext_login = s.bool("cleartext_login");

@@ -132,28 +132,32 @@ struct Authorization {
     monitor: Monitor,
 }
 
+/// The actions both phases carry out alike: a reply, and what follows it.
+/// The others come back.
+fn reply(d: &mut Dialogue, a: Action) -> Result<Flow, Action> {
+    let (b, flow) = match a {
+        Action::Reply(b) => (b, Flow::Continue),
+        Action::Close(b) => (b, Flow::Close),
+        Action::StartTls(b) => (b, Flow::StartTls),
+        other => return Err(other),
+    };
+    d.reply(&b);
+    Ok(flow)
+}
+
 impl Authorization {
     fn apply(&mut self, a: Action) -> Flow {
-        let d = &mut self.d;
+        let a = match reply(&mut self.d, a) {
+            Ok(flow) => return flow,
+            Err(a) => a,
+        };
         match a {
-            Action::Reply(b) => {
-                d.reply(&b);
-                Flow::Continue
-            }
-            Action::Close(b) => {
-                d.reply(&b);
-                Flow::Close
-            }
-            Action::StartTls(b) => {
-                d.reply(&b);
-                Flow::StartTls
-            }
             Action::Login { user, pass } => {
                 let next = self.login(&user, &pass);
                 self.apply(next)
             }
             // Nothing but a login leaves AUTHORIZATION.
-            Action::Retrieve { .. } | Action::Update => Flow::Close,
+            _ => Flow::Close,
         }
     }
 
@@ -257,18 +261,19 @@ impl Transaction {
     }
 
     fn apply(&mut self, a: Action) -> Flow {
-        let d = &mut self.d;
+        let a = match a {
+            // No TLS upgrade after login.
+            Action::StartTls(_) => return Flow::Close,
+            a => match reply(&mut self.d, a) {
+                Ok(flow) => return flow,
+                Err(a) => a,
+            },
+        };
         match a {
-            Action::Reply(b) => {
-                d.reply(&b);
-                Flow::Continue
-            }
-            Action::Close(b) => {
-                d.reply(&b);
+            // No second login.
+            Action::Login { .. } | Action::Reply(_) | Action::Close(_) | Action::StartTls(_) => {
                 Flow::Close
             }
-            // No second login, no TLS upgrade after login.
-            Action::StartTls(_) | Action::Login { .. } => Flow::Close,
             Action::Retrieve { index, status, top } => self.retrieve(index, status, top),
             Action::Update => {
                 let next = self.update();

@@ -315,25 +315,12 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
 
-    /// Children are forked from the test harness's threads: run the check
-    /// in a child of this test binary's own, single-threaded.
+    /// Forking from the harness's threads is not safe: the check runs alone.
     #[test]
     fn a_child_keeps_only_what_it_is_given() {
-        const CHILD: &str = "CLASSICD_SUPERVISE_CHILD";
-        if std::env::var_os(CHILD).is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "runtime::supervise::tests::a_child_keeps_only_what_it_is_given",
-                    "--test-threads=1",
-                    "--nocapture",
-                ])
-                .env(CHILD, "1")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{text}");
-            assert!(text.contains("1 passed"), "{text}");
+        if !crate::test_alone::in_child(
+            "runtime::supervise::tests::a_child_keeps_only_what_it_is_given",
+        ) {
             return;
         }
         let (mut kept, kept_child) = UnixStream::pair().unwrap();

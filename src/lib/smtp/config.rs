@@ -112,11 +112,7 @@ pub fn build(s: &Settings) -> Result<DaemonConfig, ConfigError> {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            origin: s.origin(key),
-            key: key.into(),
-            message,
-        };
+        let err = |key: &str, message: String| s.error(key, message);
         let mail_location =
             Location::parse(s.text("mail_location")).map_err(|e| err("mail_location", e))?;
         let hostname = match s.opt_text("hostname") {

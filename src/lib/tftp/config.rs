@@ -48,11 +48,7 @@ pub fn build(s: &Settings) -> Result<DaemonConfig, ConfigError> {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
-        let bad = |key: &str, message: &str| ConfigError {
-            origin: s.origin(key),
-            key: key.into(),
-            message: message.into(),
-        };
+        let bad = |key: &str, message: &str| s.error(key, message);
         let Some(root) = s.path("root") else {
             return Err(bad("root", "must name a directory"));
         };

@@ -48,11 +48,7 @@ impl Common {
     /// Read the common keys and check them against each other.
     /// `extra_listeners` are the service's own keys of kind Addrs.
     pub fn build(s: &Settings, extra_listeners: &[&'static str]) -> Result<Common, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            origin: s.origin(key),
-            key: key.into(),
-            message,
-        };
+        let err = |key: &str, message: String| s.error(key, message);
         let tls_cert = s.path("tls_cert");
         let tls_key = s.path("tls_key");
         let tls_listen = s.addrs("tls_listen").to_vec();

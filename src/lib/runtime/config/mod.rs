@@ -469,6 +469,16 @@ impl Settings {
     }
 
     /// Where a setting's value came from.
+    /// An error about `key`, naming where its value came from (file and
+    /// line, `-o`, or the default): what a builder returns for a bad value.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            origin: self.origin(key),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn origin(&self, key: &str) -> Origin {
         self.values
             .get(key)

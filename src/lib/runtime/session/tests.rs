@@ -1,7 +1,6 @@
 //! The privilege split end to end, in processes of its own: a test service
 //! on a loopback connection, its pre-login process talking to the monitor.
-//! The harness runs tests in threads, and the split forks: each test runs
-//! in a fresh single-threaded copy of this test binary.
+//! The split forks, so each test runs alone (`test_alone`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,27 +11,6 @@ use crate::auth::Converse;
 use crate::net::Line;
 use crate::runtime::invocation::load_options;
 use crate::runtime::{Handler, Service};
-
-/// Runs `name` in a child copy of the test binary; true when in the child.
-fn in_child(name: &str) -> bool {
-    const CHILD: &str = "CLASSICD_SESSION_TEST_CHILD";
-    if std::env::var_os(CHILD).is_some() {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--test-threads=1", "--nocapture"])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("1 passed"), "{text}");
-    false
-}
 
 /// A line-at-a-time terminal over the connection.
 struct LineTerminal<'a> {
@@ -156,7 +134,7 @@ use std::os::fd::AsRawFd;
 
 #[test]
 fn a_terminal_login_is_a_conversation_relayed_by_the_monitor() {
-    if !in_child(
+    if !crate::test_alone::in_child(
         "runtime::session::tests::a_terminal_login_is_a_conversation_relayed_by_the_monitor",
     ) {
         return;
