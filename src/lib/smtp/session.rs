@@ -126,7 +126,7 @@ impl LineProtocol for Driver {
         } else {
             self.last = masked(line);
             match command::parse(line) {
-                Ok(c) => self.state.command(c),
+                Ok(c) => self.state.handle(c),
                 Err(r) => self.state.bad_command(r),
             }
         };

@@ -268,7 +268,7 @@ impl State {
     }
 
     /// Handle one parsed command.
-    pub fn command(&mut self, cmd: Command) -> Action {
+    pub fn handle(&mut self, cmd: Command) -> Action {
         match cmd {
             Command::Helo(name) => {
                 self.txn = None;

@@ -24,7 +24,7 @@ fn cfg() -> Config {
 /// Feed a command line; resolve lookups with `demo` as the only user.
 fn send(s: &mut State, line: &str) -> Action {
     let a = match parse(line.as_bytes()) {
-        Ok(c) => s.command(c),
+        Ok(c) => s.handle(c),
         Err(reply) => s.bad_command(reply),
     };
     match a {
@@ -368,7 +368,7 @@ fn discard_only_recipients() {
     let mut s = State::new(cfg());
     send(&mut s, "EHLO c");
     send(&mut s, "MAIL FROM:<a@b.test>");
-    let Action::Lookup { local, .. } = s.command(parse(b"RCPT TO:<\"no body\"@mx.test>").unwrap())
+    let Action::Lookup { local, .. } = s.handle(parse(b"RCPT TO:<\"no body\"@mx.test>").unwrap())
     else {
         panic!()
     };
