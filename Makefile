@@ -1,6 +1,6 @@
 # classicd: the classic Unix network daemons.
 #   make          release build (installs missing build packages when root)
-#   make test     unit tests + the interop suite with real clients
+#   make test     lint (fmt, clippy), unit tests, the interop suite with real clients
 #   make lab      every daemon on 127.0.0.1 with a demo account
 #   make install  PREFIX=/usr/local DESTDIR= (binaries to sbin, man pages, samples)
 #   make bench    benchmarks side by side with the reference daemons
@@ -30,7 +30,7 @@ deps:
 	@sh scripts/deps.sh build
 
 test-deps:
-	@sh scripts/deps.sh test
+	@PYTHON=$(PYTHON) sh scripts/deps.sh test
 
 build: deps
 	$(CARGO) build --release
@@ -38,10 +38,13 @@ build: deps
 unit: deps
 	$(CARGO) test --release --lib --bins --tests
 
+# The interpreter that has pytest: $(PYTHON), or the venv deps.sh made for it.
 interop: build test-deps
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
+	@py=$(PYTHON); [ -x target/interop-venv/bin/python ] && py=target/interop-venv/bin/python; \
+	echo "$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)"; \
+	$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
 
-test: unit interop
+test: lint unit interop
 
 lint:
 	$(CARGO) fmt --check

@@ -135,7 +135,8 @@ def make_tree():
     os.chmod(LAB, 0o755)
     home = LAB / "home/demo"
     (LAB / "etc/passwd").write_text(
-        f"demo:{crypt_hash('demo')}:{uid}:{gid}:Lab demo user:{home}:/bin/sh\n")
+        f"demo:{crypt_hash('demo')}:{uid}:{gid}:Lab demo user:{home}:/bin/sh\n"
+        f"ftp:*:{uid}:{gid}:Anonymous FTP:{LAB}/ftp:/usr/sbin/nologin\n")
     # FTP content.
     (home / "README.txt").write_text("This is demo's home directory in the classicd lab.\n")
     (home / "docs").mkdir()
@@ -173,7 +174,7 @@ def config(name):
     tls = [f"tls_cert = {LAB}/etc/cert.pem", f"tls_key = {LAB}/etc/key.pem"]
     own = {
         "ftpd": tls + ["anonymous = yes", f"anon_root = {LAB}/ftp", "anon_upload_dir = /incoming",
-                       f"anon_user = {pwd.getpwuid(ids()[0]).pw_name}", "check_shell = no",
+                       "check_shell = no",
                        f"ftpusers_file = {LAB}/etc/ftpusers", "pasv_ports = 30000-30100"],
         "smtpd": tls + ["hostname = localhost", "local_domains = localhost, lab.test",
                         f"queue_dir = {LAB}/spool/smtpd", f"aliases_file = {LAB}/etc/aliases",

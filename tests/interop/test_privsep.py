@@ -253,3 +253,27 @@ def test_smtpd_dialogue_never_runs_as_root(lab, daemon, alice):
     assert_prelogin(dialogue2)
     assert (monitor2, dialogue2) == (monitor, dialogue)
     s.quit()
+
+
+def test_ftpd_anonymous_runs_as_the_passwd_file_ftp_account(lab, daemon):
+    """anon_user is looked up like every account: with a passwd_file, there
+    (a virtual-user host has no system `ftp`), and the session runs as it,
+    confined to anon_root."""
+    import ftplib
+    root = lab.dir / "anon"
+    (root / "pub").mkdir(parents=True)
+    (root / "pub" / "hello.txt").write_text("hi\n")
+    lines = [l for l in lab.passwd_file.read_text().splitlines() if not l.startswith("ftp:")]
+    lines.append(f"ftp:*:{UID + 1}:{GID + 1}:Anonymous FTP:/nonexistent:/usr/sbin/nologin")
+    lab.passwd_file.write_text("\n".join(lines) + "\n")
+    d = daemon("ftpd", "anonymous=yes", f"anon_root={root}")
+    f = ftplib.FTP()
+    f.connect(d.host, d.port, timeout=10)
+    monitor, _ = serving(f.sock)
+    f.login("anonymous", "guest@example.org")
+    assert f.nlst("pub") == ["pub/hello.txt"] or f.nlst("pub") == ["hello.txt"]
+    account = only_child(monitor)
+    st = proc_status(account)
+    assert st["uid"] == [UID + 1] * 4 and st["gid"] == [GID + 1] * 4, st
+    assert st["root"] == str(root), st
+    f.quit()
