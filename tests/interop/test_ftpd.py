@@ -8,6 +8,7 @@ import io
 import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 
@@ -936,3 +937,52 @@ def shutil_which(name):
     import shutil
 
     return shutil.which(name)
+
+
+def test_stou_keeps_a_free_name_and_numbers_a_taken_one(lab, daemon):
+    put(lab, "report.txt", b"old")
+    d = start(daemon)
+    f = login(d)
+    f.voidcmd("TYPE I")
+    for name, data in (("fresh.txt", b"new"), ("report.txt", b"second")):
+        conn, _ = f.ntransfercmd(f"STOU {name}")
+        conn.sendall(data)
+        conn.close()
+        assert f.voidresp().startswith("226")
+    assert (lab.home / "fresh.txt").read_bytes() == b"new"
+    assert (lab.home / "report.txt").read_bytes() == b"old"
+    assert (lab.home / "report.txt.1").read_bytes() == b"second"
+    f.quit()
+
+
+def test_rfc_details_prot_pbsz_chmod_and_rest(lab, daemon, tls_files):
+    cert, key = tls_files
+    put(lab, "small.bin", b"0123456789")
+    d = start(daemon, f"tls_cert={cert}", f"tls_key={key}")
+    f = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(cert)))
+    f.connect(d.host, d.port, timeout=20)
+    f.auth()
+    # RFC 4217: PROT before PBSZ is out of order.
+    f2 = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(cert)))
+    f2.connect(d.host, d.port, timeout=20)
+    f2.auth()
+    with pytest.raises(ftplib.error_perm, match="^503"):
+        f2.sendcmd("PROT P")
+    f2.close()
+    f.login("demo", "demo")
+    f.prot_p()
+    # No setuid, setgid or sticky bits from the network.
+    for mode in ("4755", "2755", "1777", "6777"):
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            f.sendcmd(f"SITE CHMOD {mode} small.bin")
+    assert (lab.home / "small.bin").stat().st_mode & 0o7000 == 0
+    # A restart past the end is refused, not a sparse file of that size.
+    f.voidcmd("TYPE I")
+    f.sendcmd("REST 1000000000")
+    with pytest.raises(ftplib.error_perm, match="^554"):
+        f.storbinary("STOR small.bin", io.BytesIO(b"x"))
+    assert (lab.home / "small.bin").stat().st_size == 10
+    # Within the file it still resumes.
+    f.storbinary("STOR small.bin", io.BytesIO(b"AB"), rest=8)
+    assert (lab.home / "small.bin").read_bytes() == b"01234567AB"
+    f.quit()

@@ -172,6 +172,8 @@ pub struct State {
     pub dtype: DataType,
     private: bool,
     tls_active: bool,
+    /// PBSZ was given (PROT needs it first).
+    pbsz: bool,
     epsv_all: bool,
     data: DataSetup,
     pub facts: Vec<String>,
@@ -215,6 +217,7 @@ impl State {
             rest: 0,
             dtype: DataType::Ascii,
             private: false,
+            pbsz: false,
             epsv_all: false,
             data: DataSetup::None,
             facts: FACTS.iter().map(|s| s.to_string()).collect(),
@@ -231,6 +234,7 @@ impl State {
         super::handover::Handover {
             user,
             tls_active: self.tls_active,
+            pbsz: self.pbsz,
             private: self.private,
             facts: self.facts.clone(),
         }
@@ -242,7 +246,8 @@ impl State {
         let mut s = State::new(cfg);
         s.login = Login::UserGiven(h.user);
         s.tls_active = h.tls_active;
-        s.private = h.private && h.tls_active;
+        s.pbsz = h.pbsz && h.tls_active;
+        s.private = h.private && s.pbsz;
         s.facts = FACTS
             .iter()
             .filter(|f| h.facts.iter().any(|g| g == *f))
@@ -509,6 +514,7 @@ impl State {
             }
             C::Pbsz(_) => {
                 return if self.tls_active {
+                    self.pbsz = true;
                     r(200, "PBSZ=0")
                 } else {
                     r(503, "PBSZ needs AUTH TLS first.")
@@ -517,6 +523,10 @@ impl State {
             C::Prot(level) => {
                 if !self.tls_active {
                     return r(503, "PROT needs AUTH TLS first.");
+                }
+                // RFC 4217 section 9: PBSZ before PROT.
+                if !self.pbsz {
+                    return r(503, "PROT needs PBSZ first.");
                 }
                 return match level {
                     'C' => {
@@ -561,6 +571,10 @@ impl State {
                 },
                 None => r(503, "RNFR required first."),
             },
+            C::Site(Site::Chmod(m, _)) if m & 0o7000 != 0 => r(
+                550,
+                "SITE CHMOD: setuid, setgid and sticky bits are not allowed.",
+            ),
             C::Site(Site::Chmod(m, p)) if self.may_write() => Action::Chmod(m, self.path(&p)),
             C::Mfmt(t, p) if self.may_write() => Action::Mfmt(t, self.path(&p)),
             C::Mfmt(..) => Self::denied(),

@@ -335,6 +335,8 @@ fn tls_commands() {
     assert_eq!(run(&mut s, "AUTH TLS"), Action::StartTls);
     s.tls_started();
     assert_eq!(code(&run(&mut s, "AUTH TLS")), 503);
+    // RFC 4217: PROT only after PBSZ.
+    assert_eq!(code(&run(&mut s, "PROT P")), 503);
     assert_eq!(code(&run(&mut s, "PBSZ 0")), 200);
     assert_eq!(code(&run(&mut s, "PROT S")), 536);
     assert_eq!(code(&run(&mut s, "PROT P")), 200);
@@ -386,4 +388,16 @@ fn parse_errors_have_codes() {
     assert_eq!(code(&run(&mut s, "")), 500);
     assert_eq!(code(&run(&mut s, "XYZZY")), 500);
     assert_eq!(code(&run(&mut s, "TYPE E")), 504);
+}
+
+#[test]
+fn site_chmod_refuses_special_bits() {
+    let mut s = logged_in(false);
+    for m in ["4755", "2755", "1777"] {
+        assert_eq!(code(&run(&mut s, &format!("SITE CHMOD {m} f"))), 550, "{m}");
+    }
+    assert!(matches!(
+        run(&mut s, "SITE CHMOD 644 f"),
+        Action::Chmod(0o644, _)
+    ));
 }

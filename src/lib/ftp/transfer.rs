@@ -77,6 +77,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
 impl Driver {
     /// Carry out a transfer to its final reply.
     pub fn transfer(&mut self, t: Transfer) -> io::Result<Flow> {
+        // A restart past the end of the file would make a sparse file of
+        // any size the client names (RFC 959: 554 for a bad REST).
+        if t.kind == Kind::Stor && t.offset > 0 {
+            let len = self
+                .real(&t.path)
+                .and_then(std::fs::metadata)
+                .map_or(0, |m| m.len());
+            if t.offset > len {
+                self.passive = None;
+                self.state.data_reset();
+                self.reply(554, "Invalid REST position: beyond the end of the file.")?;
+                return Ok(Flow::Continue);
+            }
+        }
         let (job, opening) = match self.prepare(&t) {
             Ok(p) => p,
             Err(e) => {
@@ -172,15 +186,21 @@ impl Driver {
             }
             Kind::Stou => {
                 let base = self.real(&t.path)?;
-                let mut last = err(io::ErrorKind::AlreadyExists);
-                for i in 0..1000u32 {
+                // The name asked for when it is free; else the first free
+                // of NAME.1, NAME.2, ... (RFC 959: "unique in that directory").
+                let given = t.arg.is_some().then(|| base.clone());
+                let numbered = (1..1000u32).map(|i| {
                     let mut p = base.clone().into_os_string();
-                    p.push(format!(".{}", i + std::process::id() % 1000));
-                    let real = PathBuf::from(p);
+                    p.push(format!(".{i}"));
+                    PathBuf::from(p)
+                });
+                let mut last = err(io::ErrorKind::AlreadyExists);
+                for real in given.into_iter().chain(numbered) {
                     match File::options()
                         .write(true)
                         .create_new(true)
                         .mode(0o666 & !self.state.umask)
+                        .custom_flags(libc::O_NOFOLLOW)
                         .open(&real)
                     {
                         Ok(f) => {
