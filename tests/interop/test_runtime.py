@@ -409,3 +409,16 @@ def test_sigterm_to_master_and_companion_at_once_stops_both(daemon):
         d.signal(signal.SIGTERM)
         d.proc.wait(timeout=20)
         assert not [k for k in kids if running(k)], d.log()
+
+
+def test_busy_reply_names_the_configured_host(daemon):
+    """smtpd's 421 for a client over the limits names the configured
+    `hostname`, never the machine's own name."""
+    d = daemon("smtpd", "max_per_ip=1", "hostname=mx.configured.test",
+               "local_domains=configured.test")
+    (a,) = open_sessions(d, 1, b"220")
+    with d.connect() as c:
+        text = greeting(c)
+    assert text.startswith(b"421") and b"mx.configured.test" in text, text
+    assert socket.gethostname().encode() not in text
+    a.close()

@@ -756,8 +756,9 @@ impl Master<'_> {
                 idle_since: None,
             };
             let keep = [tcp.as_raw_fd()];
+            let settings = self.settings.clone();
             match self.children.spawn(Kind::Refusal, refusal, &keep, move || {
-                refuse(service, tcp, kind);
+                refuse(service, tcp, kind, &settings.reply_name());
                 0
             }) {
                 Ok(_) => log::warn!("refused {peer}: {limit} reached"),
@@ -929,13 +930,13 @@ impl Master<'_> {
 /// Bounded: one write with a short timeout, and no TLS handshake (a refused
 /// client gets no cryptographic work out of us): on an implicit-TLS port it
 /// is only disconnected.
-fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind) {
+fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind, name: &str) {
     if kind == ListenKind::Tls {
         return;
     }
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
-    // `<host>` in the reply stands for this host's name (smtpd's 421).
-    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", &hostname());
+    // `<host>` in the reply stands for the daemon's name (smtpd's 421).
+    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", name);
     let mut stream = crate::net::Stream::Plain(tcp);
     let _ = stream.write_all(reply.as_bytes());
     stream.close();
