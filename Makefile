@@ -22,7 +22,7 @@ ifneq ($(SYSCONFDIR),/etc)
 export SYSCONFDIR
 endif
 
-.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint
+.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint bsd-check
 
 all: build
 
@@ -44,11 +44,20 @@ interop: build test-deps
 	echo "$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)"; \
 	$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
 
-test: lint unit interop
+test: lint unit bsd-check interop
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The suite must build for the BSDs too: checked for FreeBSD where its Rust
+# target is installed (rustup target add x86_64-unknown-freebsd), without
+# PAM, whose headers (OpenPAM's) a Linux machine lacks.
+bsd-check:
+	@if rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-freebsd; then \
+		echo "$(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins"; \
+		RUSTFLAGS="-D warnings" $(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins; \
+	else echo "bsd-check: skipped (rustup target add x86_64-unknown-freebsd to run it)"; fi
 
 lab: build
 	$(PYTHON) scripts/lab.py

@@ -32,6 +32,7 @@ use crate::wire;
 /// STOR reads and non-sendfile RETR writes go through buffers this big.
 const BUF: usize = 256 * 1024;
 /// sendfile moves at most this much per call (progress is reported between).
+#[cfg(target_os = "linux")]
 const SENDFILE_CHUNK: usize = 64 * 1024 * 1024;
 /// How long a data connection may take to come.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -681,6 +682,7 @@ impl<W: Write> Write for Counting<'_, '_, W> {
 }
 
 /// Binary RETR over plain TCP: the kernel copies, memory stays constant.
+#[cfg(target_os = "linux")]
 fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) -> io::Result<()> {
     let mut off = offset as libc::off_t;
     loop {
@@ -694,9 +696,26 @@ fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) ->
     }
 }
 
+/// Elsewhere, binary RETR through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) -> io::Result<()> {
+    let mut f = f.try_clone()?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut s = Stream::Plain(tcp.try_clone()?);
+    copy_out(&mut f, &mut s, false, progress)
+}
+
+/// Elsewhere, binary STOR through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<()> {
+    let mut s = Stream::Plain(tcp.try_clone()?);
+    copy_in(&mut s, &mut f.try_clone()?, false, progress)
+}
+
 /// Binary STOR over plain TCP: socket -> pipe -> file with splice(2), so
 /// the bytes are copied once, into the page cache; falls back to buffers
 /// where splice does not go (file systems without splice_write).
+#[cfg(target_os = "linux")]
 fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<()> {
     use nix::fcntl::{fcntl, splice, FcntlArg, SpliceFFlags};
     use std::os::fd::AsRawFd;
