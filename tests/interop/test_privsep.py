@@ -146,10 +146,11 @@ def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_fil
     assert wait_for(lambda: not os.path.exists(f"/proc/{prelogin}"))
 
 
-def test_login_deadline_ends_a_trickling_client(lab, daemon):
-    d = daemon("pop3d", "login_timeout=2", "idle_timeout=60")
+@pytest.mark.parametrize("name,ok", [("pop3d", b"+OK"), ("ftpd", b"220")])
+def test_login_deadline_ends_a_trickling_client(lab, daemon, name, ok):
+    d = daemon(name, "login_timeout=2", "idle_timeout=60")
     s = d.connect()
-    assert s.recv(512).startswith(b"+OK")
+    assert s.recv(512).startswith(ok)
     start = time.time()
     s.settimeout(0.5)
     closed_after = None
