@@ -634,6 +634,11 @@ impl Driver {
             }
         ));
         lines.push(format!(
+            " MODE: {}; STRU: {}",
+            state::mode_letter(self.state.mode),
+            state::stru_letter(self.state.structure)
+        ));
+        lines.push(format!(
             " Session timeout in seconds is {}",
             self.state.idle
         ));

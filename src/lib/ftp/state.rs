@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::command::{Command, DataType, Eprt, Epsv, ParseError, Site, VERBS};
+use super::framing::{Structure, TransferMode};
 use super::listing::FACTS;
 use crate::fs::normalize;
 
@@ -100,6 +101,9 @@ pub struct Transfer {
     pub arg: Option<String>,
     pub offset: u64,
     pub ascii: bool,
+    /// MODE and STRU (see `framing`).
+    pub mode: TransferMode,
+    pub structure: Structure,
     /// Data under TLS (PROT P).
     pub private: bool,
     pub data: DataSetup,
@@ -170,6 +174,8 @@ pub struct State {
     rnfr: Option<String>,
     rest: u64,
     pub dtype: DataType,
+    pub mode: TransferMode,
+    pub structure: Structure,
     private: bool,
     tls_active: bool,
     /// PBSZ was given (PROT needs it first).
@@ -190,6 +196,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
+    }
+}
+
+pub fn mode_letter(m: TransferMode) -> char {
+    match m {
+        TransferMode::Stream => 'S',
+        TransferMode::Block => 'B',
+        TransferMode::Compressed => 'C',
+    }
+}
+
+pub fn stru_letter(s: Structure) -> char {
+    match s {
+        Structure::File => 'F',
+        Structure::Record => 'R',
+        Structure::Page => 'P',
     }
 }
 
@@ -216,6 +238,8 @@ impl State {
             rnfr: None,
             rest: 0,
             dtype: DataType::Ascii,
+            mode: TransferMode::Stream,
+            structure: Structure::File,
             private: false,
             pbsz: false,
             epsv_all: false,
@@ -382,6 +406,8 @@ impl State {
             arg,
             offset: self.rest,
             ascii: self.dtype == DataType::Ascii,
+            mode: self.mode,
+            structure: self.structure,
             private: self.private && self.tls_active,
             data: self.data,
             exclusive: self.anonymous(),
@@ -621,9 +647,23 @@ impl State {
                     DataType::Image => r(200, "Switching to Binary mode."),
                 }
             }
-            C::Mode => r(200, "Mode set to S."),
-            C::Stru => r(200, "Structure set to F."),
+            C::Mode(m) => {
+                if m != TransferMode::Stream && self.rest != 0 {
+                    self.rest = 0;
+                }
+                self.mode = m;
+                r(200, &format!("Mode set to {}.", mode_letter(m)))
+            }
+            C::Stru(st) => {
+                self.structure = st;
+                r(200, &format!("Structure set to {}.", stru_letter(st)))
+            }
             C::Allo => r(202, "ALLO not needed."),
+            // Restarts in block and compressed modes would need restart
+            // markers, which are not sent: REST is for stream mode.
+            C::Rest(_) if self.mode != TransferMode::Stream => {
+                r(504, "REST is for MODE S only (REST STREAM).")
+            }
             C::Rest(n) => {
                 self.rest = n;
                 r(350, &format!("Restart position accepted ({n})."))

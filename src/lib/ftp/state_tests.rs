@@ -299,9 +299,15 @@ fn types_modes_and_misc() {
     assert_eq!(code(&run(&mut s, "TYPE L 8")), 200);
     assert_eq!(code(&run(&mut s, "TYPE E")), 504);
     assert_eq!(code(&run(&mut s, "MODE S")), 200);
-    assert_eq!(code(&run(&mut s, "MODE B")), 504);
+    assert_eq!(code(&run(&mut s, "MODE B")), 200);
+    // Restarts are for stream mode (no restart markers are sent).
+    assert_eq!(code(&run(&mut s, "REST 5")), 504);
+    assert_eq!(code(&run(&mut s, "MODE C")), 200);
+    assert_eq!(code(&run(&mut s, "MODE X")), 501);
+    assert_eq!(code(&run(&mut s, "STRU R")), 200);
+    assert_eq!(code(&run(&mut s, "STRU P")), 200);
     assert_eq!(code(&run(&mut s, "STRU F")), 200);
-    assert_eq!(code(&run(&mut s, "STRU R")), 504);
+    assert_eq!(code(&run(&mut s, "MODE S")), 200);
     assert_eq!(code(&run(&mut s, "ALLO 100")), 202);
     assert_eq!(code(&run(&mut s, "REST 5")), 350);
     assert_eq!(code(&run(&mut s, "HELP")), 214);

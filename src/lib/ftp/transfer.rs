@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::command::{self, Command};
+use super::framing::{Deframer, Framer, FramingError, Structure};
 use super::listing;
 use super::session::{entry_from, now, Driver, Flow};
 use super::state::{DataSetup, Kind, Transfer};
@@ -448,6 +449,13 @@ impl Driver {
         };
         let (code, text) = match self.move_data(job, stream, t, &mut progress) {
             Ok(()) => (226, "Transfer complete."),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                log::info!("data transfer: {e}");
+                (
+                    451,
+                    "Transfer aborted: the data does not follow MODE/STRU framing.",
+                )
+            }
             Err(e) => {
                 log::debug!("data transfer: {e}");
                 match e.raw_os_error() {
@@ -469,7 +477,12 @@ impl Driver {
         t: &Transfer,
         progress: &mut Progress,
     ) -> io::Result<()> {
+        let plain = Framer::is_plain(t.mode, t.structure);
         match job {
+            Job::Retr(mut f) if !plain => {
+                f.seek(SeekFrom::Start(t.offset))?;
+                framed_out(&mut f, &mut stream, t, progress)?;
+            }
             Job::Retr(mut f) => {
                 if let (Stream::Plain(tcp), false) = (&stream, t.ascii) {
                     send_file(tcp, &f, t.offset, progress)?;
@@ -480,6 +493,7 @@ impl Driver {
             }
             Job::Store(mut f) => {
                 match (&stream, t.ascii) {
+                    _ if !plain => framed_in(&mut stream, &mut f, t, progress)?,
                     (Stream::Plain(tcp), false) => splice_in(tcp, &f, progress)?,
                     _ => copy_in(&mut stream, &mut f, t.ascii, progress)?,
                 }
@@ -495,10 +509,17 @@ impl Driver {
                     inner: &mut stream,
                     progress,
                 };
-                let mut w = BufWriter::with_capacity(64 * 1024, counted);
+                // A listing is a transfer like another: in the current
+                // MODE and STRU when they are not the plain ones.
+                let framed = Framed {
+                    inner: counted,
+                    framer: Framer::new(t.mode, t.structure, true),
+                    out: Vec::new(),
+                };
+                let mut w = BufWriter::with_capacity(64 * 1024, framed);
                 self.write_listing(&mut w, t.kind, &dir, pattern.as_deref(), single, &prefix)?;
                 w.flush()?;
-                drop(w);
+                w.into_inner().map_err(|e| e.into_error())?.finish()?;
             }
         }
         stream.flush()?;
@@ -755,6 +776,123 @@ fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<(
         first = false;
         progress.add(n as u64);
     }
+}
+
+/// A writer that frames what goes through it (listings in MODE B/C or
+/// STRU R/P); plain stream mode passes it as it is.
+struct Framed<W: Write> {
+    inner: W,
+    framer: Framer,
+    out: Vec<u8>,
+}
+
+impl<W: Write> Framed<W> {
+    fn finish(mut self) -> io::Result<()> {
+        self.out.clear();
+        self.framer.finish(&mut self.out);
+        self.inner.write_all(&self.out)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for Framed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.clear();
+        self.framer.push(buf, &mut self.out);
+        self.inner.write_all(&self.out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Whether TYPE A's line ends apply (record structure has its own).
+fn crlf_lines(t: &Transfer) -> bool {
+    t.ascii && t.structure != Structure::Record
+}
+
+/// RETR in MODE B or C, or STRU R or P: through the framer.
+fn framed_out(
+    f: &mut File,
+    out: &mut Stream,
+    t: &Transfer,
+    progress: &mut Progress,
+) -> io::Result<()> {
+    let mut framer = Framer::new(t.mode, t.structure, t.ascii);
+    let mut buf = vec![0u8; BUF];
+    let (mut conv, mut wire) = (Vec::new(), Vec::new());
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::from_raw_os_error(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                ))
+            }
+        };
+        wire.clear();
+        if crlf_lines(t) {
+            conv.clear();
+            wire::lf_to_crlf(&buf[..n], &mut conv);
+            framer.push(&conv, &mut wire);
+        } else {
+            framer.push(&buf[..n], &mut wire);
+        }
+        out.write_all(&wire)?;
+        progress.add(wire.len() as u64);
+    }
+    wire.clear();
+    framer.finish(&mut wire);
+    out.write_all(&wire)?;
+    progress.add(wire.len() as u64);
+    Ok(())
+}
+
+/// STOR in MODE B or C, or STRU R or P: through the deframer; a transfer
+/// whose framing is broken or incomplete fails (nothing half-framed is
+/// taken for a whole file).
+fn framed_in(
+    inp: &mut Stream,
+    f: &mut File,
+    t: &Transfer,
+    progress: &mut Progress,
+) -> io::Result<()> {
+    let bad = |e: FramingError| io::Error::new(io::ErrorKind::InvalidData, e.0);
+    let mut deframer = Deframer::new(t.mode, t.structure, t.ascii);
+    let mut to_lf = wire::CrlfToLf::new();
+    let mut buf = vec![0u8; BUF];
+    let (mut data, mut conv) = (Vec::new(), Vec::new());
+    let mut store = |data: &[u8], conv: &mut Vec<u8>, last: bool| -> io::Result<()> {
+        if crlf_lines(t) {
+            conv.clear();
+            to_lf.feed(data, conv);
+            if last {
+                to_lf.finish(conv);
+            }
+            f.write_all(conv)
+        } else {
+            f.write_all(data)
+        }
+    };
+    loop {
+        let n = match inp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        progress.add(n as u64);
+        data.clear();
+        deframer.push(&buf[..n], &mut data).map_err(bad)?;
+        store(&data, &mut conv, false)?;
+    }
+    data.clear();
+    deframer.finish(&mut data).map_err(bad)?;
+    store(&data, &mut conv, true)
 }
 
 /// RETR through a buffer: ASCII (LF -> CRLF) or TLS.
