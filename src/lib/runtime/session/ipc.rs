@@ -237,6 +237,16 @@ pub enum Request {
     Converse { user: String },
     /// The answer to a `Prompt` (None: the person gave none).
     Answer(Option<String>),
+    /// A login by host trust (rlogind, rshd): may `ruser`, at the client's
+    /// own address (which the monitor knows, the network does not say),
+    /// be the local account `luser` without a password? Answered like
+    /// `Password`; decided by the service's `TcpProtocol::trust` (the
+    /// .rhosts read as the account), once per connection.
+    Trust { ruser: String, luser: String },
+    /// The client's host name, forward-confirmed by the monitor (its
+    /// numeric address when it has none): for login records, `login -h`
+    /// and logs.
+    PeerName,
     /// Start the session of the account just granted: `handover` is the
     /// protocol's state for the account's process, `unread` what the client
     /// sent after the login line; `tls`: the pre-login process holds a TLS
@@ -288,6 +298,8 @@ pub enum Response {
     Prompt { text: String, echo: bool },
     /// During `Converse`: show the person this.
     Message { text: String, error: bool },
+    /// The answer to `PeerName`.
+    PeerName { name: String },
 }
 
 mod tag {
@@ -300,6 +312,8 @@ mod tag {
     pub const TELL: u8 = 7;
     pub const CONVERSE: u8 = 8;
     pub const ANSWER: u8 = 9;
+    pub const TRUST: u8 = 10;
+    pub const PEER_NAME: u8 = 11;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -311,6 +325,7 @@ mod tag {
     pub const CONNECTION: u8 = 108;
     pub const PROMPT: u8 = 109;
     pub const MESSAGE: u8 = 110;
+    pub const NAME: u8 = 111;
 }
 
 impl Request {
@@ -338,6 +353,10 @@ impl Request {
                 Some(text) => Writer::new(tag::ANSWER).u8(1).str(text).finish(),
                 None => Writer::new(tag::ANSWER).u8(0).finish(),
             },
+            Request::Trust { ruser, luser } => {
+                Writer::new(tag::TRUST).str(ruser).str(luser).finish()
+            }
+            Request::PeerName => Writer::new(tag::PEER_NAME).finish(),
         }
     }
 
@@ -368,6 +387,11 @@ impl Request {
                 1 => Some(r.str(MAX_CREDENTIAL)?.to_string()),
                 _ => return Err(Malformed),
             }),
+            tag::TRUST => Request::Trust {
+                ruser: r.str(MAX_CREDENTIAL)?.to_string(),
+                luser: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::PEER_NAME => Request::PeerName,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -394,6 +418,7 @@ impl Response {
                 .str(text)
                 .u8(u8::from(*error))
                 .finish(),
+            Response::PeerName { name } => Writer::new(tag::NAME).str(name).finish(),
         }
     }
 
@@ -417,6 +442,9 @@ impl Response {
             tag::MESSAGE => Response::Message {
                 text: r.str(MAX_CREDENTIAL)?.to_string(),
                 error: r.bool()?,
+            },
+            tag::NAME => Response::PeerName {
+                name: r.str(MAX_CREDENTIAL)?.to_string(),
             },
             _ => return Err(Malformed),
         };
@@ -451,6 +479,11 @@ mod tests {
             Request::Converse { user: "".into() },
             Request::Answer(Some("secret".into())),
             Request::Answer(None),
+            Request::Trust {
+                ruser: "bob".into(),
+                luser: "alice".into(),
+            },
+            Request::PeerName,
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -477,6 +510,9 @@ mod tests {
             Response::Message {
                 text: "Your password has expired".into(),
                 error: true,
+            },
+            Response::PeerName {
+                name: "client.example".into(),
             },
         ];
         for r in all {

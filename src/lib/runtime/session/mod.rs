@@ -97,6 +97,14 @@ pub trait TcpProtocol: Sync {
         true
     }
 
+    /// In the monitor, as root: how this service decides host trust
+    /// (`Monitor::trust`: rlogind and rshd's .rhosts and hosts.equiv), or
+    /// None when it has none (the request is then refused).
+    fn trust(&self, settings: &Settings) -> Option<crate::auth::TrustMode> {
+        let _ = settings;
+        None
+    }
+
     /// A byte stream rather than a line protocol (telnetd, rlogind): the
     /// connection gets no idle timer (a terminal session may rightly be
     /// quiet for hours; the relay has its own), and the service reads it
@@ -275,6 +283,26 @@ impl Monitor {
                 Ok(Response::Denied) => return Verdict::Denied,
                 _ => return Verdict::Unavailable,
             }
+        }
+    }
+
+    /// A login by host trust: may `ruser` at the client (whose address the
+    /// monitor knows itself) be the local account `luser` without a
+    /// password? Asked once per connection; a refusal takes no delay and
+    /// is not counted as a failed login (a password may follow).
+    pub fn trust(&self, ruser: &str, luser: &str) -> Verdict {
+        self.verdict(&Request::Trust {
+            ruser: ruser.to_string(),
+            luser: luser.to_string(),
+        })
+    }
+
+    /// The client's host name, forward-confirmed by the monitor, or its
+    /// numeric address.
+    pub fn peer_name(&self) -> std::io::Result<String> {
+        match self.ask(&Request::PeerName)? {
+            (Response::PeerName { name }, _) => Ok(name),
+            _ => Err(std::io::Error::other("unexpected answer")),
         }
     }
 

@@ -85,6 +85,11 @@ struct MonitorState<'a> {
     /// The account proven (kept after the session started).
     proven: Option<String>,
     failures: u64,
+    /// The host-trust question was asked in this connection.
+    trust_asked: bool,
+    /// The client's forward-confirmed name, once looked up (None inside:
+    /// it has none).
+    peer_name: Option<Option<String>>,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
 }
@@ -132,6 +137,8 @@ pub fn serve_reusable(
         granted: None,
         proven: None,
         failures: 0,
+        trust_asked: false,
+        peer_name: None,
         children: Children::new(),
         service_state: None,
     };
@@ -247,6 +254,8 @@ impl MonitorState<'_> {
         self.kind = kind;
         self.failures = 0;
         self.proven = None;
+        self.trust_asked = false;
+        self.peer_name = None;
     }
 
     /// Forget everything of the connection that ended (a message half
@@ -389,6 +398,10 @@ impl MonitorState<'_> {
             // Only inside a conversation.
             Request::Answer(_) => none(Response::Failed("no question asked".into())),
             Request::Anonymous { ident } => none(self.anonymous(&ident)),
+            Request::Trust { ruser, luser } => none(self.trust(&ruser, &luser)),
+            Request::PeerName => none(Response::PeerName {
+                name: self.peer_name(),
+            }),
             Request::Start {
                 handover,
                 unread,
@@ -459,6 +472,69 @@ impl MonitorState<'_> {
         let user = (!user.is_empty()).then_some(user);
         let result = self.auth.converse(user, &peer, relay);
         self.verdict(result, started)
+    }
+
+    /// The client's forward-confirmed name (looked up once), else its
+    /// numeric address.
+    fn peer_name(&mut self) -> String {
+        let addr = auth::trust::canonical(self.peer.ip());
+        self.peer_name
+            .get_or_insert_with(|| auth::confirmed_name(addr))
+            .clone()
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// A login by host trust, decided here as root from what the monitor
+    /// knows itself (the peer's address and confirmed name) and the two
+    /// names, the .rhosts read as its account. Once per connection; a
+    /// refusal is no failed password (none was tried) and takes no delay.
+    fn trust(&mut self, ruser: &str, luser: &str) -> Response {
+        let peer = self.peer;
+        let Some(mode) = self.proto.trust(&self.ctx.settings) else {
+            return Response::Failed("no host trust for this service".into());
+        };
+        if self.granted.is_some() || self.trust_asked {
+            return Response::Denied;
+        }
+        self.trust_asked = true;
+        self.peer_name();
+        let host = self.peer_name.clone().flatten();
+        let (result, why) = self
+            .auth
+            .trusted(luser, ruser, peer.ip(), host.as_deref(), &mode);
+        let (ruser_shown, luser_shown) = (auth::printable(ruser), auth::printable(luser));
+        let from = match &host {
+            Some(h) => format!("{h} ({})", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        match result {
+            Ok(login) => {
+                let account = login.account.clone();
+                match self.proto.admit(&self.ctx.settings, &account) {
+                    Ok(plan) => {
+                        log::info!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
+                        self.proven = Some(account.name.clone());
+                        let name = account.name.clone();
+                        self.granted = Some((account, plan, Some(login), false));
+                        Response::Granted { user: name }
+                    }
+                    Err(refused) => {
+                        log::warn!(
+                            "trust: {ruser_shown}@{from} as {luser_shown}: {why}, but refused: {refused}"
+                        );
+                        Response::Denied
+                    }
+                }
+            }
+            Err(AuthError::Denied) => {
+                log::warn!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
+                Response::Denied
+            }
+            Err(AuthError::Unavailable(e)) => {
+                log::error!("trust: {ruser_shown}@{from} as {luser_shown}: {e}");
+                Response::Unavailable
+            }
+        }
     }
 
     /// The answer to a login: admitted by the service, or denied.
