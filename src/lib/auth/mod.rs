@@ -294,6 +294,17 @@ pub enum TrustMode {
     Pam,
 }
 
+/// A service's host trust: how it is decided, and whether the client must
+/// come from a reserved port (512-1023) for it to count at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTrust {
+    pub mode: TrustMode,
+    pub require_privileged_port: bool,
+}
+
+/// The source ports rcmd(3) clients bind (rresvport: 512-1023).
+pub const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 512..=1023;
+
 /// An account from the system's NSS databases.
 pub fn system_account(name: &str) -> Option<Account> {
     let u = nix::unistd::User::from_name(name).ok()??;

@@ -100,7 +100,7 @@ pub trait TcpProtocol: Sync {
     /// In the monitor, as root: how this service decides host trust
     /// (`Monitor::trust`: rlogind and rshd's .rhosts and hosts.equiv), or
     /// None when it has none (the request is then refused).
-    fn trust(&self, settings: &Settings) -> Option<crate::auth::TrustMode> {
+    fn trust(&self, settings: &Settings) -> Option<crate::auth::HostTrust> {
         let _ = settings;
         None
     }
@@ -167,6 +167,9 @@ pub struct LoggedIn {
     pub account: Account,
     /// What the pre-login side handed over (the protocol's state at login).
     pub handover: Vec<u8>,
+    /// Descriptors the pre-login side handed over with it, in order
+    /// (rshd's stderr connection): `Monitor::start_session_passing`.
+    pub passed: Vec<std::os::fd::OwnedFd>,
     /// The environment PAM set for the session.
     pub env: Vec<(String, String)>,
     /// Where the session's paths resolve: "/" when chrooted, the plan's
@@ -215,7 +218,15 @@ pub struct Monitor {
 
 impl Monitor {
     fn ask(&self, req: &Request) -> std::io::Result<(Response, Vec<std::os::fd::OwnedFd>)> {
-        self.chan.send(&req.encode(), &[])?;
+        self.ask_passing(req, &[])
+    }
+
+    fn ask_passing(
+        &self,
+        req: &Request,
+        fds: &[std::os::fd::RawFd],
+    ) -> std::io::Result<(Response, Vec<std::os::fd::OwnedFd>)> {
+        self.chan.send(&req.encode(), fds)?;
         let Some((msg, fds)) = self.chan.recv()? else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -348,6 +359,23 @@ impl Monitor {
     /// under TLS it relays for the account's process until either side
     /// closes, then ends. Returns the error when it did not work.
     pub fn start_session(&self, conn: &mut Conn, handover: &[u8]) -> std::io::Error {
+        self.start_session_passing(conn, handover, &[])
+    }
+
+    /// `start_session`, handing the account's process `fds` as well (at
+    /// most `sys::MAX_FDS`; they come in `LoggedIn::passed`): a connection
+    /// the protocol opened before login (rshd's stderr connection).
+    pub fn start_session_passing(
+        &self,
+        conn: &mut Conn,
+        handover: &[u8],
+        fds: &[std::os::fd::BorrowedFd],
+    ) -> std::io::Error {
+        use std::os::fd::AsRawFd;
+        if fds.len() > crate::sys::MAX_FDS {
+            return std::io::Error::other("too many descriptors to hand over");
+        }
+        let raw: Vec<std::os::fd::RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let tls = conn.is_tls();
         let unread = if tls {
             Vec::new()
@@ -359,7 +387,7 @@ impl Monitor {
             unread,
             tls,
         };
-        match self.ask(&req) {
+        match self.ask_passing(&req, &raw) {
             Ok((Response::Started, fds)) if !tls => {
                 drop(fds);
                 std::process::exit(0)

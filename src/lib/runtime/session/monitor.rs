@@ -185,6 +185,10 @@ pub fn serve_reusable(
             "session with {peer} ended after {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // This connection is over here: the client sees its end once the
+        // session's processes have closed it too, not when the next one
+        // comes (a byte stream ends only at EOF: rshd's command output).
+        drop(tcp);
         // The monitor serves the next connection it is handed (it never
         // read the network and is still root); the pre-login process only
         // when it waits for one (services without logins), else a new one
@@ -307,11 +311,9 @@ impl MonitorState<'_> {
             };
             // Highest index first, so removals keep the others' places.
             for i in ready.into_iter().rev() {
-                let msg = match sides[i].chan.recv() {
-                    Ok(Some((msg, fds))) => {
-                        drop(fds);
-                        msg
-                    }
+                let (msg, passed) = match sides[i].chan.recv() {
+                    // Descriptors count only with a Start (see `answer`).
+                    Ok(Some((msg, fds))) => (msg, fds),
                     Ok(None) | Err(_) => {
                         // That process is done (a relay ends by itself once
                         // the account's process has closed its side).
@@ -342,7 +344,7 @@ impl MonitorState<'_> {
                     let side = sides.remove(i);
                     return Ok((Ended::Done, Some(side)));
                 }
-                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan);
+                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan, passed);
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -390,6 +392,7 @@ impl MonitorState<'_> {
         req: Request,
         tcp: &TcpStream,
         chan: &Rc<Channel>,
+        passed: Vec<OwnedFd>,
     ) -> (Response, Vec<OwnedFd>, Option<Side>) {
         let none = |r| (r, Vec::new(), None);
         match req {
@@ -406,7 +409,7 @@ impl MonitorState<'_> {
                 handover,
                 unread,
                 tls,
-            } => match self.start_account(tcp, handover, unread, tls) {
+            } => match self.start_account(tcp, handover, unread, tls, passed) {
                 Ok((relay, side)) => (Response::Started, relay.into_iter().collect(), Some(side)),
                 Err(e) => {
                     log::error!("cannot start the session for {}: {e}", self.peer);
@@ -490,13 +493,19 @@ impl MonitorState<'_> {
     /// refusal is no failed password (none was tried) and takes no delay.
     fn trust(&mut self, ruser: &str, luser: &str) -> Response {
         let peer = self.peer;
-        let Some(mode) = self.proto.trust(&self.ctx.settings) else {
+        let Some(trust) = self.proto.trust(&self.ctx.settings) else {
             return Response::Failed("no host trust for this service".into());
         };
         if self.granted.is_some() || self.trust_asked {
             return Response::Denied;
         }
         self.trust_asked = true;
+        // What the kernel says of the peer, whatever the other side does.
+        if trust.require_privileged_port && !auth::RESERVED_PORTS.contains(&peer.port()) {
+            log::warn!("trust: {peer}: refused, the source port is not reserved (512-1023)");
+            return Response::Denied;
+        }
+        let mode = trust.mode;
         self.peer_name();
         let host = self.peer_name.clone().flatten();
         let (result, why) = self
@@ -602,6 +611,7 @@ impl MonitorState<'_> {
         handover: Vec<u8>,
         unread: Vec<u8>,
         tls: bool,
+        passed: Vec<OwnedFd>,
     ) -> std::io::Result<(Option<OwnedFd>, Side)> {
         let Some((account, plan, login, anonymous)) = self.granted.as_ref() else {
             return Err(std::io::Error::other("start before a login was granted"));
@@ -613,7 +623,10 @@ impl MonitorState<'_> {
             (None, Stream::Plain(tcp.try_clone()?))
         };
         let (mine, theirs) = Channel::pair()?;
-        let keep = [stream.fd().as_raw_fd(), theirs.raw_fd()];
+        // The pre-login side's descriptors go to the account's process as
+        // they are: they were already the unprivileged side's.
+        let mut keep = vec![stream.fd().as_raw_fd(), theirs.raw_fd()];
+        keep.extend(passed.iter().map(|f| f.as_raw_fd()));
         let env = login.as_ref().map(|l| l.pam_env()).unwrap_or_default();
         let chroot = plan.chroot.clone().filter(|_| auth::running_as_root());
         let (user_names, group_names) = if chroot.is_some() {
@@ -652,6 +665,7 @@ impl MonitorState<'_> {
                 conn,
                 account,
                 handover,
+                passed,
                 env,
                 root,
                 chrooted: chroot.is_some(),
