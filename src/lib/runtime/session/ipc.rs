@@ -247,6 +247,12 @@ pub enum Request {
     /// numeric address when it has none): for login records, `login -h`
     /// and logs.
     PeerName,
+    /// The account's process started a login on the terminal `line`
+    /// ("pts/3", which must be the account's) for process `pid`: the
+    /// monitor writes the utmp and wtmp records (root's files), with the
+    /// account's name and the client's host as it knows them, and the
+    /// logout record when the connection ends.
+    LoginRecord { line: String, pid: i32 },
     /// Start the session of the account just granted: `handover` is the
     /// protocol's state for the account's process, `unread` what the client
     /// sent after the login line; `tls`: the pre-login process holds a TLS
@@ -300,6 +306,8 @@ pub enum Response {
     Message { text: String, error: bool },
     /// The answer to `PeerName`.
     PeerName { name: String },
+    /// The request was carried out.
+    Done,
 }
 
 mod tag {
@@ -314,6 +322,7 @@ mod tag {
     pub const ANSWER: u8 = 9;
     pub const TRUST: u8 = 10;
     pub const PEER_NAME: u8 = 11;
+    pub const LOGIN_RECORD: u8 = 12;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -326,6 +335,7 @@ mod tag {
     pub const PROMPT: u8 = 109;
     pub const MESSAGE: u8 = 110;
     pub const NAME: u8 = 111;
+    pub const DONE_REPLY: u8 = 112;
 }
 
 impl Request {
@@ -357,6 +367,10 @@ impl Request {
                 Writer::new(tag::TRUST).str(ruser).str(luser).finish()
             }
             Request::PeerName => Writer::new(tag::PEER_NAME).finish(),
+            Request::LoginRecord { line, pid } => Writer::new(tag::LOGIN_RECORD)
+                .str(line)
+                .u32(*pid as u32)
+                .finish(),
         }
     }
 
@@ -392,6 +406,10 @@ impl Request {
                 luser: r.str(MAX_CREDENTIAL)?.to_string(),
             },
             tag::PEER_NAME => Request::PeerName,
+            tag::LOGIN_RECORD => Request::LoginRecord {
+                line: r.str(32)?.to_string(),
+                pid: r.u32()? as i32,
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -419,6 +437,7 @@ impl Response {
                 .u8(u8::from(*error))
                 .finish(),
             Response::PeerName { name } => Writer::new(tag::NAME).str(name).finish(),
+            Response::Done => Writer::new(tag::DONE_REPLY).finish(),
         }
     }
 
@@ -443,6 +462,7 @@ impl Response {
                 text: r.str(MAX_CREDENTIAL)?.to_string(),
                 error: r.bool()?,
             },
+            tag::DONE_REPLY => Response::Done,
             tag::NAME => Response::PeerName {
                 name: r.str(MAX_CREDENTIAL)?.to_string(),
             },
@@ -484,6 +504,10 @@ mod tests {
                 luser: "alice".into(),
             },
             Request::PeerName,
+            Request::LoginRecord {
+                line: "pts/3".into(),
+                pid: 4242,
+            },
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -514,6 +538,7 @@ mod tests {
             Response::PeerName {
                 name: "client.example".into(),
             },
+            Response::Done,
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

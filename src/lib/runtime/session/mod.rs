@@ -317,6 +317,20 @@ impl Monitor {
         }
     }
 
+    /// The login on terminal `line` (the account's "pts/N") by process
+    /// `pid` goes into utmp and wtmp, written by the monitor (root's
+    /// files); its logout record follows when the connection ends.
+    pub fn login_record(&self, line: &str, pid: i32) -> std::io::Result<()> {
+        match self.ask(&Request::LoginRecord {
+            line: line.to_string(),
+            pid,
+        })? {
+            (Response::Done, _) => Ok(()),
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
     /// An anonymous login, if the service offers one.
     pub fn anonymous(&self, ident: &str) -> Verdict {
         self.verdict(&Request::Anonymous {

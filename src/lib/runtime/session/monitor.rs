@@ -90,6 +90,9 @@ struct MonitorState<'a> {
     /// The client's forward-confirmed name, once looked up (None inside:
     /// it has none).
     peer_name: Option<Option<String>>,
+    /// The login record written for this connection (line, pid), closed
+    /// when it ends.
+    record: Option<(String, i32)>,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
 }
@@ -139,6 +142,7 @@ pub fn serve_reusable(
         failures: 0,
         trust_asked: false,
         peer_name: None,
+        record: None,
         children: Children::new(),
         service_state: None,
     };
@@ -266,6 +270,17 @@ impl MonitorState<'_> {
     /// received is dropped with the service's state; the PAM session
     /// closes with the login).
     fn end_connection(&mut self) {
+        if let Some((line, pid)) = self.record.take() {
+            crate::sys::write_utmp(
+                &crate::sys::LoginRecord {
+                    user: "",
+                    line: &line,
+                    host: "",
+                    pid,
+                },
+                false,
+            );
+        }
         self.service_state = None;
         drop(self.granted.take());
         self.proven = None;
@@ -405,6 +420,13 @@ impl MonitorState<'_> {
             Request::PeerName => none(Response::PeerName {
                 name: self.peer_name(),
             }),
+            Request::LoginRecord { line, pid } => none(match self.login_record(&line, pid) {
+                Ok(()) => Response::Done,
+                Err(why) => {
+                    log::warn!("{}: no login record: {why}", self.peer);
+                    Response::Failed(why)
+                }
+            }),
             Request::Start {
                 handover,
                 unread,
@@ -485,6 +507,45 @@ impl MonitorState<'_> {
             .get_or_insert_with(|| auth::confirmed_name(addr))
             .clone()
             .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Write the utmp/wtmp login record of the account's terminal: the
+    /// line must be a pseudo-terminal the account owns, the name and host
+    /// are the monitor's own; once per connection.
+    fn login_record(&mut self, line: &str, pid: i32) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(user) = self.proven.clone() else {
+            return Err("no login".into());
+        };
+        let Some((account, ..)) = self.granted.as_ref() else {
+            return Err("no login".into());
+        };
+        let uid = account.uid;
+        if self.record.is_some() {
+            return Err("already recorded".into());
+        }
+        let good = line.strip_prefix("pts/").is_some_and(|n| {
+            !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !good || pid <= 1 {
+            return Err(format!("not a terminal line: {}", auth::printable(line)));
+        }
+        match std::fs::metadata(format!("/dev/{line}")) {
+            Ok(m) if m.uid() == uid => {}
+            _ => return Err(format!("/dev/{line} is not the account's")),
+        }
+        let host = self.peer_name();
+        crate::sys::write_utmp(
+            &crate::sys::LoginRecord {
+                user: &user,
+                line,
+                host: &host,
+                pid,
+            },
+            true,
+        );
+        self.record = Some((line.to_string(), pid));
+        Ok(())
     }
 
     /// A login by host trust, decided here as root from what the monitor
