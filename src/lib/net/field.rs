@@ -78,6 +78,27 @@ fn read(mut tcp: &TcpStream, max: usize, deadline: Instant) -> io::Result<Field>
     }
 }
 
+/// Close after a refusal without losing it: stop sending, then read and
+/// drop what the client had sent beyond what was read (up to 64 KiB, for
+/// at most a second), so that the kernel ends with a FIN, not a reset that
+/// would throw the refusal away at the client.
+pub fn close_gently(mut tcp: &TcpStream) {
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + std::time::Duration::from_secs(1);
+    let mut buf = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
 /// Fuzz-free by design (it reads a socket); its tests drive a real one.
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use super::command::{self, Bad, NAME_MAX, TERM_MAX};
 use super::config::{Config, Login};
 use super::login::{crlf, Edit, LineEditor};
 use crate::auth::{printable, HostTrust, RESERVED_PORTS};
-use crate::net::field::{read_field, Field};
+use crate::net::field::{close_gently, read_field, Field};
 use crate::net::Conn;
 use crate::pty::WindowSize;
 use crate::rsh::session::handshake_deadline;
@@ -42,6 +42,9 @@ pub struct Handshake {
 /// BSD rlogind's error answer: 0x01, then the message.
 fn fatal(conn: &mut Conn, message: &str) {
     let _ = conn.send(format!("\x01rlogind: {message}.\r\n").as_bytes());
+    if let Some(t) = conn.tcp() {
+        close_gently(t);
+    }
 }
 
 /// Read and check the four fields; Err: what to tell the client.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::state::{Action, Answer, Input, Machine, Request};
 use super::Config;
 use crate::auth::{printable, HostTrust};
-use crate::net::field::{read_field, Field};
+use crate::net::field::{close_gently, read_field, Field};
 use crate::runtime::config::Settings;
 use crate::runtime::session::{ipc, LoggedIn, PreLogin, TcpProtocol, Verdict};
 
@@ -97,6 +97,9 @@ impl TcpProtocol for Rsh {
                 Action::Refuse { message, log } => {
                     log::warn!("{peer}: refused: {log}");
                     let _ = s.conn.send(&message);
+                    if let Some(t) = s.conn.tcp() {
+                        close_gently(t);
+                    }
                     return;
                 }
                 Action::Close { log } => {
