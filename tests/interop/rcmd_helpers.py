@@ -128,6 +128,15 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} not on the screen:\n{self.screen()}")
 
+    def wait_prompt(self, timeout=10):
+        """The shell's prompt alone on a line (tmux drops trailing blanks)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(l.strip() == "$" for l in self.screen().splitlines()):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"no prompt on the screen:\n{self.screen()}")
+
     def resize(self, cols, rows):
         subprocess.run([self.tmux, "resize-window", "-t", self.name, "-x", str(cols),
                         "-y", str(rows)], check=True)

@@ -56,9 +56,12 @@ fn read_handshake(tcp: &TcpStream, settings: &Settings) -> Result<Handshake, Str
         Ok(Field::TimedOut) => Err("handshake timed out".to_string()),
         Ok(Field::Eof) | Err(_) => Err(String::new()),
     };
-    let first = field(0, "protocol")?;
-    if !first.is_empty() {
-        return Err("protocol error".into());
+    // The leading NUL: an empty field.
+    match read_field(tcp, 0, deadline) {
+        Ok(Field::Complete(_)) => {}
+        Ok(Field::TooLong) => return Err("protocol error".into()),
+        Ok(Field::TimedOut) => return Err("handshake timed out".into()),
+        Ok(Field::Eof) | Err(_) => return Err(String::new()),
     }
     let name = |f: Vec<u8>, what: &str| match command::parse_name(&f) {
         Ok(n) => Ok(n),
