@@ -43,9 +43,11 @@ def test_trusted_login_with_rsh_redone_rlogin(daemon, lab):
         time.sleep(0.5)
         t.type("stty size")
         t.wait("40 120")
+        t.type("echo pts-$(tty | cut -c6-8)")
+        t.wait("pts-pts")
         # A full-screen program: raw mode and back.
-        t.type("stty raw -echo; sleep 0.3; stty -raw echo; echo back")
-        t.wait("back")
+        t.type("stty raw -echo; sleep 0.3; stty -raw echo; echo back-$((1+1))")
+        t.wait("back-2")
         t.type("exit")
         deadline = time.time() + 10
         while "session ended" not in d.log() and time.time() < deadline:
