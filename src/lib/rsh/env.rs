@@ -51,6 +51,19 @@ pub fn environment(
     term: Option<&str>,
     pam: &[(String, String)],
 ) -> Vec<CString> {
+    environment_pairs(account, term, pam)
+        .into_iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect()
+}
+
+/// `environment`, as names and values (for `Command::envs`); values with
+/// a NUL are left out.
+pub fn environment_pairs(
+    account: &Account,
+    term: Option<&str>,
+    pam: &[(String, String)],
+) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = vec![
         ("HOME".into(), account.home.to_string_lossy().into_owned()),
         (
@@ -81,9 +94,8 @@ pub fn environment(
             None => vars.push((k.clone(), v.clone())),
         }
     }
-    vars.into_iter()
-        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-        .collect()
+    vars.retain(|(_, v)| !v.contains('\0'));
+    vars
 }
 
 #[cfg(test)]

@@ -7,22 +7,24 @@
 //! stderr is drained: then both connections close and the client's rsh
 //! ends with all the output.
 
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::env::{environment, shell_argv0, shell_of};
+use super::env::{environment_pairs, shell_argv0, shell_of};
 use super::session::Handover;
 use crate::auth::Account;
 use crate::net::Stream;
-use crate::pty::Program;
 use crate::runtime::session::LoggedIn;
 use crate::runtime::supervise::{self, Kind};
 
@@ -51,13 +53,13 @@ pub fn run(s: LoggedIn, h: Handover) {
         let _ = (&tcp).write_all(b"\x01Logins currently disabled.\n");
         return;
     }
-    let program = command_program(&account, &h.req.command, &s.env);
+    let env = environment_pairs(&account, None, &s.env);
     if let Err(e) = (&tcp).write_all(b"\0") {
         log::info!("{who}: the client left: {e}");
         return;
     }
     let pipe = match stderr {
-        Some(_) => match nix::unistd::pipe() {
+        Some(_) => match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
             Ok(p) => Some(p),
             Err(e) => {
                 log::error!("{who}: pipe: {e}");
@@ -66,86 +68,65 @@ pub fn run(s: LoggedIn, h: Handover) {
         },
         None => None,
     };
-    let err_fd = pipe
-        .as_ref()
-        .map_or(tcp.as_raw_fd(), |(_, w)| w.as_raw_fd());
-    let sock_fd = tcp.as_raw_fd();
-    let keep = [sock_fd, err_fd];
-    let spawned = supervise::spawn(Kind::Program, &keep, || {
-        start_command(sock_fd, err_fd, &program)
+    let (read_end, err_fd): (Option<OwnedFd>, std::io::Result<OwnedFd>) = match pipe {
+        Some((r, w)) => (Some(r), Ok(w)),
+        None => (None, tcp.try_clone().map(OwnedFd::from)),
+    };
+    let spawned = err_fd.and_then(|err| {
+        let mut cmd = command(&account, &h.req.command, env, &tcp, err)?;
+        supervise::spawn_program(Kind::Program, &mut cmd)
     });
     // The command holds the connection now: ours closes, so that the
     // client sees the end when the command (and what it left) closes.
     drop(tcp);
     let pid = match spawned {
-        Ok(pid) => pid,
+        Ok(child) => Pid::from_raw(child.id() as i32),
         Err(e) => {
             log::error!("{who}: cannot start the command: {e}");
+            if let Some(sock) = &stderr {
+                let _ = (&*sock).write_all(format!("rshd: cannot run the shell: {e}\n").as_bytes());
+            }
             return;
         }
     };
-    let status = match (pipe, stderr) {
-        (Some((read, write)), Some(sock)) => {
-            drop(write);
-            relay_stderr(pid, read, sock)
-        }
+    let status = match (read_end, stderr) {
+        (Some(read), Some(sock)) => relay_stderr(pid, read, sock),
         _ => wait(pid),
     };
     log::info!("{who}: command ended: {}", describe(status));
 }
 
-/// The shell and its arguments: `shell -c command`, in the home directory.
-fn command_program(account: &Account, command: &[u8], pam_env: &[(String, String)]) -> Program {
+/// The shell and its arguments, `shell -c command`, in its own process
+/// group (the client's signals go to the group, as BSD's rshd sets it up),
+/// in the home directory (or /, as BSD's rshd goes on without one), with
+/// the connection as its input and output and `err` as its stderr.
+fn command(
+    account: &Account,
+    command: &[u8],
+    env: Vec<(String, String)>,
+    tcp: &TcpStream,
+    err: OwnedFd,
+) -> std::io::Result<Command> {
     let shell = shell_of(account);
-    let c = |s: &str| CString::new(s).unwrap_or_default();
-    // The command has no NUL (it was a NUL-terminated field).
-    let command = CString::new(command.to_vec()).unwrap_or_default();
-    Program {
-        path: CString::new(shell.as_os_str().as_encoded_bytes().to_vec()).unwrap_or_default(),
-        argv: vec![c(&shell_argv0(&shell, false)), c("-c"), command],
-        env: environment(account, None, pam_env),
-        dir: Some(account.home.clone()),
-    }
-}
-
-/// Put `fd` at `target`, inherited across exec.
-fn place(fd: RawFd, target: RawFd) -> nix::Result<()> {
-    if fd == target {
-        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map(|_| ())
+    // This process is the account already: whether the home can be entered
+    // is its own permission check.
+    let dir = if std::env::set_current_dir(&account.home).is_ok() {
+        account.home.clone()
     } else {
-        nix::unistd::dup2(fd, target).map(|_| ())
-    }
-}
-
-/// In the child: a new session (its own process group, for the signals),
-/// the connection as fds 0 and 1, `err` as fd 2, the home directory (or /,
-/// as BSD's rshd does when it is missing), then the shell.
-fn start_command(sock: RawFd, err: RawFd, program: &Program) -> i32 {
-    let result = (|| -> std::io::Result<std::convert::Infallible> {
-        nix::unistd::setsid()?;
-        place(sock, 0)?;
-        place(sock, 1)?;
-        place(err, 2)?;
-        for fd in [sock, err] {
-            if fd > 2 {
-                let _ = nix::unistd::close(fd);
-            }
-        }
-        let home = program.dir.clone().unwrap_or_else(|| PathBuf::from("/"));
-        if std::env::set_current_dir(&home).is_err() {
-            std::env::set_current_dir("/")?;
-        }
-        Ok(nix::unistd::execve(
-            &program.path,
-            &program.argv,
-            &program.env,
-        )?)
-    })();
-    let Err(e) = result;
-    let _ = std::io::stderr()
-        .write_all(format!("rshd: {}: {e}\n", program.path.to_string_lossy()).as_bytes());
-    127
+        PathBuf::from("/")
+    };
+    let mut cmd = Command::new(&shell);
+    cmd.arg0(shell_argv0(&shell, false))
+        .arg("-c")
+        .arg(OsStr::from_bytes(command))
+        .env_clear()
+        .envs(env)
+        .current_dir(dir)
+        .process_group(0)
+        .stdin(Stdio::from(OwnedFd::from(tcp.try_clone()?)))
+        .stdout(Stdio::from(OwnedFd::from(tcp.try_clone()?)))
+        .stderr(Stdio::from(err));
+    Ok(cmd)
 }
 
 /// Copy the command's stderr to the stderr connection and deliver the

@@ -569,9 +569,11 @@ impl MonitorState<'_> {
         let mode = trust.mode;
         self.peer_name();
         let host = self.peer_name.clone().flatten();
+        let started = Instant::now();
         let (result, why) = self
             .auth
             .trusted(luser, ruser, peer.ip(), host.as_deref(), &mode);
+        log::debug!("trust decided in {:?}", started.elapsed());
         let (ruser_shown, luser_shown) = (auth::printable(ruser), auth::printable(luser));
         let from = match &host {
             Some(h) => format!("{h} ({})", peer.ip()),
