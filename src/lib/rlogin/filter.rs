@@ -33,14 +33,12 @@ impl RloginFilter {
     /// The urgent byte for a control byte from the terminal, if the client
     /// must hear of it.
     pub fn urgent_for(&self, control: u8) -> Option<u8> {
-        (control & TO_CLIENT != 0).then(|| {
-            control
-                | if self.window_pending {
-                    WINDOW_REQUEST
-                } else {
-                    0
-                }
-        })
+        let window = if self.window_pending {
+            WINDOW_REQUEST
+        } else {
+            0
+        };
+        (control & TO_CLIENT != 0).then_some(control | window)
     }
 }
 

@@ -85,7 +85,10 @@ pub fn spawn(kind: Kind, keep: &[RawFd], child: impl FnOnce() -> i32) -> io::Res
 /// `spawn` does it: every descriptor of this process above 2 is made
 /// close-on-exec first, so the program gets only the ones `cmd` places on
 /// 0-2. Signal dispositions: exec resets handlers; SIGPIPE is restored.
-pub fn spawn_program(kind: Kind, cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+pub fn spawn_program(
+    kind: Kind,
+    cmd: &mut std::process::Command,
+) -> io::Result<std::process::Child> {
     close_on_exec_above_2();
     log::trace!("starting a {kind:?}");
     cmd.spawn()

@@ -335,7 +335,7 @@ pub fn name_of(addr: std::net::IpAddr) -> Option<String> {
     // (null pointer, length 0). getnameinfo NUL-terminates what it writes.
     let rc = unsafe {
         libc::getnameinfo(
-            sa.as_ptr() as *const libc::sockaddr,
+            sa.as_ptr().cast(),
             sa.len(),
             host.as_mut_ptr(),
             host.len() as libc::socklen_t,
