@@ -45,7 +45,7 @@ pub fn parse_terminal(field: &[u8]) -> (String, Option<u32>) {
     };
     let good = !term.is_empty()
         && term.len() <= 32
-        && !term.starts_with('-')
+        && term.as_bytes()[0].is_ascii_alphanumeric()
         && term
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
