@@ -226,3 +226,35 @@ def test_root_through_rhosts(servers):
     ours, ref, _why = DIFFERENCES["root_through_rhosts"]
     assert (got["ours"], got["reference"]) == (ours, ref), got
     assert "root_rhosts is off" in open(servers["log"]).read()
+
+
+def test_trust_through_pam(account, tmp_path):
+    """trust = pam: the auth stage of the PAM service decides (pam_rhosts,
+    given PAM_RUSER and PAM_RHOST); the same files, the same answers."""
+    service = "classicd-rsh-test"
+    with saved(f"/etc/pam.d/{service}") as pam:
+        with open(pam, "w") as f:
+            f.write("auth required pam_rhosts.so\naccount required pam_permit.so\n"
+                    "session required pam_permit.so\n")
+        port = free_port()
+        log = tmp_path / "pam.log"
+        with open(log, "w") as out:
+            p = subprocess.Popen([str(binary("rshd")), "-F", "-o", f"listen=127.0.0.1:{port}",
+                                  "-o", "log=stderr", "-o", "trust=pam", "-o",
+                                  f"pam_service={service}"], stdout=out, stderr=subprocess.STDOUT)
+            try:
+                wait_port(port, proc=p)
+                home = account.pw_dir
+                write_rhosts(home, "localhost root\n", uid=account.pw_uid, gid=account.pw_gid)
+                assert trusted(port)
+                write_rhosts(home, "-localhost\n+ +\n", uid=account.pw_uid, gid=account.pw_gid)
+                assert not trusted(port)
+                write_rhosts(home, "+ +\n", mode=0o666, uid=account.pw_uid, gid=account.pw_gid)
+                assert not trusted(port)
+            finally:
+                os.unlink(os.path.join(account.pw_dir, ".rhosts"))
+                p.terminate()
+                p.wait(timeout=10)
+    text = log.read_text()
+    assert f"allowed by PAM service {service}" in text
+    assert f"denied by PAM service {service}" in text
