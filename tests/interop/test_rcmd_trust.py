@@ -258,3 +258,41 @@ def test_trust_through_pam(account, tmp_path):
     text = log.read_text()
     assert f"allowed by PAM service {service}" in text
     assert f"denied by PAM service {service}" in text
+
+
+def test_rlogind_runs_the_login_program(account, tmp_path):
+    """login = /bin/login -p -h %h: the monitor starts login(1) on the
+    terminal, with -f only when it granted trust itself; otherwise login
+    asks for the password."""
+    from rcmd_helpers import recv_until
+    login = need_reference("/bin/login", "login")
+    port = free_port()
+    log = tmp_path / "rlogind.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([str(binary("rlogind")), "-F", "-o", f"listen=127.0.0.1:{port}",
+                              "-o", "log=stderr", "-o", f"login={login} -p -h %h",
+                              "-o", f"hosts_equiv={tmp_path}/equiv"],
+                             stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_port(port, proc=p)
+            home = account.pw_dir
+            write_rhosts(home, "localhost root\n", uid=account.pw_uid, gid=account.pw_gid)
+            s = connect_reserved(port)
+            s.sendall(b"\0root\0" + USER.encode() + b"\0xterm/9600\0")
+            assert s.recv(1) == b"\0"
+            s.sendall(b"echo who-$(id -un)\r")
+            assert f"who-{USER}".encode() in recv_until(s, f"who-{USER}".encode(), timeout=15)
+            s.sendall(b"exit\r")
+            s.close()
+            os.unlink(os.path.join(home, ".rhosts"))
+            s = connect_reserved(port)
+            s.sendall(b"\0root\0" + USER.encode() + b"\0xterm/9600\0")
+            assert b"Password:" in recv_until(s, b"Password:", timeout=15)
+            s.close()
+        finally:
+            if os.path.lexists(os.path.join(account.pw_dir, ".rhosts")):
+                os.unlink(os.path.join(account.pw_dir, ".rhosts"))
+            p.terminate()
+            p.wait(timeout=10)
+    text = log.read_text()
+    assert "started for classicdrsh on pts/" in text and "(trusted)" in text

@@ -122,14 +122,36 @@ impl TcpProtocol for Rlogin {
                     Some(name) => luser = name,
                     None => return,
                 },
-                Login::Program(_) => {
-                    log::warn!("{peer}: login programs are not run by this rlogind; using builtin");
-                    match builtin_login(&mut s, &cfg, &h, &mut input) {
-                        Some(name) => luser = name,
-                        None => return,
-                    }
+                Login::Program(_) => {}
+            }
+        }
+        if let Login::Program(_) = &cfg.login {
+            // The login program does the rest, on a terminal the monitor
+            // starts as root; this process only relays.
+            log::info!(
+                "{}@{host} as {}: {} login through the login program, terminal {}",
+                h.ruser,
+                h.luser,
+                if trusted { "trusted" } else { "password" },
+                h.term
+            );
+            let w = input.window.unwrap_or(WindowSize::new(24, 80));
+            match s.monitor.terminal(&h.luser, &h.term, w.rows, w.cols) {
+                Ok(master) => {
+                    let _ = crate::pty::set_window_size(std::os::fd::AsFd::as_fd(&master), w);
+                    super::terminal::relay_program(
+                        tcp,
+                        master,
+                        input.window.is_none(),
+                        &input.data,
+                    );
+                }
+                Err(e) => {
+                    log::error!("{peer}: cannot start the login program: {e}");
+                    let _ = s.conn.send(b"rlogind: cannot start the login program.\r\n");
                 }
             }
+            return;
         }
         log::info!(
             "{}@{host} as {luser}: {} login, terminal {}",
@@ -163,8 +185,62 @@ impl TcpProtocol for Rlogin {
         Some(settings.daemon::<Config>().trust.clone())
     }
 
+    fn login_program(
+        &self,
+        settings: &Settings,
+        user: &str,
+        term: &str,
+        host: &str,
+        trusted: bool,
+    ) -> Option<crate::pty::Program> {
+        match &settings.daemon::<Config>().login {
+            Login::Program(words) => Some(login_program(words, user, term, host, trusted)),
+            Login::Builtin => None,
+        }
+    }
+
     fn byte_stream(&self) -> bool {
         true
+    }
+}
+
+/// The login program's argv from the `login` key's words: `%h` the
+/// client's host (the monitor's name for it), `%u` the user; the user
+/// goes last when the words do not place it, after `-f` when trusted
+/// (login(1) then asks no password) or after `--` otherwise, so that it
+/// can never be read as an option. The environment is TERM alone.
+pub fn login_program(
+    words: &[String],
+    user: &str,
+    term: &str,
+    host: &str,
+    trusted: bool,
+) -> crate::pty::Program {
+    use std::ffi::CString;
+    let c = |s: &str| CString::new(s).unwrap_or_default();
+    let mut argv: Vec<CString> = Vec::new();
+    let mut placed_user = false;
+    for (i, w) in words.iter().enumerate() {
+        let w = if i == 0 {
+            std::path::Path::new(w)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| w.clone())
+        } else {
+            w.clone()
+        };
+        placed_user |= w.contains("%u");
+        argv.push(c(&w.replace("%h", host).replace("%u", user)));
+    }
+    if !placed_user {
+        argv.push(c(if trusted { "-f" } else { "--" }));
+        argv.push(c(user));
+    }
+    crate::pty::Program {
+        path: c(&words[0]),
+        argv,
+        env: vec![c(&format!("TERM={term}"))],
+        dir: Some(std::path::PathBuf::from("/")),
     }
 }
 
@@ -398,6 +474,35 @@ mod tests {
         let h2 = Handover { window: None, ..h };
         assert_eq!(Handover::decode(&h2.encode()), Some(h2));
         assert_eq!(Handover::decode(b"\x01"), None);
+    }
+
+    #[test]
+    fn login_program_argv() {
+        let words: Vec<String> = ["/bin/login", "-p", "-h", "%h"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let text = |p: &crate::pty::Program| -> Vec<String> {
+            p.argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let p = login_program(&words, "alice", "xterm", "client.example", true);
+        assert_eq!(p.path.to_str().unwrap(), "/bin/login");
+        assert_eq!(
+            text(&p),
+            ["login", "-p", "-h", "client.example", "-f", "alice"]
+        );
+        assert_eq!(p.env.len(), 1);
+        let p = login_program(&words, "alice", "xterm", "192.0.2.7", false);
+        assert_eq!(text(&p), ["login", "-p", "-h", "192.0.2.7", "--", "alice"]);
+        let words: Vec<String> = ["/usr/sbin/mylogin", "%u@%h"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let p = login_program(&words, "bob", "vt100", "h", true);
+        assert_eq!(text(&p), ["mylogin", "bob@h"]);
     }
 
     #[test]

@@ -121,6 +121,42 @@ pub fn run(s: LoggedIn, h: Handover) {
     log::info!("{who}: session ended ({ended}); shell {status}");
 }
 
+/// In the pre-login process, with `login = PROGRAM`: relay between the
+/// client and the terminal the monitor started the login program on, in
+/// packet mode, until the terminal hangs up or the client goes.
+pub fn relay_program(
+    mut tcp: std::net::TcpStream,
+    master: std::fs::File,
+    window_pending: bool,
+    typeahead: &[u8],
+) {
+    let _ = tcp.set_read_timeout(None);
+    let mut filter = RloginFilter::new(window_pending);
+    let config = RelayConfig {
+        packet_mode: true,
+        ..RelayConfig::default()
+    };
+    let relayed = pty::relay_with_typeahead(
+        &mut tcp,
+        master.as_fd(),
+        ChildWatch::None,
+        &mut filter,
+        &config,
+        typeahead,
+    );
+    match relayed {
+        Ok(o) => log::info!(
+            "login program session ended ({:?}, {} bytes in, {} out)",
+            o.end,
+            o.from_network,
+            o.to_network
+        ),
+        Err(e) => log::info!("login program session: relay error: {e}"),
+    }
+    drop(master);
+    let _ = tcp.shutdown(std::net::Shutdown::Both);
+}
+
 /// A terminal speed from the handshake.
 fn baud(speed: u32) -> Option<BaudRate> {
     use BaudRate::*;

@@ -253,6 +253,17 @@ pub enum Request {
     /// account's name and the client's host as it knows them, and the
     /// logout record when the connection ends.
     LoginRecord { line: String, pid: i32 },
+    /// A terminal login run by the service's login program (rlogind's
+    /// `login = /bin/login ...`): the monitor starts it as root on a new
+    /// pseudo-terminal for `user` (`-f` only when the monitor itself
+    /// granted trust in this connection), TERM `term`, and sends back the
+    /// master (with `Socket`); the unprivileged side relays.
+    Terminal {
+        user: String,
+        term: String,
+        rows: u16,
+        cols: u16,
+    },
     /// Start the session of the account just granted: `handover` is the
     /// protocol's state for the account's process, `unread` what the client
     /// sent after the login line; `tls`: the pre-login process holds a TLS
@@ -323,6 +334,7 @@ mod tag {
     pub const TRUST: u8 = 10;
     pub const PEER_NAME: u8 = 11;
     pub const LOGIN_RECORD: u8 = 12;
+    pub const TERMINAL: u8 = 13;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -367,6 +379,17 @@ impl Request {
                 Writer::new(tag::TRUST).str(ruser).str(luser).finish()
             }
             Request::PeerName => Writer::new(tag::PEER_NAME).finish(),
+            Request::Terminal {
+                user,
+                term,
+                rows,
+                cols,
+            } => Writer::new(tag::TERMINAL)
+                .str(user)
+                .str(term)
+                .u16(*rows)
+                .u16(*cols)
+                .finish(),
             Request::LoginRecord { line, pid } => Writer::new(tag::LOGIN_RECORD)
                 .str(line)
                 .u32(*pid as u32)
@@ -406,6 +429,12 @@ impl Request {
                 luser: r.str(MAX_CREDENTIAL)?.to_string(),
             },
             tag::PEER_NAME => Request::PeerName,
+            tag::TERMINAL => Request::Terminal {
+                user: r.str(MAX_CREDENTIAL)?.to_string(),
+                term: r.str(64)?.to_string(),
+                rows: r.u16()?,
+                cols: r.u16()?,
+            },
             tag::LOGIN_RECORD => Request::LoginRecord {
                 line: r.str(32)?.to_string(),
                 pid: r.u32()? as i32,
@@ -507,6 +536,12 @@ mod tests {
             Request::LoginRecord {
                 line: "pts/3".into(),
                 pid: 4242,
+            },
+            Request::Terminal {
+                user: "alice".into(),
+                term: "xterm".into(),
+                rows: 24,
+                cols: 80,
             },
         ];
         for r in all {

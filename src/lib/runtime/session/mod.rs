@@ -105,6 +105,23 @@ pub trait TcpProtocol: Sync {
         None
     }
 
+    /// In the monitor, as root: the login program to run on a terminal
+    /// for `user` (rlogind's `login = PROGRAM`), or None when the service
+    /// has none. `trusted`: the monitor granted host trust for that user
+    /// in this connection (the program may then skip its password, as
+    /// `login -f` does); `host` is the monitor's own name of the client.
+    fn login_program(
+        &self,
+        settings: &Settings,
+        user: &str,
+        term: &str,
+        host: &str,
+        trusted: bool,
+    ) -> Option<crate::pty::Program> {
+        let _ = (settings, user, term, host, trusted);
+        None
+    }
+
     /// A byte stream rather than a line protocol (telnetd, rlogind): the
     /// connection gets no idle timer (a terminal session may rightly be
     /// quiet for hours; the relay has its own), and the service reads it
@@ -326,6 +343,31 @@ impl Monitor {
             pid,
         })? {
             (Response::Done, _) => Ok(()),
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// The service's login program on a new terminal (see
+    /// `TcpProtocol::login_program`): the pty master, for the relay.
+    pub fn terminal(
+        &self,
+        user: &str,
+        term: &str,
+        rows: u16,
+        cols: u16,
+    ) -> std::io::Result<std::fs::File> {
+        let req = Request::Terminal {
+            user: user.to_string(),
+            term: term.to_string(),
+            rows,
+            cols,
+        };
+        match self.ask(&req)? {
+            (Response::Socket, fds) => match fds.into_iter().next() {
+                Some(fd) => Ok(std::fs::File::from(fd)),
+                None => Err(std::io::Error::other("no terminal came")),
+            },
             (Response::Failed(why), _) => Err(std::io::Error::other(why)),
             _ => Err(std::io::Error::other("unexpected answer")),
         }

@@ -93,6 +93,8 @@ struct MonitorState<'a> {
     /// The login record written for this connection (line, pid), closed
     /// when it ends.
     record: Option<(String, i32)>,
+    /// The service's login program was started in this connection.
+    terminal_started: bool,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
 }
@@ -143,6 +145,7 @@ pub fn serve_reusable(
         trust_asked: false,
         peer_name: None,
         record: None,
+        terminal_started: false,
         children: Children::new(),
         service_state: None,
     };
@@ -264,6 +267,7 @@ impl MonitorState<'_> {
         self.proven = None;
         self.trust_asked = false;
         self.peer_name = None;
+        self.terminal_started = false;
     }
 
     /// Forget everything of the connection that ended (a message half
@@ -420,6 +424,18 @@ impl MonitorState<'_> {
             Request::PeerName => none(Response::PeerName {
                 name: self.peer_name(),
             }),
+            Request::Terminal {
+                user,
+                term,
+                rows,
+                cols,
+            } => match self.terminal(&user, &term, rows, cols) {
+                Ok(master) => (Response::Socket, vec![master], None),
+                Err(why) => {
+                    log::warn!("{}: no terminal: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
             Request::LoginRecord { line, pid } => none(match self.login_record(&line, pid) {
                 Ok(()) => Response::Done,
                 Err(why) => {
@@ -507,6 +523,61 @@ impl MonitorState<'_> {
             .get_or_insert_with(|| auth::confirmed_name(addr))
             .clone()
             .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Start the service's login program on a new terminal, as root (the
+    /// program authenticates and changes identity itself, as login(1)
+    /// does); once per connection. The trust it is told of is the
+    /// monitor's own verdict for that very user, never the other side's.
+    fn terminal(
+        &mut self,
+        user: &str,
+        term: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<OwnedFd, String> {
+        if self.record.is_some() || self.terminal_started {
+            return Err("a terminal was already started".into());
+        }
+        if !auth::plausible_name(user) {
+            return Err("not a user name".into());
+        }
+        let term_ok = !term.is_empty()
+            && term.len() <= 32
+            && term.as_bytes()[0].is_ascii_alphanumeric()
+            && term
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
+        let term = if term_ok { term } else { "network" };
+        let trusted = self
+            .granted
+            .as_ref()
+            .is_some_and(|(account, ..)| account.name == user)
+            && self.trust_asked;
+        let host = self.peer_name();
+        let Some(program) =
+            self.proto
+                .login_program(&self.ctx.settings, user, term, &host, trusted)
+        else {
+            return Err("no login program for this service".into());
+        };
+        let (rows, cols) = (rows.clamp(1, 1000), cols.clamp(1, 1000));
+        let session = crate::pty::spawn(&program, rows, cols, None, || Ok(()))
+            .map_err(|e| format!("{}: {e}", program.path.to_string_lossy()))?;
+        self.terminal_started = true;
+        log::info!(
+            "{}: {} started for {user} on {}{}",
+            self.peer,
+            program.path.to_string_lossy(),
+            session.line,
+            if trusted { " (trusted)" } else { "" }
+        );
+        self.children.insert(session.child, Kind::Program, ());
+        let master = session.master.try_clone().map_err(|e| e.to_string())?;
+        // The monitor keeps no master: the terminal hangs up when the
+        // relay lets go of it.
+        drop(session);
+        Ok(OwnedFd::from(master))
     }
 
     /// Write the utmp/wtmp login record of the account's terminal: the
