@@ -1,7 +1,7 @@
 """The trust matrix of .rhosts and hosts.equiv, run against our rshd and
-against Debian's reference (rsh-redone-server's in.rshd, which decides
-through pam_rhosts, that is glibc's ruserok) with the same system account,
-files and raw client. Every difference is listed in DIFFERENCES with the
+rlogind and against Debian's reference (rsh-redone-server's in.rshd and
+in.rlogind, which decide through pam_rhosts, that is glibc's ruserok) with
+the same system account, files and raw client. Every difference is listed in DIFFERENCES with the
 reason ours is right, and checked; everything else must agree."""
 
 import contextlib
@@ -296,3 +296,50 @@ def test_rlogind_runs_the_login_program(account, tmp_path):
             p.wait(timeout=10)
     text = log.read_text()
     assert "started for classicdrsh on pts/" in text and "(trusted)" in text
+
+
+@pytest.fixture(scope="module")
+def rlogin_servers(account, tmp_path_factory):
+    need_reference("/usr/sbin/in.rlogind", "rsh-redone-server")
+    d = tmp_path_factory.mktemp("rlogind")
+    port = free_port()
+    f = open(d / "ours.log", "w")
+    ours = subprocess.Popen([str(binary("rlogind")), "-F", "-o", f"listen=127.0.0.1:{port}",
+                             "-o", "log=stderr", "-o", f"issue_file={d}/none"],
+                            stdout=f, stderr=subprocess.STDOUT)
+    wait_port(port, proc=ours)
+    ref = MiniInetd(["/usr/sbin/in.rlogind"])
+    yield {"ours": port, "reference": ref.port}
+    ref.stop()
+    ours.terminate()
+    ours.wait(timeout=10)
+    f.close()
+
+
+def rlogin_trusted(port):
+    """Trusted: the typed line reaches a shell; else a password prompt has it."""
+    from rcmd_helpers import recv_until
+    s = connect_reserved(port)
+    s.sendall(b"\0root\0" + USER.encode() + b"\0xterm/9600\0")
+    first = s.recv(1)
+    assert first == b"\0", first
+    s.sendall(b"echo TR-$((2+3))\r")
+    out = recv_until(s, b"TR-5", timeout=4)
+    s.close()
+    return b"TR-5" in out
+
+
+@pytest.mark.parametrize("case", ["plus_plus", "comments_and_blanks", "negative_host_first",
+                                  "host_alone_means_same_user", "world_writable", "symlink",
+                                  "hard_linked", "owned_by_another"])
+def test_rlogin_matrix(rlogin_servers, account, case, tmp_path):
+    home = account.pw_dir
+    with saved("/etc/hosts.equiv"):
+        setup(case, home, account.pw_uid, account.pw_gid, tmp_path)
+        try:
+            got = {who: rlogin_trusted(rlogin_servers[who]) for who in ("ours", "reference")}
+        finally:
+            for p in (".rhosts", ".rhosts-link"):
+                if os.path.lexists(os.path.join(home, p)):
+                    os.unlink(os.path.join(home, p))
+    assert got["ours"] == got["reference"] == EXPECTED[case], got

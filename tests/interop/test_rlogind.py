@@ -6,6 +6,7 @@ builtin password login, and inetd/xinetd. Needs root: reserved ports."""
 import os
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -57,6 +58,9 @@ def test_trusted_login_with_rsh_redone_rlogin(daemon, lab):
     log = d.log()
     assert ".rhosts line 1" in log and "trusted login" in log
     assert "shell exit status 0" in log
+    # The login is in wtmp, written by the monitor (login and logout).
+    last = subprocess.run(["last", "-w", "-n", "50", "demo"], capture_output=True, text=True).stdout
+    assert "pts/" in last and "localhost" in last, last
 
 
 def test_netkit_rlogin(daemon, lab):
