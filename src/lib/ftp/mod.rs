@@ -10,7 +10,7 @@
 
 pub mod command;
 mod config;
-mod handover;
+pub mod handover;
 pub mod listing;
 mod session;
 pub mod state;
