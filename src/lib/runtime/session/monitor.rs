@@ -206,6 +206,11 @@ pub fn serve_reusable(
             Ended::Gone if code == 0 => conn = next(),
             _ => {}
         }
+        if conn.is_some() && proto.logins() {
+            // A monitor that checks a login per connection, again and
+            // again: its PAM modules stay loaded from now on.
+            m.auth.keep_loaded();
+        }
     }
     // The pre-login process waiting for another connection is let go.
     if let Some(side) = prelogin.take() {
