@@ -259,10 +259,7 @@ fn open(context: Context<Conv>, user: &str) -> Result<(Account, PamLogin), AuthE
 }
 
 /// The session of an account already looked up.
-fn open_as(
-    mut context: Context<Conv>,
-    account: Account,
-) -> Result<(Account, PamLogin), AuthError> {
+fn open_as(mut context: Context<Conv>, account: Account) -> Result<(Account, PamLogin), AuthError> {
     let user = account.name.as_str();
     // Opening a session and setting credentials needs root; an unprivileged
     // daemon (a lab) authenticates only.
