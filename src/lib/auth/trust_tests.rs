@@ -26,8 +26,8 @@ impl World for Fake {
     fn innetgr(&mut self, group: &str, host: Option<&str>, user: Option<&str>) -> bool {
         self.netgroups.iter().any(|(g, h, u)| {
             g == group
-                && host.map_or(true, |host| h.is_empty() || h == host)
-                && user.map_or(true, |user| u.is_empty() || u == user)
+                && host.is_none_or(|host| h.is_empty() || h == host)
+                && user.is_none_or(|user| u.is_empty() || u == user)
         })
     }
 }

@@ -595,7 +595,7 @@ mod tests {
         // A length over the field's bound.
         let mut long = vec![1];
         long.extend_from_slice(&(MAX_CREDENTIAL as u32 + 1).to_be_bytes());
-        long.extend(std::iter::repeat(b'a').take(MAX_CREDENTIAL + 1));
+        long.extend(std::iter::repeat_n(b'a', MAX_CREDENTIAL + 1));
         assert_eq!(Request::decode(&long), Err(Malformed));
         // Trailing bytes.
         let mut extra = Request::ReservedPort { port: 20 }.encode();
