@@ -24,7 +24,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub const LOCK_FILE: &str = ".pop3d.lock";
 
 /// Create `dir` with tmp/, new/, cur/ (mode 0700) as needed.
-pub fn create(dir: &Path) -> io::Result<()> {
+pub(crate) fn create(dir: &Path) -> io::Result<()> {
     let mut b = DirBuilder::new();
     b.recursive(true).mode(0o700);
     for sub in ["tmp", "new", "cur"] {
@@ -42,7 +42,7 @@ fn host_part() -> String {
         .replace(',', "\\054")
 }
 
-fn unique_name() -> String {
+pub(crate) fn unique_name() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -15,6 +15,7 @@ mod lock;
 mod maildir;
 mod mbox;
 mod mboxrd;
+pub mod store;
 
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
