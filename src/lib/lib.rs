@@ -13,6 +13,7 @@ pub mod auth;
 pub mod calendar;
 pub mod fs;
 pub mod ftp;
+pub mod imap;
 pub mod host;
 pub mod mail;
 pub mod net;
