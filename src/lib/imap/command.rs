@@ -217,10 +217,12 @@ pub fn parse(b: &[u8]) -> std::result::Result<Tagged, BadCommand> {
 
 fn command(i: &mut Input, uid: bool) -> Result<Command> {
     let name = i.atom()?.to_ascii_uppercase();
-    if uid && !matches!(
-        name.as_str(),
-        "FETCH" | "SEARCH" | "STORE" | "COPY" | "MOVE" | "EXPUNGE"
-    ) {
+    if uid
+        && !matches!(
+            name.as_str(),
+            "FETCH" | "SEARCH" | "STORE" | "COPY" | "MOVE" | "EXPUNGE"
+        )
+    {
         return err(format!("UID {name} is not a command"));
     }
     let c = match name.as_str() {
@@ -737,7 +739,11 @@ fn fetch(i: &mut Input) -> Result<Command> {
             FetchAtt::Envelope,
         ];
     } else if i.eat_word("FAST") {
-        atts = vec![FetchAtt::Flags, FetchAtt::InternalDate, FetchAtt::Rfc822Size];
+        atts = vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+        ];
     } else if i.eat_word("FULL") {
         atts = vec![
             FetchAtt::Flags,
@@ -843,7 +849,10 @@ fn section(i: &mut Input) -> Result<Section> {
 
 fn fetch_att(i: &mut Input) -> Result<FetchAtt> {
     let start = i.pos;
-    while i.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
+    while i
+        .peek()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+    {
         i.pos += 1;
     }
     let w = String::from_utf8_lossy(&i.b[start..i.pos]).to_ascii_uppercase();
@@ -971,17 +980,29 @@ mod tests {
         );
         assert_eq!(
             ok("a ID (\"name\" \"mutt\" \"version\" NIL)").command,
-            Command::Id(vec![("name".into(), Some("mutt".into())), ("version".into(), None)])
+            Command::Id(vec![
+                ("name".into(), Some("mutt".into())),
+                ("version".into(), None)
+            ])
         );
         assert_eq!(ok("a ID NIL").command, Command::Id(vec![]));
-        assert_eq!(ok("a UID EXPUNGE 1:3").command, Command::Expunge(Some(SeqSet(vec![(1, 3)]))));
+        assert_eq!(
+            ok("a UID EXPUNGE 1:3").command,
+            Command::Expunge(Some(SeqSet(vec![(1, 3)])))
+        );
         assert!(ok("a UID FETCH 1 FLAGS").uid);
     }
 
     #[test]
     fn mailbox_commands() {
-        match ok("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))").command {
-            Command::Select { mailbox, read_only, qresync: Some(q), .. } => {
+        match ok("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))").command
+        {
+            Command::Select {
+                mailbox,
+                read_only,
+                qresync: Some(q),
+                ..
+            } => {
                 assert_eq!(mailbox, b"INBOX");
                 assert!(!read_only);
                 assert_eq!(q.uidvalidity, 67890007);
@@ -990,21 +1011,52 @@ mod tests {
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(ok("a EXAMINE \"Sent\" (CONDSTORE)").command, Command::Select { read_only: true, condstore: true, .. }));
-        assert_eq!(ok("a RENAME a b").command, Command::Rename(b"a".to_vec(), b"b".to_vec()));
-        assert_eq!(ok("a CREATE Foo (USE (\\Drafts))").command, Command::Create(b"Foo".to_vec()));
-        match ok("a LIST (SUBSCRIBED) \"\" (\"*\" %) RETURN (CHILDREN STATUS (MESSAGES UNSEEN))").command {
-            Command::List { patterns, options, .. } => {
+        assert!(matches!(
+            ok("a EXAMINE \"Sent\" (CONDSTORE)").command,
+            Command::Select {
+                read_only: true,
+                condstore: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            ok("a RENAME a b").command,
+            Command::Rename(b"a".to_vec(), b"b".to_vec())
+        );
+        assert_eq!(
+            ok("a CREATE Foo (USE (\\Drafts))").command,
+            Command::Create(b"Foo".to_vec())
+        );
+        match ok("a LIST (SUBSCRIBED) \"\" (\"*\" %) RETURN (CHILDREN STATUS (MESSAGES UNSEEN))")
+            .command
+        {
+            Command::List {
+                patterns, options, ..
+            } => {
                 assert_eq!(patterns, vec![b"*".to_vec(), b"%".to_vec()]);
                 assert!(options.subscribed && options.ret_children && options.extended);
-                assert_eq!(options.ret_status, Some(vec!["MESSAGES".into(), "UNSEEN".into()]));
+                assert_eq!(
+                    options.ret_status,
+                    Some(vec!["MESSAGES".into(), "UNSEEN".into()])
+                );
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(ok("a LIST \"\" INBOX.*").command, Command::List { .. }));
-        assert_eq!(ok("a STATUS INBOX (MESSAGES SIZE)").command, Command::Status(b"INBOX".to_vec(), vec!["MESSAGES".into(), "SIZE".into()]));
+        assert!(matches!(
+            ok("a LIST \"\" INBOX.*").command,
+            Command::List { .. }
+        ));
+        assert_eq!(
+            ok("a STATUS INBOX (MESSAGES SIZE)").command,
+            Command::Status(b"INBOX".to_vec(), vec!["MESSAGES".into(), "SIZE".into()])
+        );
         match ok("a APPEND Sent (\\Seen) \" 1-Jan-2020 10:00:00 +0000\" {5}\r\nhello").command {
-            Command::Append { mailbox, flags, date, message } => {
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
                 assert_eq!(mailbox, b"Sent");
                 assert_eq!(flags, vec!["\\Seen"]);
                 assert_eq!(date, Some(1577872800));
@@ -1029,18 +1081,36 @@ mod tests {
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(ok("a FETCH 1 ALL").command, Command::Fetch { atts, .. } if atts.len() == 4));
-        assert!(matches!(ok("a FETCH 1 BODY[]").command, Command::Fetch { .. }));
-        assert!(matches!(ok("a FETCH 1 BODY").command, Command::Fetch { atts, .. } if atts == vec![FetchAtt::Body]));
+        assert!(
+            matches!(ok("a FETCH 1 ALL").command, Command::Fetch { atts, .. } if atts.len() == 4)
+        );
+        assert!(matches!(
+            ok("a FETCH 1 BODY[]").command,
+            Command::Fetch { .. }
+        ));
+        assert!(
+            matches!(ok("a FETCH 1 BODY").command, Command::Fetch { atts, .. } if atts == vec![FetchAtt::Body])
+        );
         match ok("a UID STORE 1:3 +FLAGS.SILENT (\\Deleted $Junk)").command {
-            Command::Store { mode, silent, flags, .. } => {
+            Command::Store {
+                mode,
+                silent,
+                flags,
+                ..
+            } => {
                 assert_eq!(mode, StoreMode::Add);
                 assert!(silent);
                 assert_eq!(flags, vec!["\\Deleted", "$Junk"]);
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(ok("a STORE 1 (UNCHANGEDSINCE 12) FLAGS \\Seen").command, Command::Store { unchanged_since: Some(12), .. }));
+        assert!(matches!(
+            ok("a STORE 1 (UNCHANGEDSINCE 12) FLAGS \\Seen").command,
+            Command::Store {
+                unchanged_since: Some(12),
+                ..
+            }
+        ));
         match ok("a SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR FROM alice (SUBJECT \"hi there\" NOT SEEN) SINCE 1-Feb-2024 UID 1:*").command {
             Command::Search { ret, charset, key } => {
                 assert!(ret.extended && ret.min && ret.count && !ret.all);
@@ -1049,7 +1119,13 @@ mod tests {
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(ok("a SEARCH 1:5,7").command, Command::Search { key: SearchKey::Seq(_), .. }));
+        assert!(matches!(
+            ok("a SEARCH 1:5,7").command,
+            Command::Search {
+                key: SearchKey::Seq(_),
+                ..
+            }
+        ));
         assert!(matches!(ok("a MOVE 1:2 Trash").command, Command::Move(..)));
     }
 

@@ -32,14 +32,11 @@ pub fn build(s: &Settings) -> Result<DaemonConfig, ConfigError> {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
-        let mail_location = Location::parse(s.text("mail_location"))
-            .map_err(|e| s.error("mail_location", e))?;
+        let mail_location =
+            Location::parse(s.text("mail_location")).map_err(|e| s.error("mail_location", e))?;
         let max_message_size = s.uint("max_message_size");
         if max_message_size == 0 || max_message_size > u32::MAX as u64 {
-            return Err(s.error(
-                "max_message_size",
-                "must be between 1 and 4294967295",
-            ));
+            return Err(s.error("max_message_size", "must be between 1 and 4294967295"));
         }
         Ok(Config {
             mail_location,
@@ -66,8 +63,17 @@ mod tests {
         let c = config(&["mail_location=mbox:/var/mail/%u", "max_message_size=1000"]).unwrap();
         assert_eq!(c.mail_location.format, Format::Mbox);
         assert_eq!(c.max_message_size, 1000);
-        assert_eq!(config(&["mail_location=Maildir"]).unwrap_err().key, "mail_location");
-        assert_eq!(config(&["max_message_size=0"]).unwrap_err().key, "max_message_size");
-        assert_eq!(config(&["max_message_size=x"]).unwrap_err().key, "max_message_size");
+        assert_eq!(
+            config(&["mail_location=Maildir"]).unwrap_err().key,
+            "mail_location"
+        );
+        assert_eq!(
+            config(&["max_message_size=0"]).unwrap_err().key,
+            "max_message_size"
+        );
+        assert_eq!(
+            config(&["max_message_size=x"]).unwrap_err().key,
+            "max_message_size"
+        );
     }
 }

@@ -85,15 +85,36 @@ mod tests {
     fn dates() {
         assert_eq!(parse_date(b"1-Jan-1970"), Some(0));
         assert_eq!(parse_date(b"02-feb-2024"), Some(1706832000));
-        for bad in [&b"32-Jan-2020"[..], b"1-Foo-2020", b"1-Jan-20", b"1 Jan 2020", b"", b"1-Jan-2020-x"] {
+        for bad in [
+            &b"32-Jan-2020"[..],
+            b"1-Foo-2020",
+            b"1-Jan-20",
+            b"1 Jan 2020",
+            b"",
+            b"1-Jan-2020-x",
+        ] {
             assert_eq!(parse_date(bad), None);
         }
-        assert_eq!(parse_datetime(b" 1-Jan-2020 10:00:00 +0100"), Some(1577869200));
-        assert_eq!(parse_datetime(b"01-Jan-2020 10:00:00 -0030"), Some(1577874600));
-        for bad in [&b"1-Jan-2020 25:00:00 +0000"[..], b"1-Jan-2020 10:00 +0000", b"1-Jan-2020 10:00:00 0000", b"1-Jan-2020 10:00:00"] {
+        assert_eq!(
+            parse_datetime(b" 1-Jan-2020 10:00:00 +0100"),
+            Some(1577869200)
+        );
+        assert_eq!(
+            parse_datetime(b"01-Jan-2020 10:00:00 -0030"),
+            Some(1577874600)
+        );
+        for bad in [
+            &b"1-Jan-2020 25:00:00 +0000"[..],
+            b"1-Jan-2020 10:00 +0000",
+            b"1-Jan-2020 10:00:00 0000",
+            b"1-Jan-2020 10:00:00",
+        ] {
             assert_eq!(parse_datetime(bad), None);
         }
-        assert_eq!(format_datetime(1577869200), "\"01-Jan-2020 09:00:00 +0000\"");
+        assert_eq!(
+            format_datetime(1577869200),
+            "\"01-Jan-2020 09:00:00 +0000\""
+        );
         assert_eq!(day_of(1577869200), 1577836800);
     }
 }

@@ -24,7 +24,12 @@ pub fn need(atts: &[FetchAtt]) -> Need {
                 section:
                     Section {
                         part,
-                        text: Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_)),
+                        text:
+                            Some(
+                                SectionText::Header
+                                | SectionText::HeaderFields(_)
+                                | SectionText::HeaderFieldsNot(_),
+                            ),
                     },
                 ..
             } if part.is_empty() => Need::Header,
@@ -47,7 +52,10 @@ pub fn sets_seen(atts: &[FetchAtt]) -> bool {
     atts.iter().any(|a| {
         matches!(
             a,
-            FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. } | FetchAtt::Binary { peek: false, .. }
+            FetchAtt::Rfc822
+                | FetchAtt::Rfc822Text
+                | FetchAtt::Section { peek: false, .. }
+                | FetchAtt::Binary { peek: false, .. }
         )
     })
 }
@@ -88,7 +96,9 @@ fn section_name(s: &Section) -> String {
         Some(SectionText::Text) => out.push("TEXT".into()),
         Some(SectionText::Mime) => out.push("MIME".into()),
         Some(SectionText::HeaderFields(f)) => out.push(format!("HEADER.FIELDS ({})", f.join(" "))),
-        Some(SectionText::HeaderFieldsNot(f)) => out.push(format!("HEADER.FIELDS.NOT ({})", f.join(" "))),
+        Some(SectionText::HeaderFieldsNot(f)) => {
+            out.push(format!("HEADER.FIELDS.NOT ({})", f.join(" ")))
+        }
     }
     out.join(".")
 }
@@ -121,10 +131,14 @@ pub fn render(
         let item = match a {
             FetchAtt::Uid => format!("UID {}", meta.uid).into_bytes(),
             FetchAtt::Flags => format!("FLAGS {}", meta.flags).into_bytes(),
-            FetchAtt::InternalDate => format!("INTERNALDATE {}", format_datetime(meta.internal_date)).into_bytes(),
+            FetchAtt::InternalDate => {
+                format!("INTERNALDATE {}", format_datetime(meta.internal_date)).into_bytes()
+            }
             FetchAtt::Rfc822Size => format!("RFC822.SIZE {}", meta.size).into_bytes(),
             FetchAtt::ModSeq => format!("MODSEQ ({})", meta.modseq).into_bytes(),
-            FetchAtt::Envelope => [b"ENVELOPE ".to_vec(), mime::envelope(&wire[..header_end])].concat(),
+            FetchAtt::Envelope => {
+                [b"ENVELOPE ".to_vec(), mime::envelope(&wire[..header_end])].concat()
+            }
             FetchAtt::Body | FetchAtt::BodyStructure => {
                 let ext = *a == FetchAtt::BodyStructure;
                 let s = loaded.and_then(|l| l.structure);
@@ -132,19 +146,43 @@ pub fn render(
                     Some(p) => mime::body_structure(wire, p, ext),
                     None => b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)".to_vec(),
                 };
-                [if ext { b"BODYSTRUCTURE ".to_vec() } else { b"BODY ".to_vec() }, bs].concat()
+                [
+                    if ext {
+                        b"BODYSTRUCTURE ".to_vec()
+                    } else {
+                        b"BODY ".to_vec()
+                    },
+                    bs,
+                ]
+                .concat()
             }
             FetchAtt::Rfc822 => [b"RFC822 ".to_vec(), literal(wire)].concat(),
-            FetchAtt::Rfc822Header => [b"RFC822.HEADER ".to_vec(), literal(&wire[..header_end])].concat(),
-            FetchAtt::Rfc822Text => [b"RFC822.TEXT ".to_vec(), literal(&wire[header_end..])].concat(),
-            FetchAtt::Section { section, partial, .. } => {
+            FetchAtt::Rfc822Header => {
+                [b"RFC822.HEADER ".to_vec(), literal(&wire[..header_end])].concat()
+            }
+            FetchAtt::Rfc822Text => {
+                [b"RFC822.TEXT ".to_vec(), literal(&wire[header_end..])].concat()
+            }
+            FetchAtt::Section {
+                section, partial, ..
+            } => {
                 let data = match (loaded.and_then(|l| l.structure), &section.text) {
                     (Some(root), _) => mime::section(wire, root, section),
                     // Only the header was read: the top level's header items.
                     (None, Some(SectionText::Header)) => Some(wire[..header_end].to_vec()),
-                    (None, Some(t @ (SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_)))) => {
-                        let s = Section { part: vec![], text: Some(t.clone()) };
-                        let root = Part { header: (0, header_end), body: (header_end, header_end), ..Part::default() };
+                    (
+                        None,
+                        Some(t @ (SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))),
+                    ) => {
+                        let s = Section {
+                            part: vec![],
+                            text: Some(t.clone()),
+                        };
+                        let root = Part {
+                            header: (0, header_end),
+                            body: (header_end, header_end),
+                            ..Part::default()
+                        };
                         mime::section(wire, &root, &s)
                     }
                     _ => None,
@@ -166,7 +204,9 @@ pub fn render(
                 let data = match root {
                     Some(r) => match mime::binary(wire, r, part) {
                         Ok(d) => Some(d),
-                        Err(mime::BinaryError::UnknownEncoding) => return Err(FetchError::UnknownCte),
+                        Err(mime::BinaryError::UnknownEncoding) => {
+                            return Err(FetchError::UnknownCte)
+                        }
                         Err(mime::BinaryError::NoSuchPart) => None,
                     },
                     None => None,
@@ -196,8 +236,12 @@ pub fn render(
                     .map(|r| mime::binary(wire, r, part));
                 let name: Vec<String> = part.iter().map(|n| n.to_string()).collect();
                 match size {
-                    Some(Ok(d)) => format!("BINARY.SIZE[{}] {}", name.join("."), d.len()).into_bytes(),
-                    Some(Err(mime::BinaryError::UnknownEncoding)) => return Err(FetchError::UnknownCte),
+                    Some(Ok(d)) => {
+                        format!("BINARY.SIZE[{}] {}", name.join("."), d.len()).into_bytes()
+                    }
+                    Some(Err(mime::BinaryError::UnknownEncoding)) => {
+                        return Err(FetchError::UnknownCte)
+                    }
                     _ => format!("BINARY.SIZE[{}] NIL", name.join(".")).into_bytes(),
                 }
             }
@@ -233,36 +277,77 @@ mod tests {
     const MSG: &[u8] = b"Subject: hi\r\nFrom: a@b.c\r\n\r\nline 1\r\nline 2\r\n";
 
     fn meta() -> Meta<'static> {
-        Meta { uid: 7, flags: "(\\Seen)", size: MSG.len() as u64, internal_date: 0, modseq: 3 }
+        Meta {
+            uid: 7,
+            flags: "(\\Seen)",
+            size: MSG.len() as u64,
+            internal_date: 0,
+            modseq: 3,
+        }
     }
 
     #[test]
     fn needs() {
-        assert_eq!(need(&atts("(FLAGS UID RFC822.SIZE INTERNALDATE)")), Need::Nothing);
+        assert_eq!(
+            need(&atts("(FLAGS UID RFC822.SIZE INTERNALDATE)")),
+            Need::Nothing
+        );
         assert_eq!(need(&atts("(FLAGS ENVELOPE)")), Need::Header);
-        assert_eq!(need(&atts("BODY.PEEK[HEADER.FIELDS (Subject)]")), Need::Header);
+        assert_eq!(
+            need(&atts("BODY.PEEK[HEADER.FIELDS (Subject)]")),
+            Need::Header
+        );
         assert_eq!(need(&atts("BODY.PEEK[1.HEADER]")), Need::Whole);
         assert_eq!(need(&atts("BODYSTRUCTURE")), Need::Whole);
-        assert!(sets_seen(&atts("BODY[]")) && !sets_seen(&atts("BODY.PEEK[]")) && sets_seen(&atts("RFC822")));
+        assert!(
+            sets_seen(&atts("BODY[]"))
+                && !sets_seen(&atts("BODY.PEEK[]"))
+                && sets_seen(&atts("RFC822"))
+        );
     }
 
     #[test]
     fn renders() {
         let root = mime::structure(MSG);
-        let l = Loaded { wire: MSG, structure: Some(&root) };
-        let r = |a: &str, uid: bool| String::from_utf8(render(4, &atts(a), &meta(), Some(&l), uid, false).unwrap()).unwrap();
-        assert_eq!(r("(FLAGS RFC822.SIZE)", true), "* 4 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE 44)\r\n");
-        assert_eq!(r("INTERNALDATE", false), "* 4 FETCH (INTERNALDATE \"01-Jan-1970 00:00:00 +0000\")\r\n");
-        assert_eq!(r("BODY[TEXT]<2.3>", false), "* 4 FETCH (BODY[TEXT]<2> {3}\r\nne )\r\n");
-        assert_eq!(r("BODY.PEEK[HEADER.FIELDS (FROM)]", false), "* 4 FETCH (BODY[HEADER.FIELDS (FROM)] {15}\r\nFrom: a@b.c\r\n\r\n)\r\n");
+        let l = Loaded {
+            wire: MSG,
+            structure: Some(&root),
+        };
+        let r = |a: &str, uid: bool| {
+            String::from_utf8(render(4, &atts(a), &meta(), Some(&l), uid, false).unwrap()).unwrap()
+        };
+        assert_eq!(
+            r("(FLAGS RFC822.SIZE)", true),
+            "* 4 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE 44)\r\n"
+        );
+        assert_eq!(
+            r("INTERNALDATE", false),
+            "* 4 FETCH (INTERNALDATE \"01-Jan-1970 00:00:00 +0000\")\r\n"
+        );
+        assert_eq!(
+            r("BODY[TEXT]<2.3>", false),
+            "* 4 FETCH (BODY[TEXT]<2> {3}\r\nne )\r\n"
+        );
+        assert_eq!(
+            r("BODY.PEEK[HEADER.FIELDS (FROM)]", false),
+            "* 4 FETCH (BODY[HEADER.FIELDS (FROM)] {15}\r\nFrom: a@b.c\r\n\r\n)\r\n"
+        );
         assert_eq!(r("BODY[3]", false), "* 4 FETCH (BODY[3] \"\")\r\n");
-        assert_eq!(r("BINARY.SIZE[1]", false), "* 4 FETCH (BINARY.SIZE[1] 16)\r\n");
-        assert!(r("BODYSTRUCTURE", false).starts_with("* 4 FETCH (BODYSTRUCTURE (\"text\" \"plain\""));
+        assert_eq!(
+            r("BINARY.SIZE[1]", false),
+            "* 4 FETCH (BINARY.SIZE[1] 16)\r\n"
+        );
+        assert!(
+            r("BODYSTRUCTURE", false).starts_with("* 4 FETCH (BODYSTRUCTURE (\"text\" \"plain\"")
+        );
         assert!(r("RFC822.HEADER", false).contains("{28}\r\nSubject: hi\r\nFrom: a@b.c\r\n\r\n)"));
         let m = render(1, &atts("FLAGS"), &meta(), None, true, true).unwrap();
         assert_eq!(m, b"* 1 FETCH (UID 7 FLAGS (\\Seen) MODSEQ (3))\r\n");
         // Header only loaded.
-        let h = Loaded { wire: b"Subject: hi\r\n\r\n", structure: None };
+        let h = Loaded {
+            wire: b"Subject: hi\r\n\r\n",
+            structure: None,
+        };
         let e = render(1, &atts("ENVELOPE"), &meta(), Some(&h), false, false).unwrap();
         assert!(String::from_utf8(e).unwrap().contains("\"hi\""));
     }

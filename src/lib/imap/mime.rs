@@ -128,7 +128,10 @@ fn build(m: &mail_parser::Message, id: usize, raw: &[u8]) -> Part {
     let clamp = |x: u32| (x as usize).min(raw.len());
     let mut part = Part {
         header: (clamp(p.offset_header), clamp(p.offset_body)),
-        body: (clamp(p.offset_body), clamp(p.offset_end).max(clamp(p.offset_body))),
+        body: (
+            clamp(p.offset_body),
+            clamp(p.offset_end).max(clamp(p.offset_body)),
+        ),
         ctype: "text".into(),
         subtype: "plain".into(),
         encoding: "7bit".into(),
@@ -185,7 +188,13 @@ fn build(m: &mail_parser::Message, id: usize, raw: &[u8]) -> Part {
             _ => {}
         }
     }
-    if part.ctype.eq_ignore_ascii_case("text") && !part.params.iter().any(|p| p.0.eq_ignore_ascii_case("charset")) && !has_ctype {
+    if part.ctype.eq_ignore_ascii_case("text")
+        && !part
+            .params
+            .iter()
+            .any(|p| p.0.eq_ignore_ascii_case("charset"))
+        && !has_ctype
+    {
         part.params.push(("charset".into(), "us-ascii".into()));
     }
     match &p.body {
@@ -199,7 +208,9 @@ fn build(m: &mail_parser::Message, id: usize, raw: &[u8]) -> Part {
         }
         // Only a message stored as is shares our offsets; an encoded one
         // is a leaf.
-        PartType::Message(inner) if p.encoding == mail_parser::Encoding::None && !inner.parts.is_empty() => {
+        PartType::Message(inner)
+            if p.encoding == mail_parser::Encoding::None && !inner.parts.is_empty() =>
+        {
             part.message = Some(Box::new(build(inner, 0, raw)));
         }
         _ => {}
@@ -311,7 +322,10 @@ fn encode_word_if_needed(s: &str) -> String {
     if s.is_ascii() {
         s.to_string()
     } else {
-        format!("=?utf-8?b?{}?=", crate::auth::sasl::b64_encode(s.as_bytes()))
+        format!(
+            "=?utf-8?b?{}?=",
+            crate::auth::sasl::b64_encode(s.as_bytes())
+        )
     }
 }
 
@@ -447,7 +461,9 @@ fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
         let Some(colon) = f.iter().position(|&c| c == b':') else {
             continue;
         };
-        let name = String::from_utf8_lossy(&f[..colon]).trim().to_ascii_uppercase();
+        let name = String::from_utf8_lossy(&f[..colon])
+            .trim()
+            .to_ascii_uppercase();
         if names.contains(&name) != not {
             out.extend_from_slice(f);
         }
@@ -536,7 +552,10 @@ fn qp_decode(b: &[u8]) -> Vec<u8> {
                 i += 2;
                 continue;
             }
-            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 out.push(h * 16 + l);
                 i += 3;
                 continue;
@@ -559,7 +578,8 @@ pub fn decoded_header(header: &[u8], name: Option<&str>) -> Vec<String> {
         if name.is_some_and(|n| !h.name.as_str().eq_ignore_ascii_case(n)) {
             continue;
         }
-        let raw = &header[(h.offset_start as usize).min(header.len())..(h.offset_end as usize).min(header.len())];
+        let raw = &header[(h.offset_start as usize).min(header.len())
+            ..(h.offset_end as usize).min(header.len())];
         let mut text = match &h.value {
             HeaderValue::Text(t) => t.to_string(),
             HeaderValue::TextList(l) => l.join(" "),
@@ -650,7 +670,10 @@ mod tests {
             e,
             "(\"Thu, 1 Jan 2026 00:00:00 +0000\" \"=?utf-8?q?h=C3=A9?=  folded\" ((\"A B\" NIL \"a\" \"b.c\")(\"=?utf-8?b?SsO2cmc=?=\" NIL \"j\" \"x.y\")) ((\"A B\" NIL \"a\" \"b.c\")(\"=?utf-8?b?SsO2cmc=?=\" NIL \"j\" \"x.y\")) ((\"A B\" NIL \"a\" \"b.c\")(\"=?utf-8?b?SsO2cmc=?=\" NIL \"j\" \"x.y\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) ((NIL NIL \"x\" \"y.z\")) NIL NIL \"<1@x>\")"
         );
-        assert_eq!(s(&envelope(b"\r\n")), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+        assert_eq!(
+            s(&envelope(b"\r\n")),
+            "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+        );
     }
 
     #[test]
@@ -661,19 +684,52 @@ mod tests {
         let bs = s(&body_structure(MIXED, &root, true));
         assert!(bs.starts_with("((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 2 NIL NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{bs}");
         assert!(bs.contains("(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" (\"filename\" \"a.bin\")) NIL NIL)"), "{bs}");
-        assert!(bs.ends_with(" \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)"), "{bs}");
+        assert!(
+            bs.ends_with(" \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)"),
+            "{bs}"
+        );
         let body = s(&body_structure(MIXED, &root, false));
         assert!(body.ends_with(" \"mixed\")"), "{body}");
         let sec = |p: &[u32], t: Option<SectionText>| {
-            section(MIXED, &root, &Section { part: p.to_vec(), text: t }).map(|b| s(&b))
+            section(
+                MIXED,
+                &root,
+                &Section {
+                    part: p.to_vec(),
+                    text: t,
+                },
+            )
+            .map(|b| s(&b))
         };
         assert_eq!(sec(&[1], None).unwrap(), "hello\r\nworld");
         assert_eq!(sec(&[2, 1], None).unwrap(), "inner text");
-        assert_eq!(sec(&[2], Some(SectionText::Header)).unwrap(), "Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n");
-        assert_eq!(sec(&[1], Some(SectionText::Mime)).unwrap(), "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
-        assert_eq!(sec(&[], Some(SectionText::HeaderFields(vec!["SUBJECT".into(), "MESSAGE-ID".into()]))).unwrap(), "Subject: =?utf-8?q?h=C3=A9?=\r\n  folded\r\nMessage-ID: <1@x>\r\n\r\n");
-        assert!(sec(&[], Some(SectionText::HeaderFieldsNot(vec!["FROM".into()]))).unwrap().starts_with("Subject:"));
-        assert!(sec(&[], Some(SectionText::Text)).unwrap().starts_with("preamble\r\n--XX"));
+        assert_eq!(
+            sec(&[2], Some(SectionText::Header)).unwrap(),
+            "Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
+        );
+        assert_eq!(
+            sec(&[1], Some(SectionText::Mime)).unwrap(),
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        );
+        assert_eq!(
+            sec(
+                &[],
+                Some(SectionText::HeaderFields(vec![
+                    "SUBJECT".into(),
+                    "MESSAGE-ID".into()
+                ]))
+            )
+            .unwrap(),
+            "Subject: =?utf-8?q?h=C3=A9?=\r\n  folded\r\nMessage-ID: <1@x>\r\n\r\n"
+        );
+        assert!(
+            sec(&[], Some(SectionText::HeaderFieldsNot(vec!["FROM".into()])))
+                .unwrap()
+                .starts_with("Subject:")
+        );
+        assert!(sec(&[], Some(SectionText::Text))
+            .unwrap()
+            .starts_with("preamble\r\n--XX"));
         assert_eq!(sec(&[], None).unwrap().len(), MIXED.len());
         assert_eq!(sec(&[4], None), None);
         assert_eq!(sec(&[1, 2], None), None);
@@ -683,21 +739,41 @@ mod tests {
         // A plain message is its own part 1.
         let plain = b"Subject: x\r\n\r\nbody\r\n";
         let r = structure(plain);
-        assert_eq!(section(plain, &r, &Section { part: vec![1], text: None }).unwrap(), b"body\r\n");
-        assert_eq!(s(&body_structure(plain, &r, false)), "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)");
+        assert_eq!(
+            section(
+                plain,
+                &r,
+                &Section {
+                    part: vec![1],
+                    text: None
+                }
+            )
+            .unwrap(),
+            b"body\r\n"
+        );
+        assert_eq!(
+            s(&body_structure(plain, &r, false)),
+            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)"
+        );
         assert_eq!(qp_decode(b"a=3Db=\r\nc=ZZ"), b"a=bc=ZZ");
     }
 
     #[test]
     fn search_texts() {
-        let h = decoded_header(b"Subject: =?utf-8?q?h=C3=A9llo?=\r\nFrom: =?utf-8?q?J=C3=B6rg?= <j@x.y>\r\n\r\n", Some("subject"));
+        let h = decoded_header(
+            b"Subject: =?utf-8?q?h=C3=A9llo?=\r\nFrom: =?utf-8?q?J=C3=B6rg?= <j@x.y>\r\n\r\n",
+            Some("subject"),
+        );
         assert!(h[0].contains("héllo"));
         let f = decoded_header(b"From: =?utf-8?q?J=C3=B6rg?= <j@x.y>\r\n\r\n", Some("FROM"));
         assert!(f[0].contains("Jörg") && f[0].contains("j@x.y"));
         let t = body_texts(MIXED);
         assert!(t.iter().any(|t| t.contains("hello")));
         assert!(t.iter().any(|t| t.contains("inner text")));
-        assert_eq!(sent_day(b"Date: Thu, 1 Jan 2026 00:30:00 +0100\r\n\r\n"), Some(1767225600));
+        assert_eq!(
+            sent_day(b"Date: Thu, 1 Jan 2026 00:30:00 +0100\r\n\r\n"),
+            Some(1767225600)
+        );
     }
 }
 

@@ -42,8 +42,11 @@ pub struct Assembler {
 pub fn tag_of(buf: &[u8]) -> Option<String> {
     let end = buf.iter().position(|&c| c == b' ').unwrap_or(buf.len());
     let t = &buf[..end];
-    (!t.is_empty() && t.len() <= 64 && t.iter().all(|&c| c.is_ascii_graphic() && !b"(){%*\"\\+".contains(&c)))
-        .then(|| String::from_utf8_lossy(t).into_owned())
+    (!t.is_empty()
+        && t.len() <= 64
+        && t.iter()
+            .all(|&c| c.is_ascii_graphic() && !b"(){%*\"\\+".contains(&c)))
+    .then(|| String::from_utf8_lossy(t).into_owned())
 }
 
 fn is_append(buf: &[u8]) -> bool {
@@ -111,7 +114,11 @@ impl Assembler {
         self.literals += 1;
         // APPEND's message literal may be as large as a message; any other
         // literal is a name, a password or a search string.
-        let limit = if append { self.message_max } else { LITERAL_MAX };
+        let limit = if append {
+            self.message_max
+        } else {
+            LITERAL_MAX
+        };
         let too_big = size > limit as u64
             || self.literals > LITERALS_MAX
             || (!append || self.literals > 1) && self.buf.len() as u64 + size > COMMAND_MAX as u64;
@@ -161,13 +168,31 @@ mod tests {
     fn commands_with_literals() {
         let mut a = Assembler::new(1000);
         assert_eq!(a.line(b"a NOOP"), Step::Done(b"a NOOP".to_vec()));
-        assert_eq!(a.line(b"a LOGIN {4}"), Step::Literal { size: 4, sync: true });
+        assert_eq!(
+            a.line(b"a LOGIN {4}"),
+            Step::Literal {
+                size: 4,
+                sync: true
+            }
+        );
         a.literal(b"demo");
-        assert_eq!(a.line(b" {2+}"), Step::Literal { size: 2, sync: false });
+        assert_eq!(
+            a.line(b" {2+}"),
+            Step::Literal {
+                size: 2,
+                sync: false
+            }
+        );
         a.literal(b"pw");
-        assert_eq!(a.line(b""), Step::Done(b"a LOGIN {4}\r\ndemo {2+}\r\npw".to_vec()));
+        assert_eq!(
+            a.line(b""),
+            Step::Done(b"a LOGIN {4}\r\ndemo {2+}\r\npw".to_vec())
+        );
         let cmd = match a.line(b"b APPEND INBOX {900}") {
-            Step::Literal { size: 900, sync: true } => {
+            Step::Literal {
+                size: 900,
+                sync: true,
+            } => {
                 a.literal(&[b'x'; 900]);
                 a.line(b"")
             }
@@ -175,18 +200,33 @@ mod tests {
         };
         assert!(matches!(cmd, Step::Done(c) if c.len() == 20 + 2 + 900));
         // A literal that is not at the end is no literal.
-        assert_eq!(a.line(b"c NOOP {3} x"), Step::Done(b"c NOOP {3} x".to_vec()));
+        assert_eq!(
+            a.line(b"c NOOP {3} x"),
+            Step::Done(b"c NOOP {3} x".to_vec())
+        );
     }
 
     #[test]
     fn limits() {
         let mut a = Assembler::new(1000);
-        assert_eq!(a.line(b"b APPEND INBOX {1001}"), Step::Refuse(b"b NO [TOOBIG] Message too large\r\n".to_vec()));
+        assert_eq!(
+            a.line(b"b APPEND INBOX {1001}"),
+            Step::Refuse(b"b NO [TOOBIG] Message too large\r\n".to_vec())
+        );
         assert!(!a.busy());
-        assert_eq!(a.line(b"c LOGIN {65537}"), Step::Refuse(b"c BAD Literal too large\r\n".to_vec()));
+        assert_eq!(
+            a.line(b"c LOGIN {65537}"),
+            Step::Refuse(b"c BAD Literal too large\r\n".to_vec())
+        );
         assert!(matches!(a.line(b"d LOGIN {65537+}"), Step::Close(_)));
-        assert!(matches!(a.line(b"e APPEND x {4294967295}"), Step::Refuse(_)));
-        assert!(matches!(a.line(b"e APPEND x {99999999999999999999999}"), Step::Close(_)));
+        assert!(matches!(
+            a.line(b"e APPEND x {4294967295}"),
+            Step::Refuse(_)
+        ));
+        assert!(matches!(
+            a.line(b"e APPEND x {99999999999999999999999}"),
+            Step::Close(_)
+        ));
         let mut a = Assembler::new(1000);
         for _ in 0..LITERALS_MAX {
             assert!(matches!(a.line(b"x {1}"), Step::Literal { .. }));

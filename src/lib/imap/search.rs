@@ -33,7 +33,10 @@ pub struct Facts<'a> {
 
 /// Charsets SEARCH accepts (everything is matched as UTF-8).
 pub fn charset_ok(c: &str) -> bool {
-    matches!(c.to_ascii_uppercase().as_str(), "UTF-8" | "US-ASCII" | "UTF8")
+    matches!(
+        c.to_ascii_uppercase().as_str(),
+        "UTF-8" | "US-ASCII" | "UTF8"
+    )
 }
 
 fn contains(hay: &str, needle: &str) -> bool {
@@ -78,7 +81,10 @@ pub fn matches(k: &SearchKey, f: &Facts, d: &mut dyn Data) -> bool {
         K::Uid(set) => set.contains(f.uid, f.max_uid),
         K::Flag(name, on) => flag_of(name).is_some_and(|fl| f.flags.has(fl)) == *on,
         K::Keyword(name, on) => {
-            let has = f.keywords.find(name).is_some_and(|i| f.flags.has_keyword(i));
+            let has = f
+                .keywords
+                .find(name)
+                .is_some_and(|i| f.flags.has_keyword(i));
             has == *on
         }
         K::New => f.recent && !f.flags.has(Flag::Seen),
@@ -148,18 +154,53 @@ mod tests {
         kw.intern("$Junk");
         let mut flags = Flags::default().with(Flag::Seen);
         flags.set_keyword(0, true);
-        let f = Facts { seq: 2, uid: 20, max_seq: 3, max_uid: 30, flags, recent: true, modseq: 9, keywords: &kw };
+        let f = Facts {
+            seq: 2,
+            uid: 20,
+            max_seq: 3,
+            max_uid: 30,
+            flags,
+            recent: true,
+            modseq: 9,
+            keywords: &kw,
+        };
         let mut m = Msg(
             b"Date: Fri, 2 Feb 2024 23:30:00 -0500\r\nSubject: =?utf-8?q?R=C3=A9union?= today\r\nFrom: Alice <alice@example.org>\r\nX-Tag: blue\r\n\r\nThe agenda is ATTACHED.\r\n",
             1706832000 + 3600,
         );
         let yes = |s: &str, m: &mut Msg| matches(&key(s), &f, m);
         for k in [
-            "ALL", "2", "1:*", "UID 20", "UID 15:*", "SEEN", "KEYWORD $junk", "UNKEYWORD Other", "RECENT",
-            "NOT NEW", "UNANSWERED", "LARGER 10", "SMALLER 10000", "MODSEQ 9", "ON 2-Feb-2024", "SINCE 1-Feb-2024",
-            "BEFORE 3-Feb-2024", "SENTON 2-Feb-2024", "SENTBEFORE 3-Feb-2024", "SUBJECT \"réunion\"", "SUBJECT TODAY",
-            "FROM alice@example", "FROM ALICE", "HEADER X-Tag blu", "HEADER X-Tag \"\"", "BODY attached",
-            "TEXT agenda", "TEXT alice", "OR DELETED SEEN", "(SEEN FLAGGED) OR 1 2", "NOT (DELETED)",
+            "ALL",
+            "2",
+            "1:*",
+            "UID 20",
+            "UID 15:*",
+            "SEEN",
+            "KEYWORD $junk",
+            "UNKEYWORD Other",
+            "RECENT",
+            "NOT NEW",
+            "UNANSWERED",
+            "LARGER 10",
+            "SMALLER 10000",
+            "MODSEQ 9",
+            "ON 2-Feb-2024",
+            "SINCE 1-Feb-2024",
+            "BEFORE 3-Feb-2024",
+            "SENTON 2-Feb-2024",
+            "SENTBEFORE 3-Feb-2024",
+            "SUBJECT \"réunion\"",
+            "SUBJECT TODAY",
+            "FROM alice@example",
+            "FROM ALICE",
+            "HEADER X-Tag blu",
+            "HEADER X-Tag \"\"",
+            "BODY attached",
+            "TEXT agenda",
+            "TEXT alice",
+            "OR DELETED SEEN",
+            "(SEEN FLAGGED) OR 1 2",
+            "NOT (DELETED)",
         ] {
             if k == "(SEEN FLAGGED) OR 1 2" {
                 assert!(!yes(k, &mut m), "{k}");
@@ -167,8 +208,22 @@ mod tests {
             }
             assert!(yes(k, &mut m), "{k}");
         }
-        for k in ["3", "UID 21:25", "UNSEEN", "KEYWORD Other", "NEW", "OLD", "DELETED", "MODSEQ 10", "ON 1-Feb-2024",
-            "SENTSINCE 3-Feb-2024", "SUBJECT nothing", "HEADER X-Other \"\"", "BODY alice", "LARGER 10000"] {
+        for k in [
+            "3",
+            "UID 21:25",
+            "UNSEEN",
+            "KEYWORD Other",
+            "NEW",
+            "OLD",
+            "DELETED",
+            "MODSEQ 10",
+            "ON 1-Feb-2024",
+            "SENTSINCE 3-Feb-2024",
+            "SUBJECT nothing",
+            "HEADER X-Other \"\"",
+            "BODY alice",
+            "LARGER 10000",
+        ] {
             assert!(!yes(k, &mut m), "{k}");
         }
         assert!(reads_contents(&key("OR SEEN BODY x")) && !reads_contents(&key("SEEN UID 1:*")));

@@ -112,7 +112,15 @@ impl Machine {
     }
 
     pub fn capabilities(&self) -> String {
-        let mut c = vec!["IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE"];
+        let mut c = vec![
+            "IMAP4rev1",
+            "IMAP4rev2",
+            "SASL-IR",
+            "LITERAL+",
+            "ID",
+            "ENABLE",
+            "IDLE",
+        ];
         match self.phase {
             Phase::NotAuthenticated => {
                 if self.cfg.tls_available && !self.cfg.tls_active {
@@ -255,7 +263,11 @@ impl Machine {
                 _ => false,
             };
             if newly {
-                done.push(if c == "IMAP4REV2" { "IMAP4rev2" } else { c.as_str() });
+                done.push(if c == "IMAP4REV2" {
+                    "IMAP4rev2"
+                } else {
+                    c.as_str()
+                });
             }
         }
         let mut out = if done.is_empty() {
@@ -272,7 +284,10 @@ impl Machine {
             return Self::tagged(&tag, "NO Unsupported authentication mechanism");
         }
         if !self.login_allowed() {
-            return Self::tagged(&tag, "NO [PRIVACYREQUIRED] Plaintext login disabled: STARTTLS first");
+            return Self::tagged(
+                &tag,
+                "NO [PRIVACYREQUIRED] Plaintext login disabled: STARTTLS first",
+            );
         }
         let s = Sasl {
             tag,
@@ -300,17 +315,32 @@ impl Machine {
         }
         let malformed = |tag: &str| Self::tagged(tag, "BAD Malformed SASL response");
         if s.mechanism == "PLAIN" {
-            let decoded = if text == "=" { Some((String::new(), String::new(), String::new())) } else { sasl::decode_plain(text) };
+            let decoded = if text == "=" {
+                Some((String::new(), String::new(), String::new()))
+            } else {
+                sasl::decode_plain(text)
+            };
             let Some((authz, user, pass)) = decoded else {
                 return malformed(&s.tag);
             };
             if !authz.is_empty() && authz != user {
-                return Self::tagged(&s.tag, "NO [AUTHORIZATIONFAILED] Proxy authorization is not allowed");
+                return Self::tagged(
+                    &s.tag,
+                    "NO [AUTHORIZATIONFAILED] Proxy authorization is not allowed",
+                );
             }
-            return Action::Login { tag: s.tag, user, pass };
+            return Action::Login {
+                tag: s.tag,
+                user,
+                pass,
+            };
         }
         // LOGIN: the user name, then the password.
-        let value = if text == "=" { Some(String::new()) } else { sasl::decode_text(text) };
+        let value = if text == "=" {
+            Some(String::new())
+        } else {
+            sasl::decode_text(text)
+        };
         let Some(value) = value else {
             return malformed(&s.tag);
         };
@@ -320,7 +350,11 @@ impl Machine {
                 self.sasl = Some(s);
                 Action::Continue(line("+ UGFzc3dvcmQ6"))
             }
-            Some(user) => Action::Login { tag: s.tag, user, pass: value },
+            Some(user) => Action::Login {
+                tag: s.tag,
+                user,
+                pass: value,
+            },
         }
     }
 
@@ -331,14 +365,19 @@ impl Machine {
     /// The credentials of an `Action::Login` were refused.
     pub fn login_failed(&mut self, tag: &str, temporary: bool) -> Action {
         if temporary {
-            return Self::tagged(tag, "NO [UNAVAILABLE] Authentication service unavailable, try again later");
+            return Self::tagged(
+                tag,
+                "NO [UNAVAILABLE] Authentication service unavailable, try again later",
+            );
         }
         self.failures += 1;
         if self.cfg.login_attempts > 0 && self.failures >= self.cfg.login_attempts {
             self.phase = Phase::Logout;
             return Action::Close(
                 [
-                    line(&format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed")),
+                    line(&format!(
+                        "{tag} NO [AUTHENTICATIONFAILED] Authentication failed"
+                    )),
                     line("* BYE Too many failed logins"),
                 ]
                 .concat(),
@@ -375,7 +414,9 @@ mod tests {
     fn before_login() {
         let mut m = Machine::new(cfg());
         let caps = m.capabilities();
-        assert!(caps.contains("STARTTLS") && caps.contains("LOGINDISABLED") && !caps.contains("AUTH="));
+        assert!(
+            caps.contains("STARTTLS") && caps.contains("LOGINDISABLED") && !caps.contains("AUTH=")
+        );
         assert!(text(&m.handle(b"a LOGIN demo demo")).starts_with("a NO [PRIVACYREQUIRED]"));
         assert!(text(&m.handle(b"a AUTHENTICATE PLAIN")).starts_with("a NO [PRIVACYREQUIRED]"));
         assert!(text(&m.handle(b"a SELECT INBOX")).starts_with("a BAD Log in first"));
@@ -386,10 +427,18 @@ mod tests {
         m.tls_started();
         assert!(text(&m.handle(b"b STARTTLS")).starts_with("b BAD TLS is already active"));
         let caps = m.capabilities();
-        assert!(!caps.contains("STARTTLS") && caps.contains("AUTH=PLAIN") && !caps.contains("LOGINDISABLED"));
+        assert!(
+            !caps.contains("STARTTLS")
+                && caps.contains("AUTH=PLAIN")
+                && !caps.contains("LOGINDISABLED")
+        );
         assert_eq!(
             m.handle(b"c LOGIN demo \"p w\""),
-            Action::Login { tag: "c".into(), user: "demo".into(), pass: "p w".into() }
+            Action::Login {
+                tag: "c".into(),
+                user: "demo".into(),
+                pass: "p w".into()
+            }
         );
         assert!(text(&m.handle(b"garbage")).starts_with("garbage BAD"));
         assert!(text(&m.handle(b"")).starts_with("* BAD"));
@@ -398,44 +447,75 @@ mod tests {
 
     #[test]
     fn local_and_plain_connections_may_log_in() {
-        let m = Machine::new(Config { local: true, ..cfg() });
+        let m = Machine::new(Config {
+            local: true,
+            ..cfg()
+        });
         assert!(m.login_allowed());
-        let m = Machine::new(Config { tls_available: false, ..cfg() });
+        let m = Machine::new(Config {
+            tls_available: false,
+            ..cfg()
+        });
         assert!(m.login_allowed());
         assert!(!m.capabilities().contains("STARTTLS"));
     }
 
     #[test]
     fn sasl() {
-        let mut m = Machine::new(Config { local: true, ..cfg() });
+        let mut m = Machine::new(Config {
+            local: true,
+            ..cfg()
+        });
         // SASL-IR.
         assert_eq!(
             m.handle(b"a AUTHENTICATE PLAIN AGRlbW8AZGVtbw=="),
-            Action::Login { tag: "a".into(), user: "demo".into(), pass: "demo".into() }
+            Action::Login {
+                tag: "a".into(),
+                user: "demo".into(),
+                pass: "demo".into()
+            }
         );
-        assert_eq!(m.handle(b"b AUTHENTICATE PLAIN"), Action::Continue(b"+ \r\n".to_vec()));
+        assert_eq!(
+            m.handle(b"b AUTHENTICATE PLAIN"),
+            Action::Continue(b"+ \r\n".to_vec())
+        );
         assert!(m.expects_sasl_response());
         assert_eq!(
             m.handle(b"AGRlbW8AZGVtbw=="),
-            Action::Login { tag: "b".into(), user: "demo".into(), pass: "demo".into() }
+            Action::Login {
+                tag: "b".into(),
+                user: "demo".into(),
+                pass: "demo".into()
+            }
         );
-        assert!(matches!(m.handle(b"c AUTHENTICATE LOGIN"), Action::Continue(_)));
+        assert!(matches!(
+            m.handle(b"c AUTHENTICATE LOGIN"),
+            Action::Continue(_)
+        ));
         assert!(matches!(m.handle(b"ZGVtbw=="), Action::Continue(_)));
         assert_eq!(
             m.handle(b"c2VjcmV0"),
-            Action::Login { tag: "c".into(), user: "demo".into(), pass: "secret".into() }
+            Action::Login {
+                tag: "c".into(),
+                user: "demo".into(),
+                pass: "secret".into()
+            }
         );
         m.handle(b"d AUTHENTICATE PLAIN");
         assert!(text(&m.handle(b"*")).starts_with("d BAD Authentication cancelled"));
         m.handle(b"e AUTHENTICATE PLAIN");
         assert!(text(&m.handle(b"!!!")).starts_with("e BAD Malformed"));
         assert!(text(&m.handle(b"f AUTHENTICATE CRAM-MD5")).starts_with("f NO Unsupported"));
-        assert!(text(&m.handle(b"g AUTHENTICATE PLAIN eABkZW1vAGRlbW8=")).starts_with("g NO [AUTHORIZATIONFAILED]"));
+        assert!(text(&m.handle(b"g AUTHENTICATE PLAIN eABkZW1vAGRlbW8="))
+            .starts_with("g NO [AUTHORIZATIONFAILED]"));
     }
 
     #[test]
     fn failures_close_after_the_limit() {
-        let mut m = Machine::new(Config { local: true, ..cfg() });
+        let mut m = Machine::new(Config {
+            local: true,
+            ..cfg()
+        });
         assert!(matches!(m.login_failed("a", false), Action::Reply(_)));
         assert!(matches!(m.login_failed("a", true), Action::Reply(_)));
         assert!(matches!(m.login_failed("b", false), Action::Reply(_)));
@@ -447,12 +527,20 @@ mod tests {
     #[test]
     fn after_login() {
         let mut m = Machine::logged_in(cfg());
-        assert!(m.capabilities().contains("UIDPLUS") && m.capabilities().contains("APPENDLIMIT=1000"));
+        assert!(
+            m.capabilities().contains("UIDPLUS") && m.capabilities().contains("APPENDLIMIT=1000")
+        );
         assert!(text(&m.handle(b"a LOGIN x y")).starts_with("a BAD Already"));
         assert!(text(&m.handle(b"a STARTTLS")).starts_with("a BAD Already"));
-        assert_eq!(text(&m.handle(b"a ENABLE QRESYNC X")), "* ENABLED QRESYNC\r\na OK ENABLE completed\r\n");
+        assert_eq!(
+            text(&m.handle(b"a ENABLE QRESYNC X")),
+            "* ENABLED QRESYNC\r\na OK ENABLE completed\r\n"
+        );
         assert!(m.enabled.condstore && m.enabled.qresync);
-        assert_eq!(text(&m.handle(b"b ENABLE QRESYNC")), "* ENABLED\r\nb OK ENABLE completed\r\n");
+        assert_eq!(
+            text(&m.handle(b"b ENABLE QRESYNC")),
+            "* ENABLED\r\nb OK ENABLE completed\r\n"
+        );
         assert!(matches!(m.handle(b"a SELECT INBOX"), Action::Mailbox(_)));
         assert!(matches!(m.handle(b"a NOOP"), Action::Mailbox(_)));
     }

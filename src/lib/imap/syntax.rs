@@ -81,7 +81,10 @@ impl<'a> Input<'a> {
         let end = self.pos + w.len();
         if end <= self.b.len()
             && self.b[self.pos..end].eq_ignore_ascii_case(w.as_bytes())
-            && self.b.get(end).is_none_or(|&c| !is_atom_char(c) || c == b'[')
+            && self
+                .b
+                .get(end)
+                .is_none_or(|&c| !is_atom_char(c) || c == b'[')
         {
             self.pos = end;
             true
@@ -183,7 +186,9 @@ impl<'a> Input<'a> {
                         _ => return err("bad escape in quoted string"),
                     }
                 }
-                Some(b'\r') | Some(b'\n') | Some(0) => return err("bad character in quoted string"),
+                Some(b'\r') | Some(b'\n') | Some(0) => {
+                    return err("bad character in quoted string")
+                }
                 Some(c) => {
                     out.push(c);
                     self.pos += 1;
@@ -281,7 +286,11 @@ impl<'a> Input<'a> {
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_number()?;
-            let b = if self.eat(b':') { self.seq_number()? } else { a };
+            let b = if self.eat(b':') {
+                self.seq_number()?
+            } else {
+                a
+            };
             ranges.push((a.min(b), a.max(b)));
             if ranges.len() > 10_000 {
                 return err("sequence set too long");
@@ -378,10 +387,7 @@ pub fn compress(nums: &[u32]) -> String {
 
 /// A string as IMAP sends it: an atom-safe quoted string, else a literal.
 pub fn quote(s: &[u8]) -> Vec<u8> {
-    let plain = s.len() < 1024
-        && s
-            .iter()
-            .all(|&c| c >= 0x20 && c != 0x7f && c < 0x80);
+    let plain = s.len() < 1024 && s.iter().all(|&c| c >= 0x20 && c != 0x7f && c < 0x80);
     if plain {
         let mut out = Vec::with_capacity(s.len() + 2);
         out.push(b'"');
@@ -436,7 +442,14 @@ mod tests {
         i.sp().unwrap();
         assert_eq!(i.nstring_or_nil().unwrap(), None);
         i.end().unwrap();
-        for bad in [&b"\"abc"[..], b"{5}\r\nab", b"{3}xyz", b"\"a\\b\"", b"{99999999999999999999}\r\n", b"\"a\rb\""] {
+        for bad in [
+            &b"\"abc"[..],
+            b"{5}\r\nab",
+            b"{3}xyz",
+            b"\"a\\b\"",
+            b"{99999999999999999999}\r\n",
+            b"\"a\rb\"",
+        ] {
             assert!(Input::new(bad).astring().is_err(), "{bad:?}");
         }
         assert_eq!(Input::new(b"{2+}\r\nab").astring().unwrap(), b"ab");
@@ -450,9 +463,15 @@ mod tests {
         assert!(s.contains(20, 20) && !s.contains(5, 20) && s.contains(9, 20));
         assert_eq!(s.resolve(9), vec![(1, 3), (7, 10)]);
         // `*` below the other end (`5:*` on a mailbox of 3).
-        assert_eq!(Input::new(b"5:*").sequence_set().unwrap().resolve(3), vec![(3, 5)]);
+        assert_eq!(
+            Input::new(b"5:*").sequence_set().unwrap().resolve(3),
+            vec![(3, 5)]
+        );
         for bad in [&b""[..], b"0", b"1:", b",1", b"a", b"4294967296"] {
-            assert!(Input::new(bad).sequence_set().is_err() || !Input::new(bad).at_end(), "{bad:?}");
+            assert!(
+                Input::new(bad).sequence_set().is_err() || !Input::new(bad).at_end(),
+                "{bad:?}"
+            );
         }
         assert!(Input::new(b"0").sequence_set().is_err());
         assert_eq!(compress(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");

@@ -275,9 +275,9 @@ impl Keywords {
 pub fn valid_keyword(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| {
-            b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
 }
 
 impl fmt::Display for Flag {
@@ -299,12 +299,19 @@ mod tests {
         assert!(f.has(Flag::Flagged) && f.has(Flag::Seen) && !f.has(Flag::Deleted));
         assert!(f.has_keyword(0) && !f.has_keyword(1) && f.has_keyword(2));
         assert_eq!(other, "P");
-        assert_eq!(cur_name(n.base, f, &other), "123.M1P2.host,S=10,W=12:2,FPSac");
+        assert_eq!(
+            cur_name(n.base, f, &other),
+            "123.M1P2.host,S=10,W=12:2,FPSac"
+        );
         let plain = FileName::parse("1.x.y");
         assert_eq!(plain.letters, None);
         assert_eq!(plain.flags().0, Flags::default());
         assert_eq!(
-            cur_name("1.x.y", Flags::default().with(Flag::Draft).with(Flag::Deleted), ""),
+            cur_name(
+                "1.x.y",
+                Flags::default().with(Flag::Draft).with(Flag::Deleted),
+                ""
+            ),
             "1.x.y:2,DT"
         );
         // An info of another version keeps no letters.

@@ -216,7 +216,8 @@ impl Folder {
             fill(&l, &mut known);
             // Records of files gone are dropped, as Dovecot does.
             l.records.retain(|r| live.contains_key(&r.base));
-            let mut fresh: Vec<&String> = bases.iter().filter(|b| !known.contains_key(*b)).collect();
+            let mut fresh: Vec<&String> =
+                bases.iter().filter(|b| !known.contains_key(*b)).collect();
             fresh.sort_by(|a, b| (sort_key(a), a).cmp(&(sort_key(b), b)));
             for b in fresh {
                 match l.assign(b) {
@@ -818,7 +819,12 @@ mod tests {
         let dir = t.0.join("Maildir");
         let mb = Mailbox::Maildir(dir.clone());
         for i in 0..3 {
-            deliver(&mb, "a@x", &mut format!("Subject: {i}\n\nbody\n").as_bytes()).unwrap();
+            deliver(
+                &mb,
+                "a@x",
+                &mut format!("Subject: {i}\n\nbody\n").as_bytes(),
+            )
+            .unwrap();
         }
         let mut a = Folder::open(&dir, false).unwrap();
         let mut b = Folder::open(&dir, false).unwrap();
@@ -834,7 +840,10 @@ mod tests {
         assert_eq!(a.uidnext, 4);
         assert_eq!(a.uidvalidity, b.uidvalidity);
         let text = fs::read_to_string(dir.join(UIDLIST)).unwrap();
-        assert!(text.starts_with(&format!("3 V{} N4 G", a.uidvalidity)), "{text}");
+        assert!(
+            text.starts_with(&format!("3 V{} N4 G", a.uidvalidity)),
+            "{text}"
+        );
         // Flags from one session reach the other.
         let f = Flags::default().with(Flag::Seen).with(Flag::Flagged);
         assert_eq!(a.set_flags(&[(1, f)]).unwrap(), vec![1]);
@@ -878,7 +887,11 @@ mod tests {
         assert!(f.messages[0].flags.has(Flag::Seen));
         let m0 = f.messages[0].modseq;
         // mutt flags it.
-        fs::rename(dir.join("cur/100.x.host:2,S"), dir.join("cur/100.x.host:2,FS")).unwrap();
+        fs::rename(
+            dir.join("cur/100.x.host:2,S"),
+            dir.join("cur/100.x.host:2,FS"),
+        )
+        .unwrap();
         let c = f.sync(true).unwrap();
         assert_eq!(c.flags, vec![1]);
         assert!(f.messages[0].modseq > m0);
@@ -894,8 +907,13 @@ mod tests {
         let mut add = Adder::new(&dir).unwrap();
         add.add_bytes(b"A: 1\r\n\r\nx\r\n", Flags::default(), "", Some(1_000_000))
             .unwrap();
-        add.add_bytes(b"A: 2\r\n\r\ny\r\n", Flags::default().with(Flag::Seen), "", None)
-            .unwrap();
+        add.add_bytes(
+            b"A: 2\r\n\r\ny\r\n",
+            Flags::default().with(Flag::Seen),
+            "",
+            None,
+        )
+        .unwrap();
         let (v, uids) = add.finish().unwrap();
         assert_eq!(v, f.uidvalidity);
         assert_eq!(uids, vec![1, 2]);

@@ -33,6 +33,11 @@ pub(crate) fn create_maildir(dir: &Path) -> io::Result<()> {
     super::maildir::create(dir)
 }
 
+/// Make the account's Maildir (INBOX) when it is missing.
+pub fn create_inbox(root: &Path) -> io::Result<()> {
+    create_maildir(root)
+}
+
 pub(crate) fn unique_name() -> String {
     super::maildir::unique_name()
 }
@@ -99,7 +104,9 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("wildcards are not allowed"));
     }
     if name.split(SEPARATOR).any(|c| c.is_empty()) {
-        return Err(StoreError::Invalid("empty hierarchy level ('..' or a leading or trailing '.')"));
+        return Err(StoreError::Invalid(
+            "empty hierarchy level ('..' or a leading or trailing '.')",
+        ));
     }
     Ok(())
 }
@@ -250,7 +257,10 @@ impl Tree {
         }
         crate::fs::sync_dir(&self.root)?;
         let subs = self.subscriptions();
-        if subs.iter().any(|s| *s == from || s.starts_with(&format!("{from}{SEPARATOR}"))) {
+        if subs
+            .iter()
+            .any(|s| *s == from || s.starts_with(&format!("{from}{SEPARATOR}")))
+        {
             let renamed: Vec<String> = subs
                 .into_iter()
                 .map(|s| {
@@ -378,17 +388,29 @@ mod tests {
         assert!(!t.exists("Evil"));
         assert!(matches!(t.open("Evil", true), Err(StoreError::NotFound)));
         assert!(matches!(t.delete("Evil"), Err(StoreError::NotFound)));
-        assert_eq!(t.list().unwrap(), vec!["INBOX", "Sent", "Work", "Work.Old", "work.Old"]);
+        assert_eq!(
+            t.list().unwrap(),
+            vec!["INBOX", "Sent", "Work", "Work.Old", "work.Old"]
+        );
         t.subscribe("Work", true).unwrap();
         t.subscribe("Work.Old", true).unwrap();
         t.subscribe("Gone", true).unwrap();
         t.rename("Work", "Job").unwrap();
-        assert_eq!(t.list().unwrap(), vec!["INBOX", "Job", "Job.Old", "Sent", "work.Old"]);
+        assert_eq!(
+            t.list().unwrap(),
+            vec!["INBOX", "Job", "Job.Old", "Sent", "work.Old"]
+        );
         assert_eq!(t.subscriptions(), vec!["Job", "Job.Old", "Gone"]);
-        assert!(matches!(t.rename("Job", "Job.Old.X"), Err(StoreError::Exists) | Err(StoreError::Refused(_))));
+        assert!(matches!(
+            t.rename("Job", "Job.Old.X"),
+            Err(StoreError::Exists) | Err(StoreError::Refused(_))
+        ));
         assert!(matches!(t.rename("Job", "Sent"), Err(StoreError::Exists)));
         t.delete("Job").unwrap();
-        assert_eq!(t.list().unwrap(), vec!["INBOX", "Job.Old", "Sent", "work.Old"]);
+        assert_eq!(
+            t.list().unwrap(),
+            vec!["INBOX", "Job.Old", "Sent", "work.Old"]
+        );
         assert!(matches!(t.delete("INBOX"), Err(StoreError::Refused(_))));
         t.subscribe("Gone", false).unwrap();
         assert_eq!(t.subscriptions(), vec!["Job", "Job.Old"]);

@@ -207,7 +207,11 @@ mod tests {
         let mut a = ModLog::open(&t.0);
         let mut b = ModLog::open(&t.0);
         assert_eq!(a.highest, 1);
-        assert_eq!(a.log(&[Change::Flags(1, "S"), Change::Flags(2, "")]).unwrap(), vec![2, 3]);
+        assert_eq!(
+            a.log(&[Change::Flags(1, "S"), Change::Flags(2, "")])
+                .unwrap(),
+            vec![2, 3]
+        );
         b.refresh().unwrap();
         assert_eq!(b.modseq(1), 2);
         assert_eq!(b.letters(2), Some(""));
@@ -218,7 +222,8 @@ mod tests {
         assert_eq!(a.modseq(1), 1);
         a.slack = 50;
         for i in 0..60 {
-            a.log(&[Change::Flags(2, if i % 2 == 0 { "S" } else { "" })]).unwrap();
+            a.log(&[Change::Flags(2, if i % 2 == 0 { "S" } else { "" })])
+                .unwrap();
         }
         // Compacted: expunges are forgotten below the floor.
         assert!(a.lines < 60);

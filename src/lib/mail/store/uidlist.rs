@@ -215,7 +215,11 @@ mod tests {
             b"3 V1 N4\n1 :\n",
             b"3 V1 N9\n2147483648 :a\n",
         ] {
-            assert!(UidList::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                UidList::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         // A next UID behind the records is moved past them.
         assert_eq!(UidList::parse(b"3 V1 N1\n7 :a\n").unwrap().next_uid, 8);
