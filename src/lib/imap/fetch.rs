@@ -193,7 +193,14 @@ pub fn render(
                 }
                 out.push(b' ');
                 match data {
-                    Some(d) => out.extend(literal(partial_of(&d, *partial))),
+                    Some(d) => {
+                        let d = partial_of(&d, *partial);
+                        // NUL may travel only in a literal8 (RFC 3516).
+                        if d.contains(&0) {
+                            out.push(b'~');
+                        }
+                        out.extend(literal(d));
+                    }
                     // A part that does not exist is empty (RFC 9051 6.4.5).
                     None => out.extend(b"\"\""),
                 }

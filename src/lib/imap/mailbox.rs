@@ -163,6 +163,25 @@ impl Mailboxes {
                 return Ok(r);
             }
         }
+        let enables_condstore = match &t.command {
+            Command::Fetch {
+                atts,
+                changed_since,
+                ..
+            } => changed_since.is_some() || atts.contains(&FetchAtt::ModSeq),
+            Command::Store {
+                unchanged_since, ..
+            } => unchanged_since.is_some(),
+            Command::Search { key, .. } => search::uses_modseq(key),
+            _ => false,
+        };
+        if enables_condstore && !en.condstore {
+            en.condstore = true;
+            if let Some(s) = &self.selected {
+                let h = s.folder.highest_modseq();
+                out.send(&line(&format!("* OK [HIGHESTMODSEQ {h}] Highest")))?;
+            }
+        }
         match t.command {
             Command::Noop | Command::Check => {
                 let u = self.updates(true, *en)?;
@@ -373,17 +392,7 @@ impl Mailboxes {
         let s = Selected::new(folder, name, read_only);
         let f = &s.folder;
         let mut r = Vec::with_capacity(512);
-        let mut kw: Vec<String> = Flag::ALL.iter().map(|f| f.name().to_string()).collect();
-        kw.extend(f.keywords.iter().map(|(_, k)| k.to_string()));
-        r.extend(line(&format!("* FLAGS ({})", kw.join(" "))));
-        if read_only {
-            r.extend(line("* OK [PERMANENTFLAGS ()] Read-only mailbox"));
-        } else {
-            r.extend(line(&format!(
-                "* OK [PERMANENTFLAGS ({} \\*)] Flags permitted",
-                kw.join(" ")
-            )));
-        }
+        r.extend(s.flags_lines());
         r.extend(line(&format!("* {} EXISTS", s.exists())));
         if !en.rev2 {
             let recent = f.messages.iter().filter(|m| m.recent).count();
@@ -534,9 +543,12 @@ impl Mailboxes {
             let prefix = format!("{n}{SEPARATOR}");
             names.iter().any(|x| x.starts_with(&prefix))
         };
+        // RECURSIVEMATCH: a parent is listed for a subscribed descendant
+        // that the patterns do not match themselves.
         let subscribed_child = |n: &str| {
             let prefix = format!("{n}{SEPARATOR}");
-            subs.iter().any(|x| x.starts_with(&prefix))
+            subs.iter()
+                .any(|x| x.starts_with(&prefix) && !pats.iter().any(|p| list_match(p, x)))
         };
         let mut r = Vec::new();
         for n in &all {
@@ -821,7 +833,21 @@ impl Mailboxes {
             }
         }
         let nums: Vec<u32> = found.iter().map(|f| if uid { f.1 } else { f.0 }).collect();
-        let modseq = search::uses_modseq(key).then(|| found.iter().map(|f| f.2).max().unwrap_or(0));
+        // RFC 7162 3.1.5: the highest modseq of the messages returned (for
+        // MIN or MAX alone, of that message).
+        let returned: Vec<u64> = if !(ret.extended && !ret.all && !ret.count) {
+            found.iter().map(|f| f.2).collect()
+        } else {
+            let mut v = Vec::new();
+            if ret.min {
+                v.extend(found.first().map(|f| f.2));
+            }
+            if ret.max {
+                v.extend(found.last().map(|f| f.2));
+            }
+            v
+        };
+        let modseq = search::uses_modseq(key).then(|| returned.into_iter().max().unwrap_or(0));
         if ret.extended || en.rev2 {
             let ret = if ret.extended {
                 ret
@@ -910,8 +936,7 @@ impl Mailboxes {
         }
         let need = fetch::need(atts);
         let mark_seen = fetch::sets_seen(atts) && !s.read_only;
-        let want_modseq =
-            changed_since.is_some() || (en.condstore && atts.contains(&FetchAtt::ModSeq));
+        let want_modseq = changed_since.is_some();
         let rev2 = en.rev2;
         let mut buf = Vec::with_capacity(64 * 1024);
         let mut failed_cte = false;
@@ -1035,7 +1060,7 @@ impl Mailboxes {
         }
         let changed = s.folder.set_flags(&updates)?;
         let condstore = en.condstore;
-        let mut r = Vec::new();
+        let mut r = s.keyword_news();
         for &(seq, ix) in &targets {
             let m_uid = s.folder.messages[ix].uid;
             s.forget_flag_change(m_uid);

@@ -211,7 +211,10 @@ fn build(m: &mail_parser::Message, id: usize, raw: &[u8]) -> Part {
         PartType::Message(inner)
             if p.encoding == mail_parser::Encoding::None && !inner.parts.is_empty() =>
         {
-            part.message = Some(Box::new(build(inner, 0, raw)));
+            let mut m = build(inner, 0, raw);
+            // The message ends where its part does (an epilogue included).
+            m.body.1 = part.body.1.max(m.body.0);
+            part.message = Some(Box::new(m));
         }
         _ => {}
     }
@@ -340,6 +343,11 @@ fn address_list(header: &[u8], name: HeaderName, raw_name: &str) -> Option<Vec<u
         let Some(address) = a.address.as_deref() else {
             return;
         };
+        // A source route (`@route:user@host`) is the address's adl.
+        let (adl, address) = match address.strip_prefix('@').and_then(|r| r.split_once(':')) {
+            Some((route, rest)) => (Some(format!("@{route}")), rest),
+            None => (None, address),
+        };
         let (mailbox, host) = match address.rsplit_once('@') {
             Some((m, h)) => (m, Some(h)),
             None => (address, None),
@@ -347,7 +355,9 @@ fn address_list(header: &[u8], name: HeaderName, raw_name: &str) -> Option<Vec<u
         let display = a.name.as_deref().map(encode_word_if_needed);
         out.push(b'(');
         out.extend(nstring(display.as_deref().map(|s| s.as_bytes())));
-        out.extend(b" NIL ");
+        out.push(b' ');
+        out.extend(nstring(adl.as_deref().map(|s| s.as_bytes())));
+        out.push(b' ');
         out.extend(quote(mailbox.as_bytes()));
         out.push(b' ');
         out.extend(nstring(host.map(|h| h.as_bytes())));
@@ -538,20 +548,36 @@ pub fn binary(raw: &[u8], root: &Part, path: &[u32]) -> Result<Vec<u8>, BinaryEr
     }
 }
 
-fn qp_decode(b: &[u8]) -> Vec<u8> {
+/// Quoted-printable (RFC 2045 6.7): trailing white space of each line is
+/// dropped, a line ending in `=` continues on the next, `=XX` is an octet.
+fn qp_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut lines = input.split(|&c| c == b'\n').peekable();
+    while let Some(mut l) = lines.next() {
+        let last = lines.peek().is_none();
+        if l.last() == Some(&b'\r') {
+            l = &l[..l.len() - 1];
+        }
+        while matches!(l.last(), Some(b' ') | Some(b'\t')) {
+            l = &l[..l.len() - 1];
+        }
+        let soft = l.last() == Some(&b'=');
+        if soft {
+            l = &l[..l.len() - 1];
+        }
+        qp_line(l, &mut out);
+        if !soft && !last {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+fn qp_line(b: &[u8], out: &mut Vec<u8>) {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'=' {
-            if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
-                i += 3;
-                continue;
-            }
-            if b.get(i + 1) == Some(&b'\n') {
-                i += 2;
-                continue;
-            }
             if let (Some(h), Some(l)) = (
                 b.get(i + 1).and_then(|&c| hex(c)),
                 b.get(i + 2).and_then(|&c| hex(c)),
@@ -564,7 +590,6 @@ fn qp_decode(b: &[u8]) -> Vec<u8> {
         out.push(b[i]);
         i += 1;
     }
-    out
 }
 
 /// The decoded text of a message's header fields named `name` (`None`:
@@ -756,6 +781,7 @@ mod tests {
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)"
         );
         assert_eq!(qp_decode(b"a=3Db=\r\nc=ZZ"), b"a=bc=ZZ");
+        assert_eq!(qp_decode(b"hello  \r\nbar=\r\n\r\nfoo\t= \r\n=62\r\n"), b"hello\r\nbar\r\nfoob\r\n");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::io;
 
 use super::syntax::{compress, SeqSet};
-use crate::mail::store::{Flag, Folder};
+use crate::mail::store::{Flag, Folder, Keywords};
 
 pub struct Selected {
     pub folder: Folder,
@@ -21,6 +21,8 @@ pub struct Selected {
     view: Vec<u32>,
     /// UIDs whose flags changed elsewhere, to announce.
     flag_changes: BTreeSet<u32>,
+    /// The keywords the client was last told of (FLAGS).
+    announced: Keywords,
 }
 
 /// How the client wants to hear of changes.
@@ -37,13 +39,37 @@ pub struct Style {
 impl Selected {
     pub fn new(folder: Folder, name: String, read_only: bool) -> Selected {
         let view = folder.messages.iter().map(|m| m.uid).collect();
+        let announced = folder.keywords.clone();
         Selected {
             folder,
             name,
             read_only,
             view,
             flag_changes: BTreeSet::new(),
+            announced,
         }
+    }
+
+    /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the folder's keywords.
+    pub fn flags_lines(&self) -> Vec<u8> {
+        let mut kw: Vec<String> = Flag::ALL.iter().map(|f| f.name().to_string()).collect();
+        kw.extend(self.folder.keywords.iter().map(|(_, k)| k.to_string()));
+        let mut out = format!("* FLAGS ({})\r\n", kw.join(" ")).into_bytes();
+        if self.read_only {
+            out.extend(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+        } else {
+            out.extend(format!("* OK [PERMANENTFLAGS ({} \\*)] Flags permitted\r\n", kw.join(" ")).as_bytes());
+        }
+        out
+    }
+
+    /// New FLAGS when keywords were added since the client last heard.
+    pub fn keyword_news(&mut self) -> Vec<u8> {
+        if self.folder.keywords == self.announced {
+            return Vec::new();
+        }
+        self.announced = self.folder.keywords.clone();
+        self.flags_lines()
     }
 
     /// Messages the client knows of.
@@ -163,7 +189,7 @@ impl Selected {
     /// The untagged responses that bring the client up to date: expunges
     /// (when allowed), new messages, flag changes.
     pub fn updates(&mut self, allow_expunge: bool, style: Style) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = self.keyword_news();
         if allow_expunge {
             let gone: Vec<usize> = self
                 .view

@@ -161,7 +161,8 @@ impl<'a> Input<'a> {
     pub fn string(&mut self) -> Result<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{') | Some(b'~') => Ok(self.literal()?.to_vec()),
+            Some(b'{') => Ok(self.literal()?.to_vec()),
+            Some(b'~') if self.b.get(self.pos + 1) == Some(&b'{') => Ok(self.literal()?.to_vec()),
             _ => err("expected a string"),
         }
     }
@@ -217,7 +218,8 @@ impl<'a> Input<'a> {
 
     pub fn astring(&mut self) -> Result<Vec<u8>> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') => self.string(),
+            Some(b'~') if self.b.get(self.pos + 1) == Some(&b'{') => self.string(),
             _ => Ok(self.astring_atom()?.to_vec()),
         }
     }
@@ -306,7 +308,9 @@ impl<'a> Input<'a> {
         if self.eat(b'*') {
             Ok(u32::MAX)
         } else {
-            self.nz_number()
+            // u32::MAX stands for `*`: the largest number a client may
+            // write is one less, which means the same (beyond any UID).
+            Ok(self.nz_number()?.min(u32::MAX - 1))
         }
     }
 

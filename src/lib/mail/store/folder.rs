@@ -24,6 +24,8 @@ use crate::wire::WireSize;
 
 pub const UIDLIST: &str = "dovecot-uidlist";
 pub const KEYWORDS: &str = "dovecot-keywords";
+/// The highest UID given \Recent in some session.
+pub const RECENT: &str = "classicd-recent";
 
 /// One message of an open folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +129,26 @@ pub fn new_uidvalidity() -> u32 {
     (now.as_secs() as u32).clamp(1, super::uidlist::UID_MAX)
 }
 
+/// A UIDVALIDITY for a new folder of the tree `dir` belongs to: the time,
+/// but always above the last one given in that tree (a folder deleted and
+/// made again within a second must not get the same one). Kept in the
+/// tree's `dovecot-uidvalidity` (hex), as Dovecot does.
+pub fn next_uidvalidity(dir: &Path) -> u32 {
+    let root = if dir.join("maildirfolder").exists() {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let file = root.join("dovecot-uidvalidity");
+    let last = fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
+        .unwrap_or(0);
+    let v = new_uidvalidity().max(last.saturating_add(1)).min(super::uidlist::UID_MAX);
+    let _ = crate::fs::durable::write_file(&file, 0o600, format!("{v:08x}").as_bytes());
+    v
+}
+
 /// 128 bits for a folder GUID: unique, not secret.
 pub fn new_guid(dir: &Path) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -211,7 +233,7 @@ impl Folder {
             let mut l = match list.take() {
                 Some(l) if l.uidvalidity == self.uidvalidity || self.uidvalidity == 0 => l,
                 Some(l) => l,
-                None => UidList::new(new_uidvalidity(), new_guid(&self.dir)),
+                None => UidList::new(next_uidvalidity(&self.dir), new_guid(&self.dir)),
             };
             fill(&l, &mut known);
             // Records of files gone are dropped, as Dovecot does.
@@ -335,7 +357,11 @@ impl Folder {
         // next session.
         fresh.retain(|m| m.uid > last_uid);
         changes.added = fresh.len();
+        let first_new = self.messages.len();
         self.messages.extend(fresh);
+        if changes.added > 0 {
+            self.mark_recent(first_new, take_recent && !self.read_only)?;
+        }
         if take_recent && !self.read_only {
             self.take_recent(before)?;
         }
@@ -344,8 +370,56 @@ impl Folder {
         Ok(changes)
     }
 
-    /// Messages still in new/ move to cur/; those this session moved are
-    /// \Recent here (and nowhere else).
+    /// \Recent (RFC 3501 2.3.2): a message is recent in the first session
+    /// to see it, and in no other. The highest UID already given out is
+    /// kept in `classicd-recent` (under its flock); a read-write session
+    /// takes the new ones above it, a read-only one shows them without
+    /// taking them.
+    fn mark_recent(&mut self, from: usize, take: bool) -> io::Result<()> {
+        use nix::fcntl::{Flock, FlockArg};
+        use std::io::Seek;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(RECENT);
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .write(take)
+            .create(take)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                for m in &mut self.messages[from..] {
+                    m.recent = true;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let kind = if take { FlockArg::LockExclusive } else { FlockArg::LockShared };
+        let mut lock = Flock::lock(file, kind).map_err(|(_, e)| io::Error::from(e))?;
+        let mut text = String::new();
+        lock.read_to_string(&mut text)?;
+        let given: u32 = text.trim().parse().unwrap_or(0);
+        let mut highest = given;
+        for m in &mut self.messages[from..] {
+            if m.uid > given {
+                m.recent = true;
+                highest = highest.max(m.uid);
+            }
+        }
+        if take && highest > given {
+            lock.set_len(0)?;
+            lock.seek(io::SeekFrom::Start(0))?;
+            lock.write_all(format!("{highest}\n").as_bytes())?;
+            lock.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Messages still in new/ move to cur/ (they have been seen by a mail
+    /// reader, in Maildir's terms).
     fn take_recent(&mut self, from: usize) -> io::Result<()> {
         let mut moved = false;
         for m in self.messages.iter_mut() {
@@ -360,7 +434,6 @@ impl Folder {
                 Ok(()) => {
                     m.name = to;
                     m.in_new = false;
-                    m.recent = true;
                     moved = true;
                 }
                 // Another session took it first.
@@ -413,6 +486,7 @@ impl Folder {
             }
         }
     }
+
 
     pub fn highest_modseq(&self) -> u64 {
         self.modlog.highest
@@ -561,19 +635,7 @@ impl Folder {
         for (&i, s) in changed.iter().zip(seqs) {
             self.messages[i].modseq = s;
         }
-        self.refresh_stamps();
         Ok(changed)
-    }
-
-    fn refresh_stamps(&mut self) {
-        // Our own renames are not news: keep the view's stamp current
-        // unless someone else changed the directories too (then a rescan
-        // costs one readdir and finds the same names).
-        if let (Ok(n), Ok(c)) = (stamp(&self.dir.join("new")), stamp(&self.dir.join("cur"))) {
-            if self.stamps.is_some() {
-                self.stamps = Some((n, c));
-            }
-        }
     }
 
     /// Remove messages (indexes, any order), durably. Returns the UIDs
@@ -623,7 +685,6 @@ impl Folder {
         self.messages = kept;
         let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
         self.modlog.log(&list)?;
-        self.refresh_stamps();
         Ok(uids)
     }
 
