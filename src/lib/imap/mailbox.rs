@@ -17,7 +17,9 @@ use super::search::{self, Data, Facts};
 use super::selected::{Selected, Style};
 use super::state::Enabled;
 use super::syntax::{astring, compress, quote, SeqSet};
-use crate::mail::store::{self, Adder, Flag, Flags, Folder, StoreError, Tree, SEPARATOR};
+use crate::mail::store::{
+    self, Adder, Flag, FlagChange, Flags, Folder, StoreError, Tree, SEPARATOR,
+};
 
 /// Where replies go.
 pub trait Sink {
@@ -668,36 +670,37 @@ impl Mailboxes {
         Ok(l)
     }
 
-    /// Flags from the client, for a folder's keyword list (new keywords
-    /// added to it). Err: the reply.
+    /// Flags from the client, keywords given their indexes in the folder
+    /// (added to its list when new). Err: the reply's text.
     fn parse_flags(
         names: &[String],
-        folder_keywords: &mut store::Keywords,
-    ) -> Result<(Flags, bool), &'static str> {
+        folder: &mut Folder,
+    ) -> io::Result<Result<Flags, &'static str>> {
         let mut f = Flags::default();
-        let mut added = false;
+        let mut keywords = Vec::new();
         for n in names {
             if n.starts_with('\\') {
                 match Flag::from_name(n) {
                     Some(fl) => f.set(fl, true),
                     None if n.eq_ignore_ascii_case("\\Recent") => {}
-                    None => return Err("Unknown system flag"),
+                    None => return Ok(Err("Unknown system flag")),
                 }
             } else {
                 if !store::flags::valid_keyword(n) {
-                    return Err("Invalid keyword");
+                    return Ok(Err("Invalid keyword"));
                 }
-                let known = folder_keywords.find(n).is_some();
-                match folder_keywords.intern(n) {
-                    Some(i) => {
-                        f.set_keyword(i, true);
-                        added |= !known;
-                    }
-                    None => return Err("Too many keywords in this mailbox"),
+                keywords.push(n.clone());
+            }
+        }
+        if !keywords.is_empty() {
+            for i in folder.intern_keywords(&keywords)? {
+                match i {
+                    Some(i) => f.set_keyword(i, true),
+                    None => return Ok(Err("Too many keywords in this mailbox")),
                 }
             }
         }
-        Ok((f, added))
+        Ok(Ok(f))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -741,13 +744,10 @@ impl Mailboxes {
             Some(f) => f,
             None => &mut self.selected.as_mut().expect("selected").folder,
         };
-        let (f, added) = match Self::parse_flags(flags, &mut folder.keywords) {
+        let f = match Self::parse_flags(flags, folder)? {
             Ok(x) => x,
             Err(e) => return Ok(line(&format!("{tag} NO {e}"))),
         };
-        if added {
-            folder.save_keywords()?;
-        }
         let mut add = Adder::new(&dir)?;
         add.add_bytes(message, f, "", date)?;
         let (validity, uids) = add.finish()?;
@@ -929,11 +929,6 @@ impl Mailboxes {
             }
         }
         let targets = s.resolve(set, uid);
-        if targets.is_empty() && !uid && s.names_expunged(set, uid) {
-            return Ok(line(&format!(
-                "{tag} NO [EXPUNGEISSUED] Some messages were expunged"
-            )));
-        }
         let need = fetch::need(atts);
         let mark_seen = fetch::sets_seen(atts) && !s.read_only;
         let want_modseq = changed_since.is_some();
@@ -948,8 +943,8 @@ impl Mailboxes {
             }
             let mut atts_here: Vec<FetchAtt> = atts.to_vec();
             if mark_seen && !s.folder.messages[ix].flags.has(Flag::Seen) {
-                let f = s.folder.messages[ix].flags.with(Flag::Seen);
-                s.folder.set_flags(&[(ix, f)])?;
+                let seen = Flags::default().with(Flag::Seen);
+                s.folder.set_flags(&[(ix, FlagChange::Add(seen))])?;
                 s.forget_flag_change(s.folder.messages[ix].uid);
                 if !atts_here.contains(&FetchAtt::Flags) {
                     atts_here.push(FetchAtt::Flags);
@@ -1034,13 +1029,10 @@ impl Mailboxes {
             return Ok(line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only")));
         }
         s.sync()?;
-        let (f, added) = match Self::parse_flags(flags, &mut s.folder.keywords) {
+        let f = match Self::parse_flags(flags, &mut s.folder)? {
             Ok(x) => x,
             Err(e) => return Ok(line(&format!("{tag} NO {e}"))),
         };
-        if added {
-            s.folder.save_keywords()?;
-        }
         let targets = s.resolve(set, uid);
         let mut updates = Vec::new();
         let mut modified = Vec::new();
@@ -1050,13 +1042,14 @@ impl Mailboxes {
                 modified.push(if uid { m.uid } else { seq as u32 });
                 continue;
             }
-            let mut nf = m.flags;
-            match mode {
-                StoreMode::Replace => nf = f,
-                StoreMode::Add => nf.apply(f, true),
-                StoreMode::Remove => nf.apply(f, false),
-            }
-            updates.push((ix, nf));
+            updates.push((
+                ix,
+                match mode {
+                    StoreMode::Replace => FlagChange::Set(f),
+                    StoreMode::Add => FlagChange::Add(f),
+                    StoreMode::Remove => FlagChange::Remove(f),
+                },
+            ));
         }
         let changed = s.folder.set_flags(&updates)?;
         let condstore = en.condstore;
@@ -1087,6 +1080,15 @@ impl Mailboxes {
             r.extend(line(&l));
             if r.len() > 65536 {
                 out.send(&std::mem::take(&mut r))?;
+            }
+        }
+        // Messages expunged elsewhere but not yet announced keep their
+        // numbers: the client hears their last flags.
+        if !silent {
+            for (seq, u) in s.resolve_ghosts(set, uid) {
+                if let Some(f) = s.ghost_flags(u, en.rev2) {
+                    r.extend(line(&format!("* {seq} FETCH (UID {u} FLAGS {f})")));
+                }
             }
         }
         out.send(&r)?;
@@ -1140,17 +1142,24 @@ impl Mailboxes {
             .map_err(|e| io::Error::other(e.to_string()))?;
         // Keyword indexes differ between folders: map them by name.
         let same = s.name == name;
-        let mut dest_kw = if same {
-            s.folder.keywords.clone()
-        } else {
-            match self.tree.open(&name, true) {
-                Ok(f) => f.keywords,
-                Err(e) => return Ok(line(&format!("{tag} NO {e}"))),
-            }
-        };
-        let s = self.selected.as_mut().expect("checked");
-        let mut map: HashMap<usize, Option<usize>> = HashMap::new();
-        let mut kw_added = false;
+        // Keywords of the messages copied, given indexes in the target.
+        let used: Vec<(usize, String)> = s
+            .folder
+            .keywords
+            .iter()
+            .filter(|(i, _)| {
+                targets
+                    .iter()
+                    .any(|&(_, ix)| s.folder.messages[ix].flags.has_keyword(*i))
+            })
+            .map(|(i, k)| (i, k.to_string()))
+            .collect();
+        let names: Vec<String> = used.iter().map(|u| u.1.clone()).collect();
+        let (dest_now, idx) = store::folder::intern_keywords(&dir, &names)?;
+        let map: HashMap<usize, Option<usize>> = used.iter().map(|u| u.0).zip(idx).collect();
+        if same {
+            s.folder.keywords = dest_now;
+        }
         let mut add = Adder::new(&dir)?;
         let mut src_uids = Vec::new();
         for &(_, ix) in &targets {
@@ -1159,14 +1168,9 @@ impl Mailboxes {
             f.keywords = 0;
             for (i, k) in s.folder.keywords.iter() {
                 if m.flags.has_keyword(i) {
-                    let d = *map.entry(i).or_insert_with(|| {
-                        let known = dest_kw.find(k).is_some();
-                        let r = dest_kw.intern(k);
-                        kw_added |= !known && r.is_some();
-                        r
-                    });
-                    if let Some(d) = d {
-                        f.set_keyword(d, true);
+                    let _ = k;
+                    if let Some(Some(d)) = map.get(&i) {
+                        f.set_keyword(*d, true);
                     }
                 }
             }
@@ -1182,18 +1186,6 @@ impl Mailboxes {
                     }
                 }
                 Err(e) => return Err(e),
-            }
-        }
-        if kw_added {
-            if same {
-                s.folder.keywords = dest_kw.clone();
-                s.folder.save_keywords()?;
-            } else {
-                crate::fs::durable::write_file(
-                    &dir.join(store::folder::KEYWORDS),
-                    0o600,
-                    &dest_kw.render(),
-                )?;
             }
         }
         let (validity, new_uids) = add.finish()?;

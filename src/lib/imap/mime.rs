@@ -781,7 +781,10 @@ mod tests {
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)"
         );
         assert_eq!(qp_decode(b"a=3Db=\r\nc=ZZ"), b"a=bc=ZZ");
-        assert_eq!(qp_decode(b"hello  \r\nbar=\r\n\r\nfoo\t= \r\n=62\r\n"), b"hello\r\nbar\r\nfoo\tb\r\n");
+        assert_eq!(
+            qp_decode(b"hello  \r\nbar=\r\n\r\nfoo\t= \r\n=62\r\n"),
+            b"hello\r\nbar\r\nfoo\tb\r\n"
+        );
     }
 
     #[test]

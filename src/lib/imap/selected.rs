@@ -5,11 +5,11 @@
 //! VANISHED) may be sent, which is never during FETCH, STORE or SEARCH
 //! (RFC 9051 section 7.5.1).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use super::syntax::{compress, SeqSet};
-use crate::mail::store::{Flag, Folder, Keywords};
+use crate::mail::store::{Flag, Folder, Keywords, Message};
 
 pub struct Selected {
     pub folder: Folder,
@@ -23,6 +23,9 @@ pub struct Selected {
     flag_changes: BTreeSet<u32>,
     /// The keywords the client was last told of (FLAGS).
     announced: Keywords,
+    /// Messages gone from the folder whose EXPUNGE the client has not had
+    /// yet: still numbered, with their last flags.
+    ghosts: HashMap<u32, Message>,
 }
 
 /// How the client wants to hear of changes.
@@ -47,6 +50,7 @@ impl Selected {
             view,
             flag_changes: BTreeSet::new(),
             announced,
+            ghosts: HashMap::new(),
         }
     }
 
@@ -58,7 +62,13 @@ impl Selected {
         if self.read_only {
             out.extend(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
         } else {
-            out.extend(format!("* OK [PERMANENTFLAGS ({} \\*)] Flags permitted\r\n", kw.join(" ")).as_bytes());
+            out.extend(
+                format!(
+                    "* OK [PERMANENTFLAGS ({} \\*)] Flags permitted\r\n",
+                    kw.join(" ")
+                )
+                .as_bytes(),
+            );
         }
         out
     }
@@ -158,7 +168,42 @@ impl Selected {
     pub fn sync(&mut self) -> io::Result<()> {
         let c = self.folder.sync(!self.read_only)?;
         self.flag_changes.extend(c.flags);
+        self.take_ghosts();
         Ok(())
+    }
+
+    /// Keep what the folder dropped until its EXPUNGE is sent.
+    pub fn take_ghosts(&mut self) {
+        for m in std::mem::take(&mut self.folder.gone) {
+            if self.view.binary_search(&m.uid).is_ok() {
+                self.ghosts.insert(m.uid, m);
+            }
+        }
+    }
+
+    /// Sequence numbers and UIDs a set names among messages already gone
+    /// (for STORE's answer about them).
+    pub fn resolve_ghosts(&self, set: &SeqSet, uid: bool) -> Vec<(usize, u32)> {
+        let largest = if uid {
+            self.view.last().copied().unwrap_or(0)
+        } else {
+            self.view.len() as u32
+        };
+        let mut out = Vec::new();
+        for (i, &u) in self.view.iter().enumerate() {
+            if self.ghosts.contains_key(&u)
+                && set.contains(if uid { u } else { i as u32 + 1 }, largest)
+            {
+                out.push((i + 1, u));
+            }
+        }
+        out
+    }
+
+    /// `(\Seen ...)` of a message gone from the folder.
+    pub fn ghost_flags(&self, uid: u32, rev2: bool) -> Option<String> {
+        let m = self.ghosts.get(&uid)?;
+        Some(self.render_flags(m, rev2))
     }
 
     /// Our own change of flags (already answered with FETCH): nothing to
@@ -169,7 +214,10 @@ impl Selected {
 
     /// `(\Seen $Keyword \Recent)` of a message.
     pub fn flags_of(&self, index: usize, rev2: bool) -> String {
-        let m = &self.folder.messages[index];
+        self.render_flags(&self.folder.messages[index], rev2)
+    }
+
+    fn render_flags(&self, m: &Message, rev2: bool) -> String {
         let mut v: Vec<String> = Flag::ALL
             .into_iter()
             .filter(|f| m.flags.has(*f))
@@ -207,6 +255,9 @@ impl Selected {
                     for &i in gone.iter().rev() {
                         out.extend(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
                     }
+                }
+                for &i in &gone {
+                    self.ghosts.remove(&self.view[i]);
                 }
                 let gone: BTreeSet<usize> = gone.into_iter().collect();
                 let mut i = 0;

@@ -79,6 +79,9 @@ pub struct Folder {
     pub messages: Vec<Message>,
     pub keywords: Keywords,
     pub modlog: ModLog,
+    /// Messages removed from the view since the caller last took them
+    /// (its client may still be told their last flags).
+    pub gone: Vec<Message>,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -144,7 +147,9 @@ pub fn next_uidvalidity(dir: &Path) -> u32 {
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
         .unwrap_or(0);
-    let v = new_uidvalidity().max(last.saturating_add(1)).min(super::uidlist::UID_MAX);
+    let v = new_uidvalidity()
+        .max(last.saturating_add(1))
+        .min(super::uidlist::UID_MAX);
     let _ = crate::fs::durable::write_file(&file, 0o600, format!("{v:08x}").as_bytes());
     v
 }
@@ -182,6 +187,7 @@ impl Folder {
             messages: Vec::new(),
             keywords: Keywords::default(),
             modlog: ModLog::open(dir),
+            gone: Vec::new(),
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -214,7 +220,12 @@ impl Folder {
 
     /// The UIDs of `bases` (the uidlist's, else new ones given under its
     /// lock, in delivery order), with the uidlist's validity and next UID.
-    fn uids_for(&mut self, bases: &[String], live: &Listing) -> io::Result<HashMap<String, u32>> {
+    /// Also returns every record of the list (UID, base).
+    fn uids_for(
+        &mut self,
+        bases: &[String],
+        live: &Listing,
+    ) -> io::Result<(HashMap<String, u32>, Vec<(u32, String)>)> {
         let mut list = self.read_uidlist()?;
         let mut known: HashMap<String, u32> = HashMap::new();
         let fill = |l: &UidList, known: &mut HashMap<String, u32>| {
@@ -236,8 +247,14 @@ impl Folder {
                 None => UidList::new(next_uidvalidity(&self.dir), new_guid(&self.dir)),
             };
             fill(&l, &mut known);
-            // Records of files gone are dropped, as Dovecot does.
-            l.records.retain(|r| live.contains_key(&r.base));
+            // Records of files gone are dropped, as Dovecot does; gone
+            // means missing from two readings of the directories (one may
+            // have run while a file was renamed).
+            if l.records.iter().any(|r| !live.contains_key(&r.base)) {
+                let again = list_dirs(&self.dir)?;
+                l.records
+                    .retain(|r| live.contains_key(&r.base) || again.contains_key(&r.base));
+            }
             let mut fresh: Vec<&String> =
                 bases.iter().filter(|b| !known.contains_key(*b)).collect();
             fresh.sort_by(|a, b| (sort_key(a), a).cmp(&(sort_key(b), b)));
@@ -257,7 +274,8 @@ impl Folder {
         let l = list.expect("set above");
         self.uidvalidity = l.uidvalidity;
         self.uidnext = l.next_uid;
-        Ok(known)
+        let records = l.records.into_iter().map(|r| (r.uid, r.base)).collect();
+        Ok((known, records))
     }
 
     fn load_keywords(&mut self) {
@@ -272,11 +290,12 @@ impl Folder {
             .unwrap_or_default();
     }
 
-    /// Save the keyword list (after `Keywords::intern` added one), durably.
-    pub fn save_keywords(&mut self) -> io::Result<()> {
-        crate::fs::durable::write_file(&self.dir.join(KEYWORDS), 0o600, &self.keywords.render())?;
+    /// The indexes of keywords, added to the folder's list when new.
+    pub fn intern_keywords(&mut self, names: &[String]) -> io::Result<Vec<Option<usize>>> {
+        let (k, idx) = intern_keywords(&self.dir, names)?;
+        self.keywords = k;
         self.keywords_stamp = stamp(&self.dir.join(KEYWORDS)).ok();
-        Ok(())
+        Ok(idx)
     }
 
     /// Bring the view in step with the directory. `take_recent`: move new
@@ -300,7 +319,10 @@ impl Folder {
         let mut kept = Vec::with_capacity(before);
         for mut m in std::mem::take(&mut self.messages) {
             match live.get(&m.base) {
-                None => changes.expunged.push(m.uid),
+                None => {
+                    changes.expunged.push(m.uid);
+                    self.gone.push(m);
+                }
                 Some((in_new, name)) => {
                     if *name != m.name {
                         let (flags, other) = FileName::parse(name).flags();
@@ -317,15 +339,50 @@ impl Folder {
             }
         }
         self.messages = kept;
-        let known: std::collections::HashSet<&str> =
-            self.messages.iter().map(|m| m.base.as_str()).collect();
+        let known: std::collections::HashSet<String> =
+            self.messages.iter().map(|m| m.base.clone()).collect();
         let bases: Vec<String> = live
             .keys()
             .filter(|b| !known.contains(b.as_str()))
             .cloned()
             .collect();
         let had_uidvalidity = self.uidvalidity;
-        let uids = self.uids_for(&bases, &live)?;
+        let (mut uids, records) = self.uids_for(&bases, &live)?;
+        // A message the uidlist knows, below the newest we are about to
+        // show, but missing from our reading of the directories, may have
+        // been passed over by readdir while it was being written: read
+        // again, or its UID could never be shown in order.
+        let last_known = self.messages.last().map_or(0, |m| m.uid);
+        let newest = bases
+            .iter()
+            .filter_map(|b| uids.get(b))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        let gap = |live: &Listing| {
+            records
+                .iter()
+                .any(|(u, b)| *u > last_known && *u < newest && !live.contains_key(b))
+        };
+        let mut bases = bases;
+        if gap(&live) {
+            // A file renamed (flags) while readdir passes may be missed by
+            // one reading; three in a row, never.
+            for _ in 0..3 {
+                for (b, v) in list_dirs(&self.dir)? {
+                    live.entry(b).or_insert(v);
+                }
+                if !gap(&live) {
+                    break;
+                }
+            }
+            bases = live
+                .keys()
+                .filter(|b| !known.contains(b.as_str()))
+                .cloned()
+                .collect();
+            uids = self.uids_for(&bases, &live)?.0;
+        }
         if had_uidvalidity != 0 && had_uidvalidity != self.uidvalidity {
             return Err(io::Error::other("UIDVALIDITY changed under the session"));
         }
@@ -365,7 +422,16 @@ impl Folder {
         if take_recent && !self.read_only {
             self.take_recent(before)?;
         }
-        self.stamps = Some((stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?));
+        // A directory's mtime moves in clock ticks: two changes within one
+        // tick leave it the same. A stamp is trusted only once it is two
+        // seconds old; until then every sync reads the directories.
+        let fresh_stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let settled = |s: &Stamp| now - s.1 >= 2;
+        self.stamps =
+            (settled(&fresh_stamps.0) && settled(&fresh_stamps.1)).then_some(fresh_stamps);
         self.modseq_changes(&mut changes);
         Ok(changes)
     }
@@ -397,7 +463,11 @@ impl Folder {
             }
             Err(e) => return Err(e),
         };
-        let kind = if take { FlockArg::LockExclusive } else { FlockArg::LockShared };
+        let kind = if take {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockShared
+        };
         let mut lock = Flock::lock(file, kind).map_err(|(_, e)| io::Error::from(e))?;
         let mut text = String::new();
         lock.read_to_string(&mut text)?;
@@ -480,13 +550,12 @@ impl Folder {
             .iter()
             .map(|(i, l)| Change::Flags(self.messages[*i].uid, l.as_str()))
             .collect();
-        if let Ok(seqs) = self.modlog.log(&list) {
+        if let Ok(seqs) = self.modlog.log_observed(&list) {
             for ((i, _), s) in unlogged.iter().zip(seqs) {
                 self.messages[*i].modseq = s;
             }
         }
     }
-
 
     pub fn highest_modseq(&self) -> u64 {
         self.modlog.highest
@@ -510,6 +579,9 @@ impl Folder {
                 };
                 m.in_new = *in_new;
                 m.name = name.clone();
+                let (flags, other) = FileName::parse(name).flags();
+                m.flags = flags;
+                m.other = other;
                 File::open(self.path_of(&self.messages[index]))
             }
             r => r,
@@ -573,20 +645,24 @@ impl Folder {
     /// Give messages new flags (indexes and flags), durably: renames in
     /// cur/, one fsync, the modseqs logged. Returns the indexes whose flags
     /// really changed.
-    pub fn set_flags(&mut self, updates: &[(usize, Flags)]) -> io::Result<Vec<usize>> {
+    pub fn set_flags(&mut self, updates: &[(usize, FlagChange)]) -> io::Result<Vec<usize>> {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
         }
         let mut changed = Vec::new();
         let mut touched_new = false;
-        for &(i, flags) in updates {
-            if self.messages[i].flags == flags {
-                continue;
-            }
-            let to = cur_name(&self.messages[i].base, flags, &self.messages[i].other);
+        for &(i, op) in updates {
             let mut tried_again = false;
             loop {
+                // The change applies to the flags the file has now: another
+                // session's change made meanwhile is kept (the rename from
+                // a name that is gone fails, the file is found again).
                 let m = &self.messages[i];
+                let flags = op.apply(m.flags);
+                if flags == m.flags {
+                    break;
+                }
+                let to = cur_name(&m.base, flags, &m.other);
                 match fs::rename(self.path_of(m), self.dir.join("cur").join(&to)) {
                     Ok(()) => {
                         touched_new |= m.in_new;
@@ -678,6 +754,7 @@ impl Folder {
         for (i, m) in std::mem::take(&mut self.messages).into_iter().enumerate() {
             if gone[i] {
                 uids.push(m.uid);
+                self.gone.push(m);
             } else {
                 kept.push(m);
             }
@@ -691,6 +768,57 @@ impl Folder {
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
+}
+
+/// A change of a message's flags, applied to what its file says when the
+/// rename is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagChange {
+    Set(Flags),
+    Add(Flags),
+    Remove(Flags),
+}
+
+impl FlagChange {
+    pub fn apply(self, mut f: Flags) -> Flags {
+        match self {
+            FlagChange::Set(n) => n,
+            FlagChange::Add(n) => {
+                f.apply(n, true);
+                f
+            }
+            FlagChange::Remove(n) => {
+                f.apply(n, false);
+                f
+            }
+        }
+    }
+}
+
+/// Give keywords their indexes in the folder `dir`'s dovecot-keywords,
+/// adding those it lacks, under the file's lock (two sessions adding
+/// keywords at once must not give one index two names). Returns the list
+/// as it is now, and the indexes (None for a keyword that no longer fits).
+pub fn intern_keywords(dir: &Path, names: &[String]) -> io::Result<(Keywords, Vec<Option<usize>>)> {
+    let path = dir.join(KEYWORDS);
+    let read = || {
+        fs::read(&path)
+            .map(|b| Keywords::parse(&b))
+            .unwrap_or_default()
+    };
+    let current = read();
+    if names.iter().all(|n| current.find(n).is_some()) {
+        let idx = names.iter().map(|n| current.find(n)).collect();
+        return Ok((current, idx));
+    }
+    let _lock = DotLock::acquire(&path, LOCK_WAIT)?;
+    let mut k = read();
+    let before = k.clone();
+    let idx = names.iter().map(|n| k.intern(n)).collect();
+    if k != before {
+        crate::fs::durable::write_file(&path, 0o600, &k.render())?;
+    }
+    Ok((k, idx))
 }
 
 /// Where the header ends (just after the blank line), if it does in `b`.
@@ -843,12 +971,13 @@ impl Adder {
             messages: Vec::new(),
             keywords: Keywords::default(),
             modlog: ModLog::default(),
+            gone: Vec::new(),
             read_only: true,
             stamps: None,
             keywords_stamp: None,
         };
         let live = list_dirs(&self.dir)?;
-        let uids = folder.uids_for(&self.placed, &live)?;
+        let uids = folder.uids_for(&self.placed, &live)?.0;
         let list: Vec<u32> = self
             .placed
             .iter()
@@ -907,7 +1036,7 @@ mod tests {
         );
         // Flags from one session reach the other.
         let f = Flags::default().with(Flag::Seen).with(Flag::Flagged);
-        assert_eq!(a.set_flags(&[(1, f)]).unwrap(), vec![1]);
+        assert_eq!(a.set_flags(&[(1, FlagChange::Set(f))]).unwrap(), vec![1]);
         assert!(a.messages[1].modseq > 1);
         let c = b.sync(true).unwrap();
         assert_eq!(c.flags, vec![2]);
@@ -922,7 +1051,7 @@ mod tests {
         assert_eq!(b.messages[3].uid, 4);
         // Expunge in one, EXPUNGE in the other.
         let del = a.messages[0].flags.with(Flag::Deleted);
-        a.set_flags(&[(0, del)]).unwrap();
+        a.set_flags(&[(0, FlagChange::Set(del))]).unwrap();
         assert_eq!(a.expunge(&[0]).unwrap(), vec![1]);
         let c = b.sync(false).unwrap();
         assert_eq!(c.expunged, vec![1]);

@@ -21,7 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use flags::{Flag, Flags, Keywords};
-pub use folder::{Adder, Changes, Folder, Message};
+pub use folder::{Adder, Changes, FlagChange, Folder, Message};
 
 /// The hierarchy separator (Maildir++).
 pub const SEPARATOR: char = '.';

@@ -126,21 +126,47 @@ impl ModLog {
     /// Log changes, each with a fresh modseq, durably; returns the modseq of
     /// each, in order.
     pub fn log(&mut self, changes: &[Change]) -> io::Result<Vec<u64>> {
+        self.log_as(changes, false)
+    }
+
+    /// Log flag changes another program made (seen in file names): one
+    /// already logged by another session keeps the modseq it got there.
+    pub fn log_observed(&mut self, changes: &[Change]) -> io::Result<Vec<u64>> {
+        self.log_as(changes, true)
+    }
+
+    fn log_as(&mut self, changes: &[Change], observed: bool) -> io::Result<Vec<u64>> {
+        use std::os::unix::fs::MetadataExt;
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+        // A compaction replaces the file: lock the one at the path.
+        let lock = loop {
+            let f = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&self.path)?;
+            let lock =
+                Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+            let held = lock.metadata()?;
+            match std::fs::symlink_metadata(&self.path) {
+                Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => break lock,
+                _ => continue,
+            }
+        };
         self.refresh()?;
         let mut out = String::new();
         let mut seqs = Vec::with_capacity(changes.len());
         for c in changes {
+            if let (true, Change::Flags(uid, letters)) = (observed, c) {
+                if self.letters(*uid) == Some(*letters) {
+                    seqs.push(self.modseq(*uid));
+                    continue;
+                }
+            }
             self.highest += 1;
             let m = self.highest;
             seqs.push(m);
@@ -148,6 +174,9 @@ impl ModLog {
                 Change::Flags(uid, letters) => out.push_str(&format!("{uid} {m} :{letters}\n")),
                 Change::Expunged(uid) => out.push_str(&format!("{uid} {m} X\n")),
             }
+        }
+        if out.is_empty() {
+            return Ok(seqs);
         }
         (&*lock).write_all(out.as_bytes())?;
         lock.sync_data()?;

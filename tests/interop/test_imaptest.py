@@ -1,0 +1,105 @@
+"""Dovecot's compliance and stress tester (../shared/vendor/imaptest, built
+here from its vendored source) against imapd, and against Dovecot itself
+to prove the test: the scripted tests (`test=`) and a stress run with state
+tracking (`clients=10 own_flags checkpoint`). Known failures are listed
+with their reason in KNOWN; anything else fails the test."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CI, ROOT
+from imap_helpers import Dovecot
+
+VENDOR = ROOT.parent / "shared" / "vendor"
+BUILD = Path(os.environ.get("IMAPTEST_BUILD", "/tmp/imaptest-build"))
+
+# Scripted tests imapd fails on purpose, with the reason.
+KNOWN = {
+    # A message APPENDed with a literal8 whose body has bare LFs next to
+    # NULs: we store messages with LF line ends (as smtpd delivers) and
+    # give them back with CRLF, so a bare LF inside binary data comes back
+    # as CRLF and BINARY.SIZE counts the CRs. Dovecot keeps such a message
+    # byte for byte.
+    "append-binary",
+}
+
+
+def imaptest():
+    """The imaptest binary, built on first use."""
+    if not (VENDOR / "build-imaptest.sh").exists() or shutil.which("autoconf") is None \
+            or not Path("/usr/include/dovecot").exists():
+        if CI:
+            pytest.fail("imaptest cannot be built: .ci/run must install dovecot-dev autoconf automake libtool")
+        pytest.skip("imaptest's build dependencies are missing")
+    out = subprocess.run(["sh", str(VENDOR / "build-imaptest.sh"), str(BUILD)], capture_output=True,
+                         text=True, timeout=900)
+    if out.returncode != 0:
+        pytest.fail(f"imaptest did not build: {out.stderr[-2000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def run(binary, host, port, *args, timeout=300):
+    env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/dovecot")
+    p = subprocess.run([binary, f"host={host}", f"port={port}", "user=demo", "pass=demo", *args],
+                       capture_output=True, text=True, timeout=timeout, env=env, cwd=BUILD)
+    return p.stdout + p.stderr
+
+
+def failed_groups(output):
+    return {m.group(1) for m in re.finditer(r"^\*\*\* Test (\S+) command", output, re.M)}
+
+
+@pytest.fixture(params=["imapd", "dovecot"])
+def target(request, lab, daemon):
+    if request.param == "imapd":
+        d = daemon("imapd")
+        yield request.param, d.host, d.port
+    else:
+        dv = Dovecot(lab)
+        yield request.param, dv.host, dv.port
+        dv.stop()
+
+
+def test_scripted(target):
+    name, host, port = target
+    binary = imaptest()
+    out = run(binary, host, port, f"test={BUILD / 'src' / 'tests'}")
+    summary = re.search(r"(\d+) test groups: (\d+) failed", out)
+    assert summary, out[-3000:]
+    failed = failed_groups(out)
+    allowed = KNOWN if name == "imapd" else set()
+    assert failed <= allowed, f"{name}: unexpected failures {failed - allowed}\n{out[-5000:]}"
+
+
+# Stress errors both servers get, with the reason.
+TOLERATED = [
+    # imaptest wants a FETCH FLAGS in STORE's answer even for a message
+    # another session expunged meanwhile; Dovecot 2.3 does not always send
+    # one either (imapd sends the last flags it knew).
+    re.compile(r"STORE didn't return FETCH FLAGS for seq \d+ \(expunged=\?\)"),
+]
+
+
+def test_stress_with_state_tracking(target):
+    name, host, port = target
+    binary = imaptest()
+    for attempt in range(3):
+        out = run(binary, host, port, f"mbox={BUILD / 'src' / 'tests' / 'default.mbox'}", "clients=10",
+                  "own_flags", "checkpoint=1", "secs=20", timeout=120)
+        # imaptest 924f619 sometimes trips over its own planner at a
+        # checkpoint (client-state.c:222, plan_size == 0, while a client
+        # logs in again): that run proves nothing either way; run again.
+        if "Panic: file client-state.c" not in out:
+            break
+    else:
+        pytest.fail(f"{name}: imaptest panicked in three runs:\n{out[-3000:]}")
+    errors = [l for l in out.splitlines() if l.startswith(("Error:", "Panic:"))
+              and not any(t.search(l) for t in TOLERATED)]
+    assert not errors, f"{name}:\n" + "\n".join(errors[:40])
+    # It did run: the totals line has counts.
+    assert re.search(r"^\s*\d+ \d+ \d+", out, re.M), out[-2000:]
