@@ -82,6 +82,9 @@ pub struct Folder {
     /// Messages removed from the view since the caller last took them
     /// (its client may still be told their last flags).
     pub gone: Vec<Message>,
+    /// UIDs whose new flags were found when their file was looked for
+    /// again (renamed by another session): news for the next sync.
+    relocated: Vec<u32>,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -110,6 +113,26 @@ fn list_dirs(dir: &Path) -> io::Result<Listing> {
         }
     }
     Ok(found)
+}
+
+/// Read the directories until a reading finds nothing the ones before it
+/// missed (at most four), keeping everything any of them saw: readdir may
+/// pass over a file renamed while it runs (a flag change), and a message
+/// must never be taken for expunged, nor its UID record dropped, for that.
+fn list_stable(dir: &Path, mut seen: Listing) -> io::Result<Listing> {
+    for _ in 0..4 {
+        let mut added = false;
+        for (b, v) in list_dirs(dir)? {
+            if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(b) {
+                e.insert(v);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    Ok(seen)
 }
 
 fn sort_key(base: &str) -> (u64, u64) {
@@ -188,6 +211,7 @@ impl Folder {
             keywords: Keywords::default(),
             modlog: ModLog::open(dir),
             gone: Vec::new(),
+            relocated: Vec::new(),
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -247,13 +271,17 @@ impl Folder {
                 None => UidList::new(next_uidvalidity(&self.dir), new_guid(&self.dir)),
             };
             fill(&l, &mut known);
-            // Records of files gone are dropped, as Dovecot does; gone
-            // means missing from two readings of the directories (one may
-            // have run while a file was renamed).
-            if l.records.iter().any(|r| !live.contains_key(&r.base)) {
-                let again = list_dirs(&self.dir)?;
-                l.records
-                    .retain(|r| live.contains_key(&r.base) || again.contains_key(&r.base));
+            // Records of files gone are dropped, as Dovecot does, now and
+            // then (a hundred at a time): gone means missing from readings
+            // of the directories that agree.
+            let stale = l
+                .records
+                .iter()
+                .filter(|r| !live.contains_key(&r.base))
+                .count();
+            if stale > 100 || stale * 4 > l.records.len() + 100 {
+                let all = list_stable(&self.dir, live.clone())?;
+                l.records.retain(|r| all.contains_key(&r.base));
             }
             let mut fresh: Vec<&String> =
                 bases.iter().filter(|b| !known.contains_key(*b)).collect();
@@ -304,16 +332,19 @@ impl Folder {
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
         let _ = self.modlog.refresh();
-        let mut changes = Changes::default();
+        let mut changes = Changes {
+            flags: std::mem::take(&mut self.relocated),
+            ..Changes::default()
+        };
         if self.stamps == Some(stamps) {
             self.modseq_changes(&mut changes);
             return Ok(changes);
         }
         let mut live = list_dirs(&self.dir)?;
         // A message that seems gone may have been renamed while we read:
-        // read once more before telling anyone it was expunged.
+        // read again before telling anyone it was expunged.
         if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
-            live = list_dirs(&self.dir)?;
+            live = list_stable(&self.dir, live)?;
         }
         let before = self.messages.len();
         let mut kept = Vec::with_capacity(before);
@@ -359,23 +390,19 @@ impl Folder {
             .max()
             .copied()
             .unwrap_or(0);
+        // (Records of messages an imapd session expunged are no gap.)
+        let expunged: std::collections::HashSet<u32> =
+            self.modlog.expunged.iter().map(|e| e.0).collect();
         let gap = |live: &Listing| {
-            records
-                .iter()
-                .any(|(u, b)| *u > last_known && *u < newest && !live.contains_key(b))
+            records.iter().any(|(u, b)| {
+                *u > last_known && *u < newest && !live.contains_key(b) && !expunged.contains(u)
+            })
         };
         let mut bases = bases;
         if gap(&live) {
             // A file renamed (flags) while readdir passes may be missed by
             // one reading; three in a row, never.
-            for _ in 0..3 {
-                for (b, v) in list_dirs(&self.dir)? {
-                    live.entry(b).or_insert(v);
-                }
-                if !gap(&live) {
-                    break;
-                }
-            }
+            live = list_stable(&self.dir, live)?;
             bases = live
                 .keys()
                 .filter(|b| !known.contains(b.as_str()))
@@ -550,7 +577,20 @@ impl Folder {
             .iter()
             .map(|(i, l)| Change::Flags(self.messages[*i].uid, l.as_str()))
             .collect();
-        if let Ok(seqs) = self.modlog.log_observed(&list) {
+        let dir = &self.dir;
+        let still = |c: &Change| match c {
+            Change::Flags(uid, letters) => unlogged.iter().any(|(i, l)| {
+                let m = &self.messages[*i];
+                m.uid == *uid
+                    && l == letters
+                    && dir
+                        .join(if m.in_new { "new" } else { "cur" })
+                        .join(&m.name)
+                        .exists()
+            }),
+            Change::Expunged(_) => true,
+        };
+        if let Ok(seqs) = self.modlog.log_observed(&list, &still) {
             for ((i, _), s) in unlogged.iter().zip(seqs) {
                 self.messages[*i].modseq = s;
             }
@@ -580,6 +620,9 @@ impl Folder {
                 m.in_new = *in_new;
                 m.name = name.clone();
                 let (flags, other) = FileName::parse(name).flags();
+                if flags != m.flags {
+                    self.relocated.push(m.uid);
+                }
                 m.flags = flags;
                 m.other = other;
                 File::open(self.path_of(&self.messages[index]))
@@ -972,6 +1015,7 @@ impl Adder {
             keywords: Keywords::default(),
             modlog: ModLog::default(),
             gone: Vec::new(),
+            relocated: Vec::new(),
             read_only: true,
             stamps: None,
             keywords_stamp: None,

@@ -125,17 +125,30 @@ impl ModLog {
 
     /// Log changes, each with a fresh modseq, durably; returns the modseq of
     /// each, in order.
+    /// A flag change whose letters are already the last ones logged for
+    /// its message (another session saw the rename first and logged it)
+    /// keeps the modseq it got there: every session shows one modseq.
     pub fn log(&mut self, changes: &[Change]) -> io::Result<Vec<u64>> {
-        self.log_as(changes, false)
+        self.log_as(changes, &|_| true)
     }
 
-    /// Log flag changes another program made (seen in file names): one
-    /// already logged by another session keeps the modseq it got there.
-    pub fn log_observed(&mut self, changes: &[Change]) -> io::Result<Vec<u64>> {
-        self.log_as(changes, true)
+    /// Log flag changes seen in file names (another program's, or a
+    /// session's not logged yet); `still` says, under the log's lock,
+    /// whether the file still has those letters (a stale sighting of a
+    /// name renamed since must not be logged as the newest state).
+    pub fn log_observed(
+        &mut self,
+        changes: &[Change],
+        still: &dyn Fn(&Change) -> bool,
+    ) -> io::Result<Vec<u64>> {
+        self.log_as(changes, still)
     }
 
-    fn log_as(&mut self, changes: &[Change], observed: bool) -> io::Result<Vec<u64>> {
+    fn log_as(
+        &mut self,
+        changes: &[Change],
+        still: &dyn Fn(&Change) -> bool,
+    ) -> io::Result<Vec<u64>> {
         use std::os::unix::fs::MetadataExt;
         if changes.is_empty() {
             return Ok(Vec::new());
@@ -161,8 +174,8 @@ impl ModLog {
         let mut out = String::new();
         let mut seqs = Vec::with_capacity(changes.len());
         for c in changes {
-            if let (true, Change::Flags(uid, letters)) = (observed, c) {
-                if self.letters(*uid) == Some(*letters) {
+            if let Change::Flags(uid, letters) = c {
+                if self.letters(*uid) == Some(*letters) || !still(c) {
                     seqs.push(self.modseq(*uid));
                     continue;
                 }
