@@ -332,8 +332,8 @@ fn encode_word_if_needed(s: &str) -> String {
     }
 }
 
-fn address_list(header: &[u8], name: HeaderName, raw_name: &str) -> Option<Vec<u8>> {
-    let raw = raw_header(header, raw_name)?;
+fn address_list(raw: Option<&String>, name: HeaderName, raw_name: &str) -> Option<Vec<u8>> {
+    let raw = raw?;
     let mut field = format!("{raw_name}: {raw}\r\n\r\n").into_bytes();
     field.truncate(field.len());
     let msg = MessageParser::new().parse_headers(&field)?;
@@ -396,9 +396,41 @@ fn address_list(header: &[u8], name: HeaderName, raw_name: &str) -> Option<Vec<u
 
 /// ENVELOPE of a message, from its header block.
 pub fn envelope(header: &[u8]) -> Vec<u8> {
-    let raw = |n: &str| raw_header(header, n);
+    // One pass over the header for the ten fields ENVELOPE names (the
+    // first of each).
+    const NAMES: [&str; 10] = [
+        "date",
+        "subject",
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "in-reply-to",
+        "message-id",
+    ];
+    let mut found: [Option<String>; 10] = Default::default();
+    for_each_field(header, |n, v| {
+        if let Some(i) = NAMES
+            .iter()
+            .position(|w| n.eq_ignore_ascii_case(w.as_bytes()))
+        {
+            if found[i].is_none() {
+                found[i] = Some(unfold(v));
+            }
+        }
+    });
+    let get = |n: &str| {
+        found[NAMES
+            .iter()
+            .position(|w| *w == n.to_ascii_lowercase())
+            .expect("named")]
+        .clone()
+    };
+    let raw = |n: &str| get(n);
     let text = |v: Option<String>| nstring(v.as_deref().map(|s| s.as_bytes()));
-    let addrs = |n: HeaderName, s: &str| address_list(header, n, s);
+    let addrs = |n: HeaderName, s: &str| address_list(get(s).as_ref(), n, s);
     let from = addrs(HeaderName::From, "From");
     let sender = addrs(HeaderName::Sender, "Sender").or_else(|| from.clone());
     let reply_to = addrs(HeaderName::ReplyTo, "Reply-To").or_else(|| from.clone());
@@ -592,49 +624,66 @@ fn qp_line(b: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// The decoded text of a message's header fields named `name` (`None`:
-/// every field), for SEARCH.
+/// The text of a message's header fields named `name` (`None`: every
+/// field), for SEARCH: the raw value, and its RFC 2047 decoding (by
+/// mail-parser) when it holds encoded words. Only the fields asked for
+/// are parsed.
 pub fn decoded_header(header: &[u8], name: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(msg) = MessageParser::new().parse_headers(header) else {
-        return out;
-    };
-    for h in msg.headers() {
-        if name.is_some_and(|n| !h.name.as_str().eq_ignore_ascii_case(n)) {
-            continue;
+    for_each_field(header, |n, v| {
+        if name.is_some_and(|want| !n.eq_ignore_ascii_case(want.as_bytes())) {
+            return;
         }
-        let raw = &header[(h.offset_start as usize).min(header.len())
-            ..(h.offset_end as usize).min(header.len())];
-        let mut text = match &h.value {
-            HeaderValue::Text(t) => t.to_string(),
-            HeaderValue::TextList(l) => l.join(" "),
-            HeaderValue::Address(a) => {
-                let mut s = String::new();
-                let list: Vec<&mail_parser::Addr> = match a {
-                    Address::List(l) => l.iter().collect(),
-                    Address::Group(g) => g.iter().flat_map(|g| g.addresses.iter()).collect(),
-                };
-                for a in list {
-                    if let Some(n) = &a.name {
-                        s.push_str(n);
-                        s.push(' ');
-                    }
-                    if let Some(ad) = &a.address {
-                        s.push('<');
-                        s.push_str(ad);
-                        s.push_str("> ");
-                    }
-                }
-                s
-            }
-            _ => String::new(),
+        let raw = unfold(v);
+        if !raw.contains("=?") {
+            out.push(raw);
+            return;
+        }
+        let mut field = n.to_vec();
+        field.extend_from_slice(b":");
+        field.extend_from_slice(v);
+        field.extend_from_slice(b"\r\n");
+        let mut text = match MessageParser::new().parse_headers(&field) {
+            Some(msg) => msg
+                .headers()
+                .first()
+                .map(|h| header_text(&h.value))
+                .unwrap_or_default(),
+            None => String::new(),
         };
         // The raw text too: what the decoder dropped must still match.
         text.push(' ');
-        text.push_str(&unfold(raw));
+        text.push_str(&raw);
         out.push(text);
-    }
+    });
     out
+}
+
+fn header_text(v: &HeaderValue) -> String {
+    match v {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.join(" "),
+        HeaderValue::Address(a) => {
+            let mut s = String::new();
+            let list: Vec<&mail_parser::Addr> = match a {
+                Address::List(l) => l.iter().collect(),
+                Address::Group(g) => g.iter().flat_map(|g| g.addresses.iter()).collect(),
+            };
+            for a in list {
+                if let Some(n) = &a.name {
+                    s.push_str(n);
+                    s.push(' ');
+                }
+                if let Some(ad) = &a.address {
+                    s.push('<');
+                    s.push_str(ad);
+                    s.push_str("> ");
+                }
+            }
+            s
+        }
+        _ => String::new(),
+    }
 }
 
 /// Every text part's decoded content, for SEARCH BODY and TEXT.

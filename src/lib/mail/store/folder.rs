@@ -263,7 +263,7 @@ impl Folder {
         }
         let missing = |known: &HashMap<String, u32>| bases.iter().any(|b| !known.contains_key(b));
         if list.is_none() || missing(&known) {
-            let _lock = DotLock::acquire(&self.dir.join(UIDLIST), LOCK_WAIT)?;
+            let _lock = DotLock::acquire_brief(&self.dir.join(UIDLIST), LOCK_WAIT)?;
             list = self.read_uidlist()?;
             let mut l = match list.take() {
                 Some(l) if l.uidvalidity == self.uidvalidity || self.uidvalidity == 0 => l,
@@ -854,7 +854,7 @@ pub fn intern_keywords(dir: &Path, names: &[String]) -> io::Result<(Keywords, Ve
         let idx = names.iter().map(|n| current.find(n)).collect();
         return Ok((current, idx));
     }
-    let _lock = DotLock::acquire(&path, LOCK_WAIT)?;
+    let _lock = DotLock::acquire_brief(&path, LOCK_WAIT)?;
     let mut k = read();
     let before = k.clone();
     let idx = names.iter().map(|n| k.intern(n)).collect();
