@@ -722,6 +722,11 @@ pub fn sent_day(header: &[u8]) -> Option<i64> {
     Some(crate::calendar::days_from_civil(d.year as i64, d.month as u32, d.day as u32) * 86400)
 }
 
+/// The length of the header block (through the blank line).
+pub fn header_len(wire: &[u8]) -> usize {
+    crate::mail::store::folder::header_end(wire).unwrap_or(wire.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,9 +858,4 @@ mod tests {
             Some(1767225600)
         );
     }
-}
-
-/// The length of the header block (through the blank line).
-pub fn header_len(wire: &[u8]) -> usize {
-    crate::mail::store::folder::header_end(wire).unwrap_or(wire.len())
 }

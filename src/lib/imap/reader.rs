@@ -160,6 +160,25 @@ impl Assembler {
     }
 }
 
+/// Fuzzing entry point: lines and literals in any order, never a panic or
+/// a buffer beyond the limits.
+pub fn fuzz_reader(data: &[u8]) {
+    let mut a = Assembler::new(4096);
+    for piece in data.split(|&b| b == b'\n') {
+        match a.line(piece) {
+            Step::Literal { size, .. } => {
+                let n = size.min(piece.len());
+                a.literal(&piece[..n]);
+            }
+            Step::Done(c) => {
+                let _ = super::command::parse(&c);
+            }
+            Step::Refuse(_) | Step::Close(_) => {}
+        }
+        assert!(a.buf.len() <= COMMAND_MAX + 4096 + LINE_MAX);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,24 +255,5 @@ mod tests {
         assert_eq!(tag_of(b"a1 FOO"), Some("a1".into()));
         assert_eq!(tag_of(b"* FOO"), None);
         assert_eq!(tag_of(b""), None);
-    }
-}
-
-/// Fuzzing entry point: lines and literals in any order, never a panic or
-/// a buffer beyond the limits.
-pub fn fuzz_reader(data: &[u8]) {
-    let mut a = Assembler::new(4096);
-    for piece in data.split(|&b| b == b'\n') {
-        match a.line(piece) {
-            Step::Literal { size, .. } => {
-                let n = size.min(piece.len());
-                a.literal(&piece[..n]);
-            }
-            Step::Done(c) => {
-                let _ = super::command::parse(&c);
-            }
-            Step::Refuse(_) | Step::Close(_) => {}
-        }
-        assert!(a.buf.len() <= COMMAND_MAX + 4096 + LINE_MAX);
     }
 }

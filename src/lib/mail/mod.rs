@@ -91,7 +91,7 @@ impl From<io::Error> for OpenError {
 }
 
 enum Drop_ {
-    Maildir(maildir::Maildrop),
+    Maildir(Box<maildir::Maildrop>),
     Mbox(mbox::Maildrop),
 }
 
@@ -112,7 +112,7 @@ impl Maildrop {
     /// Open and scan. `OpenError::InUse` when another session has it.
     pub fn open(mailbox: &Mailbox) -> Result<Maildrop, OpenError> {
         let inner = match mailbox {
-            Mailbox::Maildir(d) => Drop_::Maildir(maildir::Maildrop::open(d)?),
+            Mailbox::Maildir(d) => Drop_::Maildir(Box::new(maildir::Maildrop::open(d)?)),
             Mailbox::Mbox(f) => Drop_::Mbox(mbox::Maildrop::open(f)?),
         };
         Ok(Maildrop { inner })

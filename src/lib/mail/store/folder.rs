@@ -90,6 +90,9 @@ pub struct Folder {
     keywords_stamp: Option<Stamp>,
 }
 
+/// The uidlist's records: (UID, base).
+type UidRecords = Vec<(u32, String)>;
+
 /// What readdir found: base -> (in new/, full name).
 type Listing = HashMap<String, (bool, String)>;
 
@@ -202,6 +205,17 @@ impl Folder {
     /// read it. `read_only` (EXAMINE): nothing is moved or written but the
     /// uidlist (UIDs must be given to be shown).
     pub fn open(dir: &Path, read_only: bool) -> io::Result<Folder> {
+        Folder::open_with(dir, read_only, !read_only)
+    }
+
+    /// Open a folder to read and change, taking no \Recent and moving
+    /// nothing from new/: pop3d's view of INBOX (a POP3 session is no mail
+    /// reader in Maildir's or IMAP's sense until it retrieves a message).
+    pub fn open_view(dir: &Path) -> io::Result<Folder> {
+        Folder::open_with(dir, false, false)
+    }
+
+    fn open_with(dir: &Path, read_only: bool, take_recent: bool) -> io::Result<Folder> {
         super::create_maildir(dir)?;
         let mut f = Folder {
             dir: dir.to_path_buf(),
@@ -216,7 +230,7 @@ impl Folder {
             stamps: None,
             keywords_stamp: None,
         };
-        f.sync(!read_only)?;
+        f.sync(take_recent)?;
         Ok(f)
     }
 
@@ -249,7 +263,7 @@ impl Folder {
         &mut self,
         bases: &[String],
         live: &Listing,
-    ) -> io::Result<(HashMap<String, u32>, Vec<(u32, String)>)> {
+    ) -> io::Result<(HashMap<String, u32>, UidRecords)> {
         let mut list = self.read_uidlist()?;
         let mut known: HashMap<String, u32> = HashMap::new();
         let fill = |l: &UidList, known: &mut HashMap<String, u32>| {
@@ -760,21 +774,28 @@ impl Folder {
     /// Remove messages (indexes, any order), durably. Returns the UIDs
     /// removed, ascending; the view no longer holds them.
     pub fn expunge(&mut self, indexes: &[usize]) -> io::Result<Vec<u32>> {
+        Ok(self.expunge_counted(indexes)?.0)
+    }
+
+    /// As `expunge`, also counting the files this call removed (others may
+    /// have been removed by another program first).
+    pub fn expunge_counted(&mut self, indexes: &[usize]) -> io::Result<(Vec<u32>, usize)> {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
         }
         let mut gone = vec![false; self.messages.len()];
         let (mut new_touched, mut cur_touched) = (false, false);
+        let mut removed = 0;
         for &i in indexes {
             let m = &self.messages[i];
             match fs::remove_file(self.path_of(m)) {
-                Ok(()) => {}
+                Ok(()) => removed += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // Renamed meanwhile (flags): find it; gone already: fine.
                     if self.open_message(i).is_ok() {
                         let m = &self.messages[i];
                         match fs::remove_file(self.path_of(m)) {
-                            Ok(()) => {}
+                            Ok(()) => removed += 1,
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                             Err(e) => return Err(e),
                         }
@@ -805,7 +826,7 @@ impl Folder {
         self.messages = kept;
         let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
         self.modlog.log(&list)?;
-        Ok(uids)
+        Ok((uids, removed))
     }
 
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {

@@ -337,7 +337,7 @@ impl Tree {
         check_name(name)?;
         let name = normalize(name);
         let mut subs = self.subscriptions();
-        let had = subs.iter().any(|s| *s == name);
+        let had = subs.contains(&name);
         match (on, had) {
             (true, false) => subs.push(name),
             (false, true) => subs.retain(|s| *s != name),
