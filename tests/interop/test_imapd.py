@@ -171,6 +171,95 @@ def test_dovecot_reads_our_uidlist(lab, daemon):
     m.logout()
 
 
+def test_keywords_move_between_dovecot_and_us(lab, daemon):
+    """dovecot-keywords and the keyword letters in file names mean the same
+    to both servers: keywords set by either are seen by the other, and the
+    files either writes are the files the other would write."""
+    for i in range(3):
+        maildir_deliver(lab.home, f"Subject: k{i}\n\nbody {i}\n")
+    lab.chown_tree(lab.home)
+    md = lab.home / "Maildir"
+    d = daemon("imapd")
+    m = login(d.host, d.port)
+    m.select("INBOX")
+    assert m.store("1", "+FLAGS", "($Work)")[0] == "OK"
+    assert m.store("2", "+FLAGS", r"(Later \Flagged)")[0] == "OK"
+    m.logout()
+    ours = (md / "dovecot-keywords").read_bytes()
+    assert ours == b"0 $Work\n1 Later\n", ours
+    assert sorted(p.name.split(":2,")[1] for p in (md / "cur").iterdir()) == ["", "Fb", "a"]
+    dv = Dovecot(lab)
+    try:
+        m = login(dv.host, dv.port)
+        m.select("INBOX")
+        flags = m.fetch("1:3", "(FLAGS)")[1]
+        assert b"$Work" in flags[0] and b"Later" in flags[1] and b"\\Flagged" in flags[1], flags
+        # Dovecot adds a third keyword, to the third message and the first.
+        assert m.store("3,1", "+FLAGS", "(Urgent)")[0] == "OK"
+        m.logout()
+    finally:
+        dv.stop()
+    theirs = (md / "dovecot-keywords").read_bytes()
+    assert theirs == b"0 $Work\n1 Later\n2 Urgent\n", theirs
+    m = login(d.host, d.port)
+    m.select("INBOX")
+    flags = m.fetch("1:3", "(FLAGS)")[1]
+    assert b"$Work" in flags[0] and b"Urgent" in flags[0], flags
+    assert b"Urgent" in flags[2] and b"Later" not in flags[2], flags
+    # Removing and adding through us leaves Dovecot's file as it was.
+    assert m.store("1", "-FLAGS", "(Urgent)")[0] == "OK"
+    assert m.store("2", "+FLAGS", "(Urgent)")[0] == "OK"
+    m.logout()
+    assert (md / "dovecot-keywords").read_bytes() == theirs
+    assert sorted(p.name.split(":2,")[1] for p in (md / "cur").iterdir()) == ["Fbc", "a", "c"]
+
+
+def test_pop3d_is_a_view_of_the_same_store(lab, daemon):
+    """pop3d numbers a Maildir as imapd does (the same dovecot-uidlist, so
+    Dovecot agrees too); its RETR gives \\Seen and its DELE an EXPUNGE to
+    an open IMAP session, which keeps its \\Recent."""
+    import poplib
+    for i in range(4):
+        maildir_deliver(lab.home, f"Subject: p{i}\n\nbody {i}\n")
+    lab.chown_tree(lab.home)
+    pop = daemon("pop3d")
+    p = poplib.POP3(pop.host, pop.port)
+    p.user("demo")
+    p.pass_("demo")
+    uidls = [x.split()[1] for x in p.uidl()[1]]
+    p.quit()
+    # pop3d gave the UIDs (the uidlist did not exist): every IMAP server
+    # then shows its messages in the order of its UIDLs.
+    listed = (lab.home / "Maildir" / "dovecot-uidlist").read_text().splitlines()
+    assert [r.split(" :")[1].split(",")[0].encode() for r in listed[1:]] == uidls
+    d = daemon("imapd")
+    m = login(d.host, d.port)
+    m.select("INBOX")
+    assert m.response("RECENT")[1] == [b"4"]
+    uids = m.fetch("1:*", "(UID)")[1]
+    dv = Dovecot(lab)
+    try:
+        o = login(dv.host, dv.port)
+        o.select("INBOX", readonly=True)
+        assert o.fetch("1:*", "(UID)")[1] == uids
+        o.logout()
+    finally:
+        dv.stop()
+    p = poplib.POP3(pop.host, pop.port)
+    p.user("demo")
+    p.pass_("demo")
+    assert p.retr(1)[0].startswith(b"+OK")
+    p.dele(2)
+    assert p.quit().startswith(b"+OK")
+    assert m.noop()[0] == "OK"
+    assert m.response("EXPUNGE")[1] == [b"2"]
+    # The \\Seen that pop3d gave came as an untagged FETCH.
+    assert b"\\Seen" in m.response("FETCH")[1][0]
+    flags = m.fetch("1:*", "(UID FLAGS)")[1]
+    assert len(flags) == 3 and b"\\Seen" in flags[0] and b"\\Recent" in flags[0], flags
+    m.logout()
+
+
 def test_two_sessions_see_each_other(lab, daemon):
     d = daemon("imapd")
     a = login(d.host, d.port)
