@@ -442,7 +442,7 @@ impl Mailboxes {
         let in_known = |uid: u32| {
             known
                 .as_ref()
-                .map_or(true, |k| k.iter().any(|&(a, b)| a <= uid && uid <= b))
+                .is_none_or(|k| k.iter().any(|&(a, b)| a <= uid && uid <= b))
         };
         let vanished: Vec<u32> = match f.modlog.expunged_since(q.modseq) {
             Some(v) => v
@@ -777,7 +777,7 @@ impl Mailboxes {
             set.map(|set| s.resolve(set, true).into_iter().map(|(_, i)| i).collect());
         let del: Vec<usize> = (0..s.folder.messages.len())
             .filter(|&i| s.folder.messages[i].flags.has(Flag::Deleted))
-            .filter(|i| allowed.as_ref().map_or(true, |a| a.contains(i)))
+            .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(i)))
             .collect();
         if !del.is_empty() {
             s.folder.expunge(&del)?;

@@ -84,7 +84,7 @@ impl<'a> Input<'a> {
             && self
                 .b
                 .get(end)
-                .map_or(true, |&c| !is_atom_char(c) || c == b'[')
+                .is_none_or(|&c| !is_atom_char(c) || c == b'[')
         {
             self.pos = end;
             true

@@ -198,6 +198,46 @@ impl Maildrop {
     }
 }
 
+/// Check the reading of a stored file name (`data`, as read_dir gives it)
+/// and the names its flag changes give (parse, write, parse again): a
+/// UIDL-safe UID that every rename keeps, the base (the uidlist's key) and
+/// the sizes kept, the flags read back as written, and a second rename to
+/// the same flags that changes nothing. Panics when one breaks. For
+/// cargo-fuzz (`fuzz/fuzz_targets/maildir_name.rs`).
+pub fn fuzz_name(data: &[u8]) {
+    use super::store::flags::{cur_name, FileName};
+    let Ok(name) = std::str::from_utf8(data) else {
+        return;
+    };
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) {
+        return; // never listed
+    }
+    let parsed = FileName::parse(name);
+    let uidl = uidl_of(parsed.base);
+    assert!(!uidl.is_empty() && uidl.len() <= 70, "{uidl:?}");
+    assert!(uidl.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{uidl:?}");
+    let (flags, other) = parsed.flags();
+    for change in [
+        FlagChange::Add(Flags::default().with(Flag::Seen)),
+        FlagChange::Remove(flags),
+        FlagChange::Set(flags),
+    ] {
+        let want = change.apply(flags);
+        let to = cur_name(parsed.base, want, &other);
+        assert!(!to.contains('/') && !to.starts_with('.'), "{to:?}");
+        let again = FileName::parse(&to);
+        assert_eq!(
+            again.base, parsed.base,
+            "the base changed: {name:?} -> {to:?}"
+        );
+        assert_eq!(uidl_of(again.base), uidl, "{name:?} -> {to:?}");
+        assert_eq!(again.sizes(), parsed.sizes(), "{name:?} -> {to:?}");
+        let (got, kept) = again.flags();
+        assert_eq!(got, want, "{name:?} -> {to:?}");
+        assert_eq!(cur_name(again.base, got, &kept), to, "{to:?} moves again");
+    }
+}
+
 /// Files left in tmp/ by deliveries that died: the Maildir convention is to
 /// remove those untouched for 36 hours.
 fn clean_tmp(tmp: &Path) {

@@ -109,6 +109,12 @@ fn list_dirs(dir: &Path) -> io::Result<Listing> {
             if name.starts_with('.') {
                 continue;
             }
+            // Only files are messages: a FIFO, a device, a socket, a link
+            // or a directory placed in new/ or cur/ is passed over (and
+            // would not be opened anyway: see mail::open_regular).
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
             let base = FileName::parse(&name).base.to_string();
             // A copy left in both by a crash between link and unlink: the
             // cur/ one (with flags) wins.
@@ -624,7 +630,8 @@ impl Folder {
     /// Open a message's file; one renamed by another program meanwhile is
     /// found again.
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
-        match File::open(self.path_of(&self.messages[index])) {
+        let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
+        match open(&self.path_of(&self.messages[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let live = list_dirs(&self.dir)?;
                 let m = &mut self.messages[index];
@@ -639,7 +646,7 @@ impl Folder {
                 }
                 m.flags = flags;
                 m.other = other;
-                File::open(self.path_of(&self.messages[index]))
+                open(&self.path_of(&self.messages[index]))
             }
             r => r,
         }
@@ -970,7 +977,7 @@ impl Adder {
         match fs::hard_link(from, &target) {
             Ok(()) => {}
             Err(_) => {
-                let mut src = File::open(from)?;
+                let mut src = crate::mail::open_regular(fs::OpenOptions::new().read(true), from)?;
                 let mtime = src.metadata()?.modified().ok();
                 let mut f = AsideFile::create(self.dir.join("tmp").join(&base), 0o600)?;
                 io::copy(&mut src, &mut f)?;
