@@ -960,23 +960,34 @@ pub fn fuzz_imap(data: &[u8]) {
     }
     if let Ok(set) = Input::new(data).sequence_set() {
         let largest = 1 + u32::from(data.first().copied().unwrap_or(0)) * 4;
-        let nums: Vec<u32> = (1..=largest).filter(|&n| set.contains(n, largest)).collect();
+        let nums: Vec<u32> = (1..=largest)
+            .filter(|&n| set.contains(n, largest))
+            .collect();
         if !nums.is_empty() {
             let text = compress(&nums);
             let again = Input::new(text.as_bytes())
                 .sequence_set()
                 .unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
-            let back: Vec<u32> = (1..=largest).filter(|&n| again.contains(n, largest)).collect();
+            let back: Vec<u32> = (1..=largest)
+                .filter(|&n| again.contains(n, largest))
+                .collect();
             assert_eq!(back, nums, "{text:?}");
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(name) = super::mutf7::decode(text) {
             let written = super::mutf7::encode(&name);
-            assert_eq!(super::mutf7::decode(&written).as_deref(), Some(name.as_str()));
+            assert_eq!(
+                super::mutf7::decode(&written).as_deref(),
+                Some(name.as_str())
+            );
         }
         let written = super::mutf7::encode(text);
-        assert_eq!(super::mutf7::decode(&written).as_deref(), Some(text), "{written:?}");
+        assert_eq!(
+            super::mutf7::decode(&written).as_deref(),
+            Some(text),
+            "{written:?}"
+        );
     }
 }
 

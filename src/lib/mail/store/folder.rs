@@ -85,6 +85,9 @@ pub struct Folder {
     /// UIDs whose new flags were found when their file was looked for
     /// again (renamed by another session): news for the next sync.
     relocated: Vec<u32>,
+    /// UIDs whose files a reading of the directories since the last sync
+    /// did not find (expunged by another session: the sync will say so).
+    missing: std::collections::HashSet<u32>,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -232,6 +235,7 @@ impl Folder {
             modlog: ModLog::open(dir),
             gone: Vec::new(),
             relocated: Vec::new(),
+            missing: Default::default(),
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -352,8 +356,12 @@ impl Folder {
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
         let _ = self.modlog.refresh();
+        self.missing.clear();
+        let mut relocated = std::mem::take(&mut self.relocated);
+        relocated.sort_unstable();
+        relocated.dedup();
         let mut changes = Changes {
-            flags: std::mem::take(&mut self.relocated),
+            flags: relocated,
             ..Changes::default()
         };
         if self.stamps == Some(stamps) {
@@ -628,24 +636,38 @@ impl Folder {
     }
 
     /// Open a message's file; one renamed by another program meanwhile is
-    /// found again.
+    /// found again. One reading of the directories serves every message
+    /// of the view (a FETCH of many messages whose flags other sessions
+    /// changed reads them once, not once per message), and messages that
+    /// reading did not find are taken as gone until the next sync.
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
         let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
         match open(&self.path_of(&self.messages[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let live = list_dirs(&self.dir)?;
-                let m = &mut self.messages[index];
-                let Some((in_new, name)) = live.get(&m.base) else {
+                if self.missing.contains(&self.messages[index].uid) {
                     return Err(e);
-                };
-                m.in_new = *in_new;
-                m.name = name.clone();
-                let (flags, other) = FileName::parse(name).flags();
-                if flags != m.flags {
-                    self.relocated.push(m.uid);
                 }
-                m.flags = flags;
-                m.other = other;
+                let live = list_dirs(&self.dir)?;
+                for m in &mut self.messages {
+                    let Some((in_new, name)) = live.get(&m.base) else {
+                        self.missing.insert(m.uid);
+                        continue;
+                    };
+                    if *name == m.name {
+                        continue;
+                    }
+                    m.in_new = *in_new;
+                    m.name = name.clone();
+                    let (flags, other) = FileName::parse(name).flags();
+                    if flags != m.flags {
+                        self.relocated.push(m.uid);
+                    }
+                    m.flags = flags;
+                    m.other = other;
+                }
+                if self.missing.contains(&self.messages[index].uid) {
+                    return Err(e);
+                }
                 open(&self.path_of(&self.messages[index]))
             }
             r => r,
@@ -1044,6 +1066,7 @@ impl Adder {
             modlog: ModLog::default(),
             gone: Vec::new(),
             relocated: Vec::new(),
+            missing: Default::default(),
             read_only: true,
             stamps: None,
             keywords_stamp: None,
