@@ -2,13 +2,20 @@
 //! inotify watch of the selected folder's new/ and cur/ at once (one
 //! poll), so a delivery, an expunge or another session's flag change is
 //! pushed the moment it happens, with no polling of the directories.
+//! (Where there is no inotify, as on the BSDs, the wait looks at the folder
+//! every 5 seconds instead.)
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+#[cfg(target_os = "linux")]
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+/// No change notification on this system: never made.
+#[cfg(not(target_os = "linux"))]
+enum Inotify {}
 
 /// Change notification for a folder directory; None when inotify is not
 /// available (the wait then wakes every few seconds to look).
@@ -17,6 +24,7 @@ pub struct Watch {
 }
 
 impl Watch {
+    #[cfg(target_os = "linux")]
     pub fn new(folder: Option<&Path>) -> Watch {
         let Some(dir) = folder else {
             return Watch { inotify: None };
@@ -42,7 +50,20 @@ impl Watch {
         Watch { inotify }
     }
 
+    #[cfg(not(target_os = "linux"))]
+    pub fn new(_folder: Option<&Path>) -> Watch {
+        Watch { inotify: None }
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        #[cfg(target_os = "linux")]
+        return self.inotify.as_ref().map(|i| i.as_fd());
+        #[cfg(not(target_os = "linux"))]
+        return self.inotify.as_ref().map(|i| match *i {});
+    }
+
     fn drain(&self) {
+        #[cfg(target_os = "linux")]
         if let Some(i) = &self.inotify {
             while matches!(i.read_events(), Ok(v) if !v.is_empty()) {}
         }
@@ -77,8 +98,8 @@ pub fn wait(client: &impl AsFd, watch: &Watch, limit: Duration) -> Wake {
         let ms = step.as_millis().min(i32::MAX as u128) as i32;
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let mut fds = vec![PollFd::new(client.as_fd(), PollFlags::POLLIN)];
-        if let Some(i) = &watch.inotify {
-            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+        if let Some(fd) = watch.fd() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         match poll(&mut fds, timeout) {
             Ok(0) if watch.inotify.is_none() => return Wake::Folder,
