@@ -635,7 +635,19 @@ pub fn decoded_header(header: &[u8], name: Option<&str>) -> Vec<String> {
             return;
         }
         let raw = unfold(v);
-        if !raw.contains("=?") {
+        // Only encoded words, and comments inside addresses (`<a (x)@ b>`
+        // is a@b), need the parser; the rest matches as it stands.
+        let address = [
+            b"from".as_slice(),
+            b"to",
+            b"cc",
+            b"bcc",
+            b"reply-to",
+            b"sender",
+        ]
+        .iter()
+        .any(|a| n.eq_ignore_ascii_case(a));
+        if !raw.contains("=?") && !(address && raw.contains('(')) {
             out.push(raw);
             return;
         }
@@ -735,6 +747,16 @@ mod tests {
 
     fn s(b: &[u8]) -> String {
         String::from_utf8_lossy(b).into_owned()
+    }
+
+    #[test]
+    fn addresses_with_comments_match_their_address() {
+        let h = b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: x@y\r\n\r\n";
+        let v = decoded_header(h, Some("from"));
+        assert!(
+            v.iter().any(|f| f.contains("user-from@domain.org")),
+            "{v:?}"
+        );
     }
 
     #[test]

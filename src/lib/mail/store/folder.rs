@@ -116,6 +116,10 @@ fn list_dirs(dir: &Path) -> io::Result<Listing> {
             // or a directory placed in new/ or cur/ is passed over (and
             // would not be opened anyway: see mail::open_regular).
             if !e.file_type().is_ok_and(|t| t.is_file()) {
+                log::warn!(
+                    "{}/{sub}/{name}: not a regular file; skipped",
+                    dir.display()
+                );
                 continue;
             }
             let base = FileName::parse(&name).base.to_string();
