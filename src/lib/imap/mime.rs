@@ -647,7 +647,7 @@ pub fn decoded_header(header: &[u8], name: Option<&str>) -> Vec<String> {
         ]
         .iter()
         .any(|a| n.eq_ignore_ascii_case(a));
-        if !raw.contains("=?") && !(address && raw.contains('(')) {
+        if !(raw.contains("=?") || address && raw.contains('(')) {
             out.push(raw);
             return;
         }
