@@ -85,9 +85,6 @@ pub struct Folder {
     /// UIDs whose new flags were found when their file was looked for
     /// again (renamed by another session): news for the next sync.
     relocated: Vec<u32>,
-    /// UIDs whose files a reading of the directories since the last sync
-    /// did not find (expunged by another session: the sync will say so).
-    missing: std::collections::HashSet<u32>,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -239,7 +236,6 @@ impl Folder {
             modlog: ModLog::open(dir),
             gone: Vec::new(),
             relocated: Vec::new(),
-            missing: Default::default(),
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -360,7 +356,6 @@ impl Folder {
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
         let _ = self.modlog.refresh();
-        self.missing.clear();
         let mut relocated = std::mem::take(&mut self.relocated);
         relocated.sort_unstable();
         relocated.dedup();
@@ -642,19 +637,14 @@ impl Folder {
     /// Open a message's file; one renamed by another program meanwhile is
     /// found again. One reading of the directories serves every message
     /// of the view (a FETCH of many messages whose flags other sessions
-    /// changed reads them once, not once per message), and messages that
-    /// reading did not find are taken as gone until the next sync.
+    /// changed reads them once, not once per message).
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
         let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
         match open(&self.path_of(&self.messages[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if self.missing.contains(&self.messages[index].uid) {
-                    return Err(e);
-                }
                 let live = list_dirs(&self.dir)?;
                 for m in &mut self.messages {
                     let Some((in_new, name)) = live.get(&m.base) else {
-                        self.missing.insert(m.uid);
                         continue;
                     };
                     if *name == m.name {
@@ -669,7 +659,7 @@ impl Folder {
                     m.flags = flags;
                     m.other = other;
                 }
-                if self.missing.contains(&self.messages[index].uid) {
+                if !live.contains_key(&self.messages[index].base) {
                     return Err(e);
                 }
                 open(&self.path_of(&self.messages[index]))
@@ -1070,7 +1060,6 @@ impl Adder {
             modlog: ModLog::default(),
             gone: Vec::new(),
             relocated: Vec::new(),
-            missing: Default::default(),
             read_only: true,
             stamps: None,
             keywords_stamp: None,
