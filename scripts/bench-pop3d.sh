@@ -4,7 +4,8 @@
 #   (the QUIT after RETR all, where the messages are marked seen, is timed apart)
 #   login+STAT+UIDL+QUIT, cold (first session on a fresh maildir, page cache
 #   dropped when allowed) and warm (best of 5); RETR of all messages with
-#   poplib (best of 3); peak RSS of the session process.
+#   poplib (best of 5); peak RSS of the session process. The servers take
+#   turns round by round (the machine is shared: load falls on both alike).
 # Usage: scripts/bench-pop3d.sh [MESSAGES]   (needs target/release/pop3d;
 # Dovecot is used when `dovecot` is installed: apt-get install dovecot-pop3d)
 set -eu
@@ -21,6 +22,7 @@ root = os.geteuid() == 0
 base = tempfile.mkdtemp(prefix="bench-pop3d-")
 os.chmod(base, 0o755)
 uid, gid = (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid) if root else (os.getuid(), os.getgid())
+ROUNDS = 5
 hash_ = subprocess.run(["openssl", "passwd", "-6", "demo"], capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -104,14 +106,6 @@ def retr_all(port, find_pid):
     return retr, time.perf_counter() - t, hwm
 
 
-def best_retr(port, find_pid, runs=3):
-    """RETR all: best of `runs` (the machine is shared); the QUIT time is the
-    first run's, when every message gets marked seen."""
-    first = retr_all(port, find_pid)
-    rest = [retr_all(port, find_pid)[0] for _ in range(runs - 1)]
-    return min([first[0]] + rest), first[1], first[2]
-
-
 def vmhwm_of(pids):
     best = 0
     for pid in pids:
@@ -136,6 +130,7 @@ def pids_named(name, parent=None):
 
 results = {}
 procs = []
+servers = []  # (name, port, find_pid)
 try:
     # classicd pop3d
     home = os.path.join(base, "classicd", "demo")
@@ -149,11 +144,7 @@ try:
                                "-o", "log=stderr"], stdout=log, stderr=log)
     procs.append(master)
     wait_port(port)
-    dropped = drop_caches()
-    cold = session(port)
-    warm = min(session(port) for _ in range(5))
-    retr, quit, hwm = best_retr(port, lambda: vmhwm_of(pids_named("pop3d", master.pid)))
-    results["classicd pop3d"] = (cold, warm, retr, quit, hwm)
+    servers.append(("classicd pop3d", port, lambda: vmhwm_of(pids_named("pop3d", master.pid))))
 
     if shutil.which("dovecot"):
         dv = os.path.join(base, "dovecot")
@@ -205,18 +196,39 @@ service imap-login {{
         d = subprocess.Popen(["dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(d)
         wait_port(dport)
-        drop_caches()
-        dcold = session(dport)
-        dwarm = min(session(dport) for _ in range(5))
-        dretr, dquit, dhwm = best_retr(dport, lambda: vmhwm_of(pids_named("pop3")))
-        results["Dovecot pop3"] = (dcold, dwarm, dretr, dquit, dhwm)
+        servers.append(("Dovecot pop3", dport, lambda: vmhwm_of(pids_named("pop3"))))
     else:
         print("(dovecot not installed: apt-get install dovecot-pop3d for the side-by-side run)")
+
+    # The servers take turns in every round, so that load from elsewhere on
+    # this shared machine falls on both alike; each figure is its best round.
+    dropped = True
+    cold = {}
+    for name, p, _ in servers:
+        dropped = drop_caches() and dropped
+        cold[name] = session(p)
+    warm = {name: [] for name, _, _ in servers}
+    for _ in range(5):
+        for name, p, _ in servers:
+            warm[name].append(session(p))
+    retr = {name: [] for name, _, _ in servers}
+    first = {}
+    for r in range(ROUNDS):
+        for name, p, find_pid in servers:
+            t, q, h = retr_all(p, find_pid)
+            retr[name].append(t)
+            if r == 0:
+                first[name] = (q, h)  # QUIT after the first RETR all marks every message seen
+    for name, _, _ in servers:
+        results[name] = (cold[name], min(warm[name]), min(retr[name]), first[name][0], first[name][1])
 
     print(f"{n} messages; page cache {'dropped' if dropped else 'NOT dropped (no permission)'} before cold runs")
     print(f"{'server':<16} {'cold login+STAT+UIDL':>22} {'warm':>10} {'RETR all':>10} {'QUIT after':>11} {'session peak RSS':>17}")
     for name, (c, w, r, q, h) in results.items():
         print(f"{name:<16} {c:>21.3f}s {w:>9.3f}s {r:>9.2f}s {q:>10.2f}s {h:>14} kB")
+    if len(results) == 2:
+        (c1, w1, r1, _, _), (c2, w2, r2, _, _) = results.values()
+        print(f"ratios (Dovecot's time over ours): cold {c2 / c1:.2f}x, warm {w2 / w1:.2f}x, RETR all {r2 / r1:.2f}x")
 finally:
     for p in procs:
         p.terminate()

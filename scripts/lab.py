@@ -49,7 +49,11 @@ HOW = {
         "curl pop3://demo:demo@{h}:{p}/       (list; /1 to read message 1)",
         "python3 -c \"import poplib; m=poplib.POP3('{h}',{p}); m.user('demo'); m.pass_('demo'); print(m.stat())\"",
     ],
-    "imapd": ["curl imap://demo:demo@{h}:{p}/INBOX"],
+    "imapd": [
+        "curl 'imap://demo:demo@{h}:{p}/INBOX;UID=1'   (read message 1; /INBOX lists)",
+        "mutt -f imap://demo@{h}:{p}/INBOX             (password demo)",
+        "python3 -c \"import imaplib; m=imaplib.IMAP4('{h}',{p}); m.login('demo','demo'); print(m.select('INBOX'))\"",
+    ],
     "nntpd": ["tin -g {h} -p {p}   or   curl nntp://{h}:{p}/lab.test"],
     "telnetd": ["telnet {h} {p}"],
     "rlogind": ["rlogin -p {p} -l demo {h}        (trusted through demo's .rhosts: no password)"],

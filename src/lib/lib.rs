@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod fs;
 pub mod ftp;
 pub mod host;
+pub mod imap;
 pub mod mail;
 pub mod net;
 pub mod pop3;

@@ -16,11 +16,11 @@ import pytest
 
 from conftest import BIN, ROOT, make_traversable
 
-PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969, "rlogind": 1513,
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "imapd": 1143, "tftpd": 6969, "rlogind": 1513,
          "rshd": 1514}
 # A key only the real protocol module declares (not a placeholder).
-OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location", "tftpd": "root",
-           "rlogind": "trust", "rshd": "trust"}
+OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location",
+           "imapd": "mail_location", "tftpd": "root", "rlogind": "trust", "rshd": "trust"}
 
 
 def implemented(name):
@@ -66,6 +66,15 @@ def test_lab_serves_the_demo_account(lab_run):
     built = [d for d in PORTS if implemented(d)]
     for d in built:
         assert f"{d:8} 127.0.0.1:{PORTS[d]:<5} running" in out, out
+    if "imapd" in built:
+        import imaplib
+        m = imaplib.IMAP4("127.0.0.1", 1143)
+        m.login("demo", "demo")
+        typ, data = m.select("INBOX")
+        assert typ == "OK" and int(data[0]) >= 1
+        typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"Welcome to the classicd lab" in data[0][1]
+        m.logout()
     if "pop3d" in built:
         m = poplib.POP3("127.0.0.1", 1110, timeout=10)
         m.user("demo")

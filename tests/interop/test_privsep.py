@@ -256,6 +256,39 @@ def test_smtpd_dialogue_never_runs_as_root(lab, daemon, alice):
     s.quit()
 
 
+def test_imapd_before_and_after_login(lab, daemon, alice, tls_files):
+    """imapd: the IMAP dialogue before login is nopriv_user in an empty
+    chroot; the folders are opened only by the account's process, as the
+    account; under STARTTLS the pre-login process stays as the relay."""
+    import imaplib
+    cert, key = tls_files
+    d = daemon("imapd", f"tls_cert={cert}", f"tls_key={key}")
+    m = imaplib.IMAP4(d.host, d.port, timeout=10)
+    monitor, prelogin = serving(m.sock)
+    assert_monitor(monitor)
+    assert_prelogin(prelogin)
+    m.login("alice", "wonder")
+    m.select("INBOX")
+    m.create("Work")
+    account = only_child(monitor)
+    assert account != prelogin
+    assert_account(account)
+    # Everything the session made belongs to the account.
+    for p in [alice / "Maildir" / ".Work", alice / "Maildir" / "dovecot-uidlist"]:
+        assert os.stat(p).st_uid == UID, p
+    m.logout()
+    m = imaplib.IMAP4(d.host, d.port, timeout=10)
+    m.starttls(ssl_context=ssl.create_default_context(cafile=str(cert)))
+    monitor, prelogin = serving(m.sock)
+    m.login("alice", "wonder")
+    m.select("INBOX")
+    kids = wait_for(lambda: [k for k in children(monitor) if k != prelogin])
+    assert len(kids) == 1
+    assert_account(kids[0])
+    assert_prelogin(prelogin)
+    m.logout()
+
+
 def test_ftpd_anonymous_runs_as_the_passwd_file_ftp_account(lab, daemon):
     """anon_user is looked up like every account: with a passwd_file, there
     (a virtual-user host has no system `ftp`), and the session runs as it,

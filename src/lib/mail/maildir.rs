@@ -3,17 +3,23 @@
 //! Delivery writes tmp/`<secs>.M<usec>P<pid>Q<n>.<host>`, fsyncs it and
 //! renames it to new/`<name>,S=<bytes>,W=<wire bytes>`, then fsyncs new/:
 //! new/ never holds a partial file. Readers take sizes from `W=` without
-//! opening files. The UID of a message is its base name (before `,` and
-//! `:`), which never changes when the message moves to cur/ or gets flags.
+//! opening files.
+//!
+//! pop3d reads a Maildir through the store (`mail::store::Folder`), as
+//! imapd does: the same messages, in the same UID order, from the same
+//! dovecot-uidlist. Its UIDL is the unique part of the file name (before
+//! `,` and `:`), which never changes when the message moves to cur/ or
+//! gets flags.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::lock::SessionLock;
+use super::store::{Flag, FlagChange, Flags, Folder};
 use super::{safe_uid, CommitReport, MessageInfo, OpenError};
 use crate::fs::AsideFile;
 use crate::wire::WireSize;
@@ -24,7 +30,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub const LOCK_FILE: &str = ".pop3d.lock";
 
 /// Create `dir` with tmp/, new/, cur/ (mode 0700) as needed.
-pub fn create(dir: &Path) -> io::Result<()> {
+pub(crate) fn create(dir: &Path) -> io::Result<()> {
     let mut b = DirBuilder::new();
     b.recursive(true).mode(0o700);
     for sub in ["tmp", "new", "cur"] {
@@ -42,7 +48,7 @@ fn host_part() -> String {
         .replace(',', "\\054")
 }
 
-fn unique_name() -> String {
+pub(crate) fn unique_name() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -99,45 +105,18 @@ fn write_message(
     Ok((bytes, size.total()))
 }
 
-/// The parts of a stored file name.
-struct Entry {
-    sub: &'static str,
-    name: String,
-    uid: String,
-    size: Option<u64>,
-    /// Sort key: delivery time from the name, then the name.
-    secs: u64,
-    usec: u64,
+/// The UIDL of a message: the unique part of its file name (before the
+/// first `,`), which never changes while the message lives, made safe for
+/// POP3.
+fn uidl_of(base: &str) -> String {
+    safe_uid(base.split(',').next().unwrap_or(base))
 }
 
-fn parse_name(sub: &'static str, name: String) -> Entry {
-    let base = name.split(':').next().unwrap_or("");
-    let mut fields = base.split(',');
-    let uid = fields.next().unwrap_or("").to_string();
-    let size = fields
-        .filter_map(|f| f.strip_prefix("W="))
-        .find_map(|v| v.parse().ok());
-    let mut parts = uid.split('.');
-    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let usec = parts
-        .next()
-        .and_then(|p| p.strip_prefix('M'))
-        .and_then(|p| p.split('P').next())
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(0);
-    Entry {
-        sub,
-        name,
-        uid: safe_uid(&uid),
-        size,
-        secs,
-        usec,
-    }
-}
-
+/// pop3d's view of a Maildir: the store's folder (UIDs from
+/// dovecot-uidlist, in UID order, as imapd numbers them), held exclusively
+/// against other POP3 sessions for RFC 1939's lock.
 pub struct Maildrop {
-    dir: PathBuf,
-    entries: Vec<Entry>,
+    folder: Folder,
     infos: Vec<MessageInfo>,
     _lock: SessionLock,
 }
@@ -154,60 +133,34 @@ impl Maildrop {
             .open(dir.join(LOCK_FILE))?;
         let lock = SessionLock::try_take(lockf)?.ok_or(OpenError::InUse)?;
         clean_tmp(&dir.join("tmp"));
-        let mut entries = Vec::new();
-        for sub in ["new", "cur"] {
-            for e in fs::read_dir(dir.join(sub))? {
-                let e = e?;
-                let Ok(name) = e.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
+        // UIDs are given (as an IMAP session would) to messages the uidlist
+        // does not know yet; \Recent is left to the IMAP sessions.
+        let mut folder = Folder::open_view(dir)?;
+        let mut infos = Vec::with_capacity(folder.messages.len());
+        let mut i = 0;
+        while i < folder.messages.len() {
+            match folder.size(i) {
+                Ok(size) => {
+                    infos.push(MessageInfo {
+                        uid: uidl_of(&folder.messages[i].base),
+                        size,
+                    });
+                    i += 1;
                 }
-                // Only files are messages: a FIFO, a device, a socket or a
-                // link placed in new/ or cur/ is passed over (and would not
-                // be opened anyway: see open_regular).
-                if !e.file_type().is_ok_and(|t| t.is_file()) {
-                    log::warn!(
-                        "{}/{sub}/{name}: not a regular file; skipped",
-                        dir.display()
-                    );
-                    continue;
+                Err(err) => {
+                    // Gone meanwhile, or unreadable (a directory, a file of
+                    // another owner): one entry must not hide the whole
+                    // maildrop; it is left out of this session.
+                    if err.kind() != io::ErrorKind::NotFound {
+                        let m = &folder.messages[i];
+                        log::warn!("{}/{}: skipped: {err}", dir.display(), m.name);
+                    }
+                    folder.messages.remove(i);
                 }
-                entries.push(parse_name(sub, name));
             }
         }
-        entries.sort_by(|a, b| (a.secs, a.usec, &a.name).cmp(&(b.secs, b.usec, &b.name)));
-        // One UID, one message (a copy left in new/ and cur/ by a crash
-        // between link and unlink is the same message).
-        let mut seen = std::collections::HashSet::new();
-        entries.retain(|e| seen.insert(e.uid.clone()));
-        let mut infos = Vec::with_capacity(entries.len());
-        let mut kept = Vec::with_capacity(entries.len());
-        for mut e in entries {
-            let size = match e.size {
-                Some(s) => s,
-                None => match measure(&dir.join(e.sub).join(&e.name)) {
-                    Ok(s) => s,
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                    Err(err) => {
-                        // One unreadable entry (a directory, a file of
-                        // another owner) must not hide the whole maildrop.
-                        log::warn!("{}/{}/{}: skipped: {err}", dir.display(), e.sub, e.name);
-                        continue;
-                    }
-                },
-            };
-            e.size = Some(size);
-            infos.push(MessageInfo {
-                uid: e.uid.clone(),
-                size,
-            });
-            kept.push(e);
-        }
         Ok(Maildrop {
-            dir: dir.to_path_buf(),
-            entries: kept,
+            folder,
             infos,
             _lock: lock,
         })
@@ -217,181 +170,72 @@ impl Maildrop {
         &self.infos
     }
 
-    fn path(&self, e: &Entry) -> PathBuf {
-        self.dir.join(e.sub).join(&e.name)
-    }
-
-    /// Find a message that another program (a mail reader changing its
-    /// flags) renamed since the session started. False if it is gone.
-    fn relocate(&mut self, index: usize) -> io::Result<bool> {
-        for sub in ["cur", "new"] {
-            for d in fs::read_dir(self.dir.join(sub))? {
-                let Ok(name) = d?.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
-                }
-                let found = parse_name(sub, name);
-                if found.uid == self.entries[index].uid {
-                    let e = &mut self.entries[index];
-                    e.sub = found.sub;
-                    e.name = found.name;
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
-        let open = |p: &Path| super::open_regular(OpenOptions::new().read(true), p);
-        let f = match open(&self.path(&self.entries[index])) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && self.relocate(index)? => {
-                open(&self.path(&self.entries[index]))?
-            }
-            r => r?,
-        };
+        let f = self.folder.open_message(index)?;
         Ok(Box::new(BufReader::with_capacity(64 * 1024, f)))
     }
 
+    /// Messages retrieved get \Seen (from new/ to cur/ with `:2,S`, or `S`
+    /// added in cur/), then those deleted are expunged: through the store,
+    /// so that IMAP sessions see both (modseqs logged, uidlist kept).
+    /// Messages never retrieved stay where they are, new/ ones included.
     pub fn commit(mut self, deleted: &[bool], seen: &[bool]) -> io::Result<CommitReport> {
-        use nix::errno::Errno;
-        use nix::unistd::{unlinkat, UnlinkatFlags};
-        use std::os::fd::AsRawFd;
+        let flag = |v: &[bool], i: usize| v.get(i).copied().unwrap_or(false);
+        let n = self.folder.messages.len();
+        let seen_now: Vec<(usize, FlagChange)> = (0..n)
+            .filter(|&i| flag(seen, i) && !flag(deleted, i))
+            .map(|i| (i, FlagChange::Add(Flags::default().with(Flag::Seen))))
+            .collect();
+        let gone: Vec<usize> = (0..n).filter(|&i| flag(deleted, i)).collect();
+        if !seen_now.is_empty() {
+            self.folder.set_flags(&seen_now)?;
+        }
         let mut report = CommitReport::default();
-        let mut first_err: Option<io::Error> = None;
-        // Names relative to directory descriptors: no path walk per file.
-        let new_dir = File::open(self.dir.join("new"))?;
-        let cur_dir = File::open(self.dir.join("cur"))?;
-        let fd = |sub: &str| {
-            if sub == "new" {
-                new_dir.as_raw_fd()
-            } else {
-                cur_dir.as_raw_fd()
-            }
-        };
-        let (mut touched_new, mut touched_cur) = (false, false);
-        for i in 0..self.entries.len() {
-            let del = deleted.get(i).copied().unwrap_or(false);
-            if !del && !seen.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            let mut relocated = false;
-            loop {
-                let e = &self.entries[i];
-                let sub = e.sub;
-                let r = if del {
-                    unlinkat(Some(fd(e.sub)), e.name.as_str(), UnlinkatFlags::NoRemoveDir)
-                } else {
-                    match seen_name(e) {
-                        Some(to) => nix::fcntl::renameat(
-                            Some(fd(e.sub)),
-                            e.name.as_str(),
-                            Some(cur_dir.as_raw_fd()),
-                            to.as_str(),
-                        ),
-                        None => Ok(()),
-                    }
-                };
-                match r {
-                    Ok(()) => {
-                        touched_new |= sub == "new";
-                        touched_cur |= sub == "cur" || !del;
-                        report.deleted += del as usize;
-                    }
-                    // Renamed by a mail reader meanwhile: find it once.
-                    Err(Errno::ENOENT) if !relocated && self.relocate(i).unwrap_or(false) => {
-                        relocated = true;
-                        continue;
-                    }
-                    Err(Errno::ENOENT) => {} // gone meanwhile
-                    Err(err) => {
-                        log::warn!("{}: {err}", self.path(&self.entries[i]).display());
-                        first_err.get_or_insert(err.into());
-                    }
-                }
-                break;
-            }
+        if !gone.is_empty() {
+            report.deleted = self.folder.expunge_counted(&gone)?.1;
         }
-        if touched_new {
-            new_dir.sync_all()?;
-        }
-        if touched_cur {
-            cur_dir.sync_all()?;
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
+        Ok(report)
     }
 }
 
 /// Check the reading of a stored file name (`data`, as read_dir gives it)
-/// and the name a seen message moves to: a UIDL-safe UID that the move
-/// keeps, the size kept or recorded, and a second move that changes
-/// nothing. Panics when one breaks. For cargo-fuzz
-/// (`fuzz/fuzz_targets/maildir_name.rs`).
+/// and the names its flag changes give (parse, write, parse again): a
+/// UIDL-safe UID that every rename keeps, the base (the uidlist's key) and
+/// the sizes kept, the flags read back as written, and a second rename to
+/// the same flags that changes nothing. Panics when one breaks. For
+/// cargo-fuzz (`fuzz/fuzz_targets/maildir_name.rs`).
 pub fn fuzz_name(data: &[u8]) {
+    use super::store::flags::{cur_name, FileName};
     let Ok(name) = std::str::from_utf8(data) else {
         return;
     };
     if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) {
         return; // never listed
     }
-    for sub in ["new", "cur"] {
-        let mut e = parse_name(sub, name.to_string());
-        assert!(!e.uid.is_empty() && e.uid.len() <= 70, "{:?}", e.uid);
-        assert!(
-            e.uid.bytes().all(|b| (0x21..=0x7e).contains(&b)),
-            "{:?}",
-            e.uid
-        );
-        // Open measures a file whose name has no usable size.
-        e.size.get_or_insert(1234);
-        let Some(to) = seen_name(&e) else {
-            continue; // already so, or an info format left alone
-        };
+    let parsed = FileName::parse(name);
+    let uidl = uidl_of(parsed.base);
+    assert!(!uidl.is_empty() && uidl.len() <= 70, "{uidl:?}");
+    assert!(uidl.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{uidl:?}");
+    let (flags, other) = parsed.flags();
+    for change in [
+        FlagChange::Add(Flags::default().with(Flag::Seen)),
+        FlagChange::Remove(flags),
+        FlagChange::Set(flags),
+    ] {
+        let want = change.apply(flags);
+        let to = cur_name(parsed.base, want, &other);
         assert!(!to.contains('/') && !to.starts_with('.'), "{to:?}");
-        let moved = parse_name("cur", to.clone());
-        assert_eq!(moved.uid, e.uid, "the UID changed: {name:?} -> {to:?}");
-        assert!(moved.size.is_none() || moved.size == e.size, "{to:?}");
-        let mut moved = moved;
-        moved.size = e.size;
-        assert_eq!(seen_name(&moved), None, "{name:?} -> {to:?} moves again");
+        let again = FileName::parse(&to);
+        assert_eq!(
+            again.base, parsed.base,
+            "the base changed: {name:?} -> {to:?}"
+        );
+        assert_eq!(uidl_of(again.base), uidl, "{name:?} -> {to:?}");
+        assert_eq!(again.sizes(), parsed.sizes(), "{name:?} -> {to:?}");
+        let (got, kept) = again.flags();
+        assert_eq!(got, want, "{name:?} -> {to:?}");
+        assert_eq!(cur_name(again.base, got, &kept), to, "{to:?} moves again");
     }
-}
-
-/// The cur/ name of a message the client has seen (retrieved), when it
-/// must change: a message in new/ moves to cur/ with `:2,S` (seen); one in
-/// cur/ gets `S` added to its flags. Messages never retrieved stay where
-/// they are, new/ ones included: for a mail reader they are still new.
-/// A name without `,W=` gets it (measured this session), so that the next
-/// sessions need not read the file; the UID, before the first comma, stays.
-fn seen_name(e: &Entry) -> Option<String> {
-    let (base, info) = match e.name.split_once(':') {
-        Some((b, i)) => (b, Some(i)),
-        None => (e.name.as_str(), None),
-    };
-    let base = match e.size {
-        Some(w) if !base.split(',').skip(1).any(|f| f.starts_with("W=")) => {
-            format!("{base},W={w}")
-        }
-        _ => base.to_string(),
-    };
-    let mut flags: Vec<char> = match info {
-        None => Vec::new(),
-        Some(i) => match i.strip_prefix("2,") {
-            Some(f) => f.chars().collect(),
-            None => return None, // an info format we do not know: leave it
-        },
-    };
-    if !flags.contains(&'S') {
-        flags.push('S');
-        flags.sort_unstable();
-    }
-    let name = format!("{base}:2,{}", flags.into_iter().collect::<String>());
-    (e.sub != "cur" || name != e.name).then_some(name)
 }
 
 /// Files left in tmp/ by deliveries that died: the Maildir convention is to
@@ -412,24 +256,12 @@ fn clean_tmp(tmp: &Path) {
     }
 }
 
-fn measure(path: &Path) -> io::Result<u64> {
-    let mut f = super::open_regular(OpenOptions::new().read(true), path)?;
-    let mut w = WireSize::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(w.total());
-        }
-        w.feed(&buf[..n]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mail::testutil::{read_all, TempDir};
     use crate::mail::{deliver as deliver_any, Mailbox, Maildrop as Drop_};
+    use std::fs::File;
 
     #[test]
     fn deliver_list_read_delete() {
@@ -511,9 +343,53 @@ mod tests {
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);
         d.commit(&[false, false], &[true, true]).unwrap();
-        assert!(dir.join("cur/123.abc.host,W=11:2,S").exists());
-        assert!(dir.join("cur/100.def.host,W=13:2,RS").exists());
+        // The base keeps its name (the uidlist's key): only the flags change.
+        assert!(dir.join("cur/123.abc.host:2,S").exists());
+        assert!(dir.join("cur/100.def.host:2,RS").exists());
         let d = Drop_::open(&mb).unwrap();
         assert_eq!(d.messages(), &m[..]);
+    }
+
+    #[test]
+    fn pop3_is_a_view_of_the_imap_store() {
+        use crate::mail::store::Folder;
+        let t = TempDir::new("maildir-view");
+        let dir = t.0.join("M");
+        let mb = Mailbox::Maildir(dir.clone());
+        for s in ["one", "two", "three"] {
+            deliver_any(&mb, "a@x", &mut format!("Subject: {s}\n\nx\n").as_bytes()).unwrap();
+        }
+        // An IMAP session numbers them first; POP3 sees the same order.
+        let mut imap = Folder::open(&dir, false).unwrap();
+        assert_eq!(imap.messages.len(), 3);
+        let d = Drop_::open(&mb).unwrap();
+        let uidls: Vec<String> = d.messages().iter().map(|m| m.uid.clone()).collect();
+        let bases: Vec<String> = imap
+            .messages
+            .iter()
+            .map(|m| m.base.split(',').next().unwrap().to_string())
+            .collect();
+        assert_eq!(uidls, bases);
+        // POP3 retrieves the first, deletes the second: the IMAP session
+        // sees \Seen and the expunge, with modseqs.
+        let before = imap.highest_modseq();
+        d.commit(&[false, true, false], &[true, true, false])
+            .unwrap();
+        let uids: Vec<u32> = imap.messages.iter().map(|m| m.uid).collect();
+        let changes = imap.sync(true).unwrap();
+        assert_eq!(changes.expunged, vec![uids[1]]);
+        assert_eq!(changes.flags, vec![uids[0]]);
+        assert!(imap.messages[0].flags.has(crate::mail::store::Flag::Seen));
+        assert!(imap.highest_modseq() > before);
+        // A POP3 session takes no \Recent: a message delivered now is
+        // recent for the next IMAP session.
+        deliver_any(&mb, "a@x", &mut &b"Subject: four\n\nx\n"[..]).unwrap();
+        let d = Drop_::open(&mb).unwrap();
+        assert_eq!(d.messages().len(), 3);
+        drop(d);
+        assert!(dir.join("new").read_dir().unwrap().next().is_some());
+        let other = Folder::open(&dir, false).unwrap();
+        assert!(other.messages.last().unwrap().recent);
+        assert_eq!(other.messages.len(), 3);
     }
 }

@@ -15,6 +15,7 @@ mod lock;
 mod maildir;
 mod mbox;
 mod mboxrd;
+pub mod store;
 
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -114,7 +115,7 @@ impl From<io::Error> for OpenError {
 }
 
 enum Drop_ {
-    Maildir(maildir::Maildrop),
+    Maildir(Box<maildir::Maildrop>),
     Mbox(mbox::Maildrop),
 }
 
@@ -135,7 +136,7 @@ impl Maildrop {
     /// Open and scan. `OpenError::InUse` when another session has it.
     pub fn open(mailbox: &Mailbox) -> Result<Maildrop, OpenError> {
         let inner = match mailbox {
-            Mailbox::Maildir(d) => Drop_::Maildir(maildir::Maildrop::open(d)?),
+            Mailbox::Maildir(d) => Drop_::Maildir(Box::new(maildir::Maildrop::open(d)?)),
             Mailbox::Mbox(f) => Drop_::Mbox(mbox::Maildrop::open(f)?),
         };
         Ok(Maildrop { inner })

@@ -1,0 +1,260 @@
+#!/bin/sh
+# Benchmark imapd side by side with Dovecot's IMAP on the same machine and
+# the same 10,000-message Maildir (a copy each), in the same run:
+#   login + SELECT of INBOX, cold (first session on a fresh Maildir, page
+#   cache dropped when allowed: the UIDs are given then) and warm (best of 5);
+#   FETCH 1:* (FLAGS ENVELOPE); UID SEARCH of a header word; a full mbsync
+#   of the mailbox into an empty local Maildir; imaptest's default stress
+#   (commands per second, BENCH_SECS seconds, default 60).
+# Ratios are Dovecot's time over ours (or our rate over Dovecot's): higher
+# is better for imapd.
+# Usage: scripts/bench-imapd.sh [MESSAGES]   (needs target/release/imapd;
+# Dovecot when `dovecot` is installed: apt-get install dovecot-imapd; mbsync
+# from isync; imaptest built from ../shared/vendor when its build packages
+# are there)
+set -eu
+cd "$(dirname "$0")/.."
+N=${1:-10000}
+BIN=${CLASSICD_BIN:-target/release}
+[ -x "$BIN/imapd" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+IMAPTEST=""
+if [ -x ../shared/vendor/build-imaptest.sh ] || [ -f ../shared/vendor/build-imaptest.sh ]; then
+    IMAPTEST=$(sh ../shared/vendor/build-imaptest.sh /tmp/imaptest-build 2>/dev/null | tail -1) || IMAPTEST=""
+fi
+exec python3 - "$N" "$BIN/imapd" "$IMAPTEST" "${BENCH_SECS:-60}" <<'PYEOF'
+import imaplib, os, pwd, grp, re, shutil, socket, subprocess, sys, tempfile, time
+
+n = int(sys.argv[1])
+imapd = os.path.abspath(sys.argv[2])
+imaptest = sys.argv[3]
+secs = int(sys.argv[4])
+root = os.geteuid() == 0
+base = tempfile.mkdtemp(prefix="bench-imapd-")
+os.chmod(base, 0o755)
+uid, gid = (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid) if root else (os.getuid(), os.getgid())
+hash_ = subprocess.run(["openssl", "passwd", "-6", "demo"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing on port {port}")
+
+
+def make_maildir(home):
+    md = os.path.join(home, "Maildir")
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(md, sub))
+    body = "".join(f"Line {j} of a typical message body, about seventy characters long.\n" for j in range(30))
+    t = 1700000000
+    for i in range(n):
+        msg = (f"Return-Path: <sender{i}@example.org>\nFrom: Sender {i} <sender{i}@example.org>\n"
+               f"To: demo@example.org\nSubject: benchmark message {i}\n"
+               f"Message-ID: <{i}.bench@example.org>\nDate: Thu, 1 Jan 2026 00:00:00 +0000\n\n{body}")
+        data = msg.encode()
+        wire = len(data) + data.count(b"\n")
+        name = f"{t + i}.M{i}P1Q{i}.bench,S={len(data)},W={wire}"
+        with open(os.path.join(md, "new", name), "wb") as f:
+            f.write(data)
+    chown(home)
+
+
+def chown(home):
+    if root:
+        for d, _, files in os.walk(home):
+            os.chown(d, uid, gid)
+            for f in files:
+                os.chown(os.path.join(d, f), uid, gid)
+
+
+def drop_caches():
+    try:
+        subprocess.run(["sync"])
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def timed(f):
+    t = time.perf_counter()
+    r = f()
+    return time.perf_counter() - t, r
+
+
+def select(port):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("demo", "demo")
+    typ, data = m.select("INBOX")
+    m.logout()
+    assert int(data[0]) == n, data
+    return True
+
+
+def fetch_all(port):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("demo", "demo")
+    m.select("INBOX")
+    t = time.perf_counter()
+    typ, data = m.fetch("1:*", "(FLAGS ENVELOPE)")
+    dt = time.perf_counter() - t
+    m.logout()
+    assert len(data) == n, len(data)
+    return dt
+
+
+def search(port):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("demo", "demo")
+    m.select("INBOX")
+    t = time.perf_counter()
+    typ, data = m.uid("SEARCH", "SUBJECT", f"{n - 7}")
+    dt = time.perf_counter() - t
+    m.logout()
+    assert len(data[0].split()) == 1, data
+    return dt
+
+
+def mbsync(port, where):
+    tool = shutil.which("mbsync")
+    if not tool:
+        return None
+    local = os.path.join(where, "mbsync-local")
+    shutil.rmtree(local, ignore_errors=True)
+    os.makedirs(local)
+    rc = os.path.join(where, "mbsyncrc")
+    with open(rc, "w") as f:
+        f.write(f"IMAPAccount a\nHost 127.0.0.1\nPort {port}\nUser demo\nPass demo\nSSLType None\nAuthMechs LOGIN\n\n"
+                f"IMAPStore r\nAccount a\n\nMaildirStore l\nPath {local}/\nInbox {local}/INBOX\n\n"
+                f"Channel c\nFar :r:\nNear :l:\nPatterns INBOX\nCreate Near\nSyncState *\n")
+    t = time.perf_counter()
+    subprocess.run([tool, "-c", rc, "-a", "-q"], check=True, env=dict(os.environ, HOME=where))
+    return time.perf_counter() - t
+
+
+def stress(port):
+    if not imaptest:
+        return None
+    env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/dovecot")
+    out = subprocess.run([imaptest, "host=127.0.0.1", f"port={port}", "user=demo", "pass=demo",
+                          f"mbox={os.path.dirname(imaptest)}/tests/default.mbox", "seed=123", f"secs={secs}"],
+                         capture_output=True, text=True, env=env, cwd=base).stdout
+    lines = [l for l in out.splitlines() if re.match(r"^\s*\d+(\s+\d+){5}", l)]
+    if not lines:
+        return None
+    return sum(int(x) for x in lines[-1].split()) / secs
+
+
+def measure(port, where):
+    dropped = drop_caches()
+    cold = timed(lambda: select(port))[0]
+    warm = min(timed(lambda: select(port))[0] for _ in range(5))
+    fetch = min(fetch_all(port) for _ in range(3))
+    srch = min(search(port) for _ in range(3))
+    sync = mbsync(port, where)
+    return {"cold": cold, "warm": warm, "fetch": fetch, "search": srch, "mbsync": sync, "dropped": dropped}
+
+
+results = {}
+procs = []
+try:
+    home = os.path.join(base, "classicd", "demo")
+    os.makedirs(home)
+    make_maildir(home)
+    pw = os.path.join(base, "classicd", "passwd")
+    open(pw, "w").write(f"demo:{hash_}:{uid}:{gid}::{home}:/bin/sh\n")
+    port = free_port()
+    log = open(os.path.join(base, "imapd.log"), "w")
+    master = subprocess.Popen([imapd, "-F", "-o", f"listen=127.0.0.1:{port}", "-o", f"passwd_file={pw}",
+                               "-o", "log=stderr"], stdout=log, stderr=log)
+    procs.append(master)
+    wait_port(port)
+    results["classicd imapd"] = measure(port, os.path.join(base, "classicd"))
+    results["classicd imapd"]["stress"] = stress(port)
+
+    if shutil.which("dovecot"):
+        dv = os.path.join(base, "dovecot")
+        dhome = os.path.join(dv, "demo")
+        os.makedirs(dhome)
+        make_maildir(dhome)
+        os.makedirs(os.path.join(dv, "run"))
+        dpw = os.path.join(dv, "passwd")
+        open(dpw, "w").write(f"demo:{{CRYPT}}{hash_}:{uid}:{gid}::{dhome}::\n")
+        os.chmod(dpw, 0o644)
+        dport = free_port()
+        conf = os.path.join(dv, "dovecot.conf")
+        me = pwd.getpwuid(os.getuid()).pw_name
+        users = "" if root else f"default_internal_user = {me}\ndefault_login_user = {me}"
+        open(conf, "w").write(f"""
+base_dir = {dv}/run
+state_dir = {dv}/state
+log_path = {dv}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = {dpw}
+}}
+userdb {{
+  driver = passwd-file
+  args = {dpw}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {dport}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+{users}
+""")
+        d = subprocess.Popen(["dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(d)
+        wait_port(dport)
+        results["Dovecot imap"] = measure(dport, dv)
+        results["Dovecot imap"]["stress"] = stress(dport)
+    else:
+        print("(dovecot not installed: apt-get install dovecot-imapd for the side-by-side run)")
+
+    ours = results["classicd imapd"]
+    print(f"{n} messages; page cache {'dropped' if ours['dropped'] else 'NOT dropped (no permission)'} before cold runs")
+    fmt = lambda v, unit="s": "-" if v is None else (f"{v:.3f}{unit}" if unit == "s" else f"{v:.0f}{unit}")
+    print(f"{'server':<16} {'cold SELECT':>12} {'warm SELECT':>12} {'FETCH ENV':>10} {'SEARCH':>9} {'mbsync':>9} {'stress':>12}")
+    for name, r in results.items():
+        print(f"{name:<16} {fmt(r['cold']):>12} {fmt(r['warm']):>12} {fmt(r['fetch']):>10} {fmt(r['search']):>9} "
+              f"{fmt(r['mbsync']):>9} {fmt(r['stress'], ' cmd/s'):>12}")
+    if "Dovecot imap" in results:
+        dv = results["Dovecot imap"]
+        print("ratios (Dovecot time / ours; our rate / Dovecot's; higher is better for imapd):")
+        for k in ("cold", "warm", "fetch", "search", "mbsync"):
+            if ours[k] and dv[k]:
+                print(f"  {k:<7} {dv[k] / ours[k]:.2f}x")
+        if ours["stress"] and dv["stress"]:
+            print(f"  stress  {ours['stress'] / dv['stress']:.2f}x")
+finally:
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(base, ignore_errors=True)
+PYEOF

@@ -1,0 +1,4 @@
+//! imapd: see imapd(8).
+fn main() {
+    classicd::runtime::run(&classicd::imap::SERVICE)
+}

@@ -1,0 +1,1215 @@
+//! One Maildir folder as IMAP sees it: messages with UIDs (from
+//! dovecot-uidlist), flags (from file names), sizes, modseqs (from the
+//! modseq log), kept in step with the directory by `sync`, which reports
+//! what other sessions and programs did (deliveries, expunges, flag
+//! changes) since the last call.
+//!
+//! Every change a client is told about is on disk first: renames and
+//! unlinks are followed by an fsync of the directories they touched, the
+//! uidlist is replaced durably, modseqs are fsynced.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::flags::{cur_name, FileName, Flags, Keywords};
+use super::modlog::{Change, ModLog};
+use super::uidlist::UidList;
+use crate::fs::AsideFile;
+use crate::mail::lock::{DotLock, LOCK_WAIT};
+use crate::wire::WireSize;
+
+pub const UIDLIST: &str = "dovecot-uidlist";
+pub const KEYWORDS: &str = "dovecot-keywords";
+/// The highest UID given \Recent in some session.
+pub const RECENT: &str = "classicd-recent";
+
+/// One message of an open folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub uid: u32,
+    /// The unique part of its file name (what the uidlist records).
+    pub base: String,
+    /// Its file name now, and whether it is in new/.
+    pub name: String,
+    pub in_new: bool,
+    pub flags: Flags,
+    /// Info letters we keep but do not map (`P`).
+    pub other: String,
+    /// \Recent for this session.
+    pub recent: bool,
+    pub modseq: u64,
+    /// Octets with CRLF line ends, when known without reading the file.
+    pub size: Option<u64>,
+}
+
+/// What a `sync` found changed since the last one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// UIDs gone, in ascending order.
+    pub expunged: Vec<u32>,
+    /// Messages added at the end.
+    pub added: usize,
+    /// UIDs whose flags changed.
+    pub flags: Vec<u32>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.expunged.is_empty() && self.added == 0 && self.flags.is_empty()
+    }
+}
+
+/// A directory's identity and change time, to skip a rescan when nothing
+/// moved.
+type Stamp = (u64, i64, i64);
+
+fn stamp(path: &Path) -> io::Result<Stamp> {
+    let m = fs::metadata(path)?;
+    Ok((m.ino(), m.mtime(), m.mtime_nsec()))
+}
+
+pub struct Folder {
+    pub dir: PathBuf,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub messages: Vec<Message>,
+    pub keywords: Keywords,
+    pub modlog: ModLog,
+    /// Messages removed from the view since the caller last took them
+    /// (its client may still be told their last flags).
+    pub gone: Vec<Message>,
+    /// UIDs whose new flags were found when their file was looked for
+    /// again (renamed by another session): news for the next sync.
+    relocated: Vec<u32>,
+    read_only: bool,
+    stamps: Option<(Stamp, Stamp)>,
+    keywords_stamp: Option<Stamp>,
+}
+
+/// The uidlist's records: (UID, base).
+type UidRecords = Vec<(u32, String)>;
+
+/// What readdir found: base -> (in new/, full name).
+type Listing = HashMap<String, (bool, String)>;
+
+fn list_dirs(dir: &Path) -> io::Result<Listing> {
+    let mut found = HashMap::new();
+    // new/ before cur/: a message moved from one to the other between the
+    // two reads is seen in one of them.
+    for (sub, in_new) in [("new", true), ("cur", false)] {
+        for e in fs::read_dir(dir.join(sub))? {
+            let e = e?;
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            // Only files are messages: a FIFO, a device, a socket, a link
+            // or a directory placed in new/ or cur/ is passed over (and
+            // would not be opened anyway: see mail::open_regular).
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                log::warn!(
+                    "{}/{sub}/{name}: not a regular file; skipped",
+                    dir.display()
+                );
+                continue;
+            }
+            let base = FileName::parse(&name).base.to_string();
+            // A copy left in both by a crash between link and unlink: the
+            // cur/ one (with flags) wins.
+            found.insert(base, (in_new, name));
+        }
+    }
+    Ok(found)
+}
+
+/// Read the directories until a reading finds nothing the ones before it
+/// missed (at most four), keeping everything any of them saw: readdir may
+/// pass over a file renamed while it runs (a flag change), and a message
+/// must never be taken for expunged, nor its UID record dropped, for that.
+fn list_stable(dir: &Path, mut seen: Listing) -> io::Result<Listing> {
+    for _ in 0..4 {
+        let mut added = false;
+        for (b, v) in list_dirs(dir)? {
+            if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(b) {
+                e.insert(v);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+fn sort_key(base: &str) -> (u64, u64) {
+    let mut parts = base.split('.');
+    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let usec = parts
+        .next()
+        .and_then(|p| p.strip_prefix('M'))
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(0);
+    (secs, usec)
+}
+
+/// A fresh UIDVALIDITY: the time, as Dovecot does.
+pub fn new_uidvalidity() -> u32 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_secs() as u32).clamp(1, super::uidlist::UID_MAX)
+}
+
+/// A UIDVALIDITY for a new folder of the tree `dir` belongs to: the time,
+/// but always above the last one given in that tree (a folder deleted and
+/// made again within a second must not get the same one). Kept in the
+/// tree's `dovecot-uidvalidity` (hex), as Dovecot does.
+pub fn next_uidvalidity(dir: &Path) -> u32 {
+    let root = if dir.join("maildirfolder").exists() {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let file = root.join("dovecot-uidvalidity");
+    let last = fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
+        .unwrap_or(0);
+    let v = new_uidvalidity()
+        .max(last.saturating_add(1))
+        .min(super::uidlist::UID_MAX);
+    let _ = crate::fs::durable::write_file(&file, 0o600, format!("{v:08x}").as_bytes());
+    v
+}
+
+/// 128 bits for a folder GUID: unique, not secret.
+pub fn new_guid(dir: &Path) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seed = format!(
+        "{}.{}.{}.{}.{}",
+        now.as_nanos(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        dir.display(),
+        crate::host::hostname()
+    );
+    let a = crate::mail::fnv1a(seed.as_bytes(), crate::mail::FNV_OFFSET);
+    let b = crate::mail::fnv1a(seed.as_bytes(), a ^ 0x9e37_79b9_7f4a_7c15);
+    format!("{a:016x}{b:016x}")
+}
+
+impl Folder {
+    /// Open a folder directory (tmp/, new/, cur/ made when missing) and
+    /// read it. `read_only` (EXAMINE): nothing is moved or written but the
+    /// uidlist (UIDs must be given to be shown).
+    pub fn open(dir: &Path, read_only: bool) -> io::Result<Folder> {
+        Folder::open_with(dir, read_only, !read_only)
+    }
+
+    /// Open a folder to read and change, taking no \Recent and moving
+    /// nothing from new/: pop3d's view of INBOX (a POP3 session is no mail
+    /// reader in Maildir's or IMAP's sense until it retrieves a message).
+    pub fn open_view(dir: &Path) -> io::Result<Folder> {
+        Folder::open_with(dir, false, false)
+    }
+
+    fn open_with(dir: &Path, read_only: bool, take_recent: bool) -> io::Result<Folder> {
+        super::create_maildir(dir)?;
+        let mut f = Folder {
+            dir: dir.to_path_buf(),
+            uidvalidity: 0,
+            uidnext: 1,
+            messages: Vec::new(),
+            keywords: Keywords::default(),
+            modlog: ModLog::open(dir),
+            gone: Vec::new(),
+            relocated: Vec::new(),
+            read_only,
+            stamps: None,
+            keywords_stamp: None,
+        };
+        f.sync(take_recent)?;
+        Ok(f)
+    }
+
+    fn read_uidlist(&self) -> io::Result<Option<UidList>> {
+        match fs::read(self.dir.join(UIDLIST)) {
+            Ok(b) => match UidList::parse(&b) {
+                Ok(l) => Ok(Some(l)),
+                Err(e) => {
+                    // Broken: start over with a new UIDVALIDITY, as Dovecot.
+                    log::warn!("{}: {e}: UIDs renumbered", self.dir.display());
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_uidlist(&self, l: &UidList) -> io::Result<()> {
+        let target = self.dir.join(UIDLIST);
+        let mut f = AsideFile::beside(&target, 0o600)?;
+        f.write_all(&l.render())?;
+        f.commit(&target)
+    }
+
+    /// The UIDs of `bases` (the uidlist's, else new ones given under its
+    /// lock, in delivery order), with the uidlist's validity and next UID.
+    /// Also returns every record of the list (UID, base).
+    fn uids_for(
+        &mut self,
+        bases: &[String],
+        live: &Listing,
+    ) -> io::Result<(HashMap<String, u32>, UidRecords)> {
+        let mut list = self.read_uidlist()?;
+        let mut known: HashMap<String, u32> = HashMap::new();
+        let fill = |l: &UidList, known: &mut HashMap<String, u32>| {
+            known.clear();
+            for r in &l.records {
+                known.insert(r.base.clone(), r.uid);
+            }
+        };
+        if let Some(l) = &list {
+            fill(l, &mut known);
+        }
+        let missing = |known: &HashMap<String, u32>| bases.iter().any(|b| !known.contains_key(b));
+        if list.is_none() || missing(&known) {
+            let _lock = DotLock::acquire_brief(&self.dir.join(UIDLIST), LOCK_WAIT)?;
+            list = self.read_uidlist()?;
+            let mut l = match list.take() {
+                Some(l) if l.uidvalidity == self.uidvalidity || self.uidvalidity == 0 => l,
+                Some(l) => l,
+                None => UidList::new(next_uidvalidity(&self.dir), new_guid(&self.dir)),
+            };
+            fill(&l, &mut known);
+            // Records of files gone are dropped, as Dovecot does, now and
+            // then (a hundred at a time): gone means missing from readings
+            // of the directories that agree.
+            let stale = l
+                .records
+                .iter()
+                .filter(|r| !live.contains_key(&r.base))
+                .count();
+            if stale > 100 || stale * 4 > l.records.len() + 100 {
+                let all = list_stable(&self.dir, live.clone())?;
+                l.records.retain(|r| all.contains_key(&r.base));
+            }
+            let mut fresh: Vec<&String> =
+                bases.iter().filter(|b| !known.contains_key(*b)).collect();
+            fresh.sort_by(|a, b| (sort_key(a), a).cmp(&(sort_key(b), b)));
+            for b in fresh {
+                match l.assign(b) {
+                    Some(uid) => {
+                        known.insert(b.clone(), uid);
+                    }
+                    None => {
+                        return Err(io::Error::other("UIDs exhausted: rebuild the folder"));
+                    }
+                }
+            }
+            self.write_uidlist(&l)?;
+            list = Some(l);
+        }
+        let l = list.expect("set above");
+        self.uidvalidity = l.uidvalidity;
+        self.uidnext = l.next_uid;
+        let records = l.records.into_iter().map(|r| (r.uid, r.base)).collect();
+        Ok((known, records))
+    }
+
+    fn load_keywords(&mut self) {
+        let path = self.dir.join(KEYWORDS);
+        let st = stamp(&path).ok();
+        if st == self.keywords_stamp && st.is_some() {
+            return;
+        }
+        self.keywords_stamp = st;
+        self.keywords = fs::read(&path)
+            .map(|b| Keywords::parse(&b))
+            .unwrap_or_default();
+    }
+
+    /// The indexes of keywords, added to the folder's list when new.
+    pub fn intern_keywords(&mut self, names: &[String]) -> io::Result<Vec<Option<usize>>> {
+        let (k, idx) = intern_keywords(&self.dir, names)?;
+        self.keywords = k;
+        self.keywords_stamp = stamp(&self.dir.join(KEYWORDS)).ok();
+        Ok(idx)
+    }
+
+    /// Bring the view in step with the directory. `take_recent`: move new
+    /// arrivals from new/ to cur/, making them \Recent in this session.
+    pub fn sync(&mut self, take_recent: bool) -> io::Result<Changes> {
+        let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
+        self.load_keywords();
+        let _ = self.modlog.refresh();
+        let mut relocated = std::mem::take(&mut self.relocated);
+        relocated.sort_unstable();
+        relocated.dedup();
+        let mut changes = Changes {
+            flags: relocated,
+            ..Changes::default()
+        };
+        if self.stamps == Some(stamps) {
+            self.modseq_changes(&mut changes);
+            return Ok(changes);
+        }
+        let mut live = list_dirs(&self.dir)?;
+        // A message that seems gone may have been renamed while we read:
+        // read again before telling anyone it was expunged.
+        if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
+            live = list_stable(&self.dir, live)?;
+        }
+        let before = self.messages.len();
+        let mut kept = Vec::with_capacity(before);
+        for mut m in std::mem::take(&mut self.messages) {
+            match live.get(&m.base) {
+                None => {
+                    changes.expunged.push(m.uid);
+                    self.gone.push(m);
+                }
+                Some((in_new, name)) => {
+                    if *name != m.name {
+                        let (flags, other) = FileName::parse(name).flags();
+                        if flags != m.flags {
+                            changes.flags.push(m.uid);
+                        }
+                        m.flags = flags;
+                        m.other = other;
+                        m.name = name.clone();
+                        m.in_new = *in_new;
+                    }
+                    kept.push(m);
+                }
+            }
+        }
+        self.messages = kept;
+        let known: std::collections::HashSet<String> =
+            self.messages.iter().map(|m| m.base.clone()).collect();
+        let bases: Vec<String> = live
+            .keys()
+            .filter(|b| !known.contains(b.as_str()))
+            .cloned()
+            .collect();
+        let had_uidvalidity = self.uidvalidity;
+        let (mut uids, records) = self.uids_for(&bases, &live)?;
+        // A message the uidlist knows, below the newest we are about to
+        // show, but missing from our reading of the directories, may have
+        // been passed over by readdir while it was being written: read
+        // again, or its UID could never be shown in order.
+        let last_known = self.messages.last().map_or(0, |m| m.uid);
+        let newest = bases
+            .iter()
+            .filter_map(|b| uids.get(b))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        // (Records of messages an imapd session expunged are no gap.)
+        let expunged: std::collections::HashSet<u32> =
+            self.modlog.expunged.iter().map(|e| e.0).collect();
+        let gap = |live: &Listing| {
+            records.iter().any(|(u, b)| {
+                *u > last_known && *u < newest && !live.contains_key(b) && !expunged.contains(u)
+            })
+        };
+        let mut bases = bases;
+        if gap(&live) {
+            // A file renamed (flags) while readdir passes may be missed by
+            // one reading; three in a row, never.
+            live = list_stable(&self.dir, live)?;
+            bases = live
+                .keys()
+                .filter(|b| !known.contains(b.as_str()))
+                .cloned()
+                .collect();
+            uids = self.uids_for(&bases, &live)?.0;
+        }
+        if had_uidvalidity != 0 && had_uidvalidity != self.uidvalidity {
+            return Err(io::Error::other("UIDVALIDITY changed under the session"));
+        }
+        let last_uid = self.messages.last().map_or(0, |m| m.uid);
+        let mut fresh: Vec<Message> = bases
+            .into_iter()
+            .filter_map(|base| {
+                let uid = *uids.get(&base)?;
+                let (in_new, name) = live.get(&base)?.clone();
+                let parsed = FileName::parse(&name);
+                let (flags, other) = parsed.flags();
+                let size = parsed.sizes().0;
+                Some(Message {
+                    uid,
+                    base,
+                    name,
+                    in_new,
+                    flags,
+                    other,
+                    recent: false,
+                    modseq: 1,
+                    size,
+                })
+            })
+            .collect();
+        fresh.sort_by_key(|m| m.uid);
+        // A UID below one already shown (the race of two readers giving
+        // UIDs at once) cannot be announced in order: it waits for the
+        // next session.
+        fresh.retain(|m| m.uid > last_uid);
+        changes.added = fresh.len();
+        let first_new = self.messages.len();
+        self.messages.extend(fresh);
+        if changes.added > 0 {
+            self.mark_recent(first_new, take_recent && !self.read_only)?;
+        }
+        if take_recent && !self.read_only {
+            self.take_recent(before)?;
+        }
+        // A directory's mtime moves in clock ticks: two changes within one
+        // tick leave it the same. A stamp is trusted only once it is two
+        // seconds old; until then every sync reads the directories.
+        let fresh_stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let settled = |s: &Stamp| now - s.1 >= 2;
+        self.stamps =
+            (settled(&fresh_stamps.0) && settled(&fresh_stamps.1)).then_some(fresh_stamps);
+        self.modseq_changes(&mut changes);
+        Ok(changes)
+    }
+
+    /// \Recent (RFC 3501 2.3.2): a message is recent in the first session
+    /// to see it, and in no other. The highest UID already given out is
+    /// kept in `classicd-recent` (under its flock); a read-write session
+    /// takes the new ones above it, a read-only one shows them without
+    /// taking them.
+    fn mark_recent(&mut self, from: usize, take: bool) -> io::Result<()> {
+        use nix::fcntl::{Flock, FlockArg};
+        use std::io::Seek;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(RECENT);
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .write(take)
+            .create(take)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                for m in &mut self.messages[from..] {
+                    m.recent = true;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let kind = if take {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockShared
+        };
+        let mut lock = Flock::lock(file, kind).map_err(|(_, e)| io::Error::from(e))?;
+        let mut text = String::new();
+        lock.read_to_string(&mut text)?;
+        let given: u32 = text.trim().parse().unwrap_or(0);
+        let mut highest = given;
+        for m in &mut self.messages[from..] {
+            if m.uid > given {
+                m.recent = true;
+                highest = highest.max(m.uid);
+            }
+        }
+        if take && highest > given {
+            lock.set_len(0)?;
+            lock.seek(io::SeekFrom::Start(0))?;
+            lock.write_all(format!("{highest}\n").as_bytes())?;
+            lock.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Messages still in new/ move to cur/ (they have been seen by a mail
+    /// reader, in Maildir's terms).
+    fn take_recent(&mut self, from: usize) -> io::Result<()> {
+        let mut moved = false;
+        for m in self.messages.iter_mut() {
+            if !m.in_new {
+                continue;
+            }
+            let to = cur_name(&m.base, m.flags, &m.other);
+            match fs::rename(
+                self.dir.join("new").join(&m.name),
+                self.dir.join("cur").join(&to),
+            ) {
+                Ok(()) => {
+                    m.name = to;
+                    m.in_new = false;
+                    moved = true;
+                }
+                // Another session took it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = from;
+        if moved {
+            crate::fs::sync_dir(&self.dir.join("cur"))?;
+            crate::fs::sync_dir(&self.dir.join("new"))?;
+        }
+        Ok(())
+    }
+
+    /// Modseqs from the log; flag changes nobody logged yet (another mail
+    /// program's) are logged now.
+    fn modseq_changes(&mut self, changes: &mut Changes) {
+        let mut unlogged: Vec<(usize, String)> = Vec::new();
+        for (i, m) in self.messages.iter_mut().enumerate() {
+            let letters = FileName::parse(&m.name).letters.unwrap_or("").to_string();
+            let logged = self.modlog.letters(m.uid);
+            match logged {
+                Some(l) if l == letters => {}
+                // Never logged and never flagged: as old as the folder.
+                None if letters.is_empty() => {}
+                _ => {
+                    unlogged.push((i, letters));
+                    continue;
+                }
+            }
+            let seq = self.modlog.modseq(m.uid);
+            if seq != m.modseq {
+                if m.modseq != 0 && seq > m.modseq && !changes.flags.contains(&m.uid) {
+                    changes.flags.push(m.uid);
+                }
+                m.modseq = seq;
+            }
+        }
+        if unlogged.is_empty() || self.read_only {
+            return;
+        }
+        let list: Vec<Change> = unlogged
+            .iter()
+            .map(|(i, l)| Change::Flags(self.messages[*i].uid, l.as_str()))
+            .collect();
+        let dir = &self.dir;
+        let still = |c: &Change| match c {
+            Change::Flags(uid, letters) => unlogged.iter().any(|(i, l)| {
+                let m = &self.messages[*i];
+                m.uid == *uid
+                    && l == letters
+                    && dir
+                        .join(if m.in_new { "new" } else { "cur" })
+                        .join(&m.name)
+                        .exists()
+            }),
+            Change::Expunged(_) => true,
+        };
+        if let Ok(seqs) = self.modlog.log_observed(&list, &still) {
+            for ((i, _), s) in unlogged.iter().zip(seqs) {
+                self.messages[*i].modseq = s;
+            }
+        }
+    }
+
+    pub fn highest_modseq(&self) -> u64 {
+        self.modlog.highest
+    }
+
+    pub fn path_of(&self, m: &Message) -> PathBuf {
+        self.dir
+            .join(if m.in_new { "new" } else { "cur" })
+            .join(&m.name)
+    }
+
+    /// Open a message's file; one renamed by another program meanwhile is
+    /// found again. One reading of the directories serves every message
+    /// of the view (a FETCH of many messages whose flags other sessions
+    /// changed reads them once, not once per message).
+    pub fn open_message(&mut self, index: usize) -> io::Result<File> {
+        let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
+        match open(&self.path_of(&self.messages[index])) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let live = list_dirs(&self.dir)?;
+                for m in &mut self.messages {
+                    let Some((in_new, name)) = live.get(&m.base) else {
+                        continue;
+                    };
+                    if *name == m.name {
+                        continue;
+                    }
+                    m.in_new = *in_new;
+                    m.name = name.clone();
+                    let (flags, other) = FileName::parse(name).flags();
+                    if flags != m.flags {
+                        self.relocated.push(m.uid);
+                    }
+                    m.flags = flags;
+                    m.other = other;
+                }
+                if !live.contains_key(&self.messages[index].base) {
+                    return Err(e);
+                }
+                open(&self.path_of(&self.messages[index]))
+            }
+            r => r,
+        }
+    }
+
+    /// The message's bytes as stored.
+    pub fn read_message(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        let mut f = self.open_message(index)?;
+        let mut v = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// The message's header (through the blank line), read from the start
+    /// of its file only.
+    pub fn read_header(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        let mut f = self.open_message(index)?;
+        let mut v = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = f.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(v);
+            }
+            let from = v.len().saturating_sub(3);
+            v.extend_from_slice(&chunk[..n]);
+            if let Some(end) = header_end(&v[from..]) {
+                v.truncate(from + end);
+                return Ok(v);
+            }
+        }
+    }
+
+    /// The wire size (CRLF octets), measured and remembered when the file
+    /// name does not say.
+    pub fn size(&mut self, index: usize) -> io::Result<u64> {
+        if let Some(s) = self.messages[index].size {
+            return Ok(s);
+        }
+        let mut f = self.open_message(index)?;
+        let mut w = WireSize::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            w.feed(&buf[..n]);
+        }
+        self.messages[index].size = Some(w.total());
+        Ok(w.total())
+    }
+
+    /// INTERNALDATE: the file's modification time (seconds since 1970).
+    pub fn internal_date(&mut self, index: usize) -> io::Result<i64> {
+        let f = self.open_message(index)?;
+        Ok(f.metadata()?.mtime())
+    }
+
+    /// Give messages new flags (indexes and flags), durably: renames in
+    /// cur/, one fsync, the modseqs logged. Returns the indexes whose flags
+    /// really changed.
+    pub fn set_flags(&mut self, updates: &[(usize, FlagChange)]) -> io::Result<Vec<usize>> {
+        if self.read_only {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
+        }
+        let mut changed = Vec::new();
+        let mut touched_new = false;
+        for &(i, op) in updates {
+            let mut tried_again = false;
+            loop {
+                // The change applies to the flags the file has now: another
+                // session's change made meanwhile is kept (the rename from
+                // a name that is gone fails, the file is found again).
+                let m = &self.messages[i];
+                let flags = op.apply(m.flags);
+                if flags == m.flags {
+                    break;
+                }
+                let to = cur_name(&m.base, flags, &m.other);
+                match fs::rename(self.path_of(m), self.dir.join("cur").join(&to)) {
+                    Ok(()) => {
+                        touched_new |= m.in_new;
+                        let m = &mut self.messages[i];
+                        m.name = to.clone();
+                        m.in_new = false;
+                        m.flags = flags;
+                        changed.push(i);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && !tried_again => {
+                        tried_again = true;
+                        // Renamed by someone else: find it and try once more.
+                        if self.open_message(i).is_ok() {
+                            continue;
+                        }
+                    }
+                    // Expunged meanwhile: the next sync says so.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                break;
+            }
+        }
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        crate::fs::sync_dir(&self.dir.join("cur"))?;
+        if touched_new {
+            crate::fs::sync_dir(&self.dir.join("new"))?;
+        }
+        let letters: Vec<String> = changed
+            .iter()
+            .map(|&i| {
+                FileName::parse(&self.messages[i].name)
+                    .letters
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let list: Vec<Change> = changed
+            .iter()
+            .zip(&letters)
+            .map(|(&i, l)| Change::Flags(self.messages[i].uid, l.as_str()))
+            .collect();
+        let seqs = self.modlog.log(&list)?;
+        for (&i, s) in changed.iter().zip(seqs) {
+            self.messages[i].modseq = s;
+        }
+        Ok(changed)
+    }
+
+    /// Remove messages (indexes, any order), durably. Returns the UIDs
+    /// removed, ascending; the view no longer holds them.
+    pub fn expunge(&mut self, indexes: &[usize]) -> io::Result<Vec<u32>> {
+        Ok(self.expunge_counted(indexes)?.0)
+    }
+
+    /// As `expunge`, also counting the files this call removed (others may
+    /// have been removed by another program first).
+    pub fn expunge_counted(&mut self, indexes: &[usize]) -> io::Result<(Vec<u32>, usize)> {
+        if self.read_only {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
+        }
+        let mut gone = vec![false; self.messages.len()];
+        let (mut new_touched, mut cur_touched) = (false, false);
+        let mut removed = 0;
+        for &i in indexes {
+            let m = &self.messages[i];
+            match fs::remove_file(self.path_of(m)) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // Renamed meanwhile (flags): find it; gone already: fine.
+                    if self.open_message(i).is_ok() {
+                        let m = &self.messages[i];
+                        match fs::remove_file(self.path_of(m)) {
+                            Ok(()) => removed += 1,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            new_touched |= self.messages[i].in_new;
+            cur_touched |= !self.messages[i].in_new;
+            gone[i] = true;
+        }
+        if cur_touched {
+            crate::fs::sync_dir(&self.dir.join("cur"))?;
+        }
+        if new_touched {
+            crate::fs::sync_dir(&self.dir.join("new"))?;
+        }
+        let mut uids = Vec::new();
+        let mut kept = Vec::with_capacity(self.messages.len());
+        for (i, m) in std::mem::take(&mut self.messages).into_iter().enumerate() {
+            if gone[i] {
+                uids.push(m.uid);
+                self.gone.push(m);
+            } else {
+                kept.push(m);
+            }
+        }
+        self.messages = kept;
+        let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
+        self.modlog.log(&list)?;
+        Ok((uids, removed))
+    }
+
+    pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+}
+
+/// A change of a message's flags, applied to what its file says when the
+/// rename is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagChange {
+    Set(Flags),
+    Add(Flags),
+    Remove(Flags),
+}
+
+impl FlagChange {
+    pub fn apply(self, mut f: Flags) -> Flags {
+        match self {
+            FlagChange::Set(n) => n,
+            FlagChange::Add(n) => {
+                f.apply(n, true);
+                f
+            }
+            FlagChange::Remove(n) => {
+                f.apply(n, false);
+                f
+            }
+        }
+    }
+}
+
+/// Give keywords their indexes in the folder `dir`'s dovecot-keywords,
+/// adding those it lacks, under the file's lock (two sessions adding
+/// keywords at once must not give one index two names). Returns the list
+/// as it is now, and the indexes (None for a keyword that no longer fits).
+pub fn intern_keywords(dir: &Path, names: &[String]) -> io::Result<(Keywords, Vec<Option<usize>>)> {
+    let path = dir.join(KEYWORDS);
+    let read = || {
+        fs::read(&path)
+            .map(|b| Keywords::parse(&b))
+            .unwrap_or_default()
+    };
+    let current = read();
+    if names.iter().all(|n| current.find(n).is_some()) {
+        let idx = names.iter().map(|n| current.find(n)).collect();
+        return Ok((current, idx));
+    }
+    let _lock = DotLock::acquire_brief(&path, LOCK_WAIT)?;
+    let mut k = read();
+    let before = k.clone();
+    let idx = names.iter().map(|n| k.intern(n)).collect();
+    if k != before {
+        crate::fs::durable::write_file(&path, 0o600, &k.render())?;
+    }
+    Ok((k, idx))
+}
+
+/// Where the header ends (just after the blank line), if it does in `b`.
+pub fn header_end(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' {
+            if b.get(i + 1) == Some(&b'\n') {
+                return Some(i + 2);
+            }
+            if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Add messages to a folder (APPEND, COPY, MOVE): each is put in place
+/// whole, then all get UIDs at once under the uidlist's lock; durable on
+/// return. Returns the folder's UIDVALIDITY and the new UIDs in order.
+pub struct Adder {
+    dir: PathBuf,
+    placed: Vec<String>,
+    new_touched: bool,
+    cur_touched: bool,
+}
+
+impl Adder {
+    pub fn new(dir: &Path) -> io::Result<Adder> {
+        super::create_maildir(dir)?;
+        Ok(Adder {
+            dir: dir.to_path_buf(),
+            placed: Vec::new(),
+            new_touched: false,
+            cur_touched: false,
+        })
+    }
+
+    /// A new message from its bytes (any line ends: stored with LF, as
+    /// deliveries are), with flags and an internal date.
+    pub fn add_bytes(
+        &mut self,
+        data: &[u8],
+        flags: Flags,
+        other: &str,
+        date: Option<i64>,
+    ) -> io::Result<()> {
+        let base0 = super::unique_name();
+        let mut f = AsideFile::create(self.dir.join("tmp").join(&base0), 0o600)?;
+        let mut lf = Vec::with_capacity(data.len());
+        let mut w = WireSize::new();
+        let mut conv = crate::wire::CrlfToLf::new();
+        conv.feed(data, &mut lf);
+        conv.finish(&mut lf);
+        w.feed(&lf);
+        f.write_all(&lf)?;
+        if let Some(d) = date {
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(d.max(0) as u64);
+            let _ = f.file().set_modified(t);
+        }
+        let base = format!("{base0},S={},W={}", lf.len(), w.total());
+        self.install(f, base, flags, other)
+    }
+
+    /// A copy of another folder's message: a hard link under a new name
+    /// when the file system allows, else the bytes copied.
+    pub fn add_copy(&mut self, from: &Path, flags: Flags, other: &str) -> io::Result<()> {
+        let from_name = from
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let old = FileName::parse(&from_name);
+        let sizes: String = old
+            .base
+            .split(',')
+            .skip(1)
+            .filter(|f| f.starts_with("S=") || f.starts_with("W="))
+            .map(|f| format!(",{f}"))
+            .collect();
+        let base = format!("{}{sizes}", super::unique_name());
+        let name = self.final_name(&base, flags, other);
+        let target = self.target(&name, flags);
+        match fs::hard_link(from, &target) {
+            Ok(()) => {}
+            Err(_) => {
+                let mut src = crate::mail::open_regular(fs::OpenOptions::new().read(true), from)?;
+                let mtime = src.metadata()?.modified().ok();
+                let mut f = AsideFile::create(self.dir.join("tmp").join(&base), 0o600)?;
+                io::copy(&mut src, &mut f)?;
+                if let Some(t) = mtime {
+                    let _ = f.file().set_modified(t);
+                }
+                f.install(&target)?;
+            }
+        }
+        self.mark(flags, base);
+        Ok(())
+    }
+
+    fn final_name(&self, base: &str, flags: Flags, other: &str) -> String {
+        if flags.is_empty() && other.is_empty() {
+            base.to_string()
+        } else {
+            cur_name(base, flags, other)
+        }
+    }
+
+    fn target(&self, name: &str, flags: Flags) -> PathBuf {
+        // A message without flags is new mail (new/); one with flags has
+        // been seen by a mail program (cur/).
+        let sub = if flags.is_empty() && !name.contains(':') {
+            "new"
+        } else {
+            "cur"
+        };
+        self.dir.join(sub).join(name)
+    }
+
+    fn install(&mut self, f: AsideFile, base: String, flags: Flags, other: &str) -> io::Result<()> {
+        let name = self.final_name(&base, flags, other);
+        let target = self.target(&name, flags);
+        f.install(&target)?;
+        self.mark(flags, base);
+        Ok(())
+    }
+
+    fn mark(&mut self, flags: Flags, base: String) {
+        if flags.is_empty() {
+            self.new_touched = true;
+        } else {
+            self.cur_touched = true;
+        }
+        self.placed.push(base);
+    }
+
+    /// Sync the directories and give the UIDs. Returns (UIDVALIDITY, UIDs).
+    pub fn finish(self) -> io::Result<(u32, Vec<u32>)> {
+        if self.new_touched {
+            crate::fs::sync_dir(&self.dir.join("new"))?;
+        }
+        if self.cur_touched {
+            crate::fs::sync_dir(&self.dir.join("cur"))?;
+        }
+        let mut folder = Folder {
+            dir: self.dir.clone(),
+            uidvalidity: 0,
+            uidnext: 1,
+            messages: Vec::new(),
+            keywords: Keywords::default(),
+            modlog: ModLog::default(),
+            gone: Vec::new(),
+            relocated: Vec::new(),
+            read_only: true,
+            stamps: None,
+            keywords_stamp: None,
+        };
+        let live = list_dirs(&self.dir)?;
+        let uids = folder.uids_for(&self.placed, &live)?.0;
+        let list: Vec<u32> = self
+            .placed
+            .iter()
+            .map(|b| uids.get(b).copied().unwrap_or(0))
+            .collect();
+        Ok((folder.uidvalidity, list))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::flags::Flag;
+    use super::*;
+    use crate::mail::testutil::TempDir;
+    use crate::mail::{deliver, Mailbox};
+
+    fn names(dir: &Path, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn uids_recent_flags_expunge() {
+        let t = TempDir::new("folder");
+        let dir = t.0.join("Maildir");
+        let mb = Mailbox::Maildir(dir.clone());
+        for i in 0..3 {
+            deliver(
+                &mb,
+                "a@x",
+                &mut format!("Subject: {i}\n\nbody\n").as_bytes(),
+            )
+            .unwrap();
+        }
+        let mut a = Folder::open(&dir, false).unwrap();
+        let mut b = Folder::open(&dir, false).unwrap();
+        assert_eq!(a.messages.len(), 3);
+        assert_eq!(
+            a.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The first session took them out of new/: \Recent there only.
+        assert!(a.messages.iter().all(|m| m.recent));
+        assert!(b.messages.iter().all(|m| !m.recent));
+        assert!(names(&dir, "new").is_empty());
+        assert_eq!(a.uidnext, 4);
+        assert_eq!(a.uidvalidity, b.uidvalidity);
+        let text = fs::read_to_string(dir.join(UIDLIST)).unwrap();
+        assert!(
+            text.starts_with(&format!("3 V{} N4 G", a.uidvalidity)),
+            "{text}"
+        );
+        // Flags from one session reach the other.
+        let f = Flags::default().with(Flag::Seen).with(Flag::Flagged);
+        assert_eq!(a.set_flags(&[(1, FlagChange::Set(f))]).unwrap(), vec![1]);
+        assert!(a.messages[1].modseq > 1);
+        let c = b.sync(true).unwrap();
+        assert_eq!(c.flags, vec![2]);
+        assert_eq!(b.messages[1].flags, f);
+        assert_eq!(b.messages[1].modseq, a.messages[1].modseq);
+        assert!(a.sync(true).unwrap().is_empty());
+        // A delivery shows up in both, with the next UID.
+        deliver(&mb, "a@x", &mut &b"Subject: 4\n\n"[..]).unwrap();
+        assert_eq!(b.sync(false).unwrap().added, 1);
+        assert_eq!(a.sync(true).unwrap().added, 1);
+        assert_eq!(a.messages[3].uid, 4);
+        assert_eq!(b.messages[3].uid, 4);
+        // Expunge in one, EXPUNGE in the other.
+        let del = a.messages[0].flags.with(Flag::Deleted);
+        a.set_flags(&[(0, FlagChange::Set(del))]).unwrap();
+        assert_eq!(a.expunge(&[0]).unwrap(), vec![1]);
+        let c = b.sync(false).unwrap();
+        assert_eq!(c.expunged, vec![1]);
+        assert_eq!(b.messages.len(), 3);
+        // A new session keeps the UIDs.
+        let d = Folder::open(&dir, true).unwrap();
+        assert_eq!(
+            d.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert_eq!(d.messages[0].flags, f);
+        assert_eq!(d.messages[0].modseq, a.messages[0].modseq);
+    }
+
+    #[test]
+    fn foreign_renames_and_sizes() {
+        let t = TempDir::new("folder-foreign");
+        let dir = t.0.join("M");
+        crate::mail::store::create_maildir(&dir).unwrap();
+        fs::write(dir.join("cur/100.x.host:2,S"), b"A: b\n\nbody\n").unwrap();
+        let mut f = Folder::open(&dir, false).unwrap();
+        assert_eq!(f.size(0).unwrap(), 14);
+        assert!(f.messages[0].flags.has(Flag::Seen));
+        let m0 = f.messages[0].modseq;
+        // mutt flags it.
+        fs::rename(
+            dir.join("cur/100.x.host:2,S"),
+            dir.join("cur/100.x.host:2,FS"),
+        )
+        .unwrap();
+        let c = f.sync(true).unwrap();
+        assert_eq!(c.flags, vec![1]);
+        assert!(f.messages[0].modseq > m0);
+        assert_eq!(f.read_header(0).unwrap(), b"A: b\n\n");
+        assert_eq!(header_end(b"A: b\r\n\r\nx"), Some(8));
+    }
+
+    #[test]
+    fn adder_gives_uids_durably() {
+        let t = TempDir::new("folder-add");
+        let dir = t.0.join("M");
+        let mut f = Folder::open(&dir, false).unwrap();
+        let mut add = Adder::new(&dir).unwrap();
+        add.add_bytes(b"A: 1\r\n\r\nx\r\n", Flags::default(), "", Some(1_000_000))
+            .unwrap();
+        add.add_bytes(
+            b"A: 2\r\n\r\ny\r\n",
+            Flags::default().with(Flag::Seen),
+            "",
+            None,
+        )
+        .unwrap();
+        let (v, uids) = add.finish().unwrap();
+        assert_eq!(v, f.uidvalidity);
+        assert_eq!(uids, vec![1, 2]);
+        let c = f.sync(false).unwrap();
+        assert_eq!(c.added, 2);
+        assert_eq!(f.messages[0].size, Some(11));
+        assert_eq!(f.read_message(0).unwrap(), b"A: 1\n\nx\n");
+        assert_eq!(f.internal_date(0).unwrap(), 1_000_000);
+        assert!(f.messages[1].flags.has(Flag::Seen));
+        // A copy elsewhere gets its own UIDs.
+        let other = t.0.join("M/.Other");
+        let mut add = Adder::new(&other).unwrap();
+        add.add_copy(&f.path_of(&f.messages[1]), f.messages[1].flags, "")
+            .unwrap();
+        assert_eq!(add.finish().unwrap().1, vec![1]);
+        let o = Folder::open(&other, true).unwrap();
+        assert_eq!(o.messages.len(), 1);
+        assert!(o.messages[0].flags.has(Flag::Seen));
+        assert_eq!(o.messages[0].size, Some(11));
+    }
+}
