@@ -84,6 +84,7 @@ impl TcpProtocol for Smtp {
                 format!("{hostname} LMTP is not offered to you"),
             ));
             let _ = d.d.flush();
+            d.d.conn.close();
             return;
         }
         let greeting = d.state.greeting(&banner);

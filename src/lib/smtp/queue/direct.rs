@@ -50,15 +50,32 @@ pub fn deliver(
             left.push(r.clone());
             continue;
         }
-        let Route::Local {
-            account,
-            mailbox_spec,
-        } = &r.route
-        else {
+        if deliver_one(auth, mail_location, id, &env.sender, r, data).0 != Outcome::Sent {
             left.push(r.clone());
-            continue;
-        };
-        let (outcome, text) = match local::lookup(auth, account) {
+        }
+    }
+    left
+}
+
+/// Deliver `data` to one recipient, acting as it, and log the outcome as
+/// the runner does; a recipient that is not a local mailbox is Deferred
+/// (the queue's).
+pub fn deliver_one(
+    auth: &Authenticator,
+    mail_location: &Location,
+    id: &str,
+    sender: &str,
+    r: &Recipient,
+    data: &[u8],
+) -> (Outcome, String) {
+    let Route::Local {
+        account,
+        mailbox_spec,
+    } = &r.route
+    else {
+        return (Outcome::Deferred, "4.4.0 not a local mailbox".into());
+    };
+    let (outcome, text) = match local::lookup(auth, account) {
             Err(failed) => failed,
             // An smtpd session is a single-threaded process (it starts no
             // threads), so switching the process's effective ids for the
@@ -68,10 +85,10 @@ pub fn deliver(
             Ok(acct) => match auth::act_as(&acct) {
                 Ok(_acting) => {
                     let spec = mailbox_spec.as_deref();
-                    local::deliver_to(&acct, spec, mail_location, &env.sender, data)
+                    local::deliver_to(&acct, spec, mail_location, sender, data)
                 }
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    (Outcome::Deferred, format!("not delivered here: {e}"))
+                    (Outcome::Deferred, format!("4.3.0 not delivered here: {e}"))
                 }
                 Err(e) => (
                     Outcome::Deferred,
@@ -85,11 +102,9 @@ pub fn deliver(
                 r.address
             );
         } else {
-            log::info!("{id}: to=<{}>: left to the queue: {text}", r.address);
-            left.push(r.clone());
+            log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
         }
-    }
-    left
+    (outcome, text)
 }
 
 #[cfg(test)]
