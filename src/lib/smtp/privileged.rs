@@ -275,9 +275,11 @@ impl Path {
             );
         };
         let mut direct = false;
+        // With mail_location = lmtp:... the mailboxes are elsewhere: the
+        // queue hands the message over.
         if let Some(data) = incoming
             .in_memory()
-            .filter(|_| queue::direct::eligible(&env))
+            .filter(|_| self.config.lmtp.is_none() && queue::direct::eligible(&env))
         {
             arrived(incoming.id());
             let left = queue::direct::deliver(
