@@ -5,6 +5,7 @@ Dovecot's LMTP, and two smtpd hosts front to back.
 """
 
 import os
+import shutil
 import random
 import signal
 import smtplib
@@ -89,3 +90,181 @@ def test_backend_only_for_relay_from(daemon, lab):
     assert c.greeting[0] == 554
     assert c.closed()
     assert maildir(lab.users["demo"]) == []
+
+
+# ------------------------------------------------------------ the front end
+
+
+class DovecotLmtp:
+    """Dovecot's LMTP server (dovecot-lmtpd) on a passwd-file of accounts
+    and their ~/Maildir: the mailbox back end a front end hands mail to."""
+
+    def __init__(self, lab, passwd=None):
+        need_reference(shutil.which("dovecot") and "/usr/lib/dovecot/lmtp", "dovecot-lmtpd")
+        self.host, self.port = HOST, free_port()
+        base = lab.dir / "dovecot"
+        (base / "run").mkdir(parents=True, exist_ok=True)
+        self.base = base
+        self.socket = base / "run" / "lmtp"
+        self.logfile = base / "dovecot.log"
+        conf = base / "dovecot.conf"
+        users = ""
+        if not IS_ROOT:
+            import pwd
+            me = pwd.getpwuid(os.getuid()).pw_name
+            users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        conf.write_text(f"""
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {self.logfile}
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+auth_username_format = %Ln
+passdb {{
+  driver = passwd-file
+  args = {passwd or lab.passwd_file}
+}}
+userdb {{
+  driver = passwd-file
+  args = {passwd or lab.passwd_file}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+{users}""")
+        self.conf = conf
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def log(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def dovecot(lab):
+    started = []
+
+    def start(**kw):
+        d = DovecotLmtp(lab, **kw)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+def front(daemon, lab, location, *extra):
+    """An smtpd front end whose local mail goes to `location` over LMTP."""
+    return start_smtpd(daemon, lab, f"mail_location={location}", "retry_interval=1",
+                       *extra, queue="queue-front")
+
+
+def send(port, rcpts, body, sender="demo@lab.test"):
+    with smtplib.SMTP(HOST, port, timeout=30) as s:
+        s.ehlo("client.test")
+        return s.sendmail(sender, rcpts, body)
+
+
+def queued(lab, queue="queue-front"):
+    d = lab.dir / queue / "q"
+    return sorted(d.iterdir()) if d.is_dir() else []
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_front_end_into_dovecot_lmtp(daemon, lab, dovecot, over):
+    """Our smtpd delivers local mail into Dovecot's LMTP: several messages
+    over one connection, each recipient in its own Maildir."""
+    dv = dovecot()
+    location = f"lmtp:{HOST}:{dv.port}" if over == "tcp" else f"lmtp:unix:{dv.socket}"
+    f = front(daemon, lab, location)
+    for n in range(5):
+        send(f.port, ["demo@lab.test", "alice@lab.test"], message(f"via dovecot {n}"))
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 5
+                    and len(maildir(lab.users["alice"])) == 5), (f.log(), dv.log())
+    assert wait_for(lambda: not queued(lab))
+    body = maildir(lab.users["alice"])[0].read_bytes()
+    assert b"Subject: via dovecot" in body
+    # Dovecot added its own Received line on top of ours.
+    assert body.count(b"Received:") >= 2
+    assert f"relay=lmtp:{location[5:]}" in f.log()
+    # One LMTP connection carried them (each session's lines are logged once).
+    assert f.log().count("status=sent") == 10
+
+
+def test_front_end_one_recipient_refused_bounces(daemon, lab, dovecot):
+    """Dovecot refuses one recipient (it does not know alice) with 5xx:
+    that one bounces with a DSN to the sender, the others are delivered
+    once, nothing stays queued."""
+    lab.add_user("alice", "alice")
+    partial = lab.dir / "dovecot-passwd"
+    partial.write_text("".join(l for l in lab.passwd_file.read_text().splitlines(True)
+                               if not l.startswith("alice:")))
+    dv = dovecot(passwd=partial)
+    f = front(daemon, lab, f"lmtp:{HOST}:{dv.port}")
+    send(f.port, ["demo@lab.test", "alice@lab.test"], message("one refused"))
+    # demo gets the message and the bounce for alice.
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 2), (f.log(), dv.log())
+    assert wait_for(lambda: not queued(lab)), f.log()
+    texts = [p.read_bytes() for p in maildir(lab.users["demo"])]
+    dsn = [t for t in texts if b"multipart/report" in t]
+    assert len(dsn) == 1, texts
+    assert b"alice@lab.test" in dsn[0] and b"Action: failed" in dsn[0]
+    assert maildir(lab.users["alice"]) == []
+    time.sleep(1.5)
+    assert len(maildir(lab.users["demo"])) == 2
+
+
+def test_front_end_back_end_down_then_up(daemon, lab, dovecot):
+    """With the back end down, mail stays queued (nothing lost, no bounce);
+    it is delivered once the back end returns."""
+    dv = dovecot()
+    dv.stop()
+    f = front(daemon, lab, f"lmtp:{HOST}:{dv.port}")
+    for n in range(3):
+        send(f.port, ["demo@lab.test"], message(f"while down {n}"))
+    assert wait_for(lambda: "status=deferred" in f.log()), f.log()
+    time.sleep(1)
+    assert len(queued(lab)) == 3
+    assert maildir(lab.users["demo"]) == []
+    dv.start()
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 3, timeout=30), f.log()
+    assert wait_for(lambda: not queued(lab))
+    assert not any(b"multipart/report" in p.read_bytes() for p in maildir(lab.users["demo"]))
+
+
+def test_two_hosts_front_to_back(daemon, lab):
+    """Two of our hosts: a front end (SMTP in, queue, LMTP out) and a back
+    end (lmtp_listen, mailboxes). The back end refuses one recipient it does
+    not know: that one bounces at the front, the other is delivered."""
+    back = lmtp_backend(daemon, lab, queue="queue-back")
+    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    lab.add_user("carol", "carol")
+    # The back end's accounts lack carol: copy its passwd without her.
+    send(f.port, ["demo@lab.test", "alice@lab.test"], message("front to back"))
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 1
+                    and len(maildir(lab.users["alice"])) == 1), (f.log(), back.log())
+    assert wait_for(lambda: not queued(lab))
+    got = maildir(lab.users["demo"])[0].read_bytes()
+    assert b"with LMTP" in got and b"with ESMTP" in got
