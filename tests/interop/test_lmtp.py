@@ -256,15 +256,133 @@ def test_front_end_back_end_down_then_up(daemon, lab, dovecot):
 
 def test_two_hosts_front_to_back(daemon, lab):
     """Two of our hosts: a front end (SMTP in, queue, LMTP out) and a back
-    end (lmtp_listen, mailboxes). The back end refuses one recipient it does
-    not know: that one bounces at the front, the other is delivered."""
-    back = lmtp_backend(daemon, lab, queue="queue-back")
-    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    end (lmtp_listen, mailboxes). The back end does not know carol: she is
+    refused there with 5xx and bounces at the front; the others are
+    delivered once."""
+    lab.add_user("alice", "alice")
     lab.add_user("carol", "carol")
-    # The back end's accounts lack carol: copy its passwd without her.
-    send(f.port, ["demo@lab.test", "alice@lab.test"], message("front to back"))
-    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 1
+    partial = lab.dir / "back-passwd"
+    partial.write_text("".join(l for l in lab.passwd_file.read_text().splitlines(True)
+                               if not l.startswith("carol:")))
+    back = lmtp_backend(daemon, lab, f"passwd_file={partial}", queue="queue-back")
+    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    send(f.port, ["demo@lab.test", "carol@lab.test", "alice@lab.test"], message("front to back"))
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 2
                     and len(maildir(lab.users["alice"])) == 1), (f.log(), back.log())
     assert wait_for(lambda: not queued(lab))
-    got = maildir(lab.users["demo"])[0].read_bytes()
-    assert b"with LMTP" in got and b"with ESMTP" in got
+    texts = [p.read_bytes() for p in maildir(lab.users["demo"])]
+    got = [t for t in texts if b"multipart/report" not in t]
+    assert len(got) == 1 and b"with LMTP" in got[0] and b"with ESMTP" in got[0]
+    dsn = [t for t in texts if b"multipart/report" in t]
+    assert len(dsn) == 1 and b"carol@lab.test" in dsn[0] and b"5.1.1" in dsn[0]
+    assert maildir(lab.users["carol"]) == []
+
+
+# ------------------------------------------------------------ hostile input and kill -9
+
+
+def test_ten_megabytes_of_random_bytes_on_the_lmtp_port(daemon, lab):
+    """10 MB of random bytes: the session answers or hangs up, nothing is
+    stored, and the next client is served."""
+    d = lmtp_backend(daemon, lab)
+    rnd = random.Random(15)
+    junk = rnd.randbytes(10 * 1024 * 1024)
+    s = socket.create_connection((HOST, d.port), timeout=30)
+    s.settimeout(30)
+    sent = 0
+    try:
+        while sent < len(junk):
+            sent += s.send(junk[sent:sent + 65536])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    # The server gave up on it (too many errors) or is still reading.
+    try:
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+    codes, data, after = lmtp_dialogue(d.port, ["demo@lab.test"], message("after the junk"))
+    assert codes == [250] and data == 354 and [a[0] for a in after] == [250]
+    msgs = maildir(lab.users["demo"])
+    assert len(msgs) == 1 and b"after the junk" in msgs[0].read_bytes()
+    assert d.alive()
+
+
+def all_processes(pid):
+    """A daemon's master and every process below it (read from /proc at
+    once: mid-DATA does not last long)."""
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = open(f"/proc/{p}/stat").read()
+            except OSError:
+                continue
+            parent[int(p)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, level = [pid], [pid]
+    while level:
+        level = [c for c, pp in parent.items() if pp in level]
+        out += level
+    return out
+
+
+def kill_all(d):
+    for p in all_processes(d.pid):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    d.proc.wait(timeout=10)
+
+
+def spilled(lab, queue):
+    """A message being received past what a session keeps in memory."""
+    t = lab.dir / queue / "tmp"
+    return t.is_dir() and any(t.iterdir())
+
+
+BIG = message("big", "x" * 70 + "\r\n" + ("y" * 998 + "\r\n") * 30000)
+
+
+def test_kill_9_of_the_back_end_mid_data(daemon, lab):
+    """The back end dies mid-DATA: the front end keeps the message queued
+    and delivers it, once, when the back end is back."""
+    back = lmtp_backend(daemon, lab, queue="queue-back")
+    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    send(f.port, ["demo@lab.test"], BIG)
+    assert wait_for(lambda: spilled(lab, "queue-back"), step=0.002), f.log()
+    kill_all(back)
+    assert wait_for(lambda: "status=deferred" in f.log()), f.log()
+    assert len(queued(lab)) == 1 and maildir(lab.users["demo"]) == []
+    back = lmtp_backend(daemon, lab, queue="queue-back", port=back.port)
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) >= 1, timeout=30), f.log()
+    assert wait_for(lambda: not queued(lab))
+    time.sleep(1)
+    msgs = maildir(lab.users["demo"])
+    assert len(msgs) == 1 and msgs[0].stat().st_size > 29_000_000
+
+
+def test_kill_9_of_the_front_end_mid_data(daemon, lab):
+    """The front end dies mid-DATA: the back end stores nothing of the cut
+    message; the front end, restarted on its queue, delivers it once."""
+    back = lmtp_backend(daemon, lab, queue="queue-back")
+    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    send(f.port, ["demo@lab.test"], BIG)
+    assert wait_for(lambda: spilled(lab, "queue-back"), step=0.002), f.log()
+    # Hold the back end where it is (mid-DATA) while the front end dies.
+    held = all_processes(back.pid)
+    for p in held:
+        os.kill(p, signal.SIGSTOP)
+    kill_all(f)
+    for p in held:
+        os.kill(p, signal.SIGCONT)
+    assert wait_for(lambda: "during DATA; nothing stored" in back.log()), back.log()
+    assert maildir(lab.users["demo"]) == []
+    assert len(queued(lab)) == 1
+    f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) >= 1, timeout=30), f.log()
+    assert wait_for(lambda: not queued(lab))
+    time.sleep(1)
+    assert len(maildir(lab.users["demo"])) == 1

@@ -178,6 +178,9 @@ pub fn serve_reusable(
             "session with {peer} ended after {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // Closed here, not once the next connection comes: a client still
+        // sending must meet a closed socket, not a full buffer.
+        drop(tcp);
         // The monitor serves the next connection it is handed (it never
         // read the network and is still root); the pre-login process only
         // when it waits for one (services without logins), else a new one
