@@ -386,3 +386,98 @@ def test_kill_9_of_the_front_end_mid_data(daemon, lab):
     assert wait_for(lambda: not queued(lab))
     time.sleep(1)
     assert len(maildir(lab.users["demo"])) == 1
+
+
+# ------------------------------------------------------------ Postfix as the front end
+
+
+class Postfix:
+    """A private Postfix instance whose local mailboxes are behind LMTP
+    (`mailbox_transport = lmtp:...`), as Postfix's LMTP_README sets it up."""
+
+    def __init__(self, lab, lmtp_port):
+        need("postfix")
+        if not IS_ROOT:
+            pytest.skip("a private Postfix instance needs root")
+        self.port = free_port()
+        p = lab.dir / "postfix"
+        self.dir = p
+        for sub in ("etc", "spool", "data"):
+            (p / sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown(p / "data", "postfix")
+        master = []
+        for line in Path("/etc/postfix/master.cf").read_text().splitlines():
+            f = line.split()
+            if line.startswith("smtp ") and len(f) >= 8 and f[1] == "inet":
+                line = f"127.0.0.1:{self.port} inet n - n - - smtpd"
+            elif line[:1].isalnum() and len(f) >= 8 and f[4] == "y":
+                f[4] = "n"
+                line = " ".join(f)
+            master.append(line)
+        (p / "etc" / "master.cf").write_text("\n".join(master) + "\n")
+        (p / "etc" / "main.cf").write_text(f"""
+compatibility_level = 3.6
+queue_directory = {p}/spool
+data_directory = {p}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pf.lab.test
+mydomain = lab.test
+mydestination = lab.test, localhost
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+mailbox_transport = lmtp:inet:127.0.0.1:{lmtp_port}
+maillog_file = {p}/maillog
+maillog_file_prefixes = {p}
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+""")
+        r = subprocess.run(["postfix", "-c", str(p / "etc"), "start"], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr + self.log()
+        wait_port(self.port)
+
+    def log(self):
+        try:
+            return (self.dir / "maillog").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", str(self.dir / "etc"), "stop"], capture_output=True,
+                       timeout=60)
+
+
+@pytest.mark.parametrize("back_end", ["classicd", "dovecot"])
+def test_postfix_delivers_into_lmtp_listen(daemon, lab, dovecot, back_end):
+    """Postfix as the front end, mailboxes behind LMTP: our lmtp_listen, and
+    Dovecot's LMTP as the reference for the same scenario. An unknown
+    recipient is refused by the back end and bounced by Postfix."""
+    lab.add_user("alice", "alice")
+    if back_end == "classicd":
+        back = lmtp_backend(daemon, lab, "local_domains=lab.test,localhost,pf.lab.test",
+                            queue="queue-back")
+        port, back_log = back.port, back.log
+    else:
+        dv = dovecot()
+        port, back_log = dv.port, dv.log
+    pf = Postfix(lab, port)
+    try:
+        send(pf.port, ["demo@lab.test", "alice@lab.test", "nosuch@lab.test"],
+             message("through postfix"))
+        assert wait_for(lambda: len(maildir(lab.users["alice"])) == 1
+                        and len(maildir(lab.users["demo"])) == 2, timeout=60), \
+            (pf.log(), back_log())
+        texts = [p.read_bytes() for p in maildir(lab.users["demo"])]
+        assert any(b"Subject: through postfix" in t and b"multipart/report" not in t
+                   for t in texts)
+        bounce = [t for t in texts if b"Undelivered Mail" in t or b"multipart/report" in t]
+        assert len(bounce) == 1 and b"nosuch" in bounce[0], texts
+        assert "status=sent" in pf.log() and "status=bounced" in pf.log()
+    finally:
+        pf.stop()
