@@ -353,6 +353,101 @@ impl Session {
     }
 }
 
+/// Drive a session through three messages with the LMTP server's side
+/// read from `data` (reply lines, LF-separated). Checks that every command
+/// written is one line our own parser takes, and that every recipient of
+/// every message ends with exactly one result, whatever the server says or
+/// however it breaks off. Panics when one breaks. For cargo-fuzz
+/// (`fuzz/fuzz_targets/lmtp_client.rs`).
+pub fn fuzz_lmtp_client(data: &[u8]) {
+    use super::client::{ClientRcpt, ReplyReader};
+    let msgs: Vec<ClientMessage> = (0..3)
+        .map(|m| ClientMessage {
+            sender: format!("s{m}@x.test"),
+            size: 100 * (m as u64 + 1),
+            body_8bit: m == 1,
+            smtputf8: false,
+            ret: Some("HDRS"),
+            envid: Some(format!("env +{m}")),
+            rcpts: (0..=m)
+                .map(|i| ClientRcpt {
+                    index: i * 3,
+                    address: format!("u{i}@y.test"),
+                    notify: Some("SUCCESS,FAILURE".into()),
+                    orcpt: Some(format!("rfc822;U{i}+x@y.test")),
+                })
+                .collect(),
+        })
+        .collect();
+    let check = |step: &Step| {
+        if let Step::Send(lines) = step {
+            assert!(!lines.is_empty());
+            for c in lines {
+                assert!(!c.contains(['\r', '\n']), "{c:?}");
+                if let Err(e) = crate::smtp::command::parse(c.as_bytes()) {
+                    panic!("the client wrote {c:?}, which we refuse: {e:?}");
+                }
+            }
+        }
+    };
+    let settled = |s: &mut Session, m: &ClientMessage| {
+        let results = s.take_results();
+        for r in &m.rcpts {
+            let n = results.iter().filter(|(i, _)| *i == r.index).count();
+            assert_eq!(n, 1, "recipient {} has {n} results", r.index);
+        }
+        assert_eq!(results.len(), m.rcpts.len());
+    };
+    let mut s = Session::new("front.test");
+    let mut reader = ReplyReader::default();
+    let mut lines = data
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let (mut next, mut in_flight, mut quitting) = (0, None, false);
+    let mut step = Step::Read;
+    loop {
+        match step {
+            Step::Ready => {
+                if let Some(m) = in_flight.take() {
+                    settled(&mut s, &msgs[m]);
+                }
+                step = if next < msgs.len() && !quitting {
+                    in_flight = Some(next);
+                    next += 1;
+                    s.begin(msgs[next - 1].clone())
+                } else {
+                    quitting = true;
+                    s.quit()
+                };
+                check(&step);
+                continue;
+            }
+            Step::Close(_) => {
+                if let Some(m) = in_flight.take() {
+                    settled(&mut s, &msgs[m]);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let reply = loop {
+            let Some(line) = lines.next() else {
+                break Err("connection closed".to_string());
+            };
+            match reader.feed(line) {
+                Ok(Some(r)) => break Ok(r),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        step = match reply {
+            Ok(r) => s.on_reply(r),
+            Err(e) => s.connection_failed(&e),
+        };
+        check(&step);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::client::ClientRcpt;
@@ -404,7 +499,7 @@ mod tests {
             .into_iter()
             .map(|(i, r)| (i, r.outcome))
             .collect();
-        r.sort();
+        r.sort_by_key(|(i, _)| *i);
         r
     }
 
@@ -537,6 +632,27 @@ mod tests {
         s.on_reply(reply(250, &[]));
         s.on_reply(reply(550, &[]));
         assert!(matches!(s.on_reply(reply(354, &[])), Step::Close(_)));
+    }
+
+    #[test]
+    fn fuzz_entry_on_real_dialogues() {
+        fuzz_lmtp_client(b"");
+        fuzz_lmtp_client(b"220 x\n250-b\n250 PIPELINING\n");
+        let mut d = b"220 x\n250-b\n250-DSN\n250 PIPELINING\n".to_vec();
+        for m in 0..3 {
+            d.extend(b"250 ok\n");
+            for _ in 0..=m {
+                d.extend(b"250 ok\n");
+            }
+            d.extend(b"354 go\n");
+            for _ in 0..=m {
+                d.extend(b"452 4.2.2 full\n");
+            }
+        }
+        d.extend(b"221 bye\n");
+        fuzz_lmtp_client(&d);
+        fuzz_lmtp_client(b"220 x\n250 b\n250 ok\n550 no\n354 go\n");
+        fuzz_lmtp_client(b"220 x\n250 b\n451 later\n250 ok\n");
     }
 
     #[test]
