@@ -32,7 +32,7 @@ def message(subject, body="hello"):
 
 def lmtp_backend(daemon, lab, *extra, **kw):
     """An smtpd whose only listener is LMTP."""
-    return start_smtpd(daemon, lab, *extra, listen_key="lmtp_listen", **kw)
+    return start_smtpd(daemon, lab, "listen=", *extra, listen_key="lmtp_listen", **kw)
 
 
 def lmtp_dialogue(port, rcpts, body, sender="a@far.test"):

@@ -76,8 +76,9 @@ fn classes() -> Vec<Class> {
         },
         Class {
             name: "lmtp",
-            // Connections to the LMTP server of mail_location.
-            workers: 4,
+            // Connections to the LMTP server of mail_location (Postfix
+            // opens up to 20 to one destination).
+            workers: 12,
             // Messages one connection carries before its worker ends.
             max_batch: 500,
             spread: true,
