@@ -395,7 +395,7 @@ class Postfix:
     """A private Postfix instance whose local mailboxes are behind LMTP
     (`mailbox_transport = lmtp:...`), as Postfix's LMTP_README sets it up."""
 
-    def __init__(self, lab, lmtp_port):
+    def __init__(self, lab, transport):
         need("postfix")
         if not IS_ROOT:
             pytest.skip("a private Postfix instance needs root")
@@ -431,7 +431,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
-mailbox_transport = lmtp:inet:127.0.0.1:{lmtp_port}
+mailbox_transport = {transport}
 maillog_file = {p}/maillog
 maillog_file_prefixes = {p}
 queue_run_delay = 1s
@@ -453,20 +453,22 @@ minimal_backoff_time = 1s
                        timeout=60)
 
 
-@pytest.mark.parametrize("back_end", ["classicd", "dovecot"])
+@pytest.mark.parametrize("back_end", ["classicd", "classicd-unix", "dovecot"])
 def test_postfix_delivers_into_lmtp_listen(daemon, lab, dovecot, back_end):
     """Postfix as the front end, mailboxes behind LMTP: our lmtp_listen, and
     Dovecot's LMTP as the reference for the same scenario. An unknown
     recipient is refused by the back end and bounced by Postfix."""
     lab.add_user("alice", "alice")
     if back_end == "classicd":
-        back = lmtp_backend(daemon, lab, "local_domains=lab.test,localhost,pf.lab.test",
-                            queue="queue-back")
-        port, back_log = back.port, back.log
+        back = lmtp_backend(daemon, lab, queue="queue-back")
+        transport, back_log = f"lmtp:inet:127.0.0.1:{back.port}", back.log
+    elif back_end == "classicd-unix":
+        back, path = unix_backend(daemon, lab, queue="queue-back")
+        transport, back_log = f"lmtp:unix:{path}", back.log
     else:
         dv = dovecot()
-        port, back_log = dv.port, dv.log
-    pf = Postfix(lab, port)
+        transport, back_log = f"lmtp:inet:127.0.0.1:{dv.port}", dv.log
+    pf = Postfix(lab, transport)
     try:
         send(pf.port, ["demo@lab.test", "alice@lab.test", "nosuch@lab.test"],
              message("through postfix"))
@@ -481,3 +483,70 @@ def test_postfix_delivers_into_lmtp_listen(daemon, lab, dovecot, back_end):
         assert "status=sent" in pf.log() and "status=bounced" in pf.log()
     finally:
         pf.stop()
+
+
+# ------------------------------------------------------------ a Unix socket
+
+
+def unix_backend(daemon, lab, *extra, **kw):
+    """A back end on a TCP port (to wait for) and a Unix socket."""
+    port = free_port()
+    path = lab.dir / "lmtp.sock"
+    d = lmtp_backend(daemon, lab, f"lmtp_listen={HOST}:{port}, unix:{path}", *extra,
+                     port=port, **kw)
+    return d, path
+
+
+def test_backend_on_a_unix_socket(daemon, lab):
+    """lmtp_listen = unix:PATH: the same LMTP, for local clients (relay_from
+    does not apply: they have no address; the socket's directory guards it)."""
+    d, path = unix_backend(daemon, lab, "relay_from=192.0.2.0/24")
+    assert path.is_socket() and path.stat().st_mode & 0o777 == 0o666
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(path))
+    f = s.makefile("rwb")
+
+    def reply():
+        lines = []
+        while True:
+            line = f.readline().rstrip(b"\r\n").decode()
+            lines.append(line)
+            if line[3:4] != "-":
+                return int(line[:3]), lines
+
+    def cmd(line):
+        f.write(line.encode() + b"\r\n")
+        f.flush()
+        return reply()
+
+    assert reply()[0] == 220
+    assert cmd("LHLO local.test")[0] == 250
+    assert cmd("MAIL FROM:<a@far.test>")[0] == 250
+    assert cmd("RCPT TO:<demo@lab.test>")[0] == 250
+    assert cmd("RCPT TO:<nosuch@lab.test>")[0] == 550
+    assert cmd("DATA")[0] == 354
+    f.write(message("over a unix socket").encode() + b".\r\n")
+    f.flush()
+    code, lines = reply()
+    assert code == 250 and "<demo@lab.test>" in lines[0]
+    assert cmd("QUIT")[0] == 221
+    s.close()
+    got = maildir(lab.users["demo"])
+    assert len(got) == 1 and b"over a unix socket" in got[0].read_bytes()
+    # Over TCP the same back end still keeps to relay_from.
+    assert Raw(d.port).greeting[0] == 554
+    # The socket goes with the daemon.
+    d.stop()
+    assert not path.exists()
+
+
+def test_two_hosts_over_a_unix_socket(daemon, lab):
+    """mail_location = lmtp:unix:PATH into our own back end's socket."""
+    back, path = unix_backend(daemon, lab, queue="queue-back")
+    f = front(daemon, lab, f"lmtp:unix:{path}")
+    send(f.port, ["demo@lab.test", "alice@lab.test"], message("by the socket"))
+    assert wait_for(lambda: len(maildir(lab.users["demo"])) == 1
+                    and len(maildir(lab.users["alice"])) == 1), (f.log(), back.log())
+    assert wait_for(lambda: not queued(lab))
+    assert f"relay=lmtp:unix:{path}" in f.log()

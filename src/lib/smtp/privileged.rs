@@ -50,6 +50,10 @@ fn unmapped(ip: IpAddr) -> IpAddr {
 /// address as a domain literal (RFC 5321 4.1.3).
 pub fn local_domains(config: &Config, local: IpAddr) -> Vec<String> {
     let mut domains = config.local_domains.clone();
+    if local.is_unspecified() {
+        // A Unix socket's connection: no address of ours to name.
+        return domains;
+    }
     match unmapped(local) {
         IpAddr::V4(a) => domains.push(format!("[{a}]")),
         IpAddr::V6(a) => domains.push(format!("[ipv6:{a}]")),

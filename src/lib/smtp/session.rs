@@ -44,6 +44,7 @@ impl TcpProtocol for Smtp {
         let peer_ip = unmapped(s.conn.peer.ip());
         let local_domains = super::privileged::local_domains(config, s.conn.local.ip());
         let lmtp = s.kind == ListenKind::Extra("lmtp_listen");
+        let local_client = crate::net::is_unix_peer(&s.conn.peer);
         let cfg = state::Config {
             hostname: hostname.clone(),
             local_domains,
@@ -68,15 +69,20 @@ impl TcpProtocol for Smtp {
         let mut d = Driver {
             d: Dialogue::new(s.conn, s.tls, LINE_MAX),
             state: State::new(cfg),
-            client: format!("[{peer_ip}]"),
+            client: if local_client {
+                "[unix]".to_string()
+            } else {
+                format!("[{peer_ip}]")
+            },
             peer_ip,
             monitor: s.monitor,
             last: String::new(),
             queue_ready: true,
         };
-        if lmtp && !config.relay_client(peer_ip) {
+        if lmtp && !local_client && !config.relay_client(peer_ip) {
             // LMTP hands mail to mailboxes without further checks: only
-            // the MTAs of relay_from may speak it.
+            // the MTAs of relay_from (or of this host, through a Unix
+            // socket) may speak it.
             log::info!("reject: LMTP connection from {peer_ip}: not in relay_from");
             d.reply(&Reply::new(
                 554,
