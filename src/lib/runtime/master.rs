@@ -573,11 +573,7 @@ pub fn run_standalone(
         }
     }
     master.start_companion();
-    let addrs: Vec<String> = master
-        .listeners
-        .iter()
-        .map(Listener::name)
-        .collect();
+    let addrs: Vec<String> = master.listeners.iter().map(Listener::name).collect();
     log::info!("{} started, listening on {}", service.name, addrs.join(" "));
     master.serve(&mut signals);
     log::info!(

@@ -351,12 +351,18 @@ mod tests {
     #[test]
     fn lmtp_locations() {
         let c = config(&["mail_location=lmtp:127.0.0.1:2424"]).unwrap();
-        assert_eq!(c.lmtp, Some(LmtpTarget::Tcp(hp("127.0.0.1", 2424).unwrap())));
+        assert_eq!(
+            c.lmtp,
+            Some(LmtpTarget::Tcp(hp("127.0.0.1", 2424).unwrap()))
+        );
         let c = config(&["mail_location=LMTP:unix:/run/dovecot/lmtp"]).unwrap();
         assert_eq!(c.lmtp, Some(LmtpTarget::Unix("/run/dovecot/lmtp".into())));
         assert_eq!(c.lmtp.unwrap().to_string(), "unix:/run/dovecot/lmtp");
         let c = config(&["mail_location=lmtp:store.example"]).unwrap();
-        assert_eq!(c.lmtp, Some(LmtpTarget::Tcp(hp("store.example", 24).unwrap())));
+        assert_eq!(
+            c.lmtp,
+            Some(LmtpTarget::Tcp(hp("store.example", 24).unwrap()))
+        );
         let c = config(&["mail_location=lmtp:[::1]:24"]).unwrap();
         assert_eq!(c.lmtp.unwrap().to_string(), "[::1]:24");
         assert_eq!(config(&[]).unwrap().lmtp, None);

@@ -352,7 +352,15 @@ impl Path {
         let id = incoming.id().to_string();
         let per: Vec<Envelope> = accepted
             .iter()
-            .map(|a| envelope(&c.sender, &c.params, std::slice::from_ref(a), &c.helo, peer_ip))
+            .map(|a| {
+                envelope(
+                    &c.sender,
+                    &c.params,
+                    std::slice::from_ref(a),
+                    &c.helo,
+                    peer_ip,
+                )
+            })
             .collect();
         log::info!(
             "{id}: from=<{}>, size={}, nrcpt={}, client={}[{peer_ip}] (LMTP)",
@@ -431,7 +439,10 @@ impl Path {
                 Ok(id) => (250, format!("Ok: queued as {id}")),
                 Err(e) => {
                     log::error!("queue commit failed: {e}");
-                    (451, "4.3.0 Error: queue file write error, try again later".into())
+                    (
+                        451,
+                        "4.3.0 Error: queue file write error, try again later".into(),
+                    )
                 }
             });
         }
@@ -456,7 +467,10 @@ fn failure_reply(outcome: Outcome, text: &str) -> (u16, String) {
     let permanent = outcome == Outcome::Failed;
     let mut rest = text.trim();
     // A text may start with a reply code ("550 5.1.1 ...").
-    if rest.len() > 4 && rest.as_bytes()[..3].iter().all(u8::is_ascii_digit) && rest.as_bytes()[3] == b' ' {
+    if rest.len() > 4
+        && rest.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+        && rest.as_bytes()[3] == b' '
+    {
         rest = &rest[4..];
     }
     let class = if permanent { '5' } else { '4' };

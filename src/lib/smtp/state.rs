@@ -496,9 +496,10 @@ impl State {
                 "4.3.0",
                 "Error: queue file write error, try again later",
             ),
-            DataOutcome::PerRecipient(replies) => replies.into_iter().next().unwrap_or_else(|| {
-                Reply::new(451, "4.3.0", "Error: no outcome, try again later")
-            }),
+            DataOutcome::PerRecipient(replies) => replies
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Reply::new(451, "4.3.0", "Error: no outcome, try again later")),
         }
     }
 
@@ -525,7 +526,11 @@ impl State {
         };
         replies.truncate(n);
         while replies.len() < n {
-            replies.push(Reply::new(451, "4.3.0", "Error: no outcome, try again later"));
+            replies.push(Reply::new(
+                451,
+                "4.3.0",
+                "Error: no outcome, try again later",
+            ));
         }
         self.in_data = false;
         self.txn = None;

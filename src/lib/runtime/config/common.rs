@@ -68,7 +68,10 @@ impl Common {
             _ => {}
         }
         if !s.unix_paths("tls_listen").is_empty() {
-            return Err(err("tls_listen", "unix: sockets are plain listeners".into()));
+            return Err(err(
+                "tls_listen",
+                "unix: sockets are plain listeners".into(),
+            ));
         }
         let unix_listen = std::iter::once("listen")
             .chain(extra_listeners.iter().copied())
@@ -170,8 +173,14 @@ mod tests {
         assert_eq!(c.passwd_file, Some(PathBuf::from("/etc/lab.passwd")));
         assert_eq!(c.extra_listen[0].1, vec!["127.0.0.1:587".parse().unwrap()]);
         let c = build(&["submission_listen=unix:/run/s, 127.0.0.1:587"]).unwrap();
-        assert_eq!(c.unix_listen, vec![("submission_listen", PathBuf::from("/run/s"))]);
-        assert_eq!(build(&["tls_listen=unix:/run/t"]).unwrap_err().key, "tls_listen");
+        assert_eq!(
+            c.unix_listen,
+            vec![("submission_listen", PathBuf::from("/run/s"))]
+        );
+        assert_eq!(
+            build(&["tls_listen=unix:/run/t"]).unwrap_err().key,
+            "tls_listen"
+        );
         assert_eq!(c.nopriv_user, "_classicd");
         assert_eq!(c.login_timeout, Duration::from_secs(5));
         assert_eq!(c.login_attempts, u32::MAX);

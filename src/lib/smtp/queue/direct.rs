@@ -76,34 +76,34 @@ pub fn deliver_one(
         return (Outcome::Deferred, "4.4.0 not a local mailbox".into());
     };
     let (outcome, text) = match local::lookup(auth, account) {
-            Err(failed) => failed,
-            // An smtpd session is a single-threaded process (it starts no
-            // threads), so switching the process's effective ids for the
-            // delivery affects nothing else. Without root this only works
-            // for our own uid; other accounts are the queue's (which will
-            // say why).
-            Ok(acct) => match auth::act_as(&acct) {
-                Ok(_acting) => {
-                    let spec = mailbox_spec.as_deref();
-                    local::deliver_to(&acct, spec, mail_location, sender, data)
-                }
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    (Outcome::Deferred, format!("4.3.0 not delivered here: {e}"))
-                }
-                Err(e) => (
-                    Outcome::Deferred,
-                    format!("4.3.0 cannot act as {account}: {e}"),
-                ),
-            },
-        };
-        if outcome == Outcome::Sent {
-            log::info!(
-                "{id}: to=<{}>, relay=local, status=sent ({text})",
-                r.address
-            );
-        } else {
-            log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
-        }
+        Err(failed) => failed,
+        // An smtpd session is a single-threaded process (it starts no
+        // threads), so switching the process's effective ids for the
+        // delivery affects nothing else. Without root this only works
+        // for our own uid; other accounts are the queue's (which will
+        // say why).
+        Ok(acct) => match auth::act_as(&acct) {
+            Ok(_acting) => {
+                let spec = mailbox_spec.as_deref();
+                local::deliver_to(&acct, spec, mail_location, sender, data)
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                (Outcome::Deferred, format!("4.3.0 not delivered here: {e}"))
+            }
+            Err(e) => (
+                Outcome::Deferred,
+                format!("4.3.0 cannot act as {account}: {e}"),
+            ),
+        },
+    };
+    if outcome == Outcome::Sent {
+        log::info!(
+            "{id}: to=<{}>, relay=local, status=sent ({text})",
+            r.address
+        );
+    } else {
+        log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
+    }
     (outcome, text)
 }
 

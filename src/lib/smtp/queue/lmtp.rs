@@ -311,9 +311,8 @@ impl Session {
                 if r.code == 354 {
                     if self.accepted.is_empty() {
                         // RFC 2033 4.2: without a recipient DATA must fail.
-                        return self.fail(&format!(
-                            "4.4.2 {r} (DATA accepted without a recipient)"
-                        ));
+                        return self
+                            .fail(&format!("4.4.2 {r} (DATA accepted without a recipient)"));
                     }
                     for k in 0..self.accepted.len() {
                         self.expect.push_back(Expect::Delivery(k));
@@ -554,10 +553,7 @@ mod tests {
             s.on_reply(reply(450, &[])),
             Step::Send(vec!["RCPT TO:<u1@y.test>".into()])
         );
-        assert_eq!(
-            s.on_reply(reply(250, &[])),
-            Step::Send(vec!["DATA".into()])
-        );
+        assert_eq!(s.on_reply(reply(250, &[])), Step::Send(vec!["DATA".into()]));
         assert_eq!(s.on_reply(reply(354, &[])), Step::SendBody);
         assert_eq!(s.on_reply(reply(250, &[])), Step::Ready);
         assert_eq!(
@@ -567,10 +563,7 @@ mod tests {
         // Nobody accepted: RSET, not DATA.
         s.begin(msg(1));
         s.on_reply(reply(250, &[]));
-        assert_eq!(
-            s.on_reply(reply(550, &[])),
-            Step::Send(vec!["RSET".into()])
-        );
+        assert_eq!(s.on_reply(reply(550, &[])), Step::Send(vec!["RSET".into()]));
         assert_eq!(s.on_reply(reply(250, &[])), Step::Ready);
         assert_eq!(outcomes(&mut s), vec![(10, Outcome::Failed)]);
     }
@@ -582,10 +575,7 @@ mod tests {
         assert_eq!(s.on_reply(reply(451, &["4.3.0 later"])), Step::Read);
         assert_eq!(s.on_reply(reply(503, &[])), Step::Read);
         assert_eq!(s.on_reply(reply(503, &[])), Step::Read);
-        assert_eq!(
-            s.on_reply(reply(503, &[])),
-            Step::Send(vec!["RSET".into()])
-        );
+        assert_eq!(s.on_reply(reply(503, &[])), Step::Send(vec!["RSET".into()]));
         assert_eq!(s.on_reply(reply(250, &[])), Step::Ready);
         assert_eq!(
             outcomes(&mut s),

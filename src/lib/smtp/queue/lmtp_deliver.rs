@@ -11,8 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::client::{ClientMessage, Outcome, Reply, ReplyReader, MAX_REPLY_LINE};
-use super::local::At;
 use super::lmtp::{Session, Step};
+use super::local::At;
 use super::relay::{write_stuffed, Timeouts};
 use super::spool::StoredEnvelope;
 use crate::net::{Line, LineBuf};
@@ -276,13 +276,14 @@ pub fn deliver_batch(
     report: &mut dyn FnMut(&str, usize, Outcome, String),
 ) {
     let t = Timeouts::default();
-    let defer_all = |from: usize, why: &str, report: &mut dyn FnMut(&str, usize, Outcome, String)| {
-        for q in &batch[from..] {
-            for r in &q.msg.rcpts {
-                report(&q.id, r.index, Outcome::Deferred, why.to_string());
+    let defer_all =
+        |from: usize, why: &str, report: &mut dyn FnMut(&str, usize, Outcome, String)| {
+            for q in &batch[from..] {
+                for r in &q.msg.rcpts {
+                    report(&q.id, r.index, Outcome::Deferred, why.to_string());
+                }
             }
-        }
-    };
+        };
     let Some(mut conn) = conn else {
         defer_all(0, failed_connect, report);
         return;
@@ -330,7 +331,10 @@ mod tests {
             lmtp_address("demo", "postmaster@Example.ORG", &domains),
             "demo@example.org"
         );
-        assert_eq!(lmtp_address("demo", "demo@[127.0.0.1]", &domains), "demo@lab.test");
+        assert_eq!(
+            lmtp_address("demo", "demo@[127.0.0.1]", &domains),
+            "demo@lab.test"
+        );
         assert_eq!(lmtp_address("demo", "demo", &domains), "demo@lab.test");
         assert_eq!(lmtp_address("demo", "demo", &[]), "demo");
     }

@@ -33,10 +33,10 @@ use nix::unistd::Pid;
 
 use super::bounce::{self, DsnAction, DsnRcpt};
 use super::client::Outcome;
+use super::lmtp_deliver::lmtp_address;
 use super::local::{At, LocalTask};
 use super::route::{self, NextHop};
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
-use super::lmtp_deliver::lmtp_address;
 use super::worker::{self, Job, LmtpTask, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
 use crate::auth::Authenticator;

@@ -10,10 +10,10 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::client::{ClientMessage, ClientRcpt, Outcome};
+use super::lmtp_deliver::{self, Queued};
 use super::local::{self, At, LocalTask};
 use super::route::NextHop;
 use super::spool::{self, StoredEnvelope};
-use super::lmtp_deliver::{self, Queued};
 use super::{dns, relay, Notify, Ret};
 use crate::auth::{self, Authenticator};
 use crate::smtp::Config;
