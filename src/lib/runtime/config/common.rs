@@ -172,6 +172,10 @@ mod tests {
         assert_eq!(c.banner.as_deref(), Some("hello there"));
         assert_eq!(c.passwd_file, Some(PathBuf::from("/etc/lab.passwd")));
         assert_eq!(c.extra_listen[0].1, vec!["127.0.0.1:587".parse().unwrap()]);
+        assert_eq!(c.nopriv_user, "_classicd");
+        assert_eq!(c.login_timeout, Duration::from_secs(5));
+        assert_eq!(c.login_attempts, u32::MAX);
+        assert_eq!(build(&["log=stderr"]).unwrap().log, Some(LogTo::Stderr));
         let c = build(&["submission_listen=unix:/run/s, 127.0.0.1:587"]).unwrap();
         assert_eq!(
             c.unix_listen,
@@ -181,10 +185,6 @@ mod tests {
             build(&["tls_listen=unix:/run/t"]).unwrap_err().key,
             "tls_listen"
         );
-        assert_eq!(c.nopriv_user, "_classicd");
-        assert_eq!(c.login_timeout, Duration::from_secs(5));
-        assert_eq!(c.login_attempts, u32::MAX);
-        assert_eq!(build(&["log=stderr"]).unwrap().log, Some(LogTo::Stderr));
     }
 
     #[test]
