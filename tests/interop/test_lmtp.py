@@ -328,12 +328,16 @@ def all_processes(pid):
     return out
 
 
-def kill_all(d):
-    for p in all_processes(d.pid):
+def signal_all(pids, sig):
+    for p in pids:
         try:
-            os.kill(p, signal.SIGKILL)
+            os.kill(p, sig)
         except OSError:
             pass
+
+
+def kill_all(d):
+    signal_all(all_processes(d.pid), signal.SIGKILL)
     d.proc.wait(timeout=10)
 
 
@@ -343,6 +347,18 @@ def spilled(lab, queue):
     return t.is_dir() and any(t.iterdir())
 
 
+def warm(back):
+    """One LMTP connection that leaves the back end's session process idle
+    and reusable, so that the next connection goes to processes known in
+    advance (mid-DATA does not last long enough to look for them)."""
+    c = Raw(back.port)
+    c.cmd("LHLO warm.test")
+    c.cmd("QUIT")
+    c.close()
+    time.sleep(0.5)
+    return all_processes(back.pid)
+
+
 BIG = message("big", "x" * 70 + "\r\n" + ("y" * 998 + "\r\n") * 30000)
 
 
@@ -350,9 +366,11 @@ def test_kill_9_of_the_back_end_mid_data(daemon, lab):
     """The back end dies mid-DATA: the front end keeps the message queued
     and delivers it, once, when the back end is back."""
     back = lmtp_backend(daemon, lab, queue="queue-back")
+    held = warm(back)
     f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
     send(f.port, ["demo@lab.test"], BIG)
     assert wait_for(lambda: spilled(lab, "queue-back"), step=0.002), f.log()
+    signal_all(held, signal.SIGKILL)
     kill_all(back)
     assert wait_for(lambda: "status=deferred" in f.log()), f.log()
     assert len(queued(lab)) == 1 and maildir(lab.users["demo"]) == []
@@ -368,16 +386,16 @@ def test_kill_9_of_the_front_end_mid_data(daemon, lab):
     """The front end dies mid-DATA: the back end stores nothing of the cut
     message; the front end, restarted on its queue, delivers it once."""
     back = lmtp_backend(daemon, lab, queue="queue-back")
+    held = warm(back)
     f = front(daemon, lab, f"lmtp:{HOST}:{back.port}")
     send(f.port, ["demo@lab.test"], BIG)
     assert wait_for(lambda: spilled(lab, "queue-back"), step=0.002), f.log()
     # Hold the back end where it is (mid-DATA) while the front end dies.
+    signal_all(held, signal.SIGSTOP)
     held = all_processes(back.pid)
-    for p in held:
-        os.kill(p, signal.SIGSTOP)
+    signal_all(held, signal.SIGSTOP)
     kill_all(f)
-    for p in held:
-        os.kill(p, signal.SIGCONT)
+    signal_all(held, signal.SIGCONT)
     assert wait_for(lambda: "during DATA; nothing stored" in back.log()), back.log()
     assert maildir(lab.users["demo"]) == []
     assert len(queued(lab)) == 1

@@ -414,6 +414,7 @@ impl Path {
                 if outcome == Outcome::Sent {
                     sent += 1;
                 } else {
+                    log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
                     failure = Some((outcome, text));
                     left.push(r);
                 }

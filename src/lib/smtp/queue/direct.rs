@@ -50,16 +50,18 @@ pub fn deliver(
             left.push(r.clone());
             continue;
         }
-        if deliver_one(auth, mail_location, id, &env.sender, r, data).0 != Outcome::Sent {
+        let (outcome, text) = deliver_one(auth, mail_location, id, &env.sender, r, data);
+        if outcome != Outcome::Sent {
+            log::info!("{id}: to=<{}>: left to the queue: {text}", r.address);
             left.push(r.clone());
         }
     }
     left
 }
 
-/// Deliver `data` to one recipient, acting as it, and log the outcome as
-/// the runner does; a recipient that is not a local mailbox is Deferred
-/// (the queue's).
+/// Deliver `data` to one recipient, acting as it, and log a delivery as
+/// the runner does (a failure is the caller's to log); a recipient that is
+/// not a local mailbox is Deferred (the queue's).
 pub fn deliver_one(
     auth: &Authenticator,
     mail_location: &Location,
@@ -101,8 +103,6 @@ pub fn deliver_one(
             "{id}: to=<{}>, relay=local, status=sent ({text})",
             r.address
         );
-    } else {
-        log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
     }
     (outcome, text)
 }
