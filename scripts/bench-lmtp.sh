@@ -57,7 +57,7 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 # The recipient's messages: Dovecot writes new/ (cur/ once seen).
-count() { find "$W/home/bench/Maildir/new" "$W/home/bench/Maildir/cur" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+count() { { find "$W/home/bench/Maildir/new" "$W/home/bench/Maildir/cur" -maxdepth 1 -type f 2>/dev/null || true; } | wc -l; }
 
 median() {
     printf '%s\n' "$@" | sed 's/^timeout$/999999/' | sort -g | awk '{v[NR]=$1} END {
@@ -174,8 +174,8 @@ run() {
 
 echo "$N messages of $SIZE bytes, $SESSIONS sessions, into Dovecot's LMTP; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$WARMUP" -gt 0 ]; then
-    run classicd "$PORT_C" "$WARMUP" >/dev/null 2>&1
-    run postfix "$PORT_P" "$WARMUP" >/dev/null 2>&1
+    run classicd "$PORT_C" "$WARMUP" >/dev/null
+    run postfix "$PORT_P" "$WARMUP" >/dev/null
     echo "(warm-up: $WARMUP messages through each, not counted)"
 fi
 for round in $(seq "$ROUNDS"); do
