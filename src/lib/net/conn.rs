@@ -134,8 +134,7 @@ pub struct Conn {
 impl Conn {
     /// Wrap an accepted TCP stream; `line_capacity` bounds the line length.
     pub fn new(tcp: TcpStream, line_capacity: usize) -> io::Result<Conn> {
-        let peer = tcp.peer_addr()?;
-        let local = tcp.local_addr()?;
+        let (peer, local) = super::addresses(&tcp)?;
         // Replies are written whole, so small segments go out at once
         // instead of waiting for the client's delayed ACK.
         let _ = tcp.set_nodelay(true);

@@ -126,7 +126,14 @@ impl LineBuf {
                 self.end -= self.start;
                 self.start = 0;
             }
-            let n = r.read(&mut self.buf[self.end..])?;
+            // A stopped and continued process sees EINTR from a read with
+            // a timeout: nothing happened to the connection.
+            let n = loop {
+                match r.read(&mut self.buf[self.end..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
             if n == 0 {
                 self.clear();
                 return Ok(Line::Eof);
@@ -139,6 +146,31 @@ impl LineBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader interrupted (EINTR) before each read that gives bytes.
+    struct Interrupted<'a>(&'a [u8], bool);
+    impl Read for Interrupted<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.1 = !self.1;
+            if self.1 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = out.len().min(self.0.len()).min(3);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        let mut lb = LineBuf::new(64);
+        let mut r = Interrupted(b"MAIL FROM:<a@b>\r\n", false);
+        assert_eq!(
+            lb.read_line(&mut r, 60).unwrap(),
+            Line::Complete(b"MAIL FROM:<a@b>".to_vec(), Ending::CrLf)
+        );
+    }
 
     /// A reader that hands out its input a few bytes at a time.
     struct Trickle<'a>(&'a [u8], usize);

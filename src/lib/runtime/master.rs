@@ -8,8 +8,8 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -163,6 +163,16 @@ fn redirect_stdio_to_null() {
 enum Socketish {
     Tcp(TcpListener),
     Udp(UdpSocket),
+    /// A Unix-domain stream socket and its path (removed with it).
+    Unix(UnixListener, PathBuf),
+}
+
+impl Drop for Socketish {
+    fn drop(&mut self) {
+        if let Socketish::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 struct Listener {
@@ -178,8 +188,52 @@ impl Listener {
         match &self.sock {
             Socketish::Tcp(l) => l.as_fd(),
             Socketish::Udp(u) => u.as_fd(),
+            Socketish::Unix(l, _) => l.as_fd(),
         }
     }
+
+    /// How logs name it.
+    fn name(&self) -> String {
+        match &self.sock {
+            Socketish::Unix(_, path) => format!("unix:{}", path.display()),
+            _ => self.addr.to_string(),
+        }
+    }
+}
+
+/// The configured Unix-socket listeners with the list each came from.
+fn wanted_unix(s: &Settings) -> Vec<(PathBuf, ListenKind)> {
+    s.common()
+        .unix_listen
+        .iter()
+        .map(|(key, path)| {
+            let kind = match *key {
+                "listen" => ListenKind::Plain,
+                key => ListenKind::Extra(key),
+            };
+            (path.clone(), kind)
+        })
+        .collect()
+}
+
+/// Bind a Unix-domain stream socket at `path` (a stale socket left there
+/// is replaced, anything else is not), mode 0666: who may connect is for
+/// the directory it is in to say.
+fn bind_unix(path: &Path) -> io::Result<Socketish> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    l.set_nonblocking(true)?;
+    Ok(Socketish::Unix(l, path.to_path_buf()))
 }
 
 /// Every configured address with the list it came from. (`Common` holds the
@@ -230,6 +284,18 @@ fn bind_all(service: &Service, s: &Settings) -> Result<Vec<Listener>, String> {
             busy: false,
         });
     }
+    if !matches!(service.handler, Handler::Udp(_)) {
+        for (path, kind) in wanted_unix(s) {
+            let sock = bind_unix(&path)
+                .map_err(|e| format!("cannot bind unix:{}: {e}", path.display()))?;
+            out.push(Listener {
+                sock,
+                kind,
+                addr: crate::net::UNIX_PEER,
+                busy: false,
+            });
+        }
+    }
     if out.is_empty() {
         return Err("no listening address configured".into());
     }
@@ -266,6 +332,7 @@ fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
         let addr = match &sock {
             Socketish::Tcp(l) => l.local_addr().ok()?,
             Socketish::Udp(u) => u.local_addr().ok()?,
+            Socketish::Unix(..) => return None,
         };
         let kind = wanted
             .iter()
@@ -506,11 +573,7 @@ pub fn run_standalone(
         }
     }
     master.start_companion();
-    let addrs: Vec<String> = master
-        .listeners
-        .iter()
-        .map(|l| l.addr.to_string())
-        .collect();
+    let addrs: Vec<String> = master.listeners.iter().map(Listener::name).collect();
     log::info!("{} started, listening on {}", service.name, addrs.join(" "));
     master.serve(&mut signals);
     log::info!(
@@ -665,7 +728,9 @@ impl Master<'_> {
         };
         let old: Vec<_> = wanted_addresses(self.service, &self.settings);
         let new: Vec<_> = wanted_addresses(self.service, &settings);
-        if old != new && !self.from_systemd {
+        if (old != new || wanted_unix(&self.settings) != wanted_unix(&settings))
+            && !self.from_systemd
+        {
             if self.listeners.iter().any(|l| l.busy) {
                 log::error!("SIGHUP: listeners not changed while a UDP session runs");
             } else {
@@ -720,6 +785,25 @@ impl Master<'_> {
                     }
                 }
             },
+            // A local client: it travels as a TCP connection does (see
+            // net::UNIX_PEER), without an address.
+            Socketish::Unix(l, _) => loop {
+                match l.accept() {
+                    Ok((unix, _)) => {
+                        let _ = unix.set_nonblocking(false);
+                        let tcp = TcpStream::from(OwnedFd::from(unix));
+                        self.start_tcp(i, tcp, crate::net::UNIX_PEER);
+                        return;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        log::error!("accept: {e}");
+                        std::thread::sleep(Duration::from_millis(50));
+                        return;
+                    }
+                }
+            },
         }
     }
 
@@ -730,10 +814,12 @@ impl Master<'_> {
         if self.children.count_where(Kind::Session, busy) >= max {
             return Some("max_sessions");
         }
-        if self
-            .children
-            .count_where(Kind::Session, |c| busy(c) && c.ip == ip)
-            >= per_ip
+        // Local clients of a Unix socket have no address to count by.
+        if !ip.is_unspecified()
+            && self
+                .children
+                .count_where(Kind::Session, |c| busy(c) && c.ip == ip)
+                >= per_ip
         {
             return Some("max_per_ip");
         }

@@ -62,6 +62,8 @@ pub struct RcptParams {
 pub enum Command {
     Helo(String),
     Ehlo(String),
+    /// LMTP's greeting (RFC 2033); refused by SMTP listeners.
+    Lhlo(String),
     Mail(Path, MailParams),
     Rcpt(Path, RcptParams),
     Data,
@@ -117,7 +119,7 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         }
     };
     match verb.as_str() {
-        "HELO" | "EHLO" => {
+        "HELO" | "EHLO" | "LHLO" => {
             let name = arg_trimmed;
             if name.is_empty() {
                 return Err(syntax(&format!("{verb} requires a domain name")));
@@ -126,10 +128,10 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
                 return Err(syntax("bad domain name"));
             }
             let name = name.to_string();
-            Ok(if verb == "HELO" {
-                Command::Helo(name)
-            } else {
-                Command::Ehlo(name)
+            Ok(match verb.as_str() {
+                "HELO" => Command::Helo(name),
+                "LHLO" => Command::Lhlo(name),
+                _ => Command::Ehlo(name),
             })
         }
         "MAIL" => {
@@ -308,6 +310,8 @@ mod tests {
     #[test]
     fn simple_verbs() {
         assert_eq!(p("helo x.example"), Ok(Command::Helo("x.example".into())));
+        assert_eq!(p("LHLO mx.example"), Ok(Command::Lhlo("mx.example".into())));
+        assert!(p("LHLO").is_err());
         assert_eq!(
             p("EHLO [127.0.0.1]"),
             Ok(Command::Ehlo("[127.0.0.1]".into()))

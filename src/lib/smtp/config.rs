@@ -26,7 +26,7 @@ pub const KEYS: &[KeySpec] = &[
         "mail_location",
         Kind::Text,
         "maildir:~/Maildir",
-        "maildir:PATH or mbox:PATH; ~ is the home, %u the name",
+        "maildir:PATH or mbox:PATH (~ the home, %u the name), or lmtp:HOST:PORT or lmtp:unix:PATH",
     ),
     KeySpec::new(
         "queue_dir",
@@ -79,6 +79,12 @@ pub const KEYS: &[KeySpec] = &[
         "",
         "addresses where AUTH is required before MAIL (587)",
     ),
+    KeySpec::new(
+        "lmtp_listen",
+        Kind::Addrs,
+        "",
+        "addresses where LMTP (RFC 2033) is spoken to relay_from clients for local delivery",
+    ),
 ];
 
 /// smtpd's configuration, typed.
@@ -90,7 +96,11 @@ pub struct Config {
     /// `local_domains`, lower-cased without a trailing dot; else the
     /// hostname.
     pub local_domains: Vec<String>,
+    /// Where local mail is written; unused when `lmtp` is set.
     pub mail_location: Location,
+    /// `mail_location = lmtp:...`: local mail is handed to this LMTP
+    /// server by the queue.
+    pub lmtp: Option<LmtpTarget>,
     pub queue_dir: PathBuf,
     pub aliases_file: Option<PathBuf>,
     pub relay_from: Vec<Network>,
@@ -113,8 +123,18 @@ pub fn build(s: &Settings) -> Result<DaemonConfig, ConfigError> {
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config, ConfigError> {
         let err = |key: &str, message: String| s.error(key, message);
-        let mail_location =
-            Location::parse(s.text("mail_location")).map_err(|e| err("mail_location", e))?;
+        let spec = s.text("mail_location");
+        let (mail_location, lmtp) = match LmtpTarget::parse(spec) {
+            Some(Ok(target)) => (
+                Location::parse("maildir:~/Maildir").expect("a valid location"),
+                Some(target),
+            ),
+            Some(Err(e)) => return Err(err("mail_location", e)),
+            None => (
+                Location::parse(spec).map_err(|e| err("mail_location", e))?,
+                None,
+            ),
+        };
         let hostname = match s.opt_text("hostname") {
             Some(h) if !address::valid_domain(h) || h.starts_with('[') => {
                 return Err(err("hostname", format!("'{h}' is not a host name")))
@@ -146,6 +166,7 @@ impl Config {
             hostname,
             local_domains,
             mail_location,
+            lmtp,
             queue_dir,
             aliases_file: s.path("aliases_file"),
             relay_from: s.networks("relay_from").to_vec(),
@@ -168,6 +189,54 @@ impl Config {
     /// Whether a client at `ip` may relay without AUTH.
     pub fn relay_client(&self, ip: IpAddr) -> bool {
         self.relay_from.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// Where `mail_location = lmtp:...` hands local mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LmtpTarget {
+    Tcp(HostPort),
+    Unix(PathBuf),
+}
+
+impl LmtpTarget {
+    /// `lmtp:HOST:PORT` (port 24 when left out) or `lmtp:unix:PATH`; None
+    /// when `spec` is not an lmtp: location at all.
+    pub fn parse(spec: &str) -> Option<Result<LmtpTarget, String>> {
+        let spec = spec.trim();
+        let rest = spec
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("lmtp:"))
+            .map(|_| &spec[5..])?;
+        Some(if let Some(path) = rest.strip_prefix("unix:") {
+            if path.starts_with('/') && path.len() > 1 {
+                Ok(LmtpTarget::Unix(PathBuf::from(path)))
+            } else {
+                Err(format!("{spec:?}: lmtp:unix: needs an absolute path"))
+            }
+        } else {
+            match HostPort::parse(rest) {
+                Some(mut hp) => {
+                    if !rest.trim_end().ends_with(&format!(":{}", hp.port)) {
+                        hp.port = 24;
+                    }
+                    Ok(LmtpTarget::Tcp(hp))
+                }
+                None => Err(format!(
+                    "{spec:?}: expected lmtp:HOST:PORT or lmtp:unix:PATH"
+                )),
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for LmtpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LmtpTarget::Tcp(hp) if hp.host.contains(':') => write!(f, "[{}]:{}", hp.host, hp.port),
+            LmtpTarget::Tcp(hp) => write!(f, "{}:{}", hp.host, hp.port),
+            LmtpTarget::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
     }
 }
 
@@ -277,6 +346,32 @@ mod tests {
         ] {
             assert_eq!(config(&[option]).unwrap_err().key, key, "{option}");
         }
+    }
+
+    #[test]
+    fn lmtp_locations() {
+        let c = config(&["mail_location=lmtp:127.0.0.1:2424"]).unwrap();
+        assert_eq!(
+            c.lmtp,
+            Some(LmtpTarget::Tcp(hp("127.0.0.1", 2424).unwrap()))
+        );
+        let c = config(&["mail_location=LMTP:unix:/run/dovecot/lmtp"]).unwrap();
+        assert_eq!(c.lmtp, Some(LmtpTarget::Unix("/run/dovecot/lmtp".into())));
+        assert_eq!(c.lmtp.unwrap().to_string(), "unix:/run/dovecot/lmtp");
+        let c = config(&["mail_location=lmtp:store.example"]).unwrap();
+        assert_eq!(
+            c.lmtp,
+            Some(LmtpTarget::Tcp(hp("store.example", 24).unwrap()))
+        );
+        let c = config(&["mail_location=lmtp:[::1]:24"]).unwrap();
+        assert_eq!(c.lmtp.unwrap().to_string(), "[::1]:24");
+        assert_eq!(config(&[]).unwrap().lmtp, None);
+        for bad in ["lmtp:unix:run/x", "lmtp:", "lmtp:a:b", "lmtp:unix:"] {
+            let e = config(&[&format!("mail_location={bad}")]).unwrap_err();
+            assert_eq!(e.key, "mail_location", "{bad}");
+        }
+        let c = config(&["lmtp_listen=127.0.0.1:2424"]).unwrap();
+        assert_eq!(c.lmtp, None);
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Commit {
     pub size: u64,
     /// The SASL user, when the client logged in (the monitor checks it).
     pub auth_user: Option<String>,
+    /// An LMTP transaction: no relaying, a reply per recipient.
+    pub lmtp: bool,
 }
 
 /// The monitor's answers.
@@ -93,6 +95,9 @@ pub enum Response {
     Queued(String),
     /// The queue could not take it: 451.
     TempFail,
+    /// LMTP: a reply (code, text after the code) per recipient of the
+    /// commit, in RCPT order.
+    Delivered(Vec<(u16, String)>),
 }
 
 mod tag {
@@ -106,6 +111,7 @@ mod tag {
     pub const RESOLUTION: u8 = 101;
     pub const QUEUED: u8 = 104;
     pub const TEMPFAIL: u8 = 105;
+    pub const DELIVERED: u8 = 106;
 }
 
 fn put_opt(w: Writer, v: &Option<String>) -> Writer {
@@ -236,7 +242,7 @@ impl Request {
                     .u8(u8::from(c.params.body_8bit));
                 w = put_opt(w, &c.params.envid);
                 w = w.str(&c.helo).u64(c.size);
-                w = put_opt(w, &c.auth_user);
+                w = put_opt(w, &c.auth_user).u8(u8::from(c.lmtp));
                 put_rcpts(w, &c.recipients).finish()
             }
             Request::Abort => Writer::new(tag::ABORT).finish(),
@@ -276,6 +282,7 @@ impl Request {
                 let helo = r.str(MAX_ADDRESS)?.to_string();
                 let size = r.u64()?;
                 let auth_user = get_opt(&mut r, MAX_ADDRESS)?;
+                let lmtp = r.bool()?;
                 let recipients = get_rcpts(&mut r)?;
                 Request::Commit(Commit {
                     begin,
@@ -292,6 +299,7 @@ impl Request {
                     helo,
                     size,
                     auth_user,
+                    lmtp,
                 })
             }
             tag::ABORT => Request::Abort,
@@ -333,6 +341,13 @@ impl Response {
             }
             Response::Queued(id) => Writer::new(tag::QUEUED).str(id).finish(),
             Response::TempFail => Writer::new(tag::TEMPFAIL).finish(),
+            Response::Delivered(list) => {
+                let mut w = Writer::new(tag::DELIVERED).u32(list.len() as u32);
+                for (code, text) in list {
+                    w = w.u32(u32::from(*code)).str(text);
+                }
+                w.finish()
+            }
         }
     }
 
@@ -352,6 +367,21 @@ impl Response {
             }
             tag::QUEUED => Response::Queued(r.str(MAX_ADDRESS)?.to_string()),
             tag::TEMPFAIL => Response::TempFail,
+            tag::DELIVERED => {
+                let n = r.u32()? as usize;
+                if n > super::state::MAX_RECIPIENTS {
+                    return Err(Malformed);
+                }
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let code = u16::try_from(r.u32()?).map_err(|_| Malformed)?;
+                    if !(200..600).contains(&code) {
+                        return Err(Malformed);
+                    }
+                    list.push((code, r.str(MAX_ADDRESS)?.to_string()));
+                }
+                Response::Delivered(list)
+            }
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -412,6 +442,7 @@ mod tests {
                 helo: "client".into(),
                 size: 12345,
                 auth_user: Some("demo".into()),
+                lmtp: true,
             }),
             Request::Abort,
         ];
@@ -429,6 +460,7 @@ mod tests {
             Response::Resolution(Resolution::Unavailable("x".into()), true),
             Response::Queued("ABC".into()),
             Response::TempFail,
+            Response::Delivered(vec![(250, "2.0.0 ok".into()), (452, "4.2.2 full".into())]),
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));
@@ -442,6 +474,8 @@ mod tests {
         // A huge recipient count in a short message.
         let w = Writer::new(tag::RECIPIENTS).u32(u32::MAX).finish();
         assert!(Request::decode(&w).is_err());
+        let w = Writer::new(tag::DELIVERED).u32(1).u32(99).str("x").finish();
+        assert!(Response::decode(&w).is_err());
         // A NOTIFY byte out of range.
         let mut bad = Request::Recipients(vec![accepted()]).encode();
         let at = 1 + 4 + 4 + "staff@mx.test".len();

@@ -20,7 +20,7 @@ pub use crate::auth::sasl;
 mod session;
 pub mod state;
 
-pub use config::{Config, HostPort, KEYS};
+pub use config::{Config, HostPort, LmtpTarget, KEYS};
 
 use crate::runtime::{ExtraMode, Handler, Service};
 
@@ -44,7 +44,7 @@ pub static SERVICE: Service = Service {
     log_facility: "mail",
     idle_timeout: 600,
     keys: KEYS,
-    extra_listeners: &["submission_listen"],
+    extra_listeners: &["submission_listen", "lmtp_listen"],
     line_max: 4096,
     busy_reply: b"421 4.3.2 <host> Too many connections, try again later\r\n",
     handler: Handler::Split(&session::SMTP),

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use super::aliases::{self, Aliases, Directory, Resolution, Target};
 use super::command::{MailParams, NotifyFlags, RetKind};
 use super::delivery::{Commit, Rcpt, Request, Response};
+use super::queue::client::Outcome;
 use super::queue::{self, Envelope, Incoming, Notify, Queue, Recipient, Ret, Route};
 use super::state::{Accepted, MAX_RECIPIENTS};
 use super::Config;
@@ -49,6 +50,10 @@ fn unmapped(ip: IpAddr) -> IpAddr {
 /// address as a domain literal (RFC 5321 4.1.3).
 pub fn local_domains(config: &Config, local: IpAddr) -> Vec<String> {
     let mut domains = config.local_domains.clone();
+    if local.is_unspecified() {
+        // A Unix socket's connection: no address of ours to name.
+        return domains;
+    }
     match unmapped(local) {
         IpAddr::V4(a) => domains.push(format!("[{a}]")),
         IpAddr::V6(a) => domains.push(format!("[ipv6:{a}]")),
@@ -136,9 +141,15 @@ pub fn handle(p: &mut Privileged, body: &[u8]) -> Result<Vec<u8>, String> {
             if let (Some(i), None) = (path.incoming.as_mut(), &path.write_error) {
                 path.write_error = i.write_all(&c.data).err();
             }
-            let relay_ok = path.config.relay_client(peer_ip) || p.authenticated.is_some();
+            // LMTP delivers here and never relays.
+            let relay_ok =
+                !c.lmtp && (path.config.relay_client(peer_ip) || p.authenticated.is_some());
             let auth_user = p.authenticated.map(str::to_string);
-            let outcome = path.commit(c, peer_ip, relay_ok, auth_user.as_deref());
+            let outcome = if c.lmtp {
+                path.commit_lmtp(c, peer_ip)
+            } else {
+                path.commit(c, peer_ip, relay_ok, auth_user.as_deref())
+            };
             if let (Response::Queued(id), true) = (&outcome.0, outcome.1 && p.inetd) {
                 // Without a master there is no runner: deliver it now.
                 queue::deliver_now(p.settings, id);
@@ -268,9 +279,11 @@ impl Path {
             );
         };
         let mut direct = false;
+        // With mail_location = lmtp:... the mailboxes are elsewhere: the
+        // queue hands the message over.
         if let Some(data) = incoming
             .in_memory()
-            .filter(|_| queue::direct::eligible(&env))
+            .filter(|_| self.config.lmtp.is_none() && queue::direct::eligible(&env))
         {
             arrived(incoming.id());
             let left = queue::direct::deliver(
@@ -305,6 +318,175 @@ impl Path {
             }
         }
     }
+}
+
+impl Path {
+    /// The end of DATA under LMTP: deliver to each recipient now and
+    /// answer for each (RFC 2033). A recipient whose one mailbox failed
+    /// gets that failure as its reply and is not kept: the LMTP client
+    /// retries (4xx) or bounces (5xx) it. What cannot be answered that way
+    /// (forwarding elsewhere, an alias delivered in part, a message too
+    /// big to hold in memory) goes to the queue, which then owns it: the
+    /// reply is 250 once it is there on stable storage.
+    fn commit_lmtp(&mut self, c: Commit, peer_ip: IpAddr) -> (Response, bool) {
+        let Some(incoming) = self.incoming.take() else {
+            return (Response::TempFail, false);
+        };
+        let mut rcpts = std::mem::take(&mut self.pending);
+        rcpts.extend(c.recipients);
+        let accepted = match self.destinations(rcpts, false) {
+            Some(a) if a.len() <= MAX_RECIPIENTS => a,
+            _ => {
+                log::warn!(
+                    "{peer_ip}: the dialogue named recipients its lookups did not give; message refused"
+                );
+                incoming.abort();
+                return (Response::TempFail, false);
+            }
+        };
+        if let Some(e) = self.write_error.take() {
+            incoming.abort();
+            log::error!("queue file write error: {e}");
+            return (Response::TempFail, false);
+        }
+        let id = incoming.id().to_string();
+        let per: Vec<Envelope> = accepted
+            .iter()
+            .map(|a| {
+                envelope(
+                    &c.sender,
+                    &c.params,
+                    std::slice::from_ref(a),
+                    &c.helo,
+                    peer_ip,
+                )
+            })
+            .collect();
+        log::info!(
+            "{id}: from=<{}>, size={}, nrcpt={}, client={}[{peer_ip}] (LMTP)",
+            c.sender,
+            c.size,
+            accepted.len(),
+            crate::auth::printable(&c.helo)
+        );
+        let mut to_queue = Envelope {
+            recipients: Vec::new(),
+            ..envelope(&c.sender, &c.params, &[], &c.helo, peer_ip)
+        };
+        // Some(reply) decided now; None: in the queue (or not) below.
+        let mut replies: Vec<Option<(u16, String)>> = Vec::new();
+        let data = incoming
+            .in_memory()
+            .filter(|_| self.config.lmtp.is_none())
+            .map(<[u8]>::to_vec);
+        let mut done: HashMap<String, (Outcome, String)> = HashMap::new();
+        for (a, env) in accepted.iter().zip(per) {
+            if env.recipients.is_empty() {
+                replies.push(Some((250, format!("2.0.0 <{}> Ok: discarded", a.address))));
+                continue;
+            }
+            let Some(data) = &data else {
+                to_queue.recipients.extend(env.recipients);
+                replies.push(None);
+                continue;
+            };
+            let mut sent = 0;
+            let mut left = Vec::new();
+            let mut failure = None;
+            for r in env.recipients {
+                let Route::Local { account, .. } = &r.route else {
+                    left.push(r);
+                    continue;
+                };
+                let (outcome, text) = done
+                    .entry(account.clone())
+                    .or_insert_with(|| {
+                        queue::direct::deliver_one(
+                            &self.auth,
+                            &self.config.mail_location,
+                            &id,
+                            &c.sender,
+                            &r,
+                            data,
+                        )
+                    })
+                    .clone();
+                if outcome == Outcome::Sent {
+                    sent += 1;
+                } else {
+                    log::info!("{id}: to=<{}>: not delivered: {text}", r.address);
+                    failure = Some((outcome, text));
+                    left.push(r);
+                }
+            }
+            match failure {
+                None if left.is_empty() => {
+                    replies.push(Some((250, format!("2.0.0 <{}> Ok: delivered", a.address))));
+                }
+                Some((outcome, text)) if sent == 0 && left.len() == 1 => {
+                    replies.push(Some(failure_reply(outcome, &text)));
+                }
+                _ => {
+                    to_queue.recipients.extend(left);
+                    replies.push(None);
+                }
+            }
+        }
+        let mut queued = None;
+        if to_queue.recipients.is_empty() {
+            incoming.abort();
+        } else {
+            queued = Some(match incoming.commit(&to_queue) {
+                Ok(id) => (250, format!("Ok: queued as {id}")),
+                Err(e) => {
+                    log::error!("queue commit failed: {e}");
+                    (
+                        451,
+                        "4.3.0 Error: queue file write error, try again later".into(),
+                    )
+                }
+            });
+        }
+        let list = replies
+            .into_iter()
+            .zip(&accepted)
+            .map(|(r, a)| match (r, &queued) {
+                (Some(r), _) => r,
+                (None, Some((250, text))) => (250, format!("2.0.0 <{}> {text}", a.address)),
+                (None, Some((code, text))) => (*code, text.clone()),
+                (None, None) => (451, "4.3.0 Error: not delivered".into()),
+            })
+            .collect();
+        let went_to_queue = matches!(queued, Some((250, _)));
+        (Response::Delivered(list), went_to_queue)
+    }
+}
+
+/// The LMTP reply for a recipient whose delivery failed: the code its
+/// outcome means, the enhanced status its text gives (else a generic one).
+fn failure_reply(outcome: Outcome, text: &str) -> (u16, String) {
+    let permanent = outcome == Outcome::Failed;
+    let mut rest = text.trim();
+    // A text may start with a reply code ("550 5.1.1 ...").
+    if rest.len() > 4
+        && rest.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+        && rest.as_bytes()[3] == b' '
+    {
+        rest = &rest[4..];
+    }
+    let class = if permanent { '5' } else { '4' };
+    let has_status = rest
+        .split(' ')
+        .next()
+        .is_some_and(|w| w.starts_with(class) && w.len() >= 5 && w.split('.').count() == 3);
+    let text = if has_status {
+        rest.to_string()
+    } else if permanent {
+        format!("5.0.0 {rest}")
+    } else {
+        format!("4.3.0 {rest}")
+    };
+    (if permanent { 550 } else { 451 }, text)
 }
 
 /// The queue's envelope for a transaction: one recipient per final
@@ -593,6 +775,26 @@ mod tests {
         // It keeps its RCPT's NOTIFY; the later X@far.test is the same
         // remote mailbox and is not sent twice.
         assert!(r1.notify.never);
+    }
+
+    #[test]
+    fn failure_replies_keep_their_status() {
+        assert_eq!(
+            failure_reply(Outcome::Failed, "550 5.1.1 <x>: no such local account"),
+            (550, "5.1.1 <x>: no such local account".into())
+        );
+        assert_eq!(
+            failure_reply(Outcome::Deferred, "4.2.0 delivery to /m failed: full"),
+            (451, "4.2.0 delivery to /m failed: full".into())
+        );
+        assert_eq!(
+            failure_reply(Outcome::Deferred, "cannot"),
+            (451, "4.3.0 cannot".into())
+        );
+        assert_eq!(
+            failure_reply(Outcome::Failed, "4.2.0 odd"),
+            (550, "5.0.0 4.2.0 odd".into())
+        );
     }
 
     #[test]

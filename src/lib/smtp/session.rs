@@ -43,6 +43,8 @@ impl TcpProtocol for Smtp {
         let hostname = config.hostname.clone();
         let peer_ip = unmapped(s.conn.peer.ip());
         let local_domains = super::privileged::local_domains(config, s.conn.local.ip());
+        let lmtp = s.kind == ListenKind::Extra("lmtp_listen");
+        let local_client = crate::net::is_unix_peer(&s.conn.peer);
         let cfg = state::Config {
             hostname: hostname.clone(),
             local_domains,
@@ -57,20 +59,40 @@ impl TcpProtocol for Smtp {
             max_auth_failures: common.login_attempts.max(1),
             max_recipients: MAX_RECIPIENTS,
             max_errors: 20,
+            lmtp,
         };
         let banner = match &common.banner {
             Some(b) => b.clone(),
+            None if lmtp => format!("{hostname} LMTP classicd smtpd"),
             None => format!("{hostname} ESMTP classicd smtpd"),
         };
         let mut d = Driver {
             d: Dialogue::new(s.conn, s.tls, LINE_MAX),
             state: State::new(cfg),
-            client: format!("[{peer_ip}]"),
+            client: if local_client {
+                "[unix]".to_string()
+            } else {
+                format!("[{peer_ip}]")
+            },
             peer_ip,
             monitor: s.monitor,
             last: String::new(),
             queue_ready: true,
         };
+        if lmtp && !local_client && !config.relay_client(peer_ip) {
+            // LMTP hands mail to mailboxes without further checks: only
+            // the MTAs of relay_from (or of this host, through a Unix
+            // socket) may speak it.
+            log::info!("reject: LMTP connection from {peer_ip}: not in relay_from");
+            d.reply(&Reply::new(
+                554,
+                "5.7.1",
+                format!("{hostname} LMTP is not offered to you"),
+            ));
+            let _ = d.d.flush();
+            d.d.conn.close();
+            return;
+        }
         let greeting = d.state.greeting(&banner);
         d.reply(&greeting);
         dialogue::run(&mut d);
@@ -272,8 +294,7 @@ impl Driver {
 
     fn data(&mut self) -> Flow {
         if !self.queue_ready {
-            let r = self.state.data_end(DataOutcome::TempFail);
-            self.reply(&r);
+            self.end_data(DataOutcome::TempFail);
             return Flow::Continue;
         }
         let r = self.state.data_start();
@@ -282,9 +303,21 @@ impl Driver {
             return Flow::Close;
         }
         let (outcome, flow) = self.receive();
-        let r = self.state.data_end(outcome);
-        self.reply(&r);
+        self.end_data(outcome);
         flow
+    }
+
+    /// The reply to the end of DATA: one, or under LMTP one per recipient.
+    fn end_data(&mut self, outcome: DataOutcome) {
+        if self.state.config().lmtp {
+            for r in self.state.lmtp_data_end(outcome) {
+                self.log_refusal(&r);
+                self.reply(&r);
+            }
+        } else {
+            let r = self.state.data_end(outcome);
+            self.reply(&r);
+        }
     }
 
     /// Read the message, handing it to the monitor as it comes (behind the
@@ -405,9 +438,18 @@ impl Driver {
             helo: self.state.helo().unwrap_or("unknown").to_string(),
             size: parser.size(),
             auth_user: self.state.auth_user().map(str::to_string),
+            lmtp: self.state.config().lmtp,
         };
         match self.ask(&Request::Commit(commit)) {
             Some(Response::Queued(id)) => (DataOutcome::Queued(id), Flow::Continue),
+            Some(Response::Delivered(list)) => (
+                DataOutcome::PerRecipient(
+                    list.into_iter()
+                        .map(|(code, text)| Reply::plain(code, text))
+                        .collect(),
+                ),
+                Flow::Continue,
+            ),
             _ => (DataOutcome::TempFail, Flow::Continue),
         }
     }

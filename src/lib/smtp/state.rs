@@ -32,6 +32,9 @@ pub struct Config {
     pub max_auth_failures: u32,
     pub max_recipients: usize,
     pub max_errors: u32,
+    /// An `lmtp_listen` connection: LMTP (RFC 2033), LHLO instead of
+    /// HELO/EHLO, local recipients only, a reply per recipient after DATA.
+    pub lmtp: bool,
 }
 
 /// What the driver must do after a command.
@@ -114,6 +117,8 @@ pub enum DataOutcome {
     Refused(Reply),
     /// The queue could not take it: 451.
     TempFail,
+    /// LMTP: one reply per accepted recipient, in RCPT order.
+    PerRecipient(Vec<Reply>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -186,6 +191,7 @@ impl State {
     pub fn protocol(&self) -> String {
         let utf8 = self.txn.as_ref().is_some_and(|t| t.params.smtputf8);
         let mut p = String::from(match (utf8, self.esmtp) {
+            _ if self.cfg.lmtp => "LMTP",
             (true, _) => "UTF8SMTP",
             (false, true) => "ESMTP",
             (false, false) => "SMTP",
@@ -203,7 +209,7 @@ impl State {
 
     /// AUTH may be used on this connection now.
     fn auth_allowed(&self) -> bool {
-        self.tls || self.cfg.loopback
+        !self.cfg.lmtp && (self.tls || self.cfg.loopback)
     }
 
     fn is_local_domain(&self, d: &str) -> bool {
@@ -268,6 +274,12 @@ impl State {
     /// Handle one parsed command.
     pub fn handle(&mut self, cmd: Command) -> Action {
         match cmd {
+            Command::Helo(_) | Command::Ehlo(_) if self.cfg.lmtp => {
+                self.error(Reply::new(500, "5.5.1", "This is LMTP: use LHLO"))
+            }
+            Command::Lhlo(_) if !self.cfg.lmtp => {
+                self.error(Reply::new(500, "5.5.1", "Error: command not recognized"))
+            }
             Command::Helo(name) => {
                 self.txn = None;
                 self.esmtp = false;
@@ -279,7 +291,7 @@ impl State {
                 self.helo = Some(name);
                 reply
             }
-            Command::Ehlo(name) => {
+            Command::Ehlo(name) | Command::Lhlo(name) => {
                 self.txn = None;
                 self.esmtp = true;
                 let reply = Action::Reply(self.ehlo_reply(&name));
@@ -366,7 +378,8 @@ impl State {
     }
 
     fn rcpt(&mut self, path: Path, params: RcptParams) -> Action {
-        let relay_ok = self.cfg.relay_client || self.auth_user.is_some();
+        // LMTP delivers here and never relays.
+        let relay_ok = !self.cfg.lmtp && (self.cfg.relay_client || self.auth_user.is_some());
         let max = self.cfg.max_recipients;
         let local = match &path {
             Path::Mailbox(m) => self.is_local(m),
@@ -483,7 +496,45 @@ impl State {
                 "4.3.0",
                 "Error: queue file write error, try again later",
             ),
+            DataOutcome::PerRecipient(replies) => replies
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Reply::new(451, "4.3.0", "Error: no outcome, try again later")),
         }
+    }
+
+    /// The end of DATA under LMTP: one reply per accepted recipient, in
+    /// the order of their RCPT commands (RFC 2033 4.2); a message refused
+    /// or lost as a whole gets the same reply for each.
+    pub fn lmtp_data_end(&mut self, outcome: DataOutcome) -> Vec<Reply> {
+        let n = self.txn.as_ref().map_or(0, |t| t.recipients.len());
+        let addresses: Vec<String> = self
+            .txn
+            .as_ref()
+            .map(|t| t.recipients.iter().map(|a| a.address.clone()).collect())
+            .unwrap_or_default();
+        let mut replies = match outcome {
+            DataOutcome::PerRecipient(v) => v,
+            DataOutcome::Queued(id) => addresses
+                .iter()
+                .map(|a| Reply::new(250, "2.0.0", format!("<{a}> Ok: queued as {id}")))
+                .collect(),
+            other => {
+                let r = self.data_end(other);
+                vec![r; n]
+            }
+        };
+        replies.truncate(n);
+        while replies.len() < n {
+            replies.push(Reply::new(
+                451,
+                "4.3.0",
+                "Error: no outcome, try again later",
+            ));
+        }
+        self.in_data = false;
+        self.txn = None;
+        replies
     }
 
     fn verify(&mut self, arg: &str, expand: bool) -> Action {

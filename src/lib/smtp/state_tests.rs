@@ -18,6 +18,7 @@ fn cfg() -> Config {
         max_auth_failures: 3,
         max_recipients: 3,
         max_errors: 10,
+        lmtp: false,
     }
 }
 
@@ -391,4 +392,86 @@ fn own_address_literal_is_local() {
     send(&mut s, "MAIL FROM:<a@b.test>");
     assert_eq!(code(&send(&mut s, "RCPT TO:<demo@[127.0.0.1]>")), 250);
     assert_eq!(code(&send(&mut s, "RCPT TO:<demo@[127.0.0.2]>")), 554);
+}
+
+fn lmtp_cfg() -> Config {
+    Config {
+        lmtp: true,
+        relay_client: true,
+        loopback: true,
+        ..cfg()
+    }
+}
+
+#[test]
+fn lmtp_greets_with_lhlo_only() {
+    let mut s = State::new(lmtp_cfg());
+    assert_eq!(code(&send(&mut s, "HELO client.test")), 500);
+    assert_eq!(code(&send(&mut s, "EHLO client.test")), 500);
+    let lines = ehlo_lines(&send(&mut s, "LHLO client.test"));
+    assert!(lines.contains(&"PIPELINING".to_string()));
+    assert!(!lines.iter().any(|l| l.starts_with("AUTH")));
+    assert_eq!(s.protocol(), "LMTP");
+    // And SMTP does not know LHLO.
+    let mut smtp = State::new(cfg());
+    assert_eq!(code(&send(&mut smtp, "LHLO client.test")), 500);
+}
+
+#[test]
+fn lmtp_never_relays_and_answers_per_recipient() {
+    let mut s = State::new(lmtp_cfg());
+    send(&mut s, "LHLO client.test");
+    assert_eq!(code(&send(&mut s, "MAIL FROM:<a@far.test>")), 250);
+    // A relay client on SMTP, but LMTP delivers only here.
+    let a = send(&mut s, "RCPT TO:<x@far.test>");
+    assert_eq!((code(&a), status(&a)), (554, Some("5.7.1")));
+    assert_eq!(code(&send(&mut s, "RCPT TO:<demo@mx.test>")), 250);
+    assert_eq!(code(&send(&mut s, "RCPT TO:<nobody@mx.test>")), 550);
+    assert_eq!(code(&send(&mut s, "RCPT TO:<demo@localhost>")), 250);
+    assert_eq!(send(&mut s, "DATA"), Action::BeginData);
+    s.data_start();
+    let replies = s.lmtp_data_end(DataOutcome::PerRecipient(vec![
+        Reply::new(250, "2.0.0", "delivered"),
+        Reply::new(452, "4.2.2", "over quota"),
+    ]));
+    assert_eq!(
+        replies.iter().map(|r| r.code).collect::<Vec<_>>(),
+        vec![250, 452]
+    );
+    assert!(s.transaction().is_none());
+    // A message lost as a whole: the same reply for each recipient.
+    send(&mut s, "MAIL FROM:<a@far.test>");
+    send(&mut s, "RCPT TO:<demo@mx.test>");
+    send(&mut s, "RCPT TO:<demo@localhost>");
+    send(&mut s, "DATA");
+    s.data_start();
+    let replies = s.lmtp_data_end(DataOutcome::TempFail);
+    assert_eq!(replies.len(), 2);
+    assert!(replies.iter().all(|r| r.code == 451));
+    // Too few outcomes are made up as temporary failures, never dropped.
+    send(&mut s, "MAIL FROM:<a@far.test>");
+    send(&mut s, "RCPT TO:<demo@mx.test>");
+    send(&mut s, "RCPT TO:<demo@localhost>");
+    send(&mut s, "DATA");
+    s.data_start();
+    let replies = s.lmtp_data_end(DataOutcome::PerRecipient(vec![Reply::new(
+        250, "2.0.0", "ok",
+    )]));
+    assert_eq!(replies[1].code, 451);
+    let replies_q = {
+        send(&mut s, "MAIL FROM:<a@far.test>");
+        send(&mut s, "RCPT TO:<demo@mx.test>");
+        send(&mut s, "DATA");
+        s.data_start();
+        s.lmtp_data_end(DataOutcome::Queued("Q1".into()))
+    };
+    assert_eq!(replies_q.len(), 1);
+    assert!(replies_q[0].to_string().contains("<demo@mx.test>"));
+}
+
+#[test]
+fn lmtp_refuses_auth() {
+    let mut s = State::new(lmtp_cfg());
+    send(&mut s, "LHLO client.test");
+    assert_eq!(code(&send(&mut s, "AUTH PLAIN AGRlbW8AZGVtbw==")), 538);
 }

@@ -22,6 +22,9 @@ pub struct Common {
     /// The service's own listener keys (smtpd's `submission_listen`), each
     /// with its addresses, so that the master binds them with the rest.
     pub extra_listen: Vec<(&'static str, Vec<SocketAddr>)>,
+    /// Unix-domain stream sockets (`unix:PATH` items of `listen` and of
+    /// the service's own listener keys), by key.
+    pub unix_listen: Vec<(&'static str, PathBuf)>,
     /// Both or neither (checked): the TLS upgrade is offered when set.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -64,6 +67,16 @@ impl Common {
             }
             _ => {}
         }
+        if !s.unix_paths("tls_listen").is_empty() {
+            return Err(err(
+                "tls_listen",
+                "unix: sockets are plain listeners".into(),
+            ));
+        }
+        let unix_listen = std::iter::once("listen")
+            .chain(extra_listeners.iter().copied())
+            .flat_map(|key| s.unix_paths(key).iter().map(move |p| (key, p.clone())))
+            .collect();
         let nopriv_user = s.text("nopriv_user").to_string();
         if !auth::plausible_name(&nopriv_user) {
             return Err(err(
@@ -83,6 +96,7 @@ impl Common {
                 .iter()
                 .map(|&key| (key, s.addrs(key).to_vec()))
                 .collect(),
+            unix_listen,
             tls_cert,
             tls_key,
             passwd_file: s.path("passwd_file"),
@@ -162,6 +176,15 @@ mod tests {
         assert_eq!(c.login_timeout, Duration::from_secs(5));
         assert_eq!(c.login_attempts, u32::MAX);
         assert_eq!(build(&["log=stderr"]).unwrap().log, Some(LogTo::Stderr));
+        let c = build(&["submission_listen=unix:/run/s, 127.0.0.1:587"]).unwrap();
+        assert_eq!(
+            c.unix_listen,
+            vec![("submission_listen", PathBuf::from("/run/s"))]
+        );
+        assert_eq!(
+            build(&["tls_listen=unix:/run/t"]).unwrap_err().key,
+            "tls_listen"
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ pub enum Value {
     Uint(u64),
     Text(String),
     List(Vec<String>),
-    Addrs(Vec<SocketAddr>),
+    /// TCP addresses, and the paths of Unix-domain stream sockets
+    /// (`unix:PATH` items).
+    Addrs(Vec<SocketAddr>, Vec<PathBuf>),
     Networks(Vec<Network>),
     PortRange(Option<(u16, u16)>),
 }
@@ -449,7 +451,15 @@ impl Settings {
 
     pub fn addrs(&self, key: &str) -> &[SocketAddr] {
         match self.get(key) {
-            Value::Addrs(a) => a,
+            Value::Addrs(a, _) => a,
+            v => panic!("{key} is not an address list: {v:?}"),
+        }
+    }
+
+    /// The `unix:PATH` items of an address list.
+    pub fn unix_paths(&self, key: &str) -> &[PathBuf] {
+        match self.get(key) {
+            Value::Addrs(_, u) => u,
             v => panic!("{key} is not an address list: {v:?}"),
         }
     }
@@ -509,9 +519,10 @@ impl Settings {
         let mut out = String::new();
         for (k, (v, raw, _)) in &self.values {
             let shown = match v {
-                Value::Addrs(a) => a
+                Value::Addrs(a, u) => a
                     .iter()
                     .map(|a| a.to_string())
+                    .chain(u.iter().map(|p| format!("unix:{}", p.display())))
                     .collect::<Vec<_>>()
                     .join(","),
                 Value::Networks(n) => n
@@ -578,11 +589,15 @@ pub fn parse_value(kind: Kind, s: &str) -> Result<Value, String> {
         }
         Kind::List => Ok(Value::List(split_list(s))),
         Kind::Addrs => {
-            let mut out = Vec::new();
+            let (mut out, mut unix) = (Vec::new(), Vec::new());
             for item in split_list(s) {
-                out.extend(parse_addr(&item)?);
+                match item.strip_prefix("unix:") {
+                    Some(p) if p.starts_with('/') && p.len() > 1 => unix.push(PathBuf::from(p)),
+                    Some(_) => return Err(format!("'{item}': unix: needs an absolute path")),
+                    None => out.extend(parse_addr(&item)?),
+                }
             }
-            Ok(Value::Addrs(out))
+            Ok(Value::Addrs(out, unix))
         }
         Kind::Networks => split_list(s)
             .iter()
@@ -696,9 +711,13 @@ mod tests {
     #[test]
     fn addresses_parse_v4_v6_and_star() {
         let v = parse_value(Kind::Addrs, "127.0.0.1:2121, [::1]:2121,*:21").unwrap();
-        let Value::Addrs(a) = v else { panic!() };
+        let Value::Addrs(a, u) = v else { panic!() };
         assert_eq!(a.len(), 4);
-        assert!(a[1].is_ipv6());
+        assert!(a[1].is_ipv6() && u.is_empty());
+        let v = parse_value(Kind::Addrs, "unix:/run/x/lmtp, 127.0.0.1:24").unwrap();
+        let Value::Addrs(a, u) = v else { panic!() };
+        assert_eq!((a.len(), u), (1, vec![PathBuf::from("/run/x/lmtp")]));
+        assert!(parse_value(Kind::Addrs, "unix:run/lmtp").is_err());
     }
 
     #[test]

@@ -171,9 +171,9 @@ fn serve_connections(
     let mut prelogin: Option<Side> = None;
     let mut conn = Some((tcp, kind));
     while let Some((tcp, kind)) = conn.take() {
-        let (peer, local) = match (tcp.peer_addr(), tcp.local_addr()) {
-            (Ok(p), Ok(l)) => (p, l),
-            _ => {
+        let (peer, local) = match crate::net::addresses(&tcp) {
+            Ok(a) => a,
+            Err(_) => {
                 log::info!("connection lost before it started");
                 code = 1;
                 break;

@@ -50,46 +50,61 @@ pub fn deliver(
             left.push(r.clone());
             continue;
         }
-        let Route::Local {
-            account,
-            mailbox_spec,
-        } = &r.route
-        else {
-            left.push(r.clone());
-            continue;
-        };
-        let (outcome, text) = match local::lookup(auth, account) {
-            Err(failed) => failed,
-            // An smtpd session is a single-threaded process (it starts no
-            // threads), so switching the process's effective ids for the
-            // delivery affects nothing else. Without root this only works
-            // for our own uid; other accounts are the queue's (which will
-            // say why).
-            Ok(acct) => match auth::act_as(&acct) {
-                Ok(_acting) => {
-                    let spec = mailbox_spec.as_deref();
-                    local::deliver_to(&acct, spec, mail_location, &env.sender, data)
-                }
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    (Outcome::Deferred, format!("not delivered here: {e}"))
-                }
-                Err(e) => (
-                    Outcome::Deferred,
-                    format!("4.3.0 cannot act as {account}: {e}"),
-                ),
-            },
-        };
-        if outcome == Outcome::Sent {
-            log::info!(
-                "{id}: to=<{}>, relay=local, status=sent ({text})",
-                r.address
-            );
-        } else {
+        let (outcome, text) = deliver_one(auth, mail_location, id, &env.sender, r, data);
+        if outcome != Outcome::Sent {
             log::info!("{id}: to=<{}>: left to the queue: {text}", r.address);
             left.push(r.clone());
         }
     }
     left
+}
+
+/// Deliver `data` to one recipient, acting as it, and log a delivery as
+/// the runner does (a failure is the caller's to log); a recipient that is
+/// not a local mailbox is Deferred (the queue's).
+pub fn deliver_one(
+    auth: &Authenticator,
+    mail_location: &Location,
+    id: &str,
+    sender: &str,
+    r: &Recipient,
+    data: &[u8],
+) -> (Outcome, String) {
+    let Route::Local {
+        account,
+        mailbox_spec,
+    } = &r.route
+    else {
+        return (Outcome::Deferred, "4.4.0 not a local mailbox".into());
+    };
+    let (outcome, text) = match local::lookup(auth, account) {
+        Err(failed) => failed,
+        // An smtpd session is a single-threaded process (it starts no
+        // threads), so switching the process's effective ids for the
+        // delivery affects nothing else. Without root this only works
+        // for our own uid; other accounts are the queue's (which will
+        // say why).
+        Ok(acct) => match auth::act_as(&acct) {
+            Ok(_acting) => {
+                let spec = mailbox_spec.as_deref();
+                local::deliver_to(&acct, spec, mail_location, sender, data)
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                (Outcome::Deferred, format!("4.3.0 not delivered here: {e}"))
+            }
+            Err(e) => (
+                Outcome::Deferred,
+                format!("4.3.0 cannot act as {account}: {e}"),
+            ),
+        },
+    };
+    if outcome == Outcome::Sent {
+        log::info!(
+            "{id}: to=<{}>, relay=local, status=sent ({text})",
+            r.address
+        );
+    }
+    (outcome, text)
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub mod dns;
 mod dsn_route;
 mod kick;
 mod listing;
+pub mod lmtp;
+mod lmtp_deliver;
 mod local;
 mod relay;
 pub mod route;

@@ -173,33 +173,37 @@ impl Conn {
     }
 
     fn send_body(&mut self, data: &mut dyn Read, size: u64) -> Result<(), String> {
-        // The spool holds CRLF text: only the dots change on the way out.
-        let mut stuffer = DotStuffer::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::with_capacity(66 * 1024);
-        let mut left = size;
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            let n = data
-                .read(&mut buf[..want])
-                .map_err(|e| format!("reading the queued message: {e}"))?;
-            if n == 0 {
-                return Err("queued message shorter than recorded".into());
-            }
-            left -= n as u64;
-            out.clear();
-            stuffer.push(&buf[..n], &mut out);
-            self.s
-                .write_all(&out)
-                .map_err(|e| format!("write error: {e}"))?;
-        }
-        out.clear();
-        stuffer.finish(&mut out);
-        self.s
-            .write_all(&out)
-            .and_then(|_| self.s.flush())
-            .map_err(|e| format!("write error: {e}"))
+        write_stuffed(&mut self.s, data, size)
     }
+}
+
+/// Send `size` bytes of spooled message (CRLF text) from `data` as a DATA
+/// body: dots doubled at line starts, then the ending dot line.
+pub fn write_stuffed(out: &mut dyn Write, data: &mut dyn Read, size: u64) -> Result<(), String> {
+    // The spool holds CRLF text: only the dots change on the way out.
+    let mut stuffer = DotStuffer::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut wire = Vec::with_capacity(66 * 1024);
+    let mut left = size;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = data
+            .read(&mut buf[..want])
+            .map_err(|e| format!("reading the queued message: {e}"))?;
+        if n == 0 {
+            return Err("queued message shorter than recorded".into());
+        }
+        left -= n as u64;
+        wire.clear();
+        stuffer.push(&buf[..n], &mut wire);
+        out.write_all(&wire)
+            .map_err(|e| format!("write error: {e}"))?;
+    }
+    wire.clear();
+    stuffer.finish(&mut wire);
+    out.write_all(&wire)
+        .and_then(|_| out.flush())
+        .map_err(|e| format!("write error: {e}"))
 }
 
 /// Drive one transaction over a connected socket.

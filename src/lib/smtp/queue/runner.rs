@@ -33,10 +33,11 @@ use nix::unistd::Pid;
 
 use super::bounce::{self, DsnAction, DsnRcpt};
 use super::client::Outcome;
+use super::lmtp_deliver::lmtp_address;
 use super::local::{At, LocalTask};
 use super::route::{self, NextHop};
 use super::spool::{self, RcptStatus, State, StoredEnvelope};
-use super::worker::{self, Job, Res};
+use super::worker::{self, Job, LmtpTask, Res};
 use super::{Envelope, Notify, Queue, Recipient, Ret, Route};
 use crate::auth::Authenticator;
 use crate::queue::{self, Backoff, Class, ClassId, Decision, Doorbell, Entry, JobId, Kick, Unit};
@@ -49,6 +50,7 @@ pub const LOCK: &str = "lock";
 
 const LOCAL: ClassId = 0;
 const REMOTE: ClassId = 1;
+const LMTP: ClassId = 2;
 
 /// The workers, in the order they are handed work.
 fn classes() -> Vec<Class> {
@@ -71,6 +73,16 @@ fn classes() -> Vec<Class> {
             max_batch: usize::MAX,
             spread: false,
             time_limit: Duration::from_secs(3600),
+        },
+        Class {
+            name: "lmtp",
+            // Connections to the LMTP server of mail_location (Postfix
+            // opens up to 20 to one destination).
+            workers: 12,
+            // Messages one connection carries before its worker ends.
+            max_batch: 500,
+            spread: true,
+            time_limit: Duration::from_secs(1800),
         },
     ]
 }
@@ -123,6 +135,7 @@ impl Entry for Item {
 /// One recipient's delivery, as it waits for a worker.
 enum Delivery {
     Local(LocalTask),
+    Lmtp(LmtpTask),
     Remote { id: String, hop: NextHop },
 }
 
@@ -132,6 +145,8 @@ impl queue::Task for Delivery {
     fn batches_with(&self, other: &Self) -> bool {
         match (self, other) {
             (Delivery::Local(a), Delivery::Local(b)) => a.account == b.account,
+            // Any messages for the LMTP server share its connection.
+            (Delivery::Lmtp(_), Delivery::Lmtp(_)) => true,
             (Delivery::Remote { id, hop }, Delivery::Remote { id: i2, hop: h2 }) => {
                 id == i2 && hop == h2
             }
@@ -149,12 +164,20 @@ fn worker_job(tasks: Vec<(Unit<String>, Delivery)>) -> Option<Job> {
             let mut local = vec![first];
             local.extend(tasks.filter_map(|(_, d)| match d {
                 Delivery::Local(t) => Some(t),
-                Delivery::Remote { .. } => None,
+                _ => None,
             }));
             Some(Job::Local {
                 account,
                 tasks: local,
             })
+        }
+        (_, Delivery::Lmtp(first)) => {
+            let mut lmtp = vec![first];
+            lmtp.extend(tasks.filter_map(|(_, d)| match d {
+                Delivery::Lmtp(t) => Some(t),
+                _ => None,
+            }));
+            Some(Job::Lmtp { tasks: lmtp })
         }
         (unit, Delivery::Remote { id, hop }) => {
             let mut rcpts = vec![unit.unit];
@@ -384,6 +407,21 @@ impl Runner {
             for i in it.pending() {
                 let r = &env.recipients[i];
                 match &r.route {
+                    // mail_location = lmtp:...: the account's mailbox is
+                    // on the LMTP server (a ~/.forward naming a mailbox
+                    // file is still written here).
+                    Route::Local {
+                        account,
+                        mailbox_spec: None,
+                    } if self.cfg.lmtp.is_some() => tasks.push((
+                        LMTP,
+                        i,
+                        Delivery::Lmtp(LmtpTask {
+                            id: id.clone(),
+                            rcpt: i,
+                            address: lmtp_address(account, &r.address, &self.cfg.local_domains),
+                        }),
+                    )),
                     Route::Local {
                         account,
                         mailbox_spec,

@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::client::{ClientMessage, ClientRcpt, Outcome};
+use super::lmtp_deliver::{self, Queued};
 use super::local::{self, At, LocalTask};
 use super::route::NextHop;
 use super::spool::{self, StoredEnvelope};
@@ -38,6 +39,18 @@ pub enum Job {
         hop: NextHop,
         rcpts: Vec<usize>,
     },
+    /// Recipients of many messages for the LMTP server of `mail_location`,
+    /// over one connection.
+    Lmtp { tasks: Vec<LmtpTask> },
+}
+
+/// One local recipient of one message, for the LMTP server.
+#[derive(Clone, Debug)]
+pub struct LmtpTask {
+    pub id: String,
+    pub rcpt: usize,
+    /// The address the server is given (`lmtp_deliver::lmtp_address`).
+    pub address: String,
 }
 
 fn format_result(id: &str, r: &Res) -> String {
@@ -114,6 +127,7 @@ pub fn run_worker(cfg: &Config, auth: &Authenticator, parent: Pid, job: Job, w: 
                 },
             );
         }
+        Job::Lmtp { tasks } => run_lmtp(cfg, parent, tasks, &mut send),
         Job::Remote { id, hop, rcpts } => {
             let fail_all = |send: &mut dyn FnMut(&str, Res), text: String| {
                 for r in &rcpts {
@@ -180,6 +194,83 @@ pub fn run_worker(cfg: &Config, auth: &Authenticator, parent: Pid, job: Job, w: 
                 );
             }
         }
+    }
+}
+
+/// Deliver to the LMTP server: open the messages and connect while still
+/// privileged, then as nobody carry them all over that connection.
+fn run_lmtp(cfg: &Config, parent: Pid, tasks: Vec<LmtpTask>, send: &mut dyn FnMut(&str, Res)) {
+    let relay = cfg
+        .lmtp
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |t| format!("lmtp:{t}"));
+    let mut report = |id: &str, rcpt: usize, outcome: Outcome, text: String| {
+        send(
+            id,
+            Res {
+                rcpt,
+                outcome,
+                text,
+                relay: relay.clone(),
+                remote_dsn: false,
+            },
+        )
+    };
+    let mut batch: Vec<Queued> = Vec::new();
+    for t in tasks {
+        if let Some(q) = batch.iter_mut().find(|q| q.id == t.id) {
+            let r = lmtp_rcpt(&q.se, &t);
+            q.msg.rcpts.push(r);
+            continue;
+        }
+        match spool::open_message(&cfg.queue_dir, &t.id) {
+            Ok((file, se)) => {
+                let mut msg = client_message(&se, &[]);
+                msg.rcpts.push(lmtp_rcpt(&se, &t));
+                batch.push(Queued {
+                    id: t.id,
+                    file,
+                    se,
+                    msg,
+                });
+            }
+            Err(e) => report(
+                &t.id,
+                t.rcpt,
+                Outcome::Deferred,
+                format!("4.3.0 cannot open the queued message: {e}"),
+            ),
+        }
+    }
+    let Some(target) = &cfg.lmtp else {
+        let none = "4.3.5 mail_location is not an LMTP server";
+        lmtp_deliver::deliver_batch(None, &cfg.hostname, &batch, none, &mut report);
+        return;
+    };
+    let (conn, why) = match lmtp_deliver::connect(target, &relay::Timeouts::default()) {
+        Ok(c) => (Some(c), String::new()),
+        Err(e) => (None, e),
+    };
+    if auth::running_as_root() {
+        if let Some(nobody) = auth::system_account("nobody") {
+            if let Err(e) = auth::drop_privileges(&nobody) {
+                let why = format!("4.3.0 cannot drop privileges: {e}");
+                lmtp_deliver::deliver_batch(None, &cfg.hostname, &batch, &why, &mut report);
+                return;
+            }
+        }
+    }
+    tie_to_parent(parent);
+    lmtp_deliver::deliver_batch(conn, &cfg.hostname, &batch, &why, &mut report);
+}
+
+fn lmtp_rcpt(se: &StoredEnvelope, t: &LmtpTask) -> ClientRcpt {
+    let r = se.env.recipients.get(t.rcpt);
+    ClientRcpt {
+        index: t.rcpt,
+        address: t.address.clone(),
+        notify: r.and_then(|r| notify_param(&r.notify)),
+        orcpt: r.and_then(|r| r.orcpt.clone()),
     }
 }
 
