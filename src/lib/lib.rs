@@ -21,6 +21,7 @@ pub mod pty;
 pub mod queue;
 pub mod runtime;
 pub mod smtp;
+pub mod telnet;
 pub mod tftp;
 pub mod wire;
 
