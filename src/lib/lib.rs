@@ -22,6 +22,7 @@ pub mod queue;
 pub mod runtime;
 pub mod smtp;
 pub mod telnet;
+pub mod telnetd;
 pub mod tftp;
 pub mod wire;
 

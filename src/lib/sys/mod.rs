@@ -385,6 +385,36 @@ extern "C" {
 #[cfg(not(target_os = "linux"))]
 pub fn write_utmp(_rec: &LoginRecord, _login: bool) {}
 
+/// The name the resolver gives for `ip` (getnameinfo with NI_NAMEREQD:
+/// a reverse lookup through NSS, DNS or /etc/hosts), None when it has
+/// none. Not checked: see `host::confirmed_name` for the forward check.
+pub fn name_of_address(ip: std::net::IpAddr) -> Option<String> {
+    let sa = socket2::SockAddr::from(std::net::SocketAddr::new(ip, 0));
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: the address pointer and length come from a live SockAddr;
+    // the host buffer is a live local array whose length is passed; no
+    // service buffer is asked for (null, 0). getnameinfo writes at most
+    // that many bytes, NUL-terminated, into `host`.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr() as *const libc::sockaddr,
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo left a NUL-terminated string in
+    // `host`, which lives until the end of this function.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    name.to_str().ok().map(str::to_string)
+}
+
 /// Make the terminal on `fd` the controlling terminal of this process, the
 /// leader of a session that has none (after setsid).
 pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {

@@ -18,17 +18,18 @@ pub const MAX_SUBNEGOTIATION: usize = 1024;
 
 /// One unit of the stream.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Token<'a> {
+pub enum Token<'i, 'p> {
     /// Bytes for the other side, never containing IAC (IAC IAC gives a
-    /// one-byte run of 255).
-    Data(&'a [u8]),
+    /// one-byte run of 255). Borrowed from the input.
+    Data(&'i [u8]),
     /// IAC followed by a command byte (NOP, DM, BRK, IP, AO, AYT, EC, EL,
     /// GA, EOR, ABORT, SUSP, EOF, or a byte no RFC defines).
     Command(u8),
     /// IAC WILL/WONT/DO/DONT option.
     Negotiate(Verb, u8),
-    /// IAC SB option payload IAC SE, IAC IAC undone in the payload.
-    Subnegotiation { option: u8, payload: &'a [u8] },
+    /// IAC SB option payload IAC SE, IAC IAC undone in the payload
+    /// (borrowed from the parser).
+    Subnegotiation { option: u8, payload: &'p [u8] },
     /// A subnegotiation longer than `MAX_SUBNEGOTIATION`: consumed whole,
     /// its payload dropped.
     SubnegotiationTooLong { option: u8, length: usize },
@@ -86,7 +87,7 @@ impl Parser {
     /// Read from `input` up to the next complete token. Returns how many
     /// bytes were consumed and the token, or None when the input ran out
     /// (everything consumed, state kept for the next call).
-    pub fn next<'a>(&'a mut self, input: &'a [u8]) -> (usize, Option<Token<'a>>) {
+    pub fn next<'p, 'i>(&'p mut self, input: &'i [u8]) -> (usize, Option<Token<'i, 'p>>) {
         let mut i = 0;
         while i < input.len() {
             let b = input[i];
@@ -180,7 +181,7 @@ impl Parser {
         self.sb.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    fn finished(&self) -> Token<'_> {
+    fn finished<'i>(&self) -> Token<'i, '_> {
         if self.sb_length > MAX_SUBNEGOTIATION {
             Token::SubnegotiationTooLong {
                 option: self.sb_option,

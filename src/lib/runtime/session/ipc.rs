@@ -259,6 +259,22 @@ pub enum Request {
     /// smtpd's queue): its failure shows in a later answer. Each round trip
     /// costs two process switches, which add up per message.
     Tell(Vec<u8>),
+    /// A pseudo-terminal for the session of the account that logged in
+    /// (telnetd, rlogind): the monitor opens it, gives the slave to the
+    /// account (group tty, mode 0620), writes the login record, and keeps
+    /// its own master to give the terminal back at the end. Answered with
+    /// `Terminal`, the master and the slave attached.
+    Terminal { rows: u16, cols: u16 },
+    /// Start the service's login program (`TcpProtocol::terminal_program`
+    /// builds it, as root, from the configuration and `request`) on a new
+    /// pseudo-terminal, for a client that has not logged in: the program
+    /// authenticates by itself (login(1)). Answered with `Terminal` and
+    /// the master attached.
+    Program { rows: u16, cols: u16, request: Vec<u8> },
+    /// The terminal session is over: logout record, the terminal back to
+    /// root with mode 0600, the monitor's master closed (the session gets
+    /// SIGHUP), a login program reaped. Answered with `Released`.
+    HangUp,
 }
 
 /// The monitor's answers.
@@ -288,6 +304,11 @@ pub enum Response {
     Prompt { text: String, echo: bool },
     /// During `Converse`: show the person this.
     Message { text: String, error: bool },
+    /// A terminal is open (`line`, e.g. "pts/3"); `pid` is the login
+    /// program's (0 when the requester starts its own).
+    Terminal { line: String, pid: u32 },
+    /// The terminal was given back.
+    Released,
 }
 
 mod tag {
@@ -300,6 +321,9 @@ mod tag {
     pub const TELL: u8 = 7;
     pub const CONVERSE: u8 = 8;
     pub const ANSWER: u8 = 9;
+    pub const TERMINAL: u8 = 10;
+    pub const PROGRAM: u8 = 11;
+    pub const HANG_UP: u8 = 12;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -311,6 +335,8 @@ mod tag {
     pub const CONNECTION: u8 = 108;
     pub const PROMPT: u8 = 109;
     pub const MESSAGE: u8 = 110;
+    pub const TERMINAL_OPEN: u8 = 111;
+    pub const RELEASED: u8 = 112;
 }
 
 impl Request {
@@ -338,6 +364,19 @@ impl Request {
                 Some(text) => Writer::new(tag::ANSWER).u8(1).str(text).finish(),
                 None => Writer::new(tag::ANSWER).u8(0).finish(),
             },
+            Request::Terminal { rows, cols } => {
+                Writer::new(tag::TERMINAL).u16(*rows).u16(*cols).finish()
+            }
+            Request::Program {
+                rows,
+                cols,
+                request,
+            } => Writer::new(tag::PROGRAM)
+                .u16(*rows)
+                .u16(*cols)
+                .bytes(request)
+                .finish(),
+            Request::HangUp => Writer::new(tag::HANG_UP).finish(),
         }
     }
 
@@ -368,6 +407,16 @@ impl Request {
                 1 => Some(r.str(MAX_CREDENTIAL)?.to_string()),
                 _ => return Err(Malformed),
             }),
+            tag::TERMINAL => Request::Terminal {
+                rows: r.u16()?,
+                cols: r.u16()?,
+            },
+            tag::PROGRAM => Request::Program {
+                rows: r.u16()?,
+                cols: r.u16()?,
+                request: r.bytes(MAX_HANDOVER)?.to_vec(),
+            },
+            tag::HANG_UP => Request::HangUp,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -394,6 +443,10 @@ impl Response {
                 .str(text)
                 .u8(u8::from(*error))
                 .finish(),
+            Response::Terminal { line, pid } => {
+                Writer::new(tag::TERMINAL_OPEN).str(line).u32(*pid).finish()
+            }
+            Response::Released => Writer::new(tag::RELEASED).finish(),
         }
     }
 
@@ -418,6 +471,11 @@ impl Response {
                 text: r.str(MAX_CREDENTIAL)?.to_string(),
                 error: r.bool()?,
             },
+            tag::TERMINAL_OPEN => Response::Terminal {
+                line: r.str(64)?.to_string(),
+                pid: r.u32()?,
+            },
+            tag::RELEASED => Response::Released,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -451,6 +509,13 @@ mod tests {
             Request::Converse { user: "".into() },
             Request::Answer(Some("secret".into())),
             Request::Answer(None),
+            Request::Terminal { rows: 24, cols: 80 },
+            Request::Program {
+                rows: 50,
+                cols: 132,
+                request: vec![7; 100],
+            },
+            Request::HangUp,
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -478,6 +543,11 @@ mod tests {
                 text: "Your password has expired".into(),
                 error: true,
             },
+            Response::Terminal {
+                line: "pts/3".into(),
+                pid: 4242,
+            },
+            Response::Released,
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

@@ -87,6 +87,8 @@ struct MonitorState<'a> {
     failures: u64,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
+    /// The connection's pseudo-terminal (terminal services).
+    terminal: Option<super::terminal::Held>,
 }
 
 /// Serve one TCP connection through the privilege split; returns the exit
@@ -134,6 +136,7 @@ pub fn serve_reusable(
         failures: 0,
         children: Children::new(),
         service_state: None,
+        terminal: None,
     };
     let mut code = 0;
     let mut prelogin: Option<Side> = None;
@@ -178,6 +181,10 @@ pub fn serve_reusable(
             "session with {peer} ended after {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // Not held while waiting for the next connection: a session that
+        // ends without a shutdown (a terminal's relay) is closed by the
+        // last holder.
+        drop(tcp);
         // The monitor serves the next connection it is handed (it never
         // read the network and is still root); the pre-login process only
         // when it waits for one (services without logins), else a new one
@@ -253,6 +260,11 @@ impl MonitorState<'_> {
     /// received is dropped with the service's state; the PAM session
     /// closes with the login).
     fn end_connection(&mut self) {
+        // The terminal is given back before the PAM session closes, as
+        // login(1) does.
+        if let Some(t) = self.terminal.take() {
+            t.release();
+        }
         self.service_state = None;
         drop(self.granted.take());
         self.proven = None;
@@ -333,7 +345,13 @@ impl MonitorState<'_> {
                     let side = sides.remove(i);
                     return Ok((Ended::Done, Some(side)));
                 }
-                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan);
+                let program = matches!(req, Request::Program { .. });
+                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan, sides[i].pid);
+                // A login program authenticates by itself: from now on the
+                // pre-login process relays for it, with no login deadline.
+                if program && matches!(reply, Response::Terminal { .. }) {
+                    session_started = true;
+                }
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -381,6 +399,7 @@ impl MonitorState<'_> {
         req: Request,
         tcp: &TcpStream,
         chan: &Rc<Channel>,
+        from: Pid,
     ) -> (Response, Vec<OwnedFd>, Option<Side>) {
         let none = |r| (r, Vec::new(), None);
         match req {
@@ -410,7 +429,65 @@ impl MonitorState<'_> {
                 Ok(b) => none(Response::Service(b)),
                 Err(why) => none(Response::Failed(why)),
             },
+            Request::Terminal { rows, cols } => match self.open_terminal(rows, cols, from) {
+                Ok((line, fds)) => (Response::Terminal { line, pid: 0 }, fds, None),
+                Err(why) => {
+                    log::error!("terminal for {}: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
+            Request::Program {
+                rows,
+                cols,
+                request,
+            } => match self.start_program(rows, cols, &request) {
+                Ok((line, pid, master)) => (Response::Terminal { line, pid }, vec![master], None),
+                Err(why) => {
+                    log::error!("login program for {}: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
+            Request::HangUp => {
+                if let Some(t) = self.terminal.take() {
+                    t.release();
+                }
+                none(Response::Released)
+            }
         }
+    }
+
+    /// A terminal for the session of the account granted, asked by its
+    /// process (`from`): one per connection.
+    fn open_terminal(&mut self, rows: u16, cols: u16, from: Pid) -> Result<(String, Vec<OwnedFd>), String> {
+        let Some((account, ..)) = self.granted.as_ref() else {
+            return Err("no login was granted".into());
+        };
+        if self.terminal.is_some() {
+            return Err("a terminal is already open".into());
+        }
+        let host = crate::host::peer_host(self.peer.ip());
+        let (held, master, slave) =
+            super::terminal::Held::for_account(account, rows, cols, &host, from).map_err(|e| e.to_string())?;
+        let line = held.line().to_string();
+        self.terminal = Some(held);
+        Ok((line, vec![master, slave]))
+    }
+
+    /// The service's login program on a new terminal, for a client that
+    /// has not logged in.
+    fn start_program(&mut self, rows: u16, cols: u16, request: &[u8]) -> Result<(String, u32, OwnedFd), String> {
+        if self.terminal.is_some() || self.granted.is_some() {
+            return Err("not now".into());
+        }
+        let host = crate::host::peer_host(self.peer.ip());
+        let program = self
+            .proto
+            .terminal_program(&self.ctx.settings, &host, request)?;
+        let (held, master, pid) =
+            super::terminal::Held::for_program(&program, rows, cols).map_err(|e| e.to_string())?;
+        let line = held.line().to_string();
+        self.terminal = Some(held);
+        Ok((line, pid.as_raw() as u32, master))
     }
 
     /// The service's own privileged path.
