@@ -146,6 +146,9 @@ pub struct State {
     flow_sent: Option<bool>,
     restart_any_sent: Option<bool>,
     last_ayt: Option<Instant>,
+    /// The client has sent TELNET commands: it is a TELNET client, not a
+    /// raw one (nc, socat), which gets no more negotiation than it must.
+    telnet_client: bool,
     /// Scratch for mapped terminal output.
     scratch: Vec<u8>,
 }
@@ -166,6 +169,7 @@ impl State {
             flow_sent: None,
             restart_any_sent: None,
             last_ayt: None,
+            telnet_client: false,
             scratch: Vec::new(),
         }
     }
@@ -227,7 +231,9 @@ impl State {
         self.options.policy = policy(Phase::Session);
         self.ttype_done = true;
         let mut out = Vec::new();
-        push(&mut out, self.options.enable_remote(opt::LINEMODE));
+        if self.telnet_client {
+            push(&mut out, self.options.enable_remote(opt::LINEMODE));
+        }
         out.extend(self.flow_update(modes));
         out
     }
@@ -280,6 +286,7 @@ impl State {
                 continue;
             }
             i += n;
+            self.telnet_client = true;
             log::debug!("< {}", describe(&command));
             self.handle(command, ctx, sink);
         }
@@ -698,7 +705,8 @@ impl State {
     pub fn encode(&self) -> Vec<u8> {
         let w = Writer::new(b'T')
             .bytes(&self.options.encode())
-            .u8(u8::from(self.input.after_cr()));
+            .u8(u8::from(self.input.after_cr()))
+            .u8(u8::from(self.telnet_client));
         self.info.encode(w).finish()
     }
 
@@ -710,12 +718,14 @@ impl State {
         }
         let options = Options::decode(r.bytes(512)?, policy(Phase::Login)).ok_or(Malformed)?;
         let after_cr = r.bool()?;
+        let telnet_client = r.bool()?;
         let info = TerminalInfo::decode(&mut r)?;
         r.end()?;
         let mut s = State::new(Phase::Login);
         s.options = options;
         s.input = nvt::Input::new(after_cr);
         s.info = info;
+        s.telnet_client = telnet_client;
         s.ttype_done = true;
         Ok(s)
     }

@@ -414,9 +414,15 @@ fn linemode_mirrors_the_terminal() {
     let (mut s, mut sink) = session();
     feed(&mut s, &mut sink, &[IAC, DO, opt::ECHO, IAC, DO, opt::SGA]);
     sink.network.clear();
+    // A TELNET client is asked for LINEMODE; a raw one (nothing TELNET
+    // heard) is not.
     let mut s2 = State::new(Phase::Login);
+    feed(&mut s2, &mut big(), &[IAC, DO, opt::SGA]);
     let ask = s2.start_session(&pty_modes());
     assert!(contains(&ask, &[IAC, DO, opt::LINEMODE]));
+    let mut raw = State::new(Phase::Login);
+    feed(&mut raw, &mut big(), b"demo\r\n");
+    assert!(raw.start_session(&pty_modes()).is_empty());
     // The client agrees: external processing, MODE, the SLC table, and
     // WONT ECHO (the client echoes while the terminal would).
     s.receive(&[IAC, WILL, opt::LINEMODE], UrgentMark::None, &Context { now: Instant::now(), modes: pty_modes() }, &mut sink);
