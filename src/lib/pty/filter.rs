@@ -274,8 +274,7 @@ impl<'a> Outputs<'a> {
     /// file, at the program's next output or the client's next input.
     pub fn end_of_file(&mut self) -> io::Result<bool> {
         let mut modes = self.terminal_modes()?;
-        let Some(eof) = modes.control_char(nix::sys::termios::SpecialCharacterIndices::VEOF)
-        else {
+        let Some(eof) = modes.control_char(nix::sys::termios::SpecialCharacterIndices::VEOF) else {
             return Ok(false);
         };
         if !modes.external_processing() {

@@ -29,7 +29,6 @@ pub use filter::{
 };
 pub use relay::{relay, relay_with_typeahead, ChildWatch, End, Outcome, RelayConfig};
 
-
 /// A program to start on a terminal, spelled out whole: the caller builds
 /// its arguments and environment from allow-lists, never from what a
 /// client sent as such.

@@ -397,7 +397,7 @@ pub fn name_of_address(ip: std::net::IpAddr) -> Option<String> {
     // that many bytes, NUL-terminated, into `host`.
     let rc = unsafe {
         libc::getnameinfo(
-            sa.as_ptr() as *const libc::sockaddr,
+            sa.as_ptr(),
             sa.len(),
             host.as_mut_ptr(),
             host.len() as libc::socklen_t,

@@ -293,13 +293,19 @@ mod tests {
     #[test]
     fn doubled_iac_is_one_data_byte() {
         let mut p = Parser::new();
-        assert_eq!(all(&mut p, b"a\xff\xffb"), ["Data([97])", "Data([255])", "Data([98])"]);
+        assert_eq!(
+            all(&mut p, b"a\xff\xffb"),
+            ["Data([97])", "Data([255])", "Data([98])"]
+        );
     }
 
     #[test]
     fn negotiations_and_commands() {
         let mut p = Parser::new();
-        let got = all(&mut p, &[IAC, WILL, 24, IAC, DONT, 1, IAC, NOP, IAC, AYT, IAC, 7]);
+        let got = all(
+            &mut p,
+            &[IAC, WILL, 24, IAC, DONT, 1, IAC, NOP, IAC, AYT, IAC, 7],
+        );
         assert_eq!(
             got,
             [
@@ -362,7 +368,10 @@ mod tests {
         let mut p = Parser::new();
         let (_, t) = p.next(&input);
         match t {
-            Some(Token::Subnegotiation { option: 39, payload }) => {
+            Some(Token::Subnegotiation {
+                option: 39,
+                payload,
+            }) => {
                 assert_eq!(payload.len(), MAX_SUBNEGOTIATION)
             }
             t => panic!("{t:?}"),

@@ -73,7 +73,10 @@ pub enum Sub {
     /// XDISPLOC IS "host:display".
     DisplayLocation(Vec<u8>),
     /// NEW-ENVIRON or OLD-ENVIRON IS or INFO.
-    Environment { info: bool, variables: Vec<Variable> },
+    Environment {
+        info: bool,
+        variables: Vec<Variable>,
+    },
     /// LINEMODE MODE mask.
     LinemodeMode(u8),
     /// LINEMODE WILL/WONT/DO/DONT FORWARDMASK (the verb byte).
@@ -130,8 +133,13 @@ pub fn decode(option: u8, payload: &[u8]) -> Sub {
             _ => Sub::Malformed,
         },
         opt::STATUS if first == SEND && rest.is_empty() => Sub::StatusSend,
-        opt::TTYPE | opt::XDISPLOC | opt::TSPEED | opt::NAWS | opt::NEW_ENVIRON
-        | opt::OLD_ENVIRON | opt::STATUS => Sub::Malformed,
+        opt::TTYPE
+        | opt::XDISPLOC
+        | opt::TSPEED
+        | opt::NAWS
+        | opt::NEW_ENVIRON
+        | opt::OLD_ENVIRON
+        | opt::STATUS => Sub::Malformed,
         _ => Sub::Ignored,
     }
 }
@@ -375,7 +383,13 @@ mod tests {
                 receive: 9600
             }
         );
-        for bad in [&b"\x0038400"[..], b"\x00a,b", b"\x00,1", b"\x001,", b"\x001234567890,1"] {
+        for bad in [
+            &b"\x0038400"[..],
+            b"\x00a,b",
+            b"\x00,1",
+            b"\x001,",
+            b"\x001234567890,1",
+        ] {
             assert_eq!(decode(opt::TSPEED, bad), Sub::Malformed, "{bad:?}");
         }
     }
@@ -486,9 +500,25 @@ mod tests {
         assert_eq!(lflow(lflow::ON), [IAC, SB, 33, 1, IAC, SE]);
         assert_eq!(
             status_is(&[1, 3], &[31]),
-            [IAC, SB, 5, IS, super::super::WILL, 1, super::super::WILL, 3, super::super::DO, 31, IAC, SE]
+            [
+                IAC,
+                SB,
+                5,
+                IS,
+                super::super::WILL,
+                1,
+                super::super::WILL,
+                3,
+                super::super::DO,
+                31,
+                IAC,
+                SE
+            ]
         );
-        assert_eq!(status_is(&[SE], &[]), [IAC, SB, 5, IS, super::super::WILL, SE, SE, IAC, SE]);
+        assert_eq!(
+            status_is(&[SE], &[]),
+            [IAC, SB, 5, IS, super::super::WILL, SE, SE, IAC, SE]
+        );
     }
 
     #[test]
@@ -497,7 +527,9 @@ mod tests {
         for len in 0..300 {
             let data: Vec<u8> = (0..len)
                 .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let b = (seed >> 33) as u8;
                     if b % 2 == 0 {
                         b % 4

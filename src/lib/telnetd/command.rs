@@ -56,9 +56,15 @@ pub enum Command<'a> {
     Control(Control),
     Negotiate(Verb, u8),
     /// A subnegotiation, decoded for the options we speak.
-    Sub { option: u8, sub: Sub },
+    Sub {
+        option: u8,
+        sub: Sub,
+    },
     /// A subnegotiation past the parser's bound: consumed, dropped.
-    SubTooLong { option: u8, length: usize },
+    SubTooLong {
+        option: u8,
+        length: usize,
+    },
 }
 
 /// The command reader: a TELNET parser that decodes what it cuts.
@@ -90,7 +96,9 @@ impl Reader {
                 option,
                 sub: sub::decode(option, payload),
             },
-            Token::SubnegotiationTooLong { option, length } => Command::SubTooLong { option, length },
+            Token::SubnegotiationTooLong { option, length } => {
+                Command::SubTooLong { option, length }
+            }
         });
         (n, command)
     }
@@ -112,7 +120,10 @@ pub fn describe(c: &Command) -> String {
             format!("SB {} {what}", telnet::option_name(*option))
         }
         Command::SubTooLong { option, length } => {
-            format!("SB {} of {length} bytes (too long)", telnet::option_name(*option))
+            format!(
+                "SB {} of {length} bytes (too long)",
+                telnet::option_name(*option)
+            )
         }
     }
 }

@@ -119,7 +119,11 @@ fn parse_arg(word: &str) -> Result<Arg, String> {
                 }
                 pieces.push(Piece::Host);
             }
-            Some(other) => return Err(format!("unknown escape %{other} in '{word}' (only %h and %%)")),
+            Some(other) => {
+                return Err(format!(
+                    "unknown escape %{other} in '{word}' (only %h and %%)"
+                ))
+            }
             None => return Err(format!("'{word}' ends with a lone %")),
         }
     }
@@ -167,7 +171,13 @@ mod tests {
 
     #[test]
     fn bad_login_values() {
-        for bad in ["login=", "login=login -p", "login=/bin/login %u", "login=/bin/login -h %", "login=/bin/%h"] {
+        for bad in [
+            "login=",
+            "login=login -p",
+            "login=/bin/login %u",
+            "login=/bin/login -h %",
+            "login=/bin/%h",
+        ] {
             assert_eq!(config(&[bad]).unwrap_err().key, "login", "{bad}");
         }
         assert_eq!(config(&["issue_file=issue"]).unwrap_err().key, "issue_file");

@@ -64,7 +64,10 @@ pub fn expand(text: &[u8], facts: &Facts) -> Vec<u8> {
 /// The facts of this host now.
 pub fn facts() -> Facts {
     let fqdn = crate::host::fqdn();
-    let domain = fqdn.split_once('.').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let domain = fqdn
+        .split_once('.')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
     let (sysname, machine, release, version) = match nix::sys::utsname::uname() {
         Ok(u) => (
             u.sysname().to_string_lossy().into_owned(),

@@ -235,7 +235,11 @@ impl Linemode {
 
     /// The client's SLC triplets. Returns the one reply (bounded) and the
     /// control characters to set on the terminal.
-    pub fn client_slc(&mut self, triplets: &[(u8, u8, u8)], modes: &Modes) -> (Vec<u8>, ModeChange) {
+    pub fn client_slc(
+        &mut self,
+        triplets: &[(u8, u8, u8)],
+        modes: &Modes,
+    ) -> (Vec<u8>, ModeChange) {
         let mut reply = Reply::default();
         let mut change = ModeChange::default();
         if !self.active {
@@ -341,7 +345,11 @@ mod tests {
             .windows(4)
             .position(|w| w == [IAC, SB, 34, lm::SLC])
             .expect("an SLC message");
-        let end = bytes[start..].windows(2).position(|w| w == [IAC, SE]).unwrap() + start;
+        let end = bytes[start..]
+            .windows(2)
+            .position(|w| w == [IAC, SE])
+            .unwrap()
+            + start;
         let payload = &bytes[start + 4..end];
         payload.chunks(3).map(|t| (t[0], t[1], t[2])).collect()
     }
@@ -350,7 +358,10 @@ mod tests {
     fn start_sends_mode_and_the_table() {
         let mut l = Linemode::default();
         let out = l.start(&terminal());
-        assert_eq!(&out[..7], &[IAC, SB, 34, lm::MODE, lm::EDIT | lm::TRAPSIG, IAC, SE]);
+        assert_eq!(
+            &out[..7],
+            &[IAC, SB, 34, lm::MODE, lm::EDIT | lm::TRAPSIG, IAC, SE]
+        );
         let t = triplets(&out);
         assert_eq!(t.len(), 18);
         assert!(t.contains(&(slc::IP, slc::VALUE | slc::FLUSHIN | slc::FLUSHOUT, 3)));
@@ -393,7 +404,11 @@ mod tests {
         let mut l = Linemode::default();
         l.start(&terminal());
         let (reply, change) = l.client_slc(
-            &[(slc::EC, slc::VALUE, 0x08), (slc::AYT, slc::VALUE, 0x14), (slc::IP, slc::DEFAULT, 0)],
+            &[
+                (slc::EC, slc::VALUE, 0x08),
+                (slc::AYT, slc::VALUE, 0x14),
+                (slc::IP, slc::DEFAULT, 0),
+            ],
             &terminal(),
         );
         assert_eq!(change.chars, [(slc::EC, 0x08)]);
@@ -449,7 +464,10 @@ mod tests {
         assert!(reply.is_empty() && change.is_empty());
         let (reply, change) = l.client_slc(&[(slc::LNEXT, slc::NOSUPPORT, 0)], &terminal());
         assert!(change.is_empty());
-        assert_eq!(triplets(&reply), [(slc::LNEXT, slc::NOSUPPORT | slc::ACK, 0)]);
+        assert_eq!(
+            triplets(&reply),
+            [(slc::LNEXT, slc::NOSUPPORT | slc::ACK, 0)]
+        );
     }
 
     #[test]

@@ -178,7 +178,14 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_and_controls_dropped() {
-        let (o, echo, _) = typed(true, &[b'a'; 100].iter().chain(b"\x1b[A\r").copied().collect::<Vec<_>>());
+        let (o, echo, _) = typed(
+            true,
+            &[b'a'; 100]
+                .iter()
+                .chain(b"\x1b[A\r")
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         assert_eq!(o, Some(Outcome::Line(vec![b'a'; 16])));
         assert_eq!(echo.len(), 18);
     }

@@ -26,18 +26,32 @@ fn cstring(s: &str) -> Option<CString> {
 /// client gave a valid one, so that no client string is ever read as an
 /// option. The environment holds TERM and, when valid, DISPLAY: nothing
 /// else (login -p keeps it).
-pub fn login_program(path: &Path, args: &[Arg], host: &str, info: &TerminalInfo, term: &str) -> Option<Program> {
+pub fn login_program(
+    path: &Path,
+    args: &[Arg],
+    host: &str,
+    info: &TerminalInfo,
+    term: &str,
+) -> Option<Program> {
     let name = path.file_name()?.to_str()?;
     let mut argv = vec![cstring(name)?];
     for a in args {
         argv.push(cstring(&a.expand(host))?);
     }
-    if let Some(user) = info.user.as_deref().and_then(|u| terminal::login_name(u.as_bytes())) {
+    if let Some(user) = info
+        .user
+        .as_deref()
+        .and_then(|u| terminal::login_name(u.as_bytes()))
+    {
         argv.push(cstring("--")?);
         argv.push(cstring(&user)?);
     }
     let mut env = vec![cstring(&format!("TERM={}", checked_term(term)))?];
-    if let Some(d) = info.display.as_deref().and_then(|d| terminal::display(d.as_bytes())) {
+    if let Some(d) = info
+        .display
+        .as_deref()
+        .and_then(|d| terminal::display(d.as_bytes()))
+    {
         env.push(cstring(&format!("DISPLAY={d}"))?);
     }
     Some(Program {
@@ -67,7 +81,11 @@ pub fn shell_program(
     };
     let base = shell.file_name()?.to_str()?;
     let argv = vec![cstring(&format!("-{base}"))?];
-    let path = if account.uid == 0 { ROOT_PATH } else { USER_PATH };
+    let path = if account.uid == 0 {
+        ROOT_PATH
+    } else {
+        USER_PATH
+    };
     let ours = [
         ("HOME", home.to_str()?.to_string()),
         ("SHELL", shell.to_str()?.to_string()),
@@ -138,7 +156,10 @@ mod tests {
         assert_eq!(strings(&p.argv), ["login", "-p", "-h", "client.example"]);
         assert_eq!(strings(&p.env), ["TERM=xterm"]);
         let p = login(Some("demo"), Some("h:0"));
-        assert_eq!(strings(&p.argv), ["login", "-p", "-h", "client.example", "--", "demo"]);
+        assert_eq!(
+            strings(&p.argv),
+            ["login", "-p", "-h", "client.example", "--", "demo"]
+        );
         assert_eq!(strings(&p.env), ["TERM=xterm", "DISPLAY=h:0"]);
     }
 
@@ -147,7 +168,11 @@ mod tests {
         // Even if something upstream let them through.
         for bad in ["-f root", "-froot", "-f", "root -f", "--"] {
             let p = login(Some(bad), Some("-x:0"));
-            assert_eq!(strings(&p.argv), ["login", "-p", "-h", "client.example"], "{bad}");
+            assert_eq!(
+                strings(&p.argv),
+                ["login", "-p", "-h", "client.example"],
+                "{bad}"
+            );
             assert_eq!(strings(&p.env), ["TERM=xterm"]);
         }
         let Login::Program { path, args } = parse_login("/bin/login -h %h").unwrap() else {
@@ -173,7 +198,14 @@ mod tests {
             ("PATH".to_string(), "/evil".to_string()),
             ("BAD NAME".to_string(), "x".to_string()),
         ];
-        let p = shell_program(&account, "xterm", Some("h:0"), &pam, Path::new("/home/demo")).unwrap();
+        let p = shell_program(
+            &account,
+            "xterm",
+            Some("h:0"),
+            &pam,
+            Path::new("/home/demo"),
+        )
+        .unwrap();
         assert_eq!(strings(&p.argv), ["-bash"]);
         assert_eq!(
             strings(&p.env),

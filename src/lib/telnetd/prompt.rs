@@ -133,7 +133,10 @@ impl Wire {
         if self.raw.is_empty() || !self.progress() {
             let ms = wait.as_millis().min(i32::MAX as u128) as i32;
             let mut fds = [PollFd::new(self.conn.fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
                 Ok(0) => return false,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => return true,
@@ -192,7 +195,9 @@ impl Wire {
             out: &mut out,
             interrupted: &mut self.interrupted,
         };
-        let n = self.state.receive(&self.raw, UrgentMark::None, &ctx, &mut sink);
+        let n = self
+            .state
+            .receive(&self.raw, UrgentMark::None, &ctx, &mut sink);
         self.raw.drain(..n);
         self.send(&out);
         n > 0
@@ -208,11 +213,18 @@ impl Wire {
         while !self.gone && !self.state.settled() {
             let elapsed = started.elapsed();
             if elapsed >= limit || (!self.heard_telnet && elapsed >= quiet) {
-                log::debug!("negotiation not finished after {:.1} s", elapsed.as_secs_f64());
+                log::debug!(
+                    "negotiation not finished after {:.1} s",
+                    elapsed.as_secs_f64()
+                );
                 break;
             }
             let wait = if self.heard_telnet { limit } else { quiet };
-            self.pump(wait.saturating_sub(elapsed));
+            if !self.pump(wait.saturating_sub(elapsed)) && self.raw.len() >= READ_BUFFER {
+                // The client is typing faster than anyone reads: the
+                // prompt will take it.
+                break;
+            }
         }
     }
 

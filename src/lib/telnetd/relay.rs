@@ -14,7 +14,9 @@ use nix::sys::termios::{LocalFlags, SpecialCharacterIndices as V};
 
 use super::linemode::{slc, Modes};
 use super::state::{Context, Effect, Sink, State};
-use crate::pty::{self, ChildWatch, Filter, Outputs, PacketControl, TerminalModes, UrgentMark, WindowSize};
+use crate::pty::{
+    self, ChildWatch, Filter, Outputs, PacketControl, TerminalModes, UrgentMark, WindowSize,
+};
 
 /// Each SLC function and the terminal's control character for it.
 const CHARS: &[(u8, V)] = &[

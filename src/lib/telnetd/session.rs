@@ -98,12 +98,20 @@ impl TcpProtocol for Telnetd {
         };
         let mut text = Vec::new();
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        io::Read::read_to_end(&mut io::Read::take(file, issue::MAX_ISSUE as u64), &mut text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        io::Read::read_to_end(
+            &mut io::Read::take(file, issue::MAX_ISSUE as u64),
+            &mut text,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(issue::expand(&text, &issue::facts()))
     }
 
-    fn terminal_program(&self, settings: &Settings, host: &str, request: &[u8]) -> Result<crate::pty::Program, String> {
+    fn terminal_program(
+        &self,
+        settings: &Settings,
+        host: &str,
+        request: &[u8],
+    ) -> Result<crate::pty::Program, String> {
         let cfg = settings.daemon::<Config>();
         let Login::Program { path, args } = &cfg.login else {
             return Err("login = builtin".into());
@@ -112,7 +120,8 @@ impl TcpProtocol for Telnetd {
         let info = TerminalInfo::decode(&mut r).map_err(|_| "malformed request")?;
         r.end().map_err(|_| "malformed request")?;
         let term = info.choose_term(terminal::terminfo_knows);
-        program::login_program(path, args, host, &info, &term).ok_or_else(|| "cannot build the login program's arguments".into())
+        program::login_program(path, args, host, &info, &term)
+            .ok_or_else(|| "cannot build the login program's arguments".into())
     }
 
     fn byte_stream(&self) -> bool {
@@ -249,7 +258,9 @@ fn account_session(s: LoggedIn) {
         let _ = io::Write::write_all(&mut tcp, b"No directory, logging in with HOME=/\r\n");
     }
     let display = state.info.display.clone();
-    let Some(program) = program::shell_program(&s.account, &term, display.as_deref(), &s.env, &home) else {
+    let Some(program) =
+        program::shell_program(&s.account, &term, display.as_deref(), &s.env, &home)
+    else {
         log::error!("user {user}: cannot build the shell's arguments");
         return;
     };
@@ -261,7 +272,10 @@ fn account_session(s: LoggedIn) {
             return;
         }
     };
-    log::info!("user {user}: session on {} (TERM={term}, {rows}x{cols})", t.line);
+    log::info!(
+        "user {user}: session on {} (TERM={term}, {rows}x{cols})",
+        t.line
+    );
     let child = session.child;
     let master = session.master;
     let idle = Some(s.settings.common().idle_timeout);

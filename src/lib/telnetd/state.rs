@@ -302,7 +302,9 @@ impl State {
         let binary = self.options.remote(opt::BINARY);
         let mut mapped = std::mem::take(&mut self.scratch);
         mapped.clear();
-        let taken = self.input.map(data, binary, sink.terminal_room(), &mut mapped);
+        let taken = self
+            .input
+            .map(data, binary, sink.terminal_room(), &mut mapped);
         if self.linemode.active {
             self.line_discipline(&mut mapped, modes, sink);
         }
@@ -362,7 +364,9 @@ impl State {
     fn control(&mut self, c: Control, ctx: &Context, sink: &mut dyn Sink) {
         let key = |function: u8, default: u8| [ctx.modes.char(function).unwrap_or(default)];
         match c {
-            Control::InterruptProcess | Control::Break => sink.effect(Effect::Signal(Signal::SIGINT)),
+            Control::InterruptProcess | Control::Break => {
+                sink.effect(Effect::Signal(Signal::SIGINT))
+            }
             Control::Abort => sink.effect(Effect::Signal(Signal::SIGQUIT)),
             Control::Suspend => sink.effect(Effect::Signal(Signal::SIGTSTP)),
             Control::AbortOutput => {

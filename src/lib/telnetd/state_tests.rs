@@ -23,7 +23,16 @@ fn pty_modes() -> Modes {
     m.flow_control = true;
     m.chars[usize::from(slc::XON)] = Some(0x11);
     m.chars[usize::from(slc::XOFF)] = Some(0x13);
-    for f in [slc::IP, slc::ABORT, slc::EOF, slc::SUSP, slc::EC, slc::EL, slc::XON, slc::XOFF] {
+    for f in [
+        slc::IP,
+        slc::ABORT,
+        slc::EOF,
+        slc::SUSP,
+        slc::EC,
+        slc::EL,
+        slc::XON,
+        slc::XOFF,
+    ] {
         m.supported |= 1 << f;
     }
     m
@@ -93,13 +102,23 @@ fn a_full_negotiation_settles() {
     assert_eq!(feed(&mut s, &mut sink, &client), client.len());
     // Each acceptance is followed by its SEND.
     for o in [opt::TTYPE, opt::TSPEED, opt::NEW_ENVIRON] {
-        assert!(contains(&sink.network, &[IAC, SB, o, 1, IAC, SE]), "SEND {o}");
+        assert!(
+            contains(&sink.network, &[IAC, SB, o, 1, IAC, SE]),
+            "SEND {o}"
+        );
     }
     assert!(!s.settled());
     feed(&mut s, &mut sink, b"\xff\xfa\x18\x00XTERM\xff\xf0");
     feed(&mut s, &mut sink, b"\xff\xfa\x20\x0038400,38400\xff\xf0");
-    feed(&mut s, &mut sink, b"\xff\xfa\x27\x00\x00USER\x01demo\xff\xf0");
-    assert!(!s.settled(), "the TTYPE cycle goes on until the list repeats");
+    feed(
+        &mut s,
+        &mut sink,
+        b"\xff\xfa\x27\x00\x00USER\x01demo\xff\xf0",
+    );
+    assert!(
+        !s.settled(),
+        "the TTYPE cycle goes on until the list repeats"
+    );
     feed(&mut s, &mut sink, b"\xff\xfa\x18\x00XTERM\xff\xf0");
     assert!(s.settled());
     assert_eq!(s.info.types, ["xterm"]);
@@ -122,7 +141,11 @@ fn the_ttype_cycle_keeps_the_whole_list_and_stops() {
         feed(&mut s, &mut sink, &m);
     }
     assert_eq!(s.info.types, ["ansi", "vt100", "vt52", "vtnt"]);
-    let sends = sink.network.windows(6).filter(|w| *w == [IAC, SB, 24, 1, IAC, SE]).count();
+    let sends = sink
+        .network
+        .windows(6)
+        .filter(|w| *w == [IAC, SB, 24, 1, IAC, SE])
+        .count();
     assert_eq!(sends, 5);
     // A client that never repeats is stopped by the bound.
     let mut s = State::new(Phase::Login);
@@ -130,10 +153,19 @@ fn the_ttype_cycle_keeps_the_whole_list_and_stops() {
     let mut sink = big();
     feed(&mut s, &mut sink, &[IAC, WILL, opt::TTYPE]);
     for i in 0..100 {
-        let m = [&[IAC, SB, opt::TTYPE, 0][..], format!("t{i}").as_bytes(), &[IAC, SE]].concat();
+        let m = [
+            &[IAC, SB, opt::TTYPE, 0][..],
+            format!("t{i}").as_bytes(),
+            &[IAC, SE],
+        ]
+        .concat();
         feed(&mut s, &mut sink, &m);
     }
-    let sends = sink.network.windows(6).filter(|w| *w == [IAC, SB, 24, 1, IAC, SE]).count();
+    let sends = sink
+        .network
+        .windows(6)
+        .filter(|w| *w == [IAC, SB, 24, 1, IAC, SE])
+        .count();
     assert!(sends <= 9);
     assert_eq!(s.info.types.len(), 8);
 }
@@ -149,7 +181,11 @@ fn refused_new_environ_falls_back_to_old() {
     feed(&mut s, &mut sink, &[IAC, WILL, opt::OLD_ENVIRON]);
     assert_eq!(sink.network, [IAC, SB, opt::OLD_ENVIRON, 1, IAC, SE]);
     // BSD's swapped VAR (1) and VALUE (0).
-    feed(&mut s, &mut sink, b"\xff\xfa\x24\x00\x01DISPLAY\x00x:0\xff\xf0");
+    feed(
+        &mut s,
+        &mut sink,
+        b"\xff\xfa\x24\x00\x01DISPLAY\x00x:0\xff\xf0",
+    );
     assert_eq!(s.info.display.as_deref(), Some("x:0"));
 }
 
@@ -187,8 +223,16 @@ fn environment_injection_is_dropped() {
     let mut s = State::new(Phase::Login);
     let _ = s.open();
     let mut sink = big();
-    feed(&mut s, &mut sink, &[IAC, WONT, opt::NEW_ENVIRON, IAC, WILL, opt::OLD_ENVIRON]);
-    feed(&mut s, &mut sink, b"\xff\xfa\x24\x00\x01USER\x00-f root\xff\xf0");
+    feed(
+        &mut s,
+        &mut sink,
+        &[IAC, WONT, opt::NEW_ENVIRON, IAC, WILL, opt::OLD_ENVIRON],
+    );
+    feed(
+        &mut s,
+        &mut sink,
+        b"\xff\xfa\x24\x00\x01USER\x00-f root\xff\xf0",
+    );
     assert_eq!(s.info.user, None);
 }
 
@@ -198,7 +242,11 @@ fn environment_after_login_changes_nothing() {
     let mut s2 = State::new(Phase::Login);
     let _ = s2.open();
     feed(&mut s, &mut sink, &[IAC, WILL, opt::NEW_ENVIRON]);
-    feed(&mut s, &mut sink, b"\xff\xfa\x27\x02\x00USER\x01root\xff\xf0");
+    feed(
+        &mut s,
+        &mut sink,
+        b"\xff\xfa\x27\x02\x00USER\x01root\xff\xf0",
+    );
     assert_eq!(s.info.user, None);
 }
 
@@ -207,11 +255,25 @@ fn encrypt_and_authentication_are_refused_and_their_subnegotiations_dropped() {
     let mut s = State::new(Phase::Login);
     let _ = s.open();
     let mut sink = big();
-    feed(&mut s, &mut sink, &[IAC, WILL, opt::ENCRYPT, IAC, DO, opt::ENCRYPT]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[IAC, WILL, opt::ENCRYPT, IAC, DO, opt::ENCRYPT],
+    );
     feed(&mut s, &mut sink, &[IAC, WILL, opt::AUTHENTICATION]);
     assert_eq!(
         sink.network,
-        [IAC, DONT, opt::ENCRYPT, IAC, WONT, opt::ENCRYPT, IAC, DONT, opt::AUTHENTICATION]
+        [
+            IAC,
+            DONT,
+            opt::ENCRYPT,
+            IAC,
+            WONT,
+            opt::ENCRYPT,
+            IAC,
+            DONT,
+            opt::AUTHENTICATION
+        ]
     );
     // CVE-2011-4862: an ENCRYPT key id subnegotiation.
     let mut sb = vec![IAC, SB, opt::ENCRYPT, 7, 1];
@@ -244,7 +306,20 @@ fn over_long_subnegotiations_are_consumed() {
 #[test]
 fn commands_signal_and_edit() {
     let (mut s, mut sink) = session();
-    feed(&mut s, &mut sink, &[IAC, IP, IAC, BRK, IAC, crate::telnet::ABORT, IAC, crate::telnet::SUSP]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[
+            IAC,
+            IP,
+            IAC,
+            BRK,
+            IAC,
+            crate::telnet::ABORT,
+            IAC,
+            crate::telnet::SUSP,
+        ],
+    );
     assert_eq!(
         sink.effects,
         [
@@ -254,7 +329,11 @@ fn commands_signal_and_edit() {
             Effect::Signal(Signal::SIGTSTP)
         ]
     );
-    feed(&mut s, &mut sink, &[IAC, EC, IAC, EL, IAC, crate::telnet::XEOF]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[IAC, EC, IAC, EL, IAC, crate::telnet::XEOF],
+    );
     assert_eq!(sink.terminal, [0x7f, 0x15, 0x04]);
 }
 
@@ -287,14 +366,22 @@ fn are_you_there_is_rate_bounded() {
         c.now = start + Duration::from_millis(i);
         s.receive(&[IAC, AYT], UrgentMark::None, &c, &mut sink);
     }
-    let answers = sink.network.windows(AYT_REPLY.len()).filter(|w| *w == AYT_REPLY).count();
+    let answers = sink
+        .network
+        .windows(AYT_REPLY.len())
+        .filter(|w| *w == AYT_REPLY)
+        .count();
     assert_eq!(answers, 5);
 }
 
 #[test]
 fn timing_mark_is_answered_in_order() {
     let (mut s, mut sink) = session();
-    feed(&mut s, &mut sink, &[b'a', IAC, DO, opt::TM, IAC, DO, opt::TM]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[b'a', IAC, DO, opt::TM, IAC, DO, opt::TM],
+    );
     assert_eq!(sink.terminal, b"a");
     assert_eq!(sink.network, [IAC, WILL, opt::TM, IAC, WILL, opt::TM]);
     sink.network.clear();
@@ -307,11 +394,28 @@ fn timing_mark_is_answered_in_order() {
 fn window_size_changes_resize_the_terminal() {
     let (mut s, mut sink) = session();
     feed(&mut s, &mut sink, &[IAC, WILL, opt::NAWS]);
-    feed(&mut s, &mut sink, &[IAC, SB, opt::NAWS, 0, 132, 0, 43, IAC, SE]);
-    feed(&mut s, &mut sink, &[IAC, SB, opt::NAWS, 0, IAC, IAC, 0, 50, IAC, SE]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[IAC, SB, opt::NAWS, 0, 132, 0, 43, IAC, SE],
+    );
+    feed(
+        &mut s,
+        &mut sink,
+        &[IAC, SB, opt::NAWS, 0, IAC, IAC, 0, 50, IAC, SE],
+    );
     assert_eq!(
         sink.effects,
-        [Effect::Resize { rows: 43, cols: 132 }, Effect::Resize { rows: 50, cols: 255 }]
+        [
+            Effect::Resize {
+                rows: 43,
+                cols: 132
+            },
+            Effect::Resize {
+                rows: 50,
+                cols: 255
+            }
+        ]
     );
     // Malformed: ignored.
     feed(&mut s, &mut sink, &[IAC, SB, opt::NAWS, 0, 1, IAC, SE]);
@@ -389,7 +493,12 @@ fn flooding_commands_at_a_full_network_consumes_nothing() {
 fn synch_discards_data_but_keeps_commands() {
     let (mut s, mut sink) = session();
     // Everything ahead of the mark: data dropped, IP kept.
-    s.receive(b"typed ahead\xff\xf4more", UrgentMark::Ahead, &ctx(), &mut sink);
+    s.receive(
+        b"typed ahead\xff\xf4more",
+        UrgentMark::Ahead,
+        &ctx(),
+        &mut sink,
+    );
     assert!(sink.terminal.is_empty());
     assert_eq!(sink.effects, [Effect::Signal(Signal::SIGINT)]);
     // The mark at the DM: what follows it is kept.
@@ -425,10 +534,29 @@ fn linemode_mirrors_the_terminal() {
     assert!(raw.start_session(&pty_modes()).is_empty());
     // The client agrees: external processing, MODE, the SLC table, and
     // WONT ECHO (the client echoes while the terminal would).
-    s.receive(&[IAC, WILL, opt::LINEMODE], UrgentMark::None, &Context { now: Instant::now(), modes: pty_modes() }, &mut sink);
+    s.receive(
+        &[IAC, WILL, opt::LINEMODE],
+        UrgentMark::None,
+        &Context {
+            now: Instant::now(),
+            modes: pty_modes(),
+        },
+        &mut sink,
+    );
     assert!(s.linemode());
     assert_eq!(sink.effects, [Effect::ExternalProcessing(true)]);
-    assert!(contains(&sink.network, &[IAC, SB, opt::LINEMODE, lm::MODE, lm::EDIT | lm::TRAPSIG, IAC, SE]));
+    assert!(contains(
+        &sink.network,
+        &[
+            IAC,
+            SB,
+            opt::LINEMODE,
+            lm::MODE,
+            lm::EDIT | lm::TRAPSIG,
+            IAC,
+            SE
+        ]
+    ));
     assert!(contains(&sink.network, &[IAC, SB, opt::LINEMODE, lm::SLC]));
     assert!(contains(&sink.network, &[IAC, WONT, opt::ECHO]));
     feed(&mut s, &mut sink, &[IAC, DONT, opt::ECHO]);
@@ -443,7 +571,10 @@ fn linemode_mirrors_the_terminal() {
     raw.canonical = false;
     sink.network.clear();
     s.packet(PacketControl::IOCTL, &raw, &mut sink);
-    assert_eq!(sink.network, [IAC, SB, opt::LINEMODE, lm::MODE, lm::TRAPSIG, IAC, SE]);
+    assert_eq!(
+        sink.network,
+        [IAC, SB, opt::LINEMODE, lm::MODE, lm::TRAPSIG, IAC, SE]
+    );
     // The client drops LINEMODE: back to character mode, we echo.
     sink.effects.clear();
     sink.network.clear();
@@ -462,7 +593,22 @@ fn linemode_requests_reach_the_terminal() {
     s.receive(&[IAC, WILL, opt::LINEMODE], UrgentMark::None, &c, &mut sink);
     sink.effects.clear();
     sink.network.clear();
-    s.receive(&[IAC, SB, opt::LINEMODE, lm::SLC, slc::EC, slc::VALUE, 8, IAC, SE], UrgentMark::None, &c, &mut sink);
+    s.receive(
+        &[
+            IAC,
+            SB,
+            opt::LINEMODE,
+            lm::SLC,
+            slc::EC,
+            slc::VALUE,
+            8,
+            IAC,
+            SE,
+        ],
+        UrgentMark::None,
+        &c,
+        &mut sink,
+    );
     match &sink.effects[..] {
         [Effect::SetModes(change)] => assert_eq!(change.chars, [(slc::EC, 8)]),
         e => panic!("{e:?}"),
@@ -477,8 +623,16 @@ fn linemode_requests_reach_the_terminal() {
     s.receive(&sb, UrgentMark::None, &c, &mut sink);
     assert!(sink.network.is_empty());
     // FORWARDMASK refused.
-    s.receive(&[IAC, SB, opt::LINEMODE, WILL, lm::FORWARDMASK, IAC, SE], UrgentMark::None, &c, &mut sink);
-    assert_eq!(sink.network, [IAC, SB, opt::LINEMODE, DONT, lm::FORWARDMASK, IAC, SE]);
+    s.receive(
+        &[IAC, SB, opt::LINEMODE, WILL, lm::FORWARDMASK, IAC, SE],
+        UrgentMark::None,
+        &c,
+        &mut sink,
+    );
+    assert_eq!(
+        sink.network,
+        [IAC, SB, opt::LINEMODE, DONT, lm::FORWARDMASK, IAC, SE]
+    );
 }
 
 #[test]
@@ -492,7 +646,20 @@ fn lflow_follows_the_terminal() {
     // (DO LFLOW went out with the opening: the WILL is its answer.)
     assert_eq!(
         sink.network,
-        [IAC, SB, opt::LFLOW, 1, IAC, SE, IAC, SB, opt::LFLOW, 3, IAC, SE]
+        [
+            IAC,
+            SB,
+            opt::LFLOW,
+            1,
+            IAC,
+            SE,
+            IAC,
+            SB,
+            opt::LFLOW,
+            3,
+            IAC,
+            SE
+        ]
     );
     let mut raw = pty_modes();
     raw.flow_control = false;
@@ -517,12 +684,39 @@ fn status_lists_the_options_in_effect() {
     let mut s = State::new(Phase::Login);
     let _ = s.open();
     let mut sink = big();
-    feed(&mut s, &mut sink, &[IAC, DO, opt::STATUS, IAC, DO, opt::ECHO, IAC, WILL, opt::NAWS]);
+    feed(
+        &mut s,
+        &mut sink,
+        &[
+            IAC,
+            DO,
+            opt::STATUS,
+            IAC,
+            DO,
+            opt::ECHO,
+            IAC,
+            WILL,
+            opt::NAWS,
+        ],
+    );
     sink.network.clear();
     feed(&mut s, &mut sink, &[IAC, SB, opt::STATUS, 1, IAC, SE]);
     assert_eq!(
         sink.network,
-        [IAC, SB, opt::STATUS, 0, WILL, opt::ECHO, WILL, opt::STATUS, DO, opt::NAWS, IAC, SE]
+        [
+            IAC,
+            SB,
+            opt::STATUS,
+            0,
+            WILL,
+            opt::ECHO,
+            WILL,
+            opt::STATUS,
+            DO,
+            opt::NAWS,
+            IAC,
+            SE
+        ]
     );
 }
 
@@ -531,8 +725,26 @@ fn the_hand_over_keeps_what_was_negotiated() {
     let mut s = State::new(Phase::Login);
     let _ = s.open();
     let mut sink = big();
-    feed(&mut s, &mut sink, &[IAC, DO, opt::ECHO, IAC, WILL, opt::NAWS, IAC, WILL, opt::TTYPE]);
-    feed(&mut s, &mut sink, b"\xff\xfa\x18\x00VT220\xff\xf0\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0user\r");
+    feed(
+        &mut s,
+        &mut sink,
+        &[
+            IAC,
+            DO,
+            opt::ECHO,
+            IAC,
+            WILL,
+            opt::NAWS,
+            IAC,
+            WILL,
+            opt::TTYPE,
+        ],
+    );
+    feed(
+        &mut s,
+        &mut sink,
+        b"\xff\xfa\x18\x00VT220\xff\xf0\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0user\r",
+    );
     let bytes = s.encode();
     let mut t = State::decode(&bytes).unwrap();
     assert!(t.local(opt::ECHO) && t.remote(opt::NAWS));
@@ -552,7 +764,9 @@ fn fuzz_entry_survives_random_input() {
     for len in (0..2000).step_by(37) {
         let data: Vec<u8> = (0..len)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let b = (seed >> 33) as u8;
                 match b % 4 {
                     0 => 0xf0 | (b >> 4),

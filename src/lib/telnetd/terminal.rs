@@ -53,9 +53,9 @@ pub fn display(raw: &[u8]) -> Option<String> {
         && raw.len() <= MAX_DISPLAY_LEN
         && raw[0] != b'-'
         && raw.contains(&b':')
-        && raw
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'_' | b'-' | b'[' | b']'));
+        && raw.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'_' | b'-' | b'[' | b']')
+        });
     ok.then(|| String::from_utf8_lossy(raw).into_owned())
 }
 
@@ -153,13 +153,18 @@ pub fn terminfo_knows(name: &str) -> bool {
         return false;
     }
     let first = name.as_bytes()[0];
-    ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo", "/usr/lib/terminfo"]
-        .iter()
-        .any(|dir| {
-            let by_letter = format!("{dir}/{}/{name}", first as char);
-            let by_hex = format!("{dir}/{first:02x}/{name}");
-            std::path::Path::new(&by_letter).is_file() || std::path::Path::new(&by_hex).is_file()
-        })
+    [
+        "/etc/terminfo",
+        "/lib/terminfo",
+        "/usr/share/terminfo",
+        "/usr/lib/terminfo",
+    ]
+    .iter()
+    .any(|dir| {
+        let by_letter = format!("{dir}/{}/{name}", first as char);
+        let by_hex = format!("{dir}/{first:02x}/{name}");
+        std::path::Path::new(&by_letter).is_file() || std::path::Path::new(&by_hex).is_file()
+    })
 }
 
 #[cfg(test)]
@@ -168,9 +173,20 @@ mod tests {
 
     #[test]
     fn terminal_types_are_screened() {
-        assert_eq!(terminal_type(b"XTERM-256COLOR").as_deref(), Some("xterm-256color"));
+        assert_eq!(
+            terminal_type(b"XTERM-256COLOR").as_deref(),
+            Some("xterm-256color")
+        );
         assert_eq!(terminal_type(b"vt100").as_deref(), Some("vt100"));
-        for bad in [&b""[..], b"-x", b"a b", b"x;rm", b"../../etc", b"a/b", b"\x1b[2J"] {
+        for bad in [
+            &b""[..],
+            b"-x",
+            b"a b",
+            b"x;rm",
+            b"../../etc",
+            b"a/b",
+            b"\x1b[2J",
+        ] {
             assert_eq!(terminal_type(bad), None, "{bad:?}");
         }
         assert_eq!(terminal_type(&[b'a'; 41]), None);
@@ -180,7 +196,14 @@ mod tests {
     fn displays_are_screened() {
         assert_eq!(display(b"host:0.0").as_deref(), Some("host:0.0"));
         assert_eq!(display(b"[::1]:1").as_deref(), Some("[::1]:1"));
-        for bad in [&b"host"[..], b"-display:0", b"a:0 b", b"a:0;x", b"$(x):0", b""] {
+        for bad in [
+            &b"host"[..],
+            b"-display:0",
+            b"a:0 b",
+            b"a:0;x",
+            b"$(x):0",
+            b"",
+        ] {
             assert_eq!(display(bad), None, "{bad:?}");
         }
     }
@@ -188,7 +211,15 @@ mod tests {
     #[test]
     fn login_names_are_never_options() {
         assert_eq!(login_name(b"demo").as_deref(), Some("demo"));
-        for bad in [&b"-f root"[..], b"-froot", b"-f", b"root root", b"", b"a\nb", b"\x02-f"] {
+        for bad in [
+            &b"-f root"[..],
+            b"-froot",
+            b"-f",
+            b"root root",
+            b"",
+            b"a\nb",
+            b"\x02-f",
+        ] {
             assert_eq!(login_name(bad), None, "{bad:?}");
         }
         assert_eq!(login_name(&[b'a'; 33]), None);

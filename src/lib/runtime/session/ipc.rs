@@ -270,7 +270,11 @@ pub enum Request {
     /// pseudo-terminal, for a client that has not logged in: the program
     /// authenticates by itself (login(1)). Answered with `Terminal` and
     /// the master attached.
-    Program { rows: u16, cols: u16, request: Vec<u8> },
+    Program {
+        rows: u16,
+        cols: u16,
+        request: Vec<u8>,
+    },
     /// The terminal session is over: logout record, the terminal back to
     /// root with mode 0600, the monitor's master closed (the session gets
     /// SIGHUP), a login program reaped. Answered with `Released`.

@@ -354,7 +354,12 @@ impl Monitor {
     /// Start the service's login program on a new terminal (the monitor
     /// builds it with `TcpProtocol::terminal_program` from `request`); the
     /// login deadline no longer applies: the program has its own.
-    pub fn terminal_program(&self, rows: u16, cols: u16, request: &[u8]) -> std::io::Result<Terminal> {
+    pub fn terminal_program(
+        &self,
+        rows: u16,
+        cols: u16,
+        request: &[u8],
+    ) -> std::io::Result<Terminal> {
         let req = Request::Program {
             rows,
             cols,

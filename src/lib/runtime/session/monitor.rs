@@ -458,7 +458,12 @@ impl MonitorState<'_> {
 
     /// A terminal for the session of the account granted, asked by its
     /// process (`from`): one per connection.
-    fn open_terminal(&mut self, rows: u16, cols: u16, from: Pid) -> Result<(String, Vec<OwnedFd>), String> {
+    fn open_terminal(
+        &mut self,
+        rows: u16,
+        cols: u16,
+        from: Pid,
+    ) -> Result<(String, Vec<OwnedFd>), String> {
         let Some((account, ..)) = self.granted.as_ref() else {
             return Err("no login was granted".into());
         };
@@ -467,7 +472,8 @@ impl MonitorState<'_> {
         }
         let host = crate::host::peer_host(self.peer.ip());
         let (held, master, slave) =
-            super::terminal::Held::for_account(account, rows, cols, &host, from).map_err(|e| e.to_string())?;
+            super::terminal::Held::for_account(account, rows, cols, &host, from)
+                .map_err(|e| e.to_string())?;
         let line = held.line().to_string();
         self.terminal = Some(held);
         Ok((line, vec![master, slave]))
@@ -475,7 +481,12 @@ impl MonitorState<'_> {
 
     /// The service's login program on a new terminal, for a client that
     /// has not logged in.
-    fn start_program(&mut self, rows: u16, cols: u16, request: &[u8]) -> Result<(String, u32, OwnedFd), String> {
+    fn start_program(
+        &mut self,
+        rows: u16,
+        cols: u16,
+        request: &[u8],
+    ) -> Result<(String, u32, OwnedFd), String> {
         if self.terminal.is_some() || self.granted.is_some() {
             return Err("not now".into());
         }

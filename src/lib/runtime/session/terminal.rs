@@ -57,7 +57,11 @@ impl Held {
                 Some(g) => (g, 0o620),
                 None => (Gid::from_raw(account.gid), 0o600),
             };
-            fchown(slave.as_raw_fd(), Some(Uid::from_raw(account.uid)), Some(gid))?;
+            fchown(
+                slave.as_raw_fd(),
+                Some(Uid::from_raw(account.uid)),
+                Some(gid),
+            )?;
             fchmod(slave.as_raw_fd(), Mode::from_bits_truncate(mode))?;
         }
         let theirs = master.try_clone()?;
@@ -84,7 +88,11 @@ impl Held {
     /// program authenticates and changes identity by itself, and writes
     /// its own login record). Returns the master for the relay and the
     /// program's pid.
-    pub(super) fn for_program(program: &Program, rows: u16, cols: u16) -> io::Result<(Held, OwnedFd, Pid)> {
+    pub(super) fn for_program(
+        program: &Program,
+        rows: u16,
+        cols: u16,
+    ) -> io::Result<(Held, OwnedFd, Pid)> {
         let (master, slave, line) = pty::open(rows, cols)?;
         let session = pty::spawn_on(master, slave, line, program, || Ok(()))?;
         let pid = session.child;
