@@ -134,3 +134,27 @@ def test_debian_client_against_inetutils_telnetd(system_account):
 def _free():
     from conftest import free_port
     return free_port()
+
+
+def test_builtin_login_through_pam(system_account):
+    """No passwd_file: the account from NSS, the password through PAM's
+    conversation (service login), relayed prompt by prompt."""
+    from telnet_helpers import TelnetClient
+    port = _free()
+    p = subprocess.Popen([str(binary("telnetd")), "-F", "-o", f"listen=127.0.0.1:{port}", "-o", "log=stderr",
+                          "-o", "issue_file="], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port, proc=p)
+        c = TelnetClient(port)
+        c.login(USER, "wrong")
+        c.read_until(rb"Login incorrect")
+        c.login(USER, PASSWORD)
+        c.read_until(rb"\$ $")
+        assert c.shell("id -un") == USER
+        assert c.shell("echo $HOME") == system_account.pw_dir
+        c.line("exit")
+        assert c.wait_closed()
+    finally:
+        p.terminate()
+        log = p.communicate(timeout=10)[1]
+    assert f"login ok: user {USER}" in log and f"login failed" in log
