@@ -69,34 +69,39 @@ impl Input {
 pub fn output(data: &[u8], binary: bool, room: usize, out: &mut Vec<u8>) -> usize {
     let mut taken = 0;
     let mut written = 0;
+    // Where the search for the next byte to escape goes on from: a CR LF
+    // pair (every line a terminal writes) needs nothing, so runs of whole
+    // lines are copied at once.
+    let mut scan = 0;
     while taken < data.len() {
-        let special = data[taken..]
-            .iter()
-            .position(|&c| c == IAC || (!binary && c == b'\r'))
-            .map_or(data.len(), |p| taken + p);
+        let special = loop {
+            let found = data[scan..]
+                .iter()
+                .position(|&c| c == IAC || (!binary && c == b'\r'));
+            match found {
+                None => break data.len(),
+                Some(p) if data[scan + p] == b'\r' && data.get(scan + p + 1) == Some(&b'\n') => {
+                    scan += p + 2;
+                }
+                Some(p) => break scan + p,
+            }
+        };
         let plain = (special - taken).min(room - written);
         out.extend_from_slice(&data[taken..taken + plain]);
         taken += plain;
         written += plain;
-        if taken < special || taken == data.len() {
+        if taken < special || taken == data.len() || room - written < 2 {
             break;
         }
-        // data[taken] is IAC or CR: two bytes out, or CR LF as they are.
-        if room - written < 2 {
-            break;
-        }
-        let b = data[taken];
-        if b == IAC {
-            out.extend_from_slice(&[IAC, IAC]);
-            taken += 1;
-        } else if data.get(taken + 1) == Some(&b'\n') {
-            out.extend_from_slice(b"\r\n");
-            taken += 2;
+        // data[taken] is IAC, or a CR with no LF after it.
+        out.extend_from_slice(if data[taken] == IAC {
+            &[IAC, IAC]
         } else {
-            out.extend_from_slice(b"\r\0");
-            taken += 1;
-        }
+            b"\r\0"
+        });
+        taken += 1;
         written += 2;
+        scan = taken;
     }
     taken
 }

@@ -18,6 +18,11 @@ use crate::pty::{
     self, ChildWatch, Filter, Outputs, PacketControl, TerminalModes, UrgentMark, WindowSize,
 };
 
+/// The relay's buffers: larger than the default, so that a program that
+/// writes fast costs one large write to the client per many reads of the
+/// terminal (which hands out 4 KiB at a time).
+const RELAY_BUFFER: usize = 64 * 1024;
+
 /// Each SLC function and the terminal's control character for it.
 const CHARS: &[(u8, V)] = &[
     (slc::IP, V::VINTR),
@@ -263,6 +268,7 @@ pub fn run(
     }
     let mut filter = TelnetFilter::new(state, modes);
     let config = pty::RelayConfig {
+        buffer_size: RELAY_BUFFER,
         packet_mode: true,
         idle_timeout: idle.filter(|d| !d.is_zero()),
         ..pty::RelayConfig::default()

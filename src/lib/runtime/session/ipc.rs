@@ -64,7 +64,11 @@ impl Channel {
     pub fn recv(&self) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
         let mut buf = self.buf.borrow_mut();
         if buf.is_empty() {
-            buf.resize(MAX_MESSAGE, 0);
+            // Zeroed by the allocator (calloc), not written here: memory
+            // fresh from the system is zero already, so the pages of a
+            // buffer that only small messages use are never touched (a
+            // session's process holds it for its whole life).
+            *buf = vec![0; MAX_MESSAGE];
         }
         let (n, fds) = sys::recv_with_fds(self.fd.as_fd(), &mut buf)?;
         if n == 0 && fds.is_empty() {
