@@ -1,6 +1,6 @@
 # classicd: the classic Unix network daemons.
 #   make          release build (installs missing build packages when root)
-#   make test     unit tests + the interop suite with real clients
+#   make test     lint (fmt, clippy), unit tests, the interop suite with real clients
 #   make lab      every daemon on 127.0.0.1 with a demo account
 #   make install  PREFIX=/usr/local DESTDIR= (binaries to sbin, man pages, samples)
 #   make bench    benchmarks side by side with the reference daemons
@@ -22,7 +22,7 @@ ifneq ($(SYSCONFDIR),/etc)
 export SYSCONFDIR
 endif
 
-.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint
+.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint bsd-check
 
 all: build
 
@@ -30,7 +30,7 @@ deps:
 	@sh scripts/deps.sh build
 
 test-deps:
-	@sh scripts/deps.sh test
+	@PYTHON=$(PYTHON) sh scripts/deps.sh test
 
 build: deps
 	$(CARGO) build --release
@@ -38,14 +38,26 @@ build: deps
 unit: deps
 	$(CARGO) test --release --lib --bins --tests
 
+# The interpreter that has pytest: $(PYTHON), or the venv deps.sh made for it.
 interop: build test-deps
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
+	@py=$(PYTHON); [ -x target/interop-venv/bin/python ] && py=target/interop-venv/bin/python; \
+	echo "$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)"; \
+	$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
 
-test: unit interop
+test: lint unit bsd-check interop
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The suite must build for the BSDs too: checked for FreeBSD where its Rust
+# target is installed (rustup target add x86_64-unknown-freebsd), without
+# PAM, whose headers (OpenPAM's) a Linux machine lacks.
+bsd-check:
+	@if rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-freebsd; then \
+		echo "$(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins"; \
+		RUSTFLAGS="-D warnings" $(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins; \
+	else echo "bsd-check: skipped (rustup target add x86_64-unknown-freebsd to run it)"; fi
 
 lab: build
 	$(PYTHON) scripts/lab.py

@@ -2,6 +2,10 @@
 //! Accounts and logins: a `passwd_file` of virtual users or system accounts
 //! through NSS and PAM; the uniform failure delay; privilege drop; chroot.
 
+#[cfg(feature = "pam")]
+mod pam;
+#[cfg(not(feature = "pam"))]
+#[path = "no_pam.rs"]
 mod pam;
 mod passwd_file;
 mod privilege;

@@ -10,6 +10,7 @@
 
 pub mod command;
 mod config;
+pub mod framing;
 mod handover;
 pub mod listing;
 mod session;

@@ -164,6 +164,16 @@ impl Maildrop {
                 if name.starts_with('.') {
                     continue;
                 }
+                // Only files are messages: a FIFO, a device, a socket or a
+                // link placed in new/ or cur/ is passed over (and would not
+                // be opened anyway: see open_regular).
+                if !e.file_type().is_ok_and(|t| t.is_file()) {
+                    log::warn!(
+                        "{}/{sub}/{name}: not a regular file; skipped",
+                        dir.display()
+                    );
+                    continue;
+                }
                 entries.push(parse_name(sub, name));
             }
         }
@@ -235,9 +245,10 @@ impl Maildrop {
     }
 
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
-        let f = match File::open(self.path(&self.entries[index])) {
+        let open = |p: &Path| super::open_regular(OpenOptions::new().read(true), p);
+        let f = match open(&self.path(&self.entries[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && self.relocate(index)? => {
-                File::open(self.path(&self.entries[index]))?
+                open(&self.path(&self.entries[index]))?
             }
             r => r?,
         };
@@ -367,7 +378,7 @@ fn clean_tmp(tmp: &Path) {
 }
 
 fn measure(path: &Path) -> io::Result<u64> {
-    let mut f = File::open(path)?;
+    let mut f = super::open_regular(OpenOptions::new().read(true), path)?;
     let mut w = WireSize::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -35,13 +35,14 @@ use crate::calendar::asctime;
 
 fn open_locked_for_append(path: &Path) -> io::Result<File> {
     loop {
-        let f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
+        let f = super::open_regular(
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600),
+            path,
+        )?;
         fcntl_lock(&f, true, LOCK_WAIT)?;
         let a = f.metadata()?;
         if !a.file_type().is_file() {
@@ -478,11 +479,7 @@ impl Maildrop {
             infos: Vec::new(),
         };
         loop {
-            let f = match OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-            {
+            let f = match super::open_regular(OpenOptions::new().read(true), path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty()),
                 Err(e) => return Err(e.into()),
@@ -565,11 +562,7 @@ impl Maildrop {
             return Ok(CommitReport::default());
         }
         let _dot = DotLock::acquire(&self.path, LOCK_WAIT)?;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)?;
+        let f = super::open_regular(OpenOptions::new().read(true).write(true), &self.path)?;
         fcntl_lock(&f, true, LOCK_WAIT)?;
         let spans = parse(&f)?;
         let keep: Vec<Span> = spans

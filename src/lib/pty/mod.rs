@@ -128,8 +128,10 @@ pub fn spawn_on(
                 &program.env,
             )?)
         });
-        let Err(e) = result;
-        log::error!("cannot start {:?}: {e}", program.path);
+        match result {
+            Err(e) => log::error!("cannot start {:?}: {e}", program.path),
+            Ok(never) => match never {},
+        }
         127
     })?;
     Ok(PtySession {

@@ -305,6 +305,66 @@ pub fn crypt_hash(password: &str, setting: &str) -> Option<String> {
     }
 }
 
+/// What `fcntl_lock` takes on a whole file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordLock {
+    Read,
+    Write,
+    Unlock,
+}
+
+/// Try (without waiting) to take or release a POSIX record lock on the
+/// whole file (what mail programs agree on for mbox files besides dot
+/// locks). `struct flock` has different fields on each system, so it is
+/// made here, zeroed, and only the portable fields set.
+pub fn fcntl_lock_whole(fd: RawFd, lock: RecordLock) -> io::Result<()> {
+    // SAFETY: flock is plain old data; all-zero is a valid value (start 0,
+    // length 0: the whole file).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = match lock {
+        RecordLock::Read => libc::F_RDLCK,
+        RecordLock::Write => libc::F_WRLCK,
+        RecordLock::Unlock => libc::F_UNLCK,
+    } as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    // SAFETY: F_SETLK reads one flock struct through the pointer, which
+    // points to a live, initialised local.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLK, &fl as *const libc::flock) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Have the kernel send `sig` to this process when its parent ends (a
+/// queue runner or worker must not outlive the master). Where the system
+/// has no such thing, nothing happens.
+pub fn die_with_parent(sig: Signal) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = nix::sys::prctl::set_pdeathsig(sig);
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        let mut signo: libc::c_int = sig as libc::c_int;
+        // SAFETY: PROC_PDEATHSIG_CTL on our own pid (P_PID, 0) reads one int
+        // through the pointer, which points to a live local.
+        unsafe {
+            libc::procctl(
+                libc::P_PID,
+                0,
+                libc::PROC_PDEATHSIG_CTL,
+                &mut signo as *mut libc::c_int as *mut libc::c_void,
+            );
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = sig;
+    }
+}
+
 /// Set the window size of the terminal on `fd`.
 pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize {
@@ -333,6 +393,7 @@ pub struct LoginRecord<'a> {
     pub pid: i32,
 }
 
+#[cfg(target_os = "linux")]
 fn copy_field(dst: &mut [libc::c_char], src: &str) {
     for (d, s) in dst.iter_mut().zip(src.bytes().chain(std::iter::repeat(0))) {
         *d = s as libc::c_char;
