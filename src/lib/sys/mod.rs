@@ -461,7 +461,7 @@ pub fn name_of_address(ip: std::net::IpAddr) -> Option<String> {
             sa.as_ptr(),
             sa.len(),
             host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
+            host.len() as _, // socklen_t on Linux, size_t on FreeBSD
             std::ptr::null_mut(),
             0,
             libc::NI_NAMEREQD,
