@@ -35,11 +35,19 @@ class TelnetClient:
     """A scripted TELNET client on a raw socket."""
 
     def __init__(self, port, host="127.0.0.1", term="XTERM", size=(80, 24), env=None,
-                 accept=(TTYPE, NAWS, TSPEED, NEW_ENVIRON, SGA), linemode=False, timeout=15):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 accept=(TTYPE, NAWS, TSPEED, NEW_ENVIRON, SGA), linemode=False, timeout=15,
+                 speed="38400,38400", display=None, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.term = term
+        # A list of types is cycled as RFC 1091 says: one per SEND, the
+        # last one repeated.
+        self.terms = [term] if isinstance(term, str) else list(term)
+        self.ttype_sends = 0
+        self.term = self.terms[0]
         self.size = size
+        self.speed = speed
+        self.display = display
         self.env = env or []
         self.accept = set(accept) | ({LINEMODE} if linemode else set())
         self.text = b""          # screen bytes, commands removed
@@ -94,9 +102,13 @@ class TelnetClient:
 
     def _subneg(self, opt, payload):
         if opt == TTYPE and payload[:1] == b"\x01":
-            self.send_raw(sb(TTYPE, b"\x00" + self.term.encode()))
+            name = self.terms[min(self.ttype_sends, len(self.terms) - 1)]
+            self.ttype_sends += 1
+            self.send_raw(sb(TTYPE, b"\x00" + name.encode()))
         elif opt == TSPEED and payload[:1] == b"\x01":
-            self.send_raw(sb(TSPEED, b"\x0038400,38400"))
+            self.send_raw(sb(TSPEED, b"\x00" + self.speed.encode()))
+        elif opt == XDISPLOC and payload[:1] == b"\x01" and self.display:
+            self.send_raw(sb(XDISPLOC, b"\x00" + self.display.encode()))
         elif opt in (NEW_ENVIRON, OLD_ENVIRON) and payload[:1] == b"\x01":
             body = b"\x00"
             for item in self.env:
@@ -269,3 +281,21 @@ class Tmux:
 
     def kill(self):
         subprocess.run([self.tmux, "kill-session", "-t", self.name], capture_output=True, env=self.env)
+
+
+# A system account (NSS, PAM, login(1)) for the tests that need one: the
+# reference daemon logs in through login(1), and the PAM tests.
+SYSTEM_USER, SYSTEM_PASSWORD = "classicdtel", "Tel-passw0rd"
+
+
+def ensure_system_account():
+    """Create (as root) the account SYSTEM_USER with bash and its password;
+    returns its pwd entry."""
+    import pwd
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", SYSTEM_USER], check=True)
+    subprocess.run(["usermod", "-s", "/bin/bash", SYSTEM_USER], check=True)
+    subprocess.run(["chpasswd"], input=f"{SYSTEM_USER}:{SYSTEM_PASSWORD}\n", text=True, check=True)
+    return pwd.getpwnam(SYSTEM_USER)

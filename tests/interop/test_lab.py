@@ -16,9 +16,10 @@ import pytest
 
 from conftest import BIN, ROOT, make_traversable
 
-PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969}
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969, "telnetd": 2323}
 # A key only the real protocol module declares (not a placeholder).
-OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location", "tftpd": "root"}
+OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location", "tftpd": "root",
+           "telnetd": "issue_file"}
 
 
 def implemented(name):
@@ -98,6 +99,14 @@ def test_lab_serves_the_demo_account(lab_run):
     if "tftpd" in built:
         r = subprocess.run(["curl", "-sS", "tftp://127.0.0.1:6969/welcome.txt"], capture_output=True, timeout=20)
         assert r.stdout == b"Hello over TFTP.\n"
+    if "telnetd" in built:
+        from telnet_helpers import TelnetClient
+        c = TelnetClient(2323)
+        c.login("demo", "demo")
+        c.read_until(rb"\$ $")
+        assert c.shell("echo LAB-$((20+3))") == "LAB-23"
+        c.line("exit")
+        assert c.wait_closed()
 
 
 def test_lab_from_a_checkout_others_cannot_enter(tmp_path):

@@ -83,6 +83,20 @@ def test_wrong_passwords_and_the_attempt_limit(telnetd):
     logged_in(d).close()
 
 
+def test_an_unknown_account_fails_like_a_wrong_password(telnetd):
+    d = telnetd()
+    c = TelnetClient(d.port)
+    started = time.time()
+    c.login("no-such-account", "whatever")
+    c.read_until(rb"Login incorrect")
+    assert time.time() - started >= 1, "the uniform delay"
+    c.login("demo", "demo")
+    c.read_until(rb"\$ $")
+    # The shell is a login shell (argv[0] "-sh") in the account's home.
+    assert c.shell("echo $0") == "-sh"
+    assert c.shell("pwd") == c.shell("echo $HOME")
+
+
 def test_a_user_hint_skips_the_login_prompt(telnetd):
     d = telnetd()
     c = TelnetClient(d.port, env=[("USER", "demo")])

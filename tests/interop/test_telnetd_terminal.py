@@ -6,7 +6,6 @@ inetutils telnetd (the reference, through inetd and login(1)) to prove the
 test, and against our `login = /bin/login -p -h %h`."""
 
 import os
-import pwd
 import re
 import subprocess
 import time
@@ -14,9 +13,9 @@ import time
 import pytest
 
 from conftest import IS_ROOT, MiniInetd, binary, crypt_hash, need, need_reference, wait_port
-from telnet_helpers import Tmux
+from telnet_helpers import SYSTEM_PASSWORD, SYSTEM_USER, Tmux, ensure_system_account
 
-USER, PASSWORD = "classicdtel", "Tel-passw0rd"
+USER, PASSWORD = SYSTEM_USER, SYSTEM_PASSWORD
 PROMPT = r"(?m)\$ *$"
 
 
@@ -93,13 +92,7 @@ def bash_user(lab):
 def system_account():
     if not IS_ROOT:
         pytest.skip("needs root to create a system account")
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
-    subprocess.run(["usermod", "-s", "/bin/bash", USER], check=True)
-    subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n", text=True, check=True)
-    return pwd.getpwnam(USER)
+    return ensure_system_account()
 
 
 def test_debian_client_builtin_login(daemon, lab, bash_user):

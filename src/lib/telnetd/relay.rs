@@ -23,6 +23,13 @@ use crate::pty::{
 /// terminal (which hands out 4 KiB at a time).
 const RELAY_BUFFER: usize = 64 * 1024;
 
+/// Outside LINEMODE, packet mode reports IXON's changes but not IXANY's:
+/// with LFLOW on, the modes are read again after terminal output, on every
+/// small read (a prompt, an echo) and at most this often during bulk
+/// output.
+const FLOW_CHECK: Duration = Duration::from_millis(250);
+const SMALL_OUTPUT: usize = 1024;
+
 /// Each SLC function and the terminal's control character for it.
 const CHARS: &[(u8, V)] = &[
     (slc::IP, V::VINTR),
@@ -75,6 +82,8 @@ pub struct TelnetFilter {
     /// External processing is off for an end of file (see
     /// `Outputs::end_of_file`): back on at the next event.
     resume_external: bool,
+    /// When the modes were last read for LFLOW (see FLOW_CHECK).
+    flow_checked: Option<Instant>,
 }
 
 impl TelnetFilter {
@@ -83,6 +92,29 @@ impl TelnetFilter {
             state,
             modes,
             resume_external: false,
+            flow_checked: None,
+        }
+    }
+
+    /// LFLOW outside LINEMODE: the restart mode (IXANY) as it is now,
+    /// told to the client before the output that follows the change.
+    fn check_flow(&mut self, output_len: usize, out: &mut Outputs) {
+        if !self.state.remote(crate::telnet::opt::LFLOW) || self.state.linemode() {
+            return;
+        }
+        let now = Instant::now();
+        let due = output_len <= SMALL_OUTPUT
+            || self
+                .flow_checked
+                .map_or(true, |t| now.duration_since(t) >= FLOW_CHECK);
+        if !due || out.network_room() < super::state::REPLY_ROOM {
+            return;
+        }
+        self.flow_checked = Some(now);
+        self.refresh(out);
+        let update = self.state.flow(&self.modes);
+        if !update.is_empty() && !out.reply(&update) {
+            log::debug!("no room for LFLOW");
         }
     }
 
@@ -223,6 +255,7 @@ impl Filter for TelnetFilter {
 
     fn on_terminal(&mut self, output: &[u8], out: &mut Outputs) -> usize {
         self.resume(out);
+        self.check_flow(output.len(), out);
         let mut sink = RelaySink {
             out,
             changed: false,

@@ -663,6 +663,13 @@ impl State {
         out
     }
 
+    /// LFLOW's messages for the terminal's modes now, if they changed
+    /// since the last ones sent (the session reads the modes again where
+    /// no packet-mode event says they changed: IXANY outside LINEMODE).
+    pub fn flow(&mut self, modes: &Modes) -> Vec<u8> {
+        self.flow_update(modes)
+    }
+
     /// LFLOW: tell the client whether ^S/^Q are its to handle, and how
     /// output restarts, when that changed.
     fn flow_update(&mut self, modes: &Modes) -> Vec<u8> {

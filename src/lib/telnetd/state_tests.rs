@@ -669,6 +669,30 @@ fn lflow_follows_the_terminal() {
     sink.network.clear();
     s.packet(PacketControl::NOSTOP, &raw, &mut sink);
     assert!(sink.network.is_empty());
+    // IXANY changes come with no event: read again, told once.
+    let mut any = raw;
+    any.restart_any = true;
+    assert_eq!(s.flow(&any), [IAC, SB, opt::LFLOW, 2, IAC, SE]);
+    assert!(s.flow(&any).is_empty());
+    any.flow_control = true;
+    any.restart_any = false;
+    assert_eq!(
+        s.flow(&any),
+        [
+            IAC,
+            SB,
+            opt::LFLOW,
+            1,
+            IAC,
+            SE,
+            IAC,
+            SB,
+            opt::LFLOW,
+            3,
+            IAC,
+            SE
+        ]
+    );
 }
 
 #[test]
