@@ -368,7 +368,17 @@ finally:
             p.wait(10)
         except subprocess.TimeoutExpired:
             p.kill()
-    subprocess.run(["pkill", "-u", USER], capture_output=True)
+    # What is left of the throwaway account's sessions, by pid.
+    try:
+        uid = pwd.getpwnam(USER).pw_uid
+    except KeyError:
+        uid = None
+    for pid in [int(d) for d in os.listdir("/proc") if d.isdigit()] if uid is not None else []:
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     time.sleep(0.5)
     subprocess.run(["userdel", "-f", USER], capture_output=True)
     shutil.rmtree(BASE, ignore_errors=True)

@@ -363,9 +363,10 @@ def test_percent_h_is_numeric_without_a_confirmed_name(tmp_path):
 
 @pytest.mark.skipif(not IS_ROOT, reason="a PAM service file and a system account need root")
 def test_pam_stages_and_environment(tmp_path):
-    """With PAM (no passwd_file): authenticate, account, open the session,
-    its environment in the shell, and the session closed at the end, each
-    seen by pam_exec."""
+    """With PAM (no passwd_file): authenticate, account, open the session
+    (seen by pam_exec), set the credentials (pam_env of the auth stack
+    works there alone), the environment in the shell, and the session
+    closed at the end (pam_exec again)."""
     ensure_system_account()
     log = tmp_path / "pam.log"
     hook = tmp_path / "hook"
@@ -373,11 +374,15 @@ def test_pam_stages_and_environment(tmp_path):
     hook.chmod(0o755)
     envconf = tmp_path / "pam_env.conf"
     envconf.write_text("CLASSICD_PAM_VAR DEFAULT=from-pam\n")
+    # pam_env in the auth stack sets its variables in pam_setcred only.
+    credconf = tmp_path / "pam_env_cred.conf"
+    credconf.write_text("CLASSICD_CRED_VAR DEFAULT=from-setcred\n")
     os.chmod(tmp_path, 0o755)
     service = f"classicd-test-{os.getpid()}"
     pamfile = f"/etc/pam.d/{service}"
     with open(pamfile, "w") as f:
         f.write(f"auth required pam_unix.so\nauth optional pam_exec.so {hook}\n"
+                f"auth optional pam_env.so readenv=1 conffile={credconf} envfile=/dev/null\n"
                 f"account required pam_unix.so\naccount optional pam_exec.so {hook}\n"
                 f"session required pam_unix.so\nsession optional pam_exec.so {hook}\n"
                 f"session required pam_env.so readenv=1 conffile={envconf} envfile=/dev/null\n")
@@ -391,6 +396,7 @@ def test_pam_stages_and_environment(tmp_path):
         c.login(SYSTEM_USER, SYSTEM_PASSWORD)
         c.read_until(PROMPT, 30)
         assert c.shell("echo V=$CLASSICD_PAM_VAR") == "V=from-pam"
+        assert c.shell("echo C=$CLASSICD_CRED_VAR") == "C=from-setcred", "pam_setcred"
         stages = log.read_text().split("\n")
         assert f"auth {SYSTEM_USER}" in stages and f"account {SYSTEM_USER}" in stages, stages
         assert f"open_session {SYSTEM_USER}" in stages, stages

@@ -71,6 +71,14 @@ pub mod opt {
     pub const NEW_ENVIRON: u8 = 39;
 }
 
+/// Fuzz entry point of the codec (target `telnet`): the tokenizer's
+/// parse-write-parse round trip and invariants on the input, and two Q
+/// method peers negotiating what the input asks of them.
+pub fn fuzz_telnet(data: &[u8]) {
+    parser::fuzz_round_trip(data);
+    options::fuzz_peers(data);
+}
+
 /// An option's name for the debug log.
 pub fn option_name(option: u8) -> String {
     let name = match option {

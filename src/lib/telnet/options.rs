@@ -239,6 +239,91 @@ impl Options {
     }
 }
 
+/// Fuzz entry point: two peers that both negotiate by the Q method, with
+/// policies and requests taken from the input, exchange what they send
+/// (each direction in order, as TCP delivers it), requests interleaved
+/// with deliveries. However the requests cross, the exchange ends within
+/// a bound proportional to the requests (no loop), and at rest nothing
+/// is pending and both agree on every option: what one does, the other
+/// knows it does.
+pub fn fuzz_peers(data: &[u8]) {
+    use std::collections::VecDeque;
+    const OPTIONS: u8 = 8;
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let policy = |at: usize| {
+        let mut p = Policy::default();
+        for o in 0..OPTIONS {
+            if byte(at) & (1 << o) != 0 {
+                p = p.local(&[o]);
+            }
+            if byte(at + 1) & (1 << o) != 0 {
+                p = p.remote(&[o]);
+            }
+        }
+        p
+    };
+    let mut peers = [Options::new(policy(0)), Options::new(policy(2))];
+    // wire[i]: what peer i sent, not yet delivered to the other.
+    let mut wire: [VecDeque<(Verb, u8)>; 2] = [VecDeque::new(), VecDeque::new()];
+    let mut delivered = 0usize;
+    let deliver = |peers: &mut [Options; 2], wire: &mut [VecDeque<(Verb, u8)>; 2], from: usize| {
+        let Some((verb, option)) = wire[from].pop_front() else {
+            return false;
+        };
+        let to = 1 - from;
+        if let Some(reply) = peers[to].receive(verb, option).reply {
+            wire[to].push_back(reply);
+        }
+        true
+    };
+    let requests = data.get(4..).unwrap_or_default();
+    for pair in requests.chunks(2) {
+        let (op, option) = (pair[0], pair.get(1).copied().unwrap_or(0) % OPTIONS);
+        let who = usize::from(op & 1);
+        let sent = match (op >> 1) & 3 {
+            0 => peers[who].enable_local(option),
+            1 => peers[who].disable_local(option),
+            2 => peers[who].enable_remote(option),
+            _ => peers[who].disable_remote(option),
+        };
+        if let Some(m) = sent {
+            wire[who].push_back(m);
+        }
+        // Then up to 3 deliveries, from either side.
+        for k in 0..(op >> 3) & 3 {
+            if deliver(&mut peers, &mut wire, usize::from((op >> (5 + k)) & 1)) {
+                delivered += 1;
+            }
+        }
+    }
+    // Quiesce: deliver everything, alternating sides.
+    let bound = 4 * requests.len() + 8;
+    let mut side = 0;
+    while !wire[0].is_empty() || !wire[1].is_empty() {
+        if deliver(&mut peers, &mut wire, side) {
+            delivered += 1;
+        }
+        side = 1 - side;
+        assert!(delivered <= bound, "the negotiation does not end");
+    }
+    for o in 0..=255u8 {
+        assert!(
+            !peers[0].pending(o) && !peers[1].pending(o),
+            "option {o} pending at rest"
+        );
+        assert_eq!(
+            peers[0].local(o),
+            peers[1].remote(o),
+            "option {o}: the peers disagree"
+        );
+        assert_eq!(
+            peers[0].remote(o),
+            peers[1].local(o),
+            "option {o}: the peers disagree"
+        );
+    }
+}
+
 fn side_byte(s: Side) -> u8 {
     let q = match s.q {
         Q::No => 0,
@@ -363,6 +448,27 @@ fn ask_no(side: &mut Side, option: u8, no: Verb) -> Option<(Verb, u8)> {
 mod tests {
     use super::*;
     use crate::telnet::opt;
+
+    #[test]
+    fn two_q_method_peers_always_settle_and_agree() {
+        // Crossing requests: both ask for the same side of option 1 at
+        // once, one turns it off while its request is in flight.
+        fuzz_peers(&[0xff, 0xff, 0xff, 0xff, 0, 1, 5, 1, 2, 1, 0b11000, 1]);
+        // Nobody agrees to anything, everybody asks.
+        fuzz_peers(&[0, 0, 0, 0, 0, 1, 1, 1, 4, 2, 5, 2, 6, 3, 7, 3]);
+        // Many more, from a fixed pseudo-random sequence.
+        let mut x: u32 = 0x2545_f491;
+        for _ in 0..20_000 {
+            let mut input = Vec::new();
+            for _ in 0..(x % 40 + 4) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                input.push(x as u8);
+            }
+            fuzz_peers(&input);
+        }
+    }
 
     fn server() -> Options {
         Options::new(

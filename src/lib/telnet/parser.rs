@@ -196,6 +196,26 @@ impl Parser {
     }
 }
 
+impl Token<'_, '_> {
+    /// The token's wire form: IAC doubled in data and payloads, a
+    /// subnegotiation closed by IAC SE. False (nothing written) for a
+    /// subnegotiation too long to have been kept.
+    pub fn write(&self, out: &mut Vec<u8>) -> bool {
+        match *self {
+            Token::Data(d) => escape_iac(d, out),
+            Token::Command(c) => out.extend_from_slice(&[IAC, c]),
+            Token::Negotiate(verb, option) => out.extend_from_slice(&verb.command(option)),
+            Token::Subnegotiation { option, payload } => {
+                out.extend_from_slice(&[IAC, SB, option]);
+                escape_iac(payload, out);
+                out.extend_from_slice(&[IAC, SE]);
+            }
+            Token::SubnegotiationTooLong { .. } => return false,
+        }
+        true
+    }
+}
+
 /// Double every IAC of `bytes` (data or a subnegotiation's payload).
 pub fn escape_iac(bytes: &[u8], out: &mut Vec<u8>) {
     for chunk in bytes.split_inclusive(|&b| b == IAC) {
@@ -214,6 +234,44 @@ pub fn fuzz_parser(data: &[u8]) {
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
     let split = tokens(data, step);
     assert_eq!(whole, split, "the tokens depend on how the input is split");
+}
+
+/// Fuzz entry point: parse, write the tokens back, parse again. The
+/// tokens must come back the same (a too-long subnegotiation is written
+/// with as many filler bytes), and writing them again gives the same
+/// bytes: the wire form is canonical. Also checks `fuzz_parser`'s
+/// invariants on both.
+pub fn fuzz_round_trip(data: &[u8]) {
+    fuzz_parser(data);
+    let first = rewrite(data);
+    fuzz_parser(&first);
+    assert_eq!(
+        tokens(data, usize::MAX),
+        tokens(&first, usize::MAX),
+        "the tokens change when written back"
+    );
+    assert_eq!(rewrite(&first), first, "the written form is not canonical");
+}
+
+/// Every complete token of `data`, written back.
+pub fn rewrite(data: &[u8]) -> Vec<u8> {
+    let mut p = Parser::new();
+    let mut out = Vec::with_capacity(data.len() + 16);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (n, token) = p.next(rest);
+        if let Some(t) = token {
+            if let Token::SubnegotiationTooLong { option, length } = t {
+                out.extend_from_slice(&[IAC, SB, option]);
+                out.resize(out.len() + length, 0);
+                out.extend_from_slice(&[IAC, SE]);
+            } else {
+                assert!(t.write(&mut out));
+            }
+        }
+        rest = &rest[n..];
+    }
+    out
 }
 
 /// Tokenize `data` fed in pieces of `step` bytes, as owned summaries;
@@ -261,6 +319,32 @@ fn tokens(data: &[u8], step: usize) -> Vec<(u8, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::telnet::{AYT, DM, EC, IP, NOP};
+
+    #[test]
+    fn tokens_are_written_back_in_canonical_form() {
+        // Data with an IAC, a command, a negotiation, a subnegotiation
+        // with an IAC in its payload, one cut short by a command (no SE),
+        // and an unfinished one at the end (not written).
+        let input = [
+            b'a', IAC, IAC, b'b', IAC, AYT, IAC, WILL, 24, IAC, SB, 24, 0, IAC, IAC, 1, IAC, SE,
+            IAC, SB, 31, 0, 80, IAC, NOP, IAC, SB, 39, 1,
+        ];
+        let out = rewrite(&input);
+        assert_eq!(
+            out,
+            [
+                b'a', IAC, IAC, b'b', IAC, AYT, IAC, WILL, 24, IAC, SB, 24, 0, IAC, IAC, 1, IAC,
+                SE, IAC, SB, 31, 0, 80, IAC, SE, IAC, NOP
+            ]
+        );
+        assert_eq!(rewrite(&out), out);
+        fuzz_round_trip(&input);
+        // Too long: the same length comes back.
+        let mut long = vec![IAC, SB, 39];
+        long.extend(std::iter::repeat(7u8).take(MAX_SUBNEGOTIATION + 5));
+        long.extend_from_slice(&[IAC, SE]);
+        fuzz_round_trip(&long);
+    }
 
     /// Every token of `input`, owned.
     fn all(p: &mut Parser, input: &[u8]) -> Vec<String> {
