@@ -4,8 +4,10 @@
 #
 #   throughput: `cat` of a SIZE_MB file (tmpfs) through the pty to the
 #     client (MB/s of file data, median of ROUNDS)
+#   the CPU time the daemon's processes spent on that (median of ROUNDS)
 #   keystroke echo round trip: one byte typed, its echo back (the
-#     terminal's echo, character mode), ECHOES times: median and p99
+#     terminal's echo, character mode), ECHOES times, in batches of 100
+#     taken in turn with the reference: median and p99
 #   memory (PSS) of an idle logged-in session, over IDLE (10) sessions at
 #     once: the daemon's processes (ours: the connection's monitor, which
 #     holds the PAM session, and the account's relay process; inetutils:
@@ -206,11 +208,27 @@ def pss_kb(pid):
     return 0
 
 
+def cpu_seconds(pids):
+    """User and system time of `pids` so far."""
+    total = 0
+    for pid in pids:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def bench_cat(port, big):
+    """MB/s of the file through the pty to the client, and the CPU time
+    the daemon's processes of the connection spent on it."""
     c = Client(port)
     c.login()
     c.line("stty -echo")
     c.until(rb"\$ ?$")
+    pids = session_pids(port)
+    cpu0 = cpu_seconds(pids)
     marker = b"CAT-DONE-MARK"
     start = time.perf_counter()
     c.line(f"cat {big}; echo CAT-DONE''-MARK")
@@ -225,11 +243,14 @@ def bench_cat(port, big):
         if marker in tail:
             break
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(pids) - cpu0
     c.s.close()
-    return SIZE / elapsed / 1e6
+    return SIZE / elapsed / 1e6, cpu
 
 
-def bench_echo(port):
+def echo_session(port):
+    """A logged-in session whose terminal echoes each byte typed (to a
+    program that discards its input)."""
     c = Client(port)
     c.login()
     c.line("stty -icanon min 1 time 0 -echoctl; cat > /dev/null")
@@ -243,8 +264,11 @@ def bench_echo(port):
     except socket.timeout:
         pass
     c.s.settimeout(10)
-    times = []
-    for i in range(ECHOES):
+    return c
+
+
+def echoes(c, count, times):
+    for _ in range(count):
         ch = b"x"
         t0 = time.perf_counter()
         c.s.sendall(ch)
@@ -252,9 +276,22 @@ def bench_echo(port):
         while ch not in got:
             got += c.s.recv(64)
         times.append((time.perf_counter() - t0) * 1e6)
-    c.s.close()
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def bench_echo(ports):
+    """Echo round trips on one session per server, in batches of 100 taken
+    in turn, so that both see the same moments of a busy machine."""
+    sessions = {name: echo_session(port) for name, port in ports.items()}
+    times = {name: [] for name in ports}
+    for _ in range(max(1, ECHOES // 100)):
+        for name, c in sessions.items():
+            echoes(c, 100, times[name])
+    result = {}
+    for name, c in sessions.items():
+        c.s.close()
+        t = sorted(times[name])
+        result[name] = (statistics.median(t), t[int(len(t) * 0.99) - 1])
+    return result
 
 
 def bench_pss(port):
@@ -320,17 +357,22 @@ def main():
             for name in names[r % len(names):] + names[:r % len(names)]:
                 results[(name, "cat")].append(bench_cat(servers[name][0], big))
     if "echo" in ONLY:
-        for name in names:
-            results[(name, "echo")] = bench_echo(servers[name][0])
+        for name, r in bench_echo({name: servers[name][0] for name in names}).items():
+            results[(name, "echo")] = r
     if "pss" in ONLY:
         for name in names:
             results[(name, "pss")] = bench_pss(servers[name][0])
     print(f"\ntelnetd benchmark ({SIZE // 1000000} MB cat, {ECHOES} echoes, median of {ROUNDS} rounds)")
     if "cat" in ONLY:
-        med = {n: statistics.median(results[(n, "cat")]) for n in names}
+        med = {n: statistics.median(r[0] for r in results[(n, "cat")]) for n in names}
+        cpu = {n: statistics.median(r[1] for r in results[(n, "cat")]) for n in names}
         line = "  cat throughput:   " + ", ".join(f"{n} {med[n]:.1f} MB/s" for n in names)
         if len(names) > 1:
             line += f"   ratio {med['classicd'] / med['inetutils']:.2f}x"
+        print(line)
+        line = f"  daemon CPU for the {SIZE // 1000000} MB: " + ", ".join(f"{n} {cpu[n]:.2f} s" for n in names)
+        if len(names) > 1 and cpu["classicd"]:
+            line += f"   ratio {cpu['inetutils'] / cpu['classicd']:.2f}x less"
         print(line)
     if "echo" in ONLY:
         e = {n: results[(n, "echo")] for n in names}

@@ -306,5 +306,8 @@ pub fn run(
         idle_timeout: idle.filter(|d| !d.is_zero()),
         ..pty::RelayConfig::default()
     };
+    // The relay holds a session for as long as it lasts, mostly idle: the
+    // memory the login and the start of the session freed goes back.
+    crate::sys::release_free_memory();
     pty::relay_with_typeahead(tcp, master, child, &mut filter, &config, unread)
 }

@@ -360,6 +360,9 @@ impl MonitorState<'_> {
                 if let Some(account_side) = started {
                     session_started = true;
                     sides.push(account_side);
+                    // From here the monitor only waits (for hours, for a
+                    // terminal session): what the login freed goes back.
+                    crate::sys::release_free_memory();
                 }
             }
         }
