@@ -4,6 +4,7 @@
 #   make lab      every daemon on 127.0.0.1 with a demo account
 #   make install  PREFIX=/usr/local DESTDIR= (binaries to sbin, man pages, samples)
 #   make bench    benchmarks side by side with the reference daemons
+#   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (not part of make test)
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -15,6 +16,10 @@ CARGO      ?= cargo
 PYTHON     ?= python3
 DAEMONS    := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 PYTEST_ARGS ?=
+# make fuzz: seconds per target; FUZZ_RUNS=N (executions instead), FUZZ_TARGETS="a b"
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
 
 # Compiled in as the default configuration directory; exported only when it
 # differs from the built-in /etc, so plain cargo builds and make agree.
@@ -22,7 +27,7 @@ ifneq ($(SYSCONFDIR),/etc)
 export SYSCONFDIR
 endif
 
-.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint bsd-check
+.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint bsd-check fuzz
 
 all: build
 
@@ -75,6 +80,11 @@ uninstall:
 	for d in $(DAEMONS); do rm -f $(DESTDIR)$(SBINDIR)/$$d $(DESTDIR)$(MANDIR)/man8/$$d.8; done
 	rm -f $(DESTDIR)$(MANDIR)/man5/classicd.conf.5
 	rm -rf $(DESTDIR)$(DOCDIR)
+
+# cargo-fuzz (nightly) targets in fuzz/, one niced process at a time; see
+# HACKING.md (Fuzzing). Needs `cargo install cargo-fuzz`.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz.sh
 
 bench: build
 	@for b in scripts/bench-*.sh; do [ -x "$$b" ] && { echo "== $$b"; $$b; }; done; true

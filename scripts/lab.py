@@ -52,8 +52,8 @@ HOW = {
     "imapd": ["curl imap://demo:demo@{h}:{p}/INBOX"],
     "nntpd": ["tin -g {h} -p {p}   or   curl nntp://{h}:{p}/lab.test"],
     "telnetd": ["telnet {h} {p}"],
-    "rlogind": ["rlogin -p {p} -l demo {h}"],
-    "rshd": ["rsh -p {p} -l demo {h} uname -a"],
+    "rlogind": ["rlogin -p {p} -l demo {h}        (trusted through demo's .rhosts: no password)"],
+    "rshd": ["rsh -p {p} -l demo {h} uname -a   (rsh-redone's rsh; trusted, as rlogin)"],
     "tftpd": ["tftp {h} {p} -c get welcome.txt   (or: curl tftp://{h}:{p}/welcome.txt)"],
 }
 
@@ -153,6 +153,14 @@ def make_tree():
     name = f"{int(time.time())}.lab{os.getpid()}.localhost,S={len(msg)}"
     (home / "Maildir/new" / name).write_text(msg)
     (LAB / "etc/aliases").write_text("postmaster: demo\nroot: demo\nabuse: demo\n")
+    # rlogin and rsh: demo trusts whoever runs the lab, from this host, so
+    # that `rlogin` and `rsh` get in without a password (ruserok's rules:
+    # the file is demo's, 0600).
+    me = pwd.getpwuid(os.getuid()).pw_name
+    rhosts = home / ".rhosts"
+    rhosts.write_text(f"# make lab: {me} on this host may be demo\n"
+                      f"localhost {me}\n127.0.0.1 {me}\n")
+    os.chmod(rhosts, 0o600)
     # TFTP content.
     (LAB / "tftp/welcome.txt").write_text("Hello over TFTP.\n")
     chown_tree(home, uid, gid)

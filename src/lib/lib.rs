@@ -19,6 +19,8 @@ pub mod net;
 pub mod pop3;
 pub mod pty;
 pub mod queue;
+pub mod rlogin;
+pub mod rsh;
 pub mod runtime;
 pub mod smtp;
 pub mod telnet;

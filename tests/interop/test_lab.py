@@ -2,9 +2,9 @@
 sample content served, mail to demo@lab.test delivered, Ctrl-C stops all."""
 
 import ftplib
-import shutil
 import os
 import poplib
+import shutil
 import signal
 import smtplib
 import socket
@@ -16,10 +16,11 @@ import pytest
 
 from conftest import BIN, ROOT, make_traversable
 
-PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969, "telnetd": 2323}
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "tftpd": 6969, "rlogind": 1513,
+         "rshd": 1514, "telnetd": 2323}
 # A key only the real protocol module declares (not a placeholder).
 OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location", "tftpd": "root",
-           "telnetd": "issue_file"}
+           "rlogind": "trust", "rshd": "trust", "telnetd": "issue_file"}
 
 
 def implemented(name):
@@ -99,6 +100,22 @@ def test_lab_serves_the_demo_account(lab_run):
     if "tftpd" in built:
         r = subprocess.run(["curl", "-sS", "tftp://127.0.0.1:6969/welcome.txt"], capture_output=True, timeout=20)
         assert r.stdout == b"Hello over TFTP.\n"
+    if "rshd" in built and shutil.which("rsh-redone-rsh"):
+        r = subprocess.run(["rsh-redone-rsh", "-l", "demo", "-p", "1514", "127.0.0.1", "echo", "lab-rsh"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == "lab-rsh\n", r
+    if "rlogind" in built:
+        s = socket.create_connection(("127.0.0.1", 1513), timeout=10)
+        me = __import__("pwd").getpwuid(os.getuid()).pw_name
+        s.sendall(b"\0" + me.encode() + b"\0demo\0xterm/38400\0echo lab-$((40+2))\r")
+        out = b""
+        deadline = time.time() + 10
+        while b"lab-42" not in out and time.time() < deadline:
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+        assert b"lab-42" in out, out
     if "telnetd" in built:
         from telnet_helpers import TelnetClient
         c = TelnetClient(2323)

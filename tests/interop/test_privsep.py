@@ -278,3 +278,48 @@ def test_ftpd_anonymous_runs_as_the_passwd_file_ftp_account(lab, daemon):
     assert st["uid"] == [UID + 1] * 4 and st["gid"] == [GID + 1] * 4, st
     assert st["root"] == str(root), st
     f.quit()
+
+
+def _rhosts_for_alice(home):
+    path = home / ".rhosts"
+    path.write_text("+ +\n")
+    os.chmod(path, 0o600)
+    os.chown(path, UID, GID)
+
+
+def test_rlogind_before_and_after_a_trusted_login(lab, daemon, alice):
+    from rcmd_helpers import connect_reserved, recv_until
+    _rhosts_for_alice(alice)
+    d = daemon("rlogind", f"hosts_equiv={lab.dir}/equiv")
+    s = connect_reserved(d.port)
+    monitor, prelogin = serving(s)
+    assert_monitor(monitor)
+    assert_prelogin(prelogin)
+    s.sendall(b"\0root\0alice\0xterm/9600\0echo in-$((1+2))\r")
+    assert b"in-3" in recv_until(s, b"in-3")
+    account = only_child(monitor)
+    assert account != prelogin
+    assert_account(account)
+    shell = only_child(account)
+    assert_account(shell)
+    assert not os.path.exists(f"/proc/{prelogin}")
+    s.sendall(b"exit\r")
+    s.close()
+
+
+def test_rshd_before_and_after_a_trusted_login(lab, daemon, alice):
+    from rcmd_helpers import connect_reserved
+    _rhosts_for_alice(alice)
+    d = daemon("rshd", f"hosts_equiv={lab.dir}/equiv")
+    s = connect_reserved(d.port)
+    monitor, prelogin = serving(s)
+    assert_monitor(monitor)
+    assert_prelogin(prelogin)
+    s.sendall(b"\0root\0alice\0echo started; sleep 3\0")
+    s.settimeout(10)
+    assert s.recv(64).startswith(b"\0")
+    account = only_child(monitor)
+    assert_account(account)
+    command = only_child(account)
+    assert_account(command)
+    s.close()

@@ -32,3 +32,13 @@ pub(super) fn login_interactive(
 ) -> Result<(Account, PamLogin), AuthError> {
     Err(unavailable())
 }
+
+pub(super) fn login_trusted(
+    _service: &str,
+    _name: &str,
+    _rhost: &str,
+    _ruser: &str,
+    _authenticate: bool,
+) -> Result<(Account, PamLogin), AuthError> {
+    Err(unavailable())
+}

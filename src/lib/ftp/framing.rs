@@ -363,7 +363,7 @@ impl Deframer {
                     }
                     self.wire = Wire::Repeat(n);
                 }
-                _ => data.extend(std::iter::repeat(self.filler).take((b & 0x3f) as usize)),
+                _ => data.extend(std::iter::repeat_n(self.filler, (b & 0x3f) as usize)),
             },
             Wire::Literal(n) => {
                 data.push(b);
@@ -374,7 +374,7 @@ impl Deframer {
                 };
             }
             Wire::Repeat(n) => {
-                data.extend(std::iter::repeat(b).take(n));
+                data.extend(std::iter::repeat_n(b, n));
                 self.wire = Wire::Control;
             }
             Wire::Descriptor => {

@@ -11,7 +11,7 @@
 pub mod command;
 mod config;
 pub mod framing;
-mod handover;
+pub mod handover;
 pub mod listing;
 mod session;
 pub mod state;

@@ -556,7 +556,7 @@ impl Driver {
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .filter(|n| {
                 let s = n.to_string_lossy();
-                (all || !s.starts_with('.')) && pattern.map_or(true, |p| listing::glob_match(p, &s))
+                (all || !s.starts_with('.')) && pattern.is_none_or(|p| listing::glob_match(p, &s))
             })
             .collect();
         names.sort();

@@ -327,6 +327,41 @@ impl Maildrop {
     }
 }
 
+/// Check the reading of a stored file name (`data`, as read_dir gives it)
+/// and the name a seen message moves to: a UIDL-safe UID that the move
+/// keeps, the size kept or recorded, and a second move that changes
+/// nothing. Panics when one breaks. For cargo-fuzz
+/// (`fuzz/fuzz_targets/maildir_name.rs`).
+pub fn fuzz_name(data: &[u8]) {
+    let Ok(name) = std::str::from_utf8(data) else {
+        return;
+    };
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) {
+        return; // never listed
+    }
+    for sub in ["new", "cur"] {
+        let mut e = parse_name(sub, name.to_string());
+        assert!(!e.uid.is_empty() && e.uid.len() <= 70, "{:?}", e.uid);
+        assert!(
+            e.uid.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+            "{:?}",
+            e.uid
+        );
+        // Open measures a file whose name has no usable size.
+        e.size.get_or_insert(1234);
+        let Some(to) = seen_name(&e) else {
+            continue; // already so, or an info format left alone
+        };
+        assert!(!to.contains('/') && !to.starts_with('.'), "{to:?}");
+        let moved = parse_name("cur", to.clone());
+        assert_eq!(moved.uid, e.uid, "the UID changed: {name:?} -> {to:?}");
+        assert!(moved.size.is_none() || moved.size == e.size, "{to:?}");
+        let mut moved = moved;
+        moved.size = e.size;
+        assert_eq!(seen_name(&moved), None, "{name:?} -> {to:?} moves again");
+    }
+}
+
 /// The cur/ name of a message the client has seen (retrieved), when it
 /// must change: a message in new/ moves to cur/ with `:2,S` (seen); one in
 /// cur/ gets `S` added to its flags. Messages never retrieved stay where

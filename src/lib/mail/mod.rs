@@ -20,6 +20,8 @@ use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
 pub use location::{mailbox_for, Format, Location};
+pub use maildir::fuzz_name as fuzz_maildir_name;
+pub use mbox::fuzz_parse as fuzz_mbox;
 
 /// Where an account's mail lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

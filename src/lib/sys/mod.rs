@@ -384,6 +384,59 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     }
 }
 
+/// The name the resolver gives an address (getnameinfo(3) with
+/// NI_NAMEREQD): None when it has none. Not to be trusted as such: the
+/// caller confirms it with a forward lookup (see `auth::trust`).
+pub fn name_of(addr: std::net::IpAddr) -> Option<String> {
+    let sa = socket2::SockAddr::from(std::net::SocketAddr::new(addr, 0));
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: `sa` is a valid socket address of `sa.len()` bytes; `host` is
+    // a writable buffer whose length is passed; no service is asked for
+    // (null pointer, length 0). getnameinfo NUL-terminates what it writes.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr().cast(),
+            sa.len(),
+            host.as_mut_ptr(),
+            // socklen_t on Linux, size_t on the BSDs.
+            host.len() as _,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    name.to_str().ok().map(str::to_string)
+}
+
+extern "C" {
+    fn innetgr(
+        netgroup: *const libc::c_char,
+        host: *const libc::c_char,
+        user: *const libc::c_char,
+        domain: *const libc::c_char,
+    ) -> libc::c_int;
+}
+
+/// innetgr(3): whether the (host, user) pair is a member of `group` (a
+/// None field matches any). False for names with a NUL.
+pub fn in_netgroup(group: &str, host: Option<&str>, user: Option<&str>) -> bool {
+    let cs = |s: Option<&str>| s.map(CString::new).transpose();
+    let (Ok(group), Ok(host), Ok(user)) = (CString::new(group), cs(host), cs(user)) else {
+        return false;
+    };
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is either null (a wildcard, as innetgr allows)
+    // or a NUL-terminated string that outlives the call; innetgr only reads
+    // them. The netgroup database's cursor is libc's, and the monitor that
+    // calls this is single-threaded.
+    unsafe { innetgr(group.as_ptr(), ptr(&host), ptr(&user), std::ptr::null()) == 1 }
+}
+
 /// A login record for utmp/wtmp.
 pub struct LoginRecord<'a> {
     pub user: &'a str,

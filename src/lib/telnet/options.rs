@@ -226,7 +226,7 @@ impl Options {
 
     /// The reverse of `encode`; None when malformed.
     pub fn decode(bytes: &[u8], policy: Policy) -> Option<Options> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         let mut o = Options::new(policy);

@@ -341,7 +341,7 @@ mod tests {
         fuzz_round_trip(&input);
         // Too long: the same length comes back.
         let mut long = vec![IAC, SB, 39];
-        long.extend(std::iter::repeat(7u8).take(MAX_SUBNEGOTIATION + 5));
+        long.extend(std::iter::repeat_n(7u8, MAX_SUBNEGOTIATION + 5));
         long.extend_from_slice(&[IAC, SE]);
         fuzz_round_trip(&long);
     }
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn long_subnegotiations_are_consumed_and_dropped() {
         let mut input = vec![IAC, SB, 39];
-        input.extend(std::iter::repeat(b'A').take(100_000));
+        input.extend(std::iter::repeat_n(b'A', 100_000));
         input.extend_from_slice(&[IAC, SE, b'z']);
         let mut p = Parser::new();
         let got = all(&mut p, &input);
@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn exactly_the_bound_is_kept() {
         let mut input = vec![IAC, SB, 39];
-        input.extend(std::iter::repeat(b'A').take(MAX_SUBNEGOTIATION));
+        input.extend(std::iter::repeat_n(b'A', MAX_SUBNEGOTIATION));
         input.extend_from_slice(&[IAC, SE]);
         let mut p = Parser::new();
         let (_, t) = p.next(&input);
@@ -503,7 +503,7 @@ mod tests {
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
                     // Plenty of IAC and command bytes.
-                    if seed % 3 == 0 {
+                    if seed.is_multiple_of(3) {
                         240 + (seed >> 8) as u8 % 16
                     } else {
                         (seed >> 16) as u8

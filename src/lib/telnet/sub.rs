@@ -531,7 +531,7 @@ mod tests {
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
                     let b = (seed >> 33) as u8;
-                    if b % 2 == 0 {
+                    if b.is_multiple_of(2) {
                         b % 4
                     } else {
                         b

@@ -204,7 +204,7 @@ mod tests {
                 .map(|_| {
                     seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
                     let b = (seed >> 33) as u8;
-                    if b % 3 == 0 {
+                    if b.is_multiple_of(3) {
                         0xf0 | (b >> 4)
                     } else {
                         b % 40

@@ -106,7 +106,7 @@ impl TelnetFilter {
         let due = output_len <= SMALL_OUTPUT
             || self
                 .flow_checked
-                .map_or(true, |t| now.duration_since(t) >= FLOW_CHECK);
+                .is_none_or(|t| now.duration_since(t) >= FLOW_CHECK);
         if !due || out.network_room() < super::state::REPLY_ROOM {
             return;
         }

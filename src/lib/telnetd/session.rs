@@ -239,7 +239,7 @@ fn account_session(s: LoggedIn) {
     unread.splice(0..0, s.conn.buffered().iter().copied());
     let (rows, cols) = state.info.rows_cols();
     let term = state.info.choose_term(terminal::terminfo_knows);
-    let t = match s.monitor.terminal(rows, cols) {
+    let t = match s.monitor.open_terminal(rows, cols) {
         Ok(t) => t,
         Err(e) => {
             log::error!("user {user}: no terminal: {e}");

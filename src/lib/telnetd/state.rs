@@ -378,7 +378,7 @@ impl State {
             Control::AreYouThere => {
                 let due = self
                     .last_ayt
-                    .map_or(true, |t| ctx.now.duration_since(t) >= AYT_INTERVAL);
+                    .is_none_or(|t| ctx.now.duration_since(t) >= AYT_INTERVAL);
                 if due {
                     self.last_ayt = Some(ctx.now);
                     let _ = sink.reply(AYT_REPLY);

@@ -277,7 +277,7 @@ fn encrypt_and_authentication_are_refused_and_their_subnegotiations_dropped() {
     );
     // CVE-2011-4862: an ENCRYPT key id subnegotiation.
     let mut sb = vec![IAC, SB, opt::ENCRYPT, 7, 1];
-    sb.extend(std::iter::repeat(0x41).take(600));
+    sb.extend(std::iter::repeat_n(0x41, 600));
     sb.extend_from_slice(&[IAC, SE, b'x']);
     sink.network.clear();
     assert_eq!(feed(&mut s, &mut sink, &sb), sb.len());
@@ -293,7 +293,7 @@ fn over_long_subnegotiations_are_consumed() {
     feed(&mut s, &mut sink, &[IAC, WILL, opt::NEW_ENVIRON]);
     let mut sb = vec![IAC, SB, opt::NEW_ENVIRON, 0, 0];
     sb.extend_from_slice(b"USER\x01");
-    sb.extend(std::iter::repeat(b'a').take(50_000));
+    sb.extend(std::iter::repeat_n(b'a', 50_000));
     sb.extend_from_slice(&[IAC, SE, b'z']);
     let mut fed = 0;
     while fed < sb.len() {
