@@ -86,7 +86,10 @@ impl Parser {
 
     /// Read from `input` up to the next complete token. Returns how many
     /// bytes were consumed and the token, or None when the input ran out
-    /// (everything consumed, state kept for the next call).
+    /// (everything consumed, state kept for the next call). A token may
+    /// come with nothing consumed: a subnegotiation that an IAC and a
+    /// command end instead of IAC SE, when the command byte is the first
+    /// of `input`; the next call reads that byte.
     pub fn next<'p, 'i>(&'p mut self, input: &'i [u8]) -> (usize, Option<Token<'i, 'p>>) {
         let mut i = 0;
         while i < input.len() {
@@ -279,6 +282,7 @@ pub fn rewrite(data: &[u8]) -> Vec<u8> {
 fn tokens(data: &[u8], step: usize) -> Vec<(u8, Vec<u8>)> {
     let mut p = Parser::new();
     let mut out: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut empty_before = false;
     for piece in data.chunks(step.min(data.len().max(1))) {
         let mut rest = piece;
         while !rest.is_empty() {
@@ -305,10 +309,16 @@ fn tokens(data: &[u8], step: usize) -> Vec<(u8, Vec<u8>)> {
                 Some(Token::SubnegotiationTooLong { option, .. }) => Some((4, vec![option])),
                 None => None,
             };
+            // A token may come having consumed nothing (the command byte
+            // that ended a subnegotiation without SE, first in this
+            // piece, is read again by the next call); never twice so.
+            let progress = n > 0 || summary.is_some();
+            assert!(progress || rest.is_empty(), "no progress");
+            assert!(n > 0 || !empty_before, "two calls consumed nothing");
+            empty_before = n == 0;
             if let Some(s) = summary {
                 out.push(s);
             }
-            assert!(n > 0 || rest.is_empty(), "no progress");
             rest = &rest[n..];
         }
     }
@@ -319,6 +329,38 @@ fn tokens(data: &[u8], step: usize) -> Vec<(u8, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::telnet::{AYT, DM, EC, IP, NOP};
+
+    /// Found by fuzzing (target telnet): fed a byte at a time, a LINEMODE
+    /// subnegotiation that IAC WILL ends (no SE) gives its token with the
+    /// WILL byte not yet consumed; the split-invariance check took that
+    /// for no progress.
+    #[test]
+    fn a_subnegotiation_ended_by_a_command_split_before_the_command() {
+        let crash = [
+            0x01, 0x05, 0x01, 0x05, 0x09, 0xff, 0xfb, 0x22, 0xff, 0xfa, 0x22, 0x01, 0x03, 0xff,
+            0xf0, 0xff, 0xfa, 0x22, 0x3a, 0x03, 0x01, 0x02, 0x7f, 0x03, 0x02, 0x03, 0x00, 0x01,
+            0x07, 0x03, 0x68, 0x17, 0x09, 0xff, 0xfb, 0x0a, 0x22, 0xff, 0xfa, 0x22, 0x01, 0x03,
+            0xff, 0xf0, 0xff, 0xfa, 0x22, 0x3a, 0x02, 0x03, 0x01, 0x02, 0x7f, 0x17, 0x03, 0x02,
+            0x03, 0x00, 0x01, 0x07, 0x03, 0x68, 0x17, 0x0a, 0x02, 0x17,
+        ];
+        crate::telnet::fuzz_telnet(&crash);
+        // The bare case: IAC at the end of one piece, WILL first in the next.
+        let mut p = Parser::new();
+        assert_eq!(p.next(&[IAC, SB, 34, 1, 3, IAC]), (6, None));
+        let (n, t) = p.next(&[WILL, 5]);
+        assert_eq!(n, 0);
+        assert_eq!(
+            t,
+            Some(Token::Subnegotiation {
+                option: 34,
+                payload: &[1, 3]
+            })
+        );
+        assert_eq!(
+            p.next(&[WILL, 5]),
+            (2, Some(Token::Negotiate(Verb::Will, 5)))
+        );
+    }
 
     #[test]
     fn tokens_are_written_back_in_canonical_form() {
