@@ -117,8 +117,7 @@ def test_lab_serves_the_demo_account(lab_run):
             out += b
         assert b"lab-42" in out, out
     # telnetd: "running" on 2323 above; its logins are tested in
-    # test_telnetd*.py (a login here let an rshd signal test time out
-    # in some full runs, not understood yet).
+    # test_telnetd*.py.
 
 
 def test_lab_from_a_checkout_others_cannot_enter(tmp_path):
