@@ -24,6 +24,8 @@ pub mod rlogin;
 pub mod rsh;
 pub mod runtime;
 pub mod smtp;
+pub mod telnet;
+pub mod telnetd;
 pub mod tftp;
 pub mod wire;
 

@@ -17,10 +17,11 @@ import pytest
 from conftest import BIN, ROOT, make_traversable
 
 PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "imapd": 1143, "tftpd": 6969, "rlogind": 1513,
-         "rshd": 1514}
+         "rshd": 1514, "telnetd": 2323}
 # A key only the real protocol module declares (not a placeholder).
 OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location",
-           "imapd": "mail_location", "tftpd": "root", "rlogind": "trust", "rshd": "trust"}
+           "imapd": "mail_location", "tftpd": "root", "rlogind": "trust", "rshd": "trust",
+           "telnetd": "issue_file"}
 
 
 def implemented(name):
@@ -125,6 +126,8 @@ def test_lab_serves_the_demo_account(lab_run):
                 break
             out += b
         assert b"lab-42" in out, out
+    # telnetd: "running" on 2323 above; its logins are tested in
+    # test_telnetd*.py.
 
 
 def test_lab_from_a_checkout_others_cannot_enter(tmp_path):

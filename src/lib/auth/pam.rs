@@ -183,6 +183,10 @@ fn run(
     };
     let mut context = Context::new(service, name, conv).map_err(unavailable)?;
     let _ = context.set_rhost(Some(peer));
+    if interactive {
+        // The name prompt a terminal shows (PAM's default is "login:").
+        let _ = context.set_user_prompt(Some("login: "));
+    }
     crate::sys::with_huge_crypt_scratch(|| context.authenticate(Flag::DISALLOW_NULL_AUTHTOK))
         .map_err(classify)?;
     let user = context

@@ -8,17 +8,27 @@ use std::collections::VecDeque;
 /// Linear rather than a ring: a read fills one contiguous slice, and the
 /// bytes still waiting are moved to the front first (a short copy, since
 /// the buffer is usually drained before the next read).
+///
+/// Its memory is made usable as it is needed, doubling up to the
+/// capacity: a session that stays idle (most terminal sessions, most of
+/// the time) never touches more than the first few KiB of its buffers,
+/// while one that floods gets the whole capacity after a few reads.
 pub(super) struct Bytes {
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
+    capacity: usize,
     start: usize,
     end: usize,
     peak: usize,
 }
 
+/// What a buffer starts with, and the least free space a read is offered.
+const STEP: usize = 4096;
+
 impl Bytes {
     pub(super) fn new(capacity: usize) -> Bytes {
         Bytes {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: vec![0; capacity.min(STEP)],
+            capacity,
             start: 0,
             end: 0,
             peak: 0,
@@ -35,7 +45,7 @@ impl Bytes {
 
     /// How many more bytes fit.
     pub(super) fn room(&self) -> usize {
-        self.buf.len() - self.len()
+        self.capacity - self.len()
     }
 
     /// The most this buffer ever held.
@@ -62,14 +72,26 @@ impl Bytes {
         self.end = 0;
     }
 
-    /// All the free space as one slice, to read into; `commit` then says
-    /// how much was filled.
-    pub(super) fn spare(&mut self) -> &mut [u8] {
+    /// The waiting bytes to the front, and at least `want` bytes (within
+    /// the capacity) usable after them.
+    fn make_room(&mut self, want: usize) {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        let need = (self.end + want).min(self.capacity);
+        if self.buf.len() < need {
+            let grown = (self.buf.len() * 2).max(need).min(self.capacity);
+            self.buf.resize(grown, 0);
+        }
+    }
+
+    /// Free space as one slice, to read into (at least 4 KiB when the
+    /// room allows; all of it once the buffer has grown); `commit` then
+    /// says how much was filled.
+    pub(super) fn spare(&mut self) -> &mut [u8] {
+        self.make_room(STEP);
         &mut self.buf[self.end..]
     }
 
@@ -84,7 +106,8 @@ impl Bytes {
         if bytes.len() > self.room() {
             return false;
         }
-        self.spare()[..bytes.len()].copy_from_slice(bytes);
+        self.make_room(bytes.len());
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         self.commit(bytes.len());
         true
     }
@@ -250,6 +273,30 @@ mod tests {
         b.commit(2);
         assert_eq!(b.data(), b"abcde");
         assert_eq!(b.peak(), 8);
+    }
+
+    #[test]
+    fn memory_is_used_as_it_is_needed() {
+        let mut b = Bytes::new(64 * 1024);
+        assert_eq!(b.buf.len(), STEP);
+        assert_eq!(b.room(), 64 * 1024);
+        assert!(b.push(&[1; 100]));
+        assert_eq!(b.buf.len(), STEP);
+        // Reads keep finding at least a step free; a flood grows it.
+        for _ in 0..20 {
+            let n = b.spare().len();
+            assert!(n >= STEP.min(b.room()));
+            b.commit(n.min(b.room()));
+        }
+        assert_eq!(b.len(), 64 * 1024);
+        assert_eq!(b.buf.len(), 64 * 1024);
+        assert!(!b.push(&[1]));
+        // All or nothing still, whatever was grown.
+        let mut b = Bytes::new(10_000);
+        assert!(b.push(&[2; 9_000]));
+        assert!(!b.push(&[2; 1_001]));
+        assert!(b.push(&[2; 1_000]));
+        assert_eq!(b.room(), 0);
     }
 
     #[test]

@@ -152,6 +152,12 @@ impl TerminalModes {
     pub fn termios(&self) -> &Termios {
         &self.0
     }
+
+    /// To change modes a protocol mirrors (TELNET LINEMODE's MODE and
+    /// SLC), then `Outputs::set_terminal_modes`.
+    pub fn termios_mut(&mut self) -> &mut Termios {
+        &mut self.0
+    }
 }
 
 /// Everything a filter may do: put bytes toward the terminal or the
@@ -255,6 +261,44 @@ impl<'a> Outputs<'a> {
     /// Turn external processing (EXTPROC) on or off: TELNET LINEMODE.
     pub fn set_external_processing(&mut self, on: bool) -> io::Result<()> {
         set_external_processing(self.master, on)
+    }
+
+    /// End of file for the program, as its terminal's EOF character at
+    /// the start of a line gives (TELNET IAC EOF). Under external
+    /// processing Linux hands input to the reader uncooked, so the
+    /// character alone would be read as a byte: external processing is
+    /// turned off and the character written after the input queued before
+    /// it, for the line discipline to make it an end of file. Returns true
+    /// when external processing was turned off: the caller turns it back
+    /// on (`set_external_processing`) once the program has had its end of
+    /// file, at the program's next output or the client's next input.
+    pub fn end_of_file(&mut self) -> io::Result<bool> {
+        let mut modes = self.terminal_modes()?;
+        let Some(eof) = modes.control_char(nix::sys::termios::SpecialCharacterIndices::VEOF) else {
+            return Ok(false);
+        };
+        if !modes.external_processing() {
+            if !self.to_terminal.push(&[eof]) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            return Ok(false);
+        }
+        // What was typed before the EOF goes first.
+        while !self.to_terminal.is_empty() {
+            let n = nix::unistd::write(self.master, self.to_terminal.data())?;
+            self.to_terminal.consume(n);
+        }
+        modes.0.local_flags.remove(LocalFlags::EXTPROC);
+        self.set_terminal_modes(&modes)?;
+        nix::unistd::write(self.master, &[eof])?;
+        Ok(true)
+    }
+
+    /// Set the terminal's modes (TELNET LINEMODE: the client's MODE and
+    /// control characters), at once.
+    pub fn set_terminal_modes(&mut self, modes: &TerminalModes) -> io::Result<()> {
+        nix::sys::termios::tcsetattr(self.master, nix::sys::termios::SetArg::TCSANOW, &modes.0)?;
+        Ok(())
     }
 }
 

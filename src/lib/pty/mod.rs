@@ -88,6 +88,33 @@ pub fn spawn(
     prepare: impl FnOnce() -> io::Result<()>,
 ) -> io::Result<PtySession> {
     let (master, slave, line) = open(rows, cols)?;
+    let mut session = spawn_on(master, slave, line, program, prepare)?;
+    let record = utmp.map(|(u, h)| (u.to_string(), h.to_string()));
+    if let Some((user, host)) = &record {
+        sys::write_utmp(
+            &sys::LoginRecord {
+                user,
+                line: &session.line,
+                host,
+                pid: session.child.as_raw(),
+            },
+            true,
+        );
+    }
+    session.record = record;
+    Ok(session)
+}
+
+/// Start `program` on a terminal opened elsewhere (by a root monitor that
+/// keeps the login records and gives the terminal back at the end): the
+/// master stays here, the slave goes to the child only.
+pub fn spawn_on(
+    master: OwnedFd,
+    slave: OwnedFd,
+    line: String,
+    program: &Program,
+    prepare: impl FnOnce() -> io::Result<()>,
+) -> io::Result<PtySession> {
     let keep = [slave.as_raw_fd()];
     let child = supervise::spawn(Kind::Program, &keep, move || {
         let result = become_terminal_session(slave).and_then(|()| {
@@ -107,23 +134,11 @@ pub fn spawn(
         }
         127
     })?;
-    let record = utmp.map(|(u, h)| (u.to_string(), h.to_string()));
-    if let Some((user, host)) = &record {
-        sys::write_utmp(
-            &sys::LoginRecord {
-                user,
-                line: &line,
-                host,
-                pid: child.as_raw(),
-            },
-            true,
-        );
-    }
     Ok(PtySession {
         master: File::from(master),
         child,
         line,
-        record,
+        record: None,
     })
 }
 

@@ -266,6 +266,10 @@ struct Relay<'a, C, F: ?Sized> {
     to_network: u64,
 }
 
+/// A read of the master this long found the terminal's buffer full
+/// (Linux's line discipline holds 4 KiB): more is likely waiting.
+const FULL_TERMINAL_READ: usize = 4095;
+
 /// Rounds of filtering and writing between two polls, so that a program
 /// that never stops writing cannot keep the loop from checking deadlines.
 const ROUNDS_PER_POLL: usize = 64;
@@ -280,15 +284,16 @@ where
             let mut moved = false;
             for _ in 0..ROUNDS_PER_POLL {
                 moved = false;
-                if self.child_exited || self.pty_hup || self.pty_busy {
-                    // Read without waiting for poll: the program is gone
-                    // (Linux hands over its last bytes on a read even
-                    // before poll reports them), or it writes fast. Linux
-                    // gives at most 4 KiB per read of a master: filling the
-                    // buffer first makes one write to the client of many.
-                    while self.read_terminal() {
-                        moved = true;
+                // Read without waiting for poll while the program is gone
+                // (Linux hands over its last bytes on a read even before
+                // poll reports them), or while each read comes back full
+                // (Linux gives at most 4 KiB per read of a master: filling
+                // the buffer first makes one write to the client of many).
+                while self.child_exited || self.pty_hup || self.pty_busy {
+                    if !self.read_terminal() {
+                        break;
                     }
+                    moved = true;
                 }
                 moved |= self.filter_network()?;
                 moved |= self.filter_terminal()?;
@@ -567,7 +572,11 @@ where
             Ok(TerminalRead::Data(n)) => {
                 self.pty_in.commit(n);
                 self.last_activity = Instant::now();
-                self.pty_busy = n > 0;
+                // A read that did not fill the terminal's own buffer
+                // emptied it: another would find nothing, and on Linux an
+                // empty read waits for the terminal's buffer worker (a
+                // flush and two context switches) before its EAGAIN.
+                self.pty_busy = n >= FULL_TERMINAL_READ;
                 true
             }
             Ok(TerminalRead::Control(byte)) => {

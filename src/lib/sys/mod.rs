@@ -533,6 +533,50 @@ extern "C" {
 #[cfg(not(target_os = "linux"))]
 pub fn write_utmp(_rec: &LoginRecord, _login: bool) {}
 
+/// The name the resolver gives for `ip` (getnameinfo with NI_NAMEREQD:
+/// a reverse lookup through NSS, DNS or /etc/hosts), None when it has
+/// none. Not checked: see `host::confirmed_name` for the forward check.
+pub fn name_of_address(ip: std::net::IpAddr) -> Option<String> {
+    let sa = socket2::SockAddr::from(std::net::SocketAddr::new(ip, 0));
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: the address pointer and length come from a live SockAddr;
+    // the host buffer is a live local array whose length is passed; no
+    // service buffer is asked for (null, 0). getnameinfo writes at most
+    // that many bytes, NUL-terminated, into `host`.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr(),
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as _, // socklen_t on Linux, size_t on FreeBSD
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo left a NUL-terminated string in
+    // `host`, which lives until the end of this function.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    name.to_str().ok().map(str::to_string)
+}
+
+/// Give the allocator's free memory back to the system (glibc keeps what
+/// a process freed, and after a fork each process holds its own copy):
+/// for a process about to wait a long time with little live data, such
+/// as a session's monitor and relay. Elsewhere, nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a size and no pointer; it only walks the
+    // allocator's own free lists (under its lock) and advises the kernel
+    // about whole free pages. No memory this program uses is touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Make the terminal on `fd` the controlling terminal of this process, the
 /// leader of a session that has none (after setsid).
 pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {

@@ -292,6 +292,27 @@ pub enum Request {
     /// smtpd's queue): its failure shows in a later answer. Each round trip
     /// costs two process switches, which add up per message.
     Tell(Vec<u8>),
+    /// A pseudo-terminal for the session of the account that logged in
+    /// (telnetd): the monitor opens it, gives the slave to the account
+    /// (group tty, mode 0620), writes the login record, and keeps its own
+    /// master to give the terminal back at the end. Answered with
+    /// `Terminal`, the master and the slave attached.
+    OpenTerminal { rows: u16, cols: u16 },
+    /// Start the service's login program (`TcpProtocol::terminal_program`
+    /// builds it, as root, from the configuration and `request`: telnetd's
+    /// `login = /bin/login ...`) on a new pseudo-terminal, for a client
+    /// that has not logged in: the program authenticates by itself
+    /// (login(1)). Answered with `Terminal` and the master attached; the
+    /// monitor keeps its own master, as for `OpenTerminal`.
+    Program {
+        rows: u16,
+        cols: u16,
+        request: Vec<u8>,
+    },
+    /// The terminal session is over: logout record, the terminal back to
+    /// root with mode 0600, the monitor's master closed (the session gets
+    /// SIGHUP), a login program reaped. Answered with `Released`.
+    HangUp,
 }
 
 /// The monitor's answers.
@@ -325,6 +346,11 @@ pub enum Response {
     PeerName { name: String },
     /// The request was carried out.
     Done,
+    /// A terminal is open (`line`, e.g. "pts/3"); `pid` is the login
+    /// program's (0 when the requester starts its own).
+    Terminal { line: String, pid: u32 },
+    /// The terminal was given back.
+    Released,
 }
 
 mod tag {
@@ -341,6 +367,9 @@ mod tag {
     pub const PEER_NAME: u8 = 11;
     pub const LOGIN_RECORD: u8 = 12;
     pub const TERMINAL: u8 = 13;
+    pub const OPEN_TERMINAL: u8 = 14;
+    pub const PROGRAM: u8 = 15;
+    pub const HANG_UP: u8 = 16;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -354,6 +383,8 @@ mod tag {
     pub const MESSAGE: u8 = 110;
     pub const NAME: u8 = 111;
     pub const DONE_REPLY: u8 = 112;
+    pub const TERMINAL_OPEN: u8 = 113;
+    pub const RELEASED: u8 = 114;
 }
 
 impl Request {
@@ -400,6 +431,20 @@ impl Request {
                 .str(line)
                 .u32(*pid as u32)
                 .finish(),
+            Request::OpenTerminal { rows, cols } => Writer::new(tag::OPEN_TERMINAL)
+                .u16(*rows)
+                .u16(*cols)
+                .finish(),
+            Request::Program {
+                rows,
+                cols,
+                request,
+            } => Writer::new(tag::PROGRAM)
+                .u16(*rows)
+                .u16(*cols)
+                .bytes(request)
+                .finish(),
+            Request::HangUp => Writer::new(tag::HANG_UP).finish(),
         }
     }
 
@@ -445,6 +490,16 @@ impl Request {
                 line: r.str(32)?.to_string(),
                 pid: r.u32()? as i32,
             },
+            tag::OPEN_TERMINAL => Request::OpenTerminal {
+                rows: r.u16()?,
+                cols: r.u16()?,
+            },
+            tag::PROGRAM => Request::Program {
+                rows: r.u16()?,
+                cols: r.u16()?,
+                request: r.bytes(MAX_HANDOVER)?.to_vec(),
+            },
+            tag::HANG_UP => Request::HangUp,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -473,6 +528,10 @@ impl Response {
                 .finish(),
             Response::PeerName { name } => Writer::new(tag::NAME).str(name).finish(),
             Response::Done => Writer::new(tag::DONE_REPLY).finish(),
+            Response::Terminal { line, pid } => {
+                Writer::new(tag::TERMINAL_OPEN).str(line).u32(*pid).finish()
+            }
+            Response::Released => Writer::new(tag::RELEASED).finish(),
         }
     }
 
@@ -501,6 +560,11 @@ impl Response {
             tag::NAME => Response::PeerName {
                 name: r.str(MAX_CREDENTIAL)?.to_string(),
             },
+            tag::TERMINAL_OPEN => Response::Terminal {
+                line: r.str(64)?.to_string(),
+                pid: r.u32()?,
+            },
+            tag::RELEASED => Response::Released,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -549,6 +613,13 @@ mod tests {
                 rows: 24,
                 cols: 80,
             },
+            Request::OpenTerminal { rows: 24, cols: 80 },
+            Request::Program {
+                rows: 50,
+                cols: 132,
+                request: vec![7; 100],
+            },
+            Request::HangUp,
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -580,6 +651,11 @@ mod tests {
                 name: "client.example".into(),
             },
             Response::Done,
+            Response::Terminal {
+                line: "pts/3".into(),
+                pid: 4242,
+            },
+            Response::Released,
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));

@@ -28,6 +28,7 @@
 pub mod ipc;
 mod monitor;
 mod relay;
+mod terminal;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +91,22 @@ pub trait TcpProtocol: Sync {
     fn privileged(&self, m: &mut Privileged, request: &[u8]) -> Result<Vec<u8>, String> {
         let _ = (m, request);
         Err("no such request".into())
+    }
+
+    /// In the monitor, as root: the login program to start on a terminal
+    /// for a client that has not logged in, which authenticates by itself
+    /// (telnetd's and rlogind's `login = PROGRAM`). Build its argv and
+    /// environment from the configuration; `request` comes from the
+    /// unprivileged side (decode it with bounds, trust nothing in it) and
+    /// `host` is the client's forward-confirmed name or its address.
+    fn terminal_program(
+        &self,
+        settings: &Settings,
+        host: &str,
+        request: &[u8],
+    ) -> Result<crate::pty::Program, String> {
+        let _ = (settings, host, request);
+        Err("no login program for this service".into())
     }
 
     /// Whether clients log in (login_timeout applies before they do).
@@ -224,6 +241,20 @@ pub enum Verdict {
     Denied,
     /// The account store could not be consulted.
     Unavailable,
+}
+
+/// A pseudo-terminal the monitor opened (`Monitor::terminal`,
+/// `Monitor::terminal_program`).
+pub struct Terminal {
+    pub master: std::os::fd::OwnedFd,
+    /// For the account's own program (`Monitor::terminal`); None when the
+    /// monitor started the login program on it.
+    pub slave: Option<std::os::fd::OwnedFd>,
+    /// E.g. "pts/3".
+    pub line: String,
+    /// The login program, when the monitor started one (its parent is the
+    /// monitor, which reaps it; watch it with `pty::ChildWatch::Pid`).
+    pub program: Option<nix::unistd::Pid>,
 }
 
 /// An unprivileged process's handle on its monitor.
@@ -389,6 +420,66 @@ impl Monitor {
                 None => Err(std::io::Error::other("no socket came")),
             },
             (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// A pseudo-terminal for this account's session (telnetd): the monitor
+    /// opens it, makes it the account's, writes the login record, and
+    /// gives it back at `hang_up` (or when this process ends).
+    pub fn open_terminal(&self, rows: u16, cols: u16) -> std::io::Result<Terminal> {
+        match self.ask(&Request::OpenTerminal { rows, cols })? {
+            (Response::Terminal { line, .. }, fds) => {
+                let mut fds = fds.into_iter();
+                match (fds.next(), fds.next()) {
+                    (Some(master), Some(slave)) => Ok(Terminal {
+                        master,
+                        slave: Some(slave),
+                        line,
+                        program: None,
+                    }),
+                    _ => Err(std::io::Error::other("no terminal came")),
+                }
+            }
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// Start the service's login program on a new terminal (the monitor
+    /// builds it with `TcpProtocol::terminal_program` from `request`); the
+    /// login deadline no longer applies: the program has its own.
+    pub fn terminal_program(
+        &self,
+        rows: u16,
+        cols: u16,
+        request: &[u8],
+    ) -> std::io::Result<Terminal> {
+        let req = Request::Program {
+            rows,
+            cols,
+            request: request.to_vec(),
+        };
+        match self.ask(&req)? {
+            (Response::Terminal { line, pid }, fds) => match fds.into_iter().next() {
+                Some(master) if pid > 0 && pid <= i32::MAX as u32 => Ok(Terminal {
+                    master,
+                    slave: None,
+                    line,
+                    program: Some(nix::unistd::Pid::from_raw(pid as i32)),
+                }),
+                _ => Err(std::io::Error::other("no terminal came")),
+            },
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// The terminal session is over: the monitor writes the logout record,
+    /// gives the terminal back to root and closes its side (the hang-up).
+    pub fn hang_up(&self) -> std::io::Result<()> {
+        match self.ask(&Request::HangUp)? {
+            (Response::Released, _) => Ok(()),
             _ => Err(std::io::Error::other("unexpected answer")),
         }
     }

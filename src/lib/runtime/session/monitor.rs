@@ -97,6 +97,8 @@ struct MonitorState<'a> {
     terminal_started: bool,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
+    /// The connection's pseudo-terminal (terminal services).
+    held: Option<super::terminal::Held>,
 }
 
 /// Serve one TCP connection through the privilege split; returns the exit
@@ -161,6 +163,7 @@ fn serve_connections(
         terminal_started: false,
         children: Children::new(),
         service_state: None,
+        held: None,
     };
     if pooled && proto.logins() {
         // A monitor that checks a login per connection, again and again:
@@ -212,7 +215,8 @@ fn serve_connections(
         );
         // This connection is over here: the client sees its end once the
         // session's processes have closed it too, not when the next one
-        // comes (a byte stream ends only at EOF: rshd's command output).
+        // comes (a byte stream ends only at EOF: rshd's command output, a
+        // terminal's relay, closed by its last holder).
         drop(tcp);
         // The monitor serves the next connection it is handed (it never
         // read the network and is still root); the pre-login process only
@@ -292,6 +296,11 @@ impl MonitorState<'_> {
     /// received is dropped with the service's state; the PAM session
     /// closes with the login).
     fn end_connection(&mut self) {
+        // The terminal is given back before the PAM session closes, as
+        // login(1) does.
+        if let Some(t) = self.held.take() {
+            t.release();
+        }
         if let Some((line, pid)) = self.record.take() {
             crate::sys::write_utmp(
                 &crate::sys::LoginRecord {
@@ -381,7 +390,14 @@ impl MonitorState<'_> {
                     let side = sides.remove(i);
                     return Ok((Ended::Done, Some(side)));
                 }
-                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan, passed);
+                let program = matches!(req, Request::Program { .. });
+                let (reply, fds, started) =
+                    self.answer(req, tcp, &sides[i].chan, sides[i].pid, passed);
+                // A login program authenticates by itself: from now on the
+                // pre-login process relays for it, with no login deadline.
+                if program && matches!(reply, Response::Terminal { .. }) {
+                    session_started = true;
+                }
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -390,6 +406,9 @@ impl MonitorState<'_> {
                 if let Some(account_side) = started {
                     session_started = true;
                     sides.push(account_side);
+                    // From here the monitor only waits (for hours, for a
+                    // terminal session): what the login freed goes back.
+                    crate::sys::release_free_memory();
                 }
             }
         }
@@ -429,6 +448,7 @@ impl MonitorState<'_> {
         req: Request,
         tcp: &TcpStream,
         chan: &Rc<Channel>,
+        from: Pid,
         passed: Vec<OwnedFd>,
     ) -> (Response, Vec<OwnedFd>, Option<Side>) {
         let none = |r| (r, Vec::new(), None);
@@ -482,7 +502,76 @@ impl MonitorState<'_> {
                 Ok(b) => none(Response::Service(b)),
                 Err(why) => none(Response::Failed(why)),
             },
+            Request::OpenTerminal { rows, cols } => match self.open_terminal(rows, cols, from) {
+                Ok((line, fds)) => (Response::Terminal { line, pid: 0 }, fds, None),
+                Err(why) => {
+                    log::error!("terminal for {}: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
+            Request::Program {
+                rows,
+                cols,
+                request,
+            } => match self.start_program(rows, cols, &request) {
+                Ok((line, pid, master)) => (Response::Terminal { line, pid }, vec![master], None),
+                Err(why) => {
+                    log::error!("login program for {}: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
+            Request::HangUp => {
+                if let Some(t) = self.held.take() {
+                    t.release();
+                }
+                none(Response::Released)
+            }
         }
+    }
+
+    /// A terminal for the session of the account granted, asked by its
+    /// process (`from`): one per connection.
+    fn open_terminal(
+        &mut self,
+        rows: u16,
+        cols: u16,
+        from: Pid,
+    ) -> Result<(String, Vec<OwnedFd>), String> {
+        let Some((account, ..)) = self.granted.as_ref() else {
+            return Err("no login was granted".into());
+        };
+        if self.held.is_some() {
+            return Err("a terminal is already open".into());
+        }
+        let host = crate::host::peer_host(self.peer.ip());
+        let (held, master, slave) =
+            super::terminal::Held::for_account(account, rows, cols, &host, from)
+                .map_err(|e| e.to_string())?;
+        let line = held.line().to_string();
+        self.held = Some(held);
+        Ok((line, vec![master, slave]))
+    }
+
+    /// The service's login program on a new terminal, for a client that
+    /// has not logged in.
+    fn start_program(
+        &mut self,
+        rows: u16,
+        cols: u16,
+        request: &[u8],
+    ) -> Result<(String, u32, OwnedFd), String> {
+        if self.held.is_some() || self.granted.is_some() {
+            return Err("not now".into());
+        }
+        let host = crate::host::peer_host(self.peer.ip());
+        let program = self
+            .proto
+            .terminal_program(&self.ctx.settings, &host, request)?;
+        let (held, master, pid) =
+            super::terminal::Held::for_program(&program, rows, cols).map_err(|e| e.to_string())?;
+        let line = held.line().to_string();
+        self.held = Some(held);
+        Ok((line, pid.as_raw() as u32, master))
     }
 
     /// The service's own privileged path.

@@ -1,0 +1,4 @@
+//! telnetd: see telnetd(8).
+fn main() {
+    classicd::runtime::run(&classicd::telnetd::SERVICE)
+}
