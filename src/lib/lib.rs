@@ -16,6 +16,7 @@ pub mod ftp;
 pub mod host;
 pub mod mail;
 pub mod net;
+pub mod nntp;
 pub mod pop3;
 pub mod pty;
 pub mod queue;
