@@ -43,19 +43,24 @@ pub fn check_text(text: &[u8]) -> Result<(), Refused> {
     if text.contains(&0) {
         return Err(refused("article contains a NUL octet"));
     }
-    let mut prev = 0u8;
-    for (i, &b) in text.iter().enumerate() {
-        match b {
-            b'\n' if prev != b'\r' => return Err(refused("bare LF in article")),
-            b'\r' if text.get(i + 1) != Some(&b'\n') => {
-                return Err(refused("bare CR in article"))
-            }
-            _ => {}
-        }
-        prev = b;
+    if text.is_empty() {
+        return Ok(());
     }
-    if !text.is_empty() && !text.ends_with(b"\r\n") {
+    if !text.ends_with(b"\r\n") {
         return Err(refused("article does not end with CRLF"));
+    }
+    // Every LF follows a CR, and there are as many CRs as LFs: then every
+    // CR is followed by an LF too.
+    let mut lfs = 0usize;
+    for line in text[..text.len() - 1].split(|&b| b == b'\n') {
+        if line.last() != Some(&b'\r') {
+            return Err(refused("bare LF in article"));
+        }
+        lfs += 1;
+    }
+    let crs = text.iter().filter(|&&b| b == b'\r').count();
+    if crs != lfs {
+        return Err(refused("bare CR in article"));
     }
     Ok(())
 }

@@ -473,7 +473,12 @@ fn answer(path: &mut Path, p: &mut Privileged, req: Request) -> Result<Vec<u8>, 
                 }
             }
         }
-        Request::Offer(kind, id, text) => return told(path.offer(p, kind, id, text)),
+        Request::Offers(pieces) => {
+            for piece in pieces {
+                path.offer(p, piece.kind, piece.id, piece.text)?;
+            }
+            return Ok(Vec::new());
+        }
         Request::Begin(kind, id) => {
             path.building = Some(Building {
                 kind,
@@ -512,13 +517,18 @@ fn answer(path: &mut Path, p: &mut Privileged, req: Request) -> Result<Vec<u8>, 
             }
             return told(path.offer(p, b.kind, b.id, b.text));
         }
-        Request::Commit => match path.commit(p) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("spool {}: {e}", path.spool.dir.display());
-                Response::Unavailable(e.to_string())
+        Request::Commit(pieces) => {
+            for piece in pieces {
+                path.offer(p, piece.kind, piece.id, piece.text)?;
             }
-        },
+            match path.commit(p) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("spool {}: {e}", path.spool.dir.display());
+                    Response::Unavailable(e.to_string())
+                }
+            }
+        }
     };
     Ok(resp.encode())
 }

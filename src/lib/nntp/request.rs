@@ -11,11 +11,12 @@
 //!   file (LIST, NEWGROUPS, NEWNEWS);
 //! - `Article`, `ArticleById`: an article's file;
 //! - `Check`: whether a message-id is wanted (CHECK, IHAVE);
-//! - `Offer` (or `Begin`, `Data`..., `End` for a large article), told:
-//!   an article of a POST, IHAVE or TAKETHIS, as canonical text, kept in
-//!   the monitor's batch;
-//! - `Commit`: store the batch; the answer has one outcome per article,
-//!   given only once the batch is durable.
+//! - `Offers` (or `Begin`, `Data`..., `End` for a large article), told:
+//!   articles of POST, IHAVE or TAKETHIS, as canonical text, as many as fit
+//!   one message, kept in the monitor's batch;
+//! - `Commit`: the last articles of the batch, and store it all; the
+//!   answer has one outcome per article, given only once the batch is
+//!   durable. A batch that fits one message costs one round trip.
 
 use crate::runtime::session::ipc::{Malformed, Reader, Writer};
 
@@ -49,15 +50,58 @@ pub enum Request {
     Article(String, u64),
     ArticleById(String),
     Check(String),
-    /// A whole article: how it came, the message-id offered (empty for
-    /// POST), its text.
-    Offer(Kind, String, Vec<u8>),
+    /// Whole articles.
+    Offers(Vec<Piece>),
     Begin(Kind, String),
     Data(Vec<u8>),
     /// The article begun is complete; `too_big`: it was cut short
     /// because it passed the size limit.
     End(bool),
-    Commit,
+    /// The batch's last articles (perhaps none), then store it.
+    Commit(Vec<Piece>),
+}
+
+/// A whole article: how it came, the message-id offered (empty for POST),
+/// its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub kind: Kind,
+    pub id: String,
+    pub text: Vec<u8>,
+}
+
+impl Piece {
+    /// What it adds to a message.
+    pub fn size(&self) -> usize {
+        self.text.len() + self.id.len() + 9
+    }
+}
+
+/// Pieces of at most this many bytes in all go in one message.
+pub const MAX_PIECES: usize = 72 * 1024;
+
+fn put_pieces(mut w: Writer, pieces: &[Piece]) -> Writer {
+    w = w.u32(pieces.len() as u32);
+    for p in pieces {
+        w = w.u8(kind_byte(p.kind)).str(&p.id).bytes(&p.text);
+    }
+    w
+}
+
+fn get_pieces(r: &mut Reader) -> Result<Vec<Piece>, Malformed> {
+    let n = r.u32()? as usize;
+    if n > MAX_BATCH {
+        return Err(Malformed);
+    }
+    let mut out = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        out.push(Piece {
+            kind: kind_from(r.u8()?)?,
+            id: r.str(MAX_TEXT)?.to_string(),
+            text: r.bytes(MAX_PIECES)?.to_vec(),
+        });
+    }
+    Ok(out)
 }
 
 /// What a CHECK or IHAVE offer gets.
@@ -183,15 +227,11 @@ impl Request {
             Request::Article(g, n) => Writer::new(tag::ARTICLE).str(g).u64(*n).finish(),
             Request::ArticleById(id) => Writer::new(tag::BY_ID).str(id).finish(),
             Request::Check(id) => Writer::new(tag::CHECK).str(id).finish(),
-            Request::Offer(k, id, text) => Writer::new(tag::OFFER)
-                .u8(kind_byte(*k))
-                .str(id)
-                .bytes(text)
-                .finish(),
+            Request::Offers(p) => put_pieces(Writer::new(tag::OFFER), p).finish(),
             Request::Begin(k, id) => Writer::new(tag::BEGIN).u8(kind_byte(*k)).str(id).finish(),
             Request::Data(d) => Writer::new(tag::DATA).bytes(d).finish(),
             Request::End(too_big) => Writer::new(tag::END).u8(u8::from(*too_big)).finish(),
-            Request::Commit => Writer::new(tag::COMMIT).finish(),
+            Request::Commit(p) => put_pieces(Writer::new(tag::COMMIT), p).finish(),
         }
     }
 
@@ -204,15 +244,11 @@ impl Request {
             tag::ARTICLE => Request::Article(r.str(MAX_TEXT)?.to_string(), r.u64()?),
             tag::BY_ID => Request::ArticleById(r.str(MAX_TEXT)?.to_string()),
             tag::CHECK => Request::Check(r.str(MAX_TEXT)?.to_string()),
-            tag::OFFER => Request::Offer(
-                kind_from(r.u8()?)?,
-                r.str(MAX_TEXT)?.to_string(),
-                r.bytes(MAX_CHUNK)?.to_vec(),
-            ),
+            tag::OFFER => Request::Offers(get_pieces(&mut r)?),
             tag::BEGIN => Request::Begin(kind_from(r.u8()?)?, r.str(MAX_TEXT)?.to_string()),
             tag::DATA => Request::Data(r.bytes(MAX_CHUNK)?.to_vec()),
             tag::END => Request::End(r.bool()?),
-            tag::COMMIT => Request::Commit,
+            tag::COMMIT => Request::Commit(get_pieces(&mut r)?),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -370,11 +406,20 @@ mod tests {
             Request::Article("a.b".into(), 7),
             Request::ArticleById("<a@b>".into()),
             Request::Check("<a@b>".into()),
-            Request::Offer(Kind::Takethis, "<a@b>".into(), b"text".to_vec()),
+            Request::Offers(vec![Piece {
+                kind: Kind::Takethis,
+                id: "<a@b>".into(),
+                text: b"text".to_vec(),
+            }]),
             Request::Begin(Kind::Post, String::new()),
             Request::Data(vec![0; 100]),
             Request::End(true),
-            Request::Commit,
+            Request::Commit(vec![]),
+            Request::Commit(vec![Piece {
+                kind: Kind::Post,
+                id: String::new(),
+                text: b"x".to_vec(),
+            }]),
         ] {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
         }
@@ -419,7 +464,7 @@ mod tests {
         assert!(Request::decode(&[99]).is_err());
         assert!(Request::decode(&[tag::LIST, 9]).is_err());
         // Trailing bytes.
-        let mut m = Request::Commit.encode();
+        let mut m = Request::Commit(vec![]).encode();
         m.push(0);
         assert!(Request::decode(&m).is_err());
         // A chunk over the limit.

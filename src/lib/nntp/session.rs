@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, ListKind, Part, Range};
-use super::request::{self, Kind, ListFile, Outcome, Request, Response, Want};
+use super::request::{self, Kind, ListFile, Outcome, Piece, Request, Response, Want};
 use super::spool::{history, overview};
 use super::state::{self, Action, Group, Locator, Rights, State};
 use super::wildmat::Wildmat;
@@ -58,6 +58,8 @@ impl TcpProtocol for Nntp {
             overview: None,
             batch: Vec::new(),
             batch_bytes: 0,
+            pieces: Vec::new(),
+            pieces_size: 0,
             client: peer_ip.to_string(),
         };
         let Some(rights) = d.rights() else {
@@ -111,6 +113,9 @@ struct Driver {
     /// TAKETHIS articles handed to the monitor, not committed yet.
     batch: Vec<(Kind, String)>,
     batch_bytes: usize,
+    /// Articles of the batch not yet handed over (they go together).
+    pieces: Vec<Piece>,
+    pieces_size: usize,
     client: String,
 }
 
@@ -444,7 +449,8 @@ impl Driver {
             }
             Part::Article | Part::Body => {
                 let from = if part == Part::Body {
-                    header_end.unwrap_or(got)
+                    // Past the empty line.
+                    header_end.map_or(got, |h| h + 2)
                 } else {
                     0
                 };
@@ -834,16 +840,35 @@ impl Driver {
         Flow::Continue
     }
 
-    /// Tell the monitor an article (in pieces when large).
+    /// Hand an article to the monitor: with the next ones in one message,
+    /// or in pieces when it is large.
     fn hand_over(&mut self, kind: Kind, id: &str, text: Vec<u8>) -> bool {
-        if text.len() <= request::MAX_CHUNK {
-            return self.tell(&Request::Offer(kind, id.to_string(), text));
+        let piece = Piece {
+            kind,
+            id: id.to_string(),
+            text,
+        };
+        if piece.size() <= request::MAX_PIECES {
+            let ok = self.pieces_size + piece.size() <= request::MAX_PIECES || self.send_pieces();
+            self.pieces_size += piece.size();
+            self.pieces.push(piece);
+            return ok;
         }
-        let mut ok = self.tell(&Request::Begin(kind, id.to_string()));
-        for chunk in text.chunks(request::MAX_CHUNK) {
+        let mut ok = self.send_pieces() && self.tell(&Request::Begin(kind, piece.id));
+        for chunk in piece.text.chunks(request::MAX_CHUNK) {
             ok &= self.tell(&Request::Data(chunk.to_vec()));
         }
         ok & self.tell(&Request::End(false))
+    }
+
+    /// Tell the articles waiting to be handed over.
+    fn send_pieces(&mut self) -> bool {
+        if self.pieces.is_empty() {
+            return true;
+        }
+        self.pieces_size = 0;
+        let pieces = std::mem::take(&mut self.pieces);
+        self.tell(&Request::Offers(pieces))
     }
 
     /// Store what was handed over and reply for each, in order.
@@ -853,12 +878,31 @@ impl Driver {
         }
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        let outcomes = match self.ask(&Request::Commit) {
+        self.pieces_size = 0;
+        let last = std::mem::take(&mut self.pieces);
+        let outcomes = match self.ask(&Request::Commit(last)) {
             Some((Response::Outcomes(o), _)) if o.len() == batch.len() => o,
             _ => vec![Outcome::Failed("the spool is unavailable".into()); batch.len()],
         };
+        let streamed = batch.len() > 1;
+        if streamed {
+            let taken = outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Accepted(_)))
+                .count();
+            let dup = outcomes.iter().filter(|o| **o == Outcome::Duplicate).count();
+            log::info!(
+                "{}: {} articles: {taken} accepted, {dup} duplicates, {} refused",
+                self.client,
+                batch.len(),
+                batch.len() - taken - dup
+            );
+        }
         for ((kind, id), o) in batch.iter().zip(outcomes) {
             match &o {
+                Outcome::Accepted(mid) if streamed => {
+                    log::debug!("{}: {} {mid} accepted", self.client, kind_name(*kind))
+                }
                 Outcome::Accepted(mid) => {
                     log::info!("{}: {} {mid} accepted", self.client, kind_name(*kind))
                 }

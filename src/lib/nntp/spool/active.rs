@@ -136,6 +136,9 @@ pub struct ActiveFile {
     id: (u64, u64),
     slots: HashMap<String, Slot>,
     order: Vec<String>,
+    /// Under the spool lock nobody else changes the file: it is checked
+    /// once, and the entries read are kept (`pin`, `unpin`).
+    pinned: Option<HashMap<String, Entry>>,
 }
 
 impl ActiveFile {
@@ -146,11 +149,28 @@ impl ActiveFile {
             id: (0, 0),
             slots: HashMap::new(),
             order: Vec::new(),
+            pinned: None,
         }
+    }
+
+    /// The caller holds the spool lock: check the file once now, and
+    /// trust what is read and written until `unpin`.
+    pub fn pin(&mut self) -> io::Result<()> {
+        self.pinned = None;
+        self.refresh()?;
+        self.pinned = Some(HashMap::new());
+        Ok(())
+    }
+
+    pub fn unpin(&mut self) {
+        self.pinned = None;
     }
 
     /// Re-read the index if the file was replaced (or never read).
     pub fn refresh(&mut self) -> io::Result<()> {
+        if self.pinned.is_some() && self.file.is_some() {
+            return Ok(());
+        }
         let meta = std::fs::metadata(&self.path)?;
         let id = (meta.dev(), meta.ino());
         if self.file.is_some() && id == self.id {
@@ -217,13 +237,20 @@ impl ActiveFile {
 
     /// The group's line as it is now (numbers read afresh).
     pub fn get(&mut self, name: &str) -> io::Result<Option<Entry>> {
+        if let Some(e) = self.pinned.as_ref().and_then(|c| c.get(name)) {
+            return Ok(Some(e.clone()));
+        }
         self.refresh()?;
         let (Some(slot), Some(file)) = (self.slots.get(name), &self.file) else {
             return Ok(None);
         };
         let mut buf = vec![0u8; slot.len];
         file.read_exact_at(&mut buf, slot.line_at)?;
-        Ok(std::str::from_utf8(&buf).ok().and_then(parse_line))
+        let e = std::str::from_utf8(&buf).ok().and_then(parse_line);
+        if let (Some(c), Some(e)) = (self.pinned.as_mut(), &e) {
+            c.insert(name.to_string(), e.clone());
+        }
+        Ok(e)
     }
 
     /// The names of the groups, in file order.
@@ -251,6 +278,10 @@ impl ActiveFile {
         let Some(slot) = self.slots.get(name).cloned() else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such group"));
         };
+        if let Some(e) = self.pinned.as_mut().and_then(|c| c.get_mut(name)) {
+            e.high = high;
+            e.low = low;
+        }
         if self.write_number(slot.high_at, slot.high_width, high)?
             && self.write_number(slot.low_at, slot.low_width, low)?
         {
@@ -286,6 +317,9 @@ impl ActiveFile {
         let text: String = entries.iter().map(Entry::line).collect();
         crate::fs::durable::write_file(&self.path, 0o644, text.as_bytes())?;
         self.file = None;
+        if let Some(c) = self.pinned.as_mut() {
+            c.clear();
+        }
         self.refresh()
     }
 }

@@ -74,15 +74,20 @@ fn expire_group(
         }
     }
     // Files no overview line names (a crash between the two): old ones go.
-    if let (Some(c), Ok(dir)) = (cutoff, std::fs::read_dir(spool.group_dir(group))) {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            let Some(n) = name.to_str().and_then(|s| s.parse::<u64>().ok()) else {
+    if let Some(c) = cutoff {
+        for b in 0..super::BUCKETS {
+            let Ok(dir) = std::fs::read_dir(spool.group_dir(group).join(b.to_string())) else {
                 continue;
             };
-            if !kept_numbers.contains(&n) && expired(&e.path(), c) == Some(true) {
-                let _ = std::fs::remove_file(e.path());
-                report.removed += 1;
+            for e in dir.flatten() {
+                let name = e.file_name();
+                let Some(n) = name.to_str().and_then(|s| s.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if !kept_numbers.contains(&n) && expired(&e.path(), c) == Some(true) {
+                    let _ = std::fs::remove_file(e.path());
+                    report.removed += 1;
+                }
             }
         }
     }

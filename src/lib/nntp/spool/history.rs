@@ -131,6 +131,9 @@ pub struct History {
     index_path: PathBuf,
     text: File,
     index: Option<File>,
+    /// Under the spool lock nobody else writes: the header and the text's
+    /// length are kept here rather than read for each article.
+    pinned: Option<(Header, u64)>,
 }
 
 impl History {
@@ -149,6 +152,7 @@ impl History {
             index_path,
             text,
             index: None,
+            pinned: None,
         };
         h.open_index()?;
         Ok(h)
@@ -177,8 +181,40 @@ impl History {
         Ok(())
     }
 
+    /// The caller holds the spool lock: index what is not, then keep the
+    /// header and the text's length in memory until `unpin`.
+    pub fn pin(&mut self) -> io::Result<()> {
+        self.pinned = None;
+        self.ensure_index()?;
+        self.repin()
+    }
+
+    fn repin(&mut self) -> io::Result<()> {
+        self.pinned = None;
+        let h = self
+            .header()?
+            .ok_or_else(|| io::Error::other("history index missing"))?;
+        let len = self.text.metadata()?.len();
+        self.pinned = Some((h, len));
+        Ok(())
+    }
+
+    pub fn unpin(&mut self) {
+        self.pinned = None;
+    }
+
+    fn current_len(&self) -> io::Result<u64> {
+        match &self.pinned {
+            Some((_, len)) => Ok(*len),
+            None => Ok(self.text.metadata()?.len()),
+        }
+    }
+
     /// The index's header, reopening it if it was replaced.
     fn header(&mut self) -> io::Result<Option<Header>> {
+        if let Some((h, _)) = &self.pinned {
+            return Ok(Some(*h));
+        }
         for _ in 0..2 {
             let Some(f) = &self.index else {
                 self.open_index()?;
@@ -240,7 +276,7 @@ impl History {
             i = (i + 1) % h.slots;
         }
         // Lines past what the table covers (another writer's, in flight).
-        let len = self.text.metadata()?.len();
+        let len = self.current_len()?;
         if h.indexed < len {
             return self.scan_from(h.indexed, message_id);
         }
@@ -319,6 +355,9 @@ impl History {
     /// Build the index if it is missing or retired, and index any lines
     /// past what it covers. Under the spool lock.
     pub fn ensure_index(&mut self) -> io::Result<()> {
+        if self.pinned.is_some() {
+            return Ok(());
+        }
         let Some(h) = self.header()? else {
             return self.rebuild(MIN_SLOTS);
         };
@@ -338,6 +377,9 @@ impl History {
     }
 
     fn set_indexed(&mut self, len: u64) -> io::Result<()> {
+        if let Some((h, _)) = self.pinned.as_mut() {
+            h.indexed = len;
+        }
         let index = self.index.as_ref().expect("index open");
         index.write_all_at(&len.to_le_bytes(), 24)
     }
@@ -365,15 +407,21 @@ impl History {
         slot[8..].copy_from_slice(&offset.to_le_bytes());
         index.write_all_at(&slot, HEADER + i * SLOT)?;
         h.used += 1;
+        if let Some((p, _)) = self.pinned.as_mut() {
+            p.used = h.used;
+        }
         index.write_all_at(&h.used.to_le_bytes(), 16)
     }
 
     /// Append a line and index it (under the spool lock).
     pub fn append(&mut self, line: &Line) -> io::Result<()> {
         self.ensure_index()?;
-        let offset = self.text.metadata()?.len();
+        let offset = self.current_len()?;
         let text = line.format();
         (&self.text).write_all(text.as_bytes())?;
+        if let Some((_, len)) = self.pinned.as_mut() {
+            *len += text.len() as u64;
+        }
         self.insert(&line.message_id, offset)?;
         self.set_indexed(offset + text.len() as u64)
     }
@@ -414,9 +462,13 @@ impl History {
         if let Some(old) = self.index.take() {
             let _ = old.write_all_at(&1u64.to_le_bytes(), 32);
         }
+        let was_pinned = self.pinned.take().is_some();
         self.open_index()?;
         if self.index.is_none() {
             return Err(io::Error::other("history index rebuilt but unreadable"));
+        }
+        if was_pinned {
+            self.repin()?;
         }
         Ok(())
     }

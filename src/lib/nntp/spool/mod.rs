@@ -8,8 +8,9 @@
 //!   distrib.pats        INN's distrib.pats(5), served as it is, if there
 //!   history             <id> TAB arrival TAB group:n,group:n
 //!   history.index       hash table over history (see history.rs)
-//!   articles/GROUP/N    one file per article, INN's wire format; a
-//!                       crosspost is stored once, hard-linked in each group
+//!   articles/GROUP/B/N  one file per article (B = N modulo 16), INN's wire
+//!                       format; a crosspost is stored once, hard-linked in
+//!                       each group
 //!   overview/GROUP      the group's overview, as OVER sends it
 //!   outgoing/PEER       the articles queued for a peer; PEER.pos: how far
 //!                       its sender got
@@ -36,6 +37,9 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::command::valid_group_name;
+
+/// Article directories per group (see `Spool::article`).
+pub const BUCKETS: u64 = 16;
 
 /// A spool directory and the names in it.
 #[derive(Clone, Debug)]
@@ -80,8 +84,14 @@ impl Spool {
         self.dir.join("articles").join(group)
     }
 
+    /// An article's file: `articles/GROUP/B/N`, B being N modulo
+    /// [`BUCKETS`]: creating a file locks its directory, so writers taking
+    /// consecutive numbers work in different directories, side by side.
     pub fn article(&self, group: &str, number: u64) -> PathBuf {
-        self.group_dir(group).join(number.to_string())
+        let mut p = self.group_dir(group);
+        p.push((number % BUCKETS).to_string());
+        p.push(number.to_string());
+        p
     }
 
     pub fn overview(&self, group: &str) -> PathBuf {
@@ -150,7 +160,9 @@ impl Spool {
         let _lock = self.lock(true)?;
         let mut act = active::ActiveFile::new(&self.active());
         let existed = act.get(name)?.is_some();
-        std::fs::create_dir_all(self.group_dir(name))?;
+        for b in 0..BUCKETS {
+            std::fs::create_dir_all(self.group_dir(name).join(b.to_string()))?;
+        }
         let ov = self.overview(name);
         if !ov.exists() {
             crate::fs::durable::write_file(&ov, 0o644, b"")?;

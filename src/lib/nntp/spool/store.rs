@@ -396,12 +396,27 @@ impl Store {
         let mut actions = Vec::new();
         {
             let _lock = self.spool.lock(true).map_err(fail)?;
-            self.history.ensure_index().map_err(fail)?;
+            self.history.pin().map_err(fail)?;
+            self.active.pin().map_err(fail)?;
+            let mut result = Ok(());
             for (i, p, origin) in ready {
-                let o = self
-                    .store_one(i, p, &origin, now, &mut files, &mut actions)
-                    .map_err(fail)?;
-                outcomes[i] = Some(o);
+                match self.store_one(i, p, &origin, now, &mut files, &mut actions) {
+                    Ok(o) => outcomes[i] = Some(o),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            self.history.unpin();
+            self.active.unpin();
+            if let Err(e) = result {
+                // The articles before it are in (their files follow);
+                // the others are not.
+                log::error!("spool {}: {e}", self.spool.dir.display());
+                for o in outcomes.iter_mut().filter(|o| o.is_none()) {
+                    *o = Some(Outcome::Failed(format!("spool error: {e}")));
+                }
             }
         }
         for f in files {
