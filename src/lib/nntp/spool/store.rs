@@ -21,6 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::active::{ActiveFile, Flag};
 use super::history::{self, History};
@@ -81,7 +82,6 @@ pub struct Store {
     overviews: HashMap<String, File>,
     outgoing: HashMap<String, File>,
     segment: Option<Segment>,
-    counter: u64,
     /// Peers that got new articles since the last call of `kicked`.
     fed: Vec<String>,
 }
@@ -132,7 +132,6 @@ impl Store {
             overviews: HashMap::new(),
             outgoing: HashMap::new(),
             segment: None,
-            counter: 0,
             fed: Vec::new(),
         };
         s.recover()?;
@@ -246,10 +245,14 @@ impl Store {
         Ok(())
     }
 
-    /// A unique part for a Message-ID we make.
+    /// A unique part for a Message-ID we make: the time, this process and
+    /// a count kept for the whole process (a reused monitor opens a new
+    /// store for each connection it serves: a count per store would give
+    /// two postings of one second the same id).
     fn unique(&mut self, now: i64) -> String {
-        self.counter += 1;
-        format!("{now:x}.{:x}.{}", std::process::id(), self.counter)
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{now:x}.{:x}.{n}", std::process::id())
     }
 
     /// Which groups an article goes to, or why it goes nowhere.
