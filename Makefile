@@ -1,9 +1,10 @@
 # classicd: the classic Unix network daemons.
 #   make          release build (installs missing build packages when root)
-#   make test     unit tests + the interop suite with real clients
+#   make test     lint (fmt, clippy), unit tests, the interop suite with real clients
 #   make lab      every daemon on 127.0.0.1 with a demo account
 #   make install  PREFIX=/usr/local DESTDIR= (binaries to sbin, man pages, samples)
 #   make bench    benchmarks side by side with the reference daemons
+#   make fuzz     every cargo-fuzz target for FUZZ_SECONDS (not part of make test)
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -15,6 +16,10 @@ CARGO      ?= cargo
 PYTHON     ?= python3
 DAEMONS    := $(patsubst src/bin/%.rs,%,$(wildcard src/bin/*.rs))
 PYTEST_ARGS ?=
+# make fuzz: seconds per target; FUZZ_RUNS=N (executions instead), FUZZ_TARGETS="a b"
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
 
 # Compiled in as the default configuration directory; exported only when it
 # differs from the built-in /etc, so plain cargo builds and make agree.
@@ -22,7 +27,7 @@ ifneq ($(SYSCONFDIR),/etc)
 export SYSCONFDIR
 endif
 
-.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint
+.PHONY: all build deps test-deps test unit interop lab install uninstall bench clean lint bsd-check fuzz
 
 all: build
 
@@ -30,7 +35,7 @@ deps:
 	@sh scripts/deps.sh build
 
 test-deps:
-	@sh scripts/deps.sh test
+	@PYTHON=$(PYTHON) sh scripts/deps.sh test
 
 build: deps
 	$(CARGO) build --release
@@ -38,14 +43,26 @@ build: deps
 unit: deps
 	$(CARGO) test --release --lib --bins --tests
 
+# The interpreter that has pytest: $(PYTHON), or the venv deps.sh made for it.
 interop: build test-deps
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
+	@py=$(PYTHON); [ -x target/interop-venv/bin/python ] && py=target/interop-venv/bin/python; \
+	echo "$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)"; \
+	$$py -m pytest -q -p no:cacheprovider tests/interop $(PYTEST_ARGS)
 
-test: unit interop
+test: lint unit bsd-check interop
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The suite must build for the BSDs too: checked for FreeBSD where its Rust
+# target is installed (rustup target add x86_64-unknown-freebsd), without
+# PAM, whose headers (OpenPAM's) a Linux machine lacks.
+bsd-check:
+	@if rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-freebsd; then \
+		echo "$(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins"; \
+		RUSTFLAGS="-D warnings" $(CARGO) check --target x86_64-unknown-freebsd --no-default-features --lib --bins; \
+	else echo "bsd-check: skipped (rustup target add x86_64-unknown-freebsd to run it)"; fi
 
 lab: build
 	$(PYTHON) scripts/lab.py
@@ -63,6 +80,11 @@ uninstall:
 	for d in $(DAEMONS); do rm -f $(DESTDIR)$(SBINDIR)/$$d $(DESTDIR)$(MANDIR)/man8/$$d.8; done
 	rm -f $(DESTDIR)$(MANDIR)/man5/classicd.conf.5
 	rm -rf $(DESTDIR)$(DOCDIR)
+
+# cargo-fuzz (nightly) targets in fuzz/, one niced process at a time; see
+# HACKING.md (Fuzzing). Needs `cargo install cargo-fuzz`.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz.sh
 
 bench: build
 	@for b in scripts/bench-*.sh; do [ -x "$$b" ] && { echo "== $$b"; $$b; }; done; true

@@ -3,7 +3,11 @@
 one account demo/demo and a little sample content; prints how to connect with
 the standard clients. Ctrl-C stops them all.
 
-The lab directory is ./lab (wiped at each start), or $LAB_DIR.
+The lab directory is ./lab (wiped at each start), or $LAB_DIR. As root the
+sessions run as an unprivileged account, which must be able to reach the
+lab's tree: when ./lab is under a directory it cannot enter (a checkout in
+/root, mode 0700), the lab goes to /var/tmp/classicd-lab instead, and an
+explicit $LAB_DIR that it cannot reach is refused with what to do.
 """
 
 import grp
@@ -19,7 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("CLASSICD_BIN", ROOT / "target" / "release"))
+LAB_EXPLICIT = "LAB_DIR" in os.environ
 LAB = Path(os.environ.get("LAB_DIR", ROOT / "lab")).resolve()
+FALLBACK = Path("/var/tmp/classicd-lab")
 HOST = "127.0.0.1"
 IS_ROOT = os.geteuid() == 0
 
@@ -49,8 +55,8 @@ HOW = {
         "curl nntp://{h}:{p}/lab.test/1       (article 1 of lab.test; posting is open)",
     ],
     "telnetd": ["telnet {h} {p}"],
-    "rlogind": ["rlogin -p {p} -l demo {h}"],
-    "rshd": ["rsh -p {p} -l demo {h} uname -a"],
+    "rlogind": ["rlogin -p {p} -l demo {h}        (trusted through demo's .rhosts: no password)"],
+    "rshd": ["rsh -p {p} -l demo {h} uname -a   (rsh-redone's rsh; trusted, as rlogin)"],
     "tftpd": ["tftp {h} {p} -c get welcome.txt   (or: curl tftp://{h}:{p}/welcome.txt)"],
 }
 
@@ -78,6 +84,42 @@ def ids():
     return os.getuid(), os.getgid()
 
 
+def blocking_parent(path, uid, gid):
+    """The first directory above `path` that the account (uid, gid) cannot
+    enter, or None when it can reach it."""
+    for parent in reversed(path.parents):
+        st = parent.stat()
+        if st.st_uid == uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid == gid:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            return parent
+    return None
+
+
+def choose_lab_dir():
+    """Where the tree goes: LAB if the lab's account can reach it, else the
+    fallback (or, for an explicit LAB_DIR, an error saying what to do)."""
+    global LAB
+    if not IS_ROOT:
+        return
+    uid, gid = ids()
+    blocker = blocking_parent(LAB, uid, gid)
+    if blocker is None:
+        return
+    account = pwd.getpwuid(uid).pw_name
+    if LAB_EXPLICIT:
+        sys.exit(f"lab: the sessions run as {account}, who cannot enter {blocker}: "
+                 f"choose a LAB_DIR it can reach (e.g. /var/tmp/classicd-lab), "
+                 f"or let others traverse it: chmod o+x {blocker}")
+    print(f"lab: {account} cannot enter {blocker}, so the lab's tree goes to {FALLBACK}",
+          file=sys.stderr)
+    LAB = FALLBACK
+
+
 def chown_tree(path, uid, gid):
     if not IS_ROOT:
         return
@@ -96,7 +138,8 @@ def make_tree():
     os.chmod(LAB, 0o755)
     home = LAB / "home/demo"
     (LAB / "etc/passwd").write_text(
-        f"demo:{crypt_hash('demo')}:{uid}:{gid}:Lab demo user:{home}:/bin/sh\n")
+        f"demo:{crypt_hash('demo')}:{uid}:{gid}:Lab demo user:{home}:/bin/sh\n"
+        f"ftp:*:{uid}:{gid}:Anonymous FTP:{LAB}/ftp:/usr/sbin/nologin\n")
     # FTP content.
     (home / "README.txt").write_text("This is demo's home directory in the classicd lab.\n")
     (home / "docs").mkdir()
@@ -113,6 +156,14 @@ def make_tree():
     name = f"{int(time.time())}.lab{os.getpid()}.localhost,S={len(msg)}"
     (home / "Maildir/new" / name).write_text(msg)
     (LAB / "etc/aliases").write_text("postmaster: demo\nroot: demo\nabuse: demo\n")
+    # rlogin and rsh: demo trusts whoever runs the lab, from this host, so
+    # that `rlogin` and `rsh` get in without a password (ruserok's rules:
+    # the file is demo's, 0600).
+    me = pwd.getpwuid(os.getuid()).pw_name
+    rhosts = home / ".rhosts"
+    rhosts.write_text(f"# make lab: {me} on this host may be demo\n"
+                      f"localhost {me}\n127.0.0.1 {me}\n")
+    os.chmod(rhosts, 0o600)
     # TFTP content.
     (LAB / "tftp/welcome.txt").write_text("Hello over TFTP.\n")
     chown_tree(home, uid, gid)
@@ -134,7 +185,7 @@ def config(name):
     tls = [f"tls_cert = {LAB}/etc/cert.pem", f"tls_key = {LAB}/etc/key.pem"]
     own = {
         "ftpd": tls + ["anonymous = yes", f"anon_root = {LAB}/ftp", "anon_upload_dir = /incoming",
-                       f"anon_user = {pwd.getpwuid(ids()[0]).pw_name}", "check_shell = no",
+                       "check_shell = no",
                        f"ftpusers_file = {LAB}/etc/ftpusers", "pasv_ports = 30000-30100"],
         "smtpd": tls + ["hostname = localhost", "local_domains = localhost, lab.test",
                         f"queue_dir = {LAB}/spool/smtpd", f"aliases_file = {LAB}/etc/aliases",
@@ -198,6 +249,7 @@ def main():
     daemons = [d for d in PORTS if (BIN / d).exists()]
     if not daemons:
         sys.exit(f"no daemons built in {BIN}: run make first")
+    choose_lab_dir()
     make_tree()
     (LAB / "etc/ftpusers").write_text("root\n")
     (LAB / "etc/issue.net").write_text("classicd lab\n")

@@ -20,6 +20,8 @@ pub mod nntp;
 pub mod pop3;
 pub mod pty;
 pub mod queue;
+pub mod rlogin;
+pub mod rsh;
 pub mod runtime;
 pub mod smtp;
 pub mod tftp;

@@ -120,6 +120,9 @@ class Lab:
         self.users = {}
         self.user, self.password = "demo", "demo"
         self.home = self.add_user("demo", "demo")
+        # Anonymous FTP runs as `ftp`, looked up where every account is.
+        with open(self.passwd_file, "a") as f:
+            f.write(f"ftp:*:{self.uid}:{self.gid}:Anonymous FTP:/nonexistent:/usr/sbin/nologin\n")
 
     def add_user(self, name, password, hash_=None):
         home = self.dir / "home" / name

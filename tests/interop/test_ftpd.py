@@ -8,6 +8,7 @@ import io
 import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 
@@ -511,7 +512,7 @@ def test_bad_input_does_not_hurt(lab, daemon):
     assert cmd("PWD").startswith('257 "/"')
     assert cmd("REST -5").startswith("501")
     assert cmd("TYPE X").startswith("501")
-    assert cmd("MODE B").startswith("504")
+    assert cmd("MODE Z").startswith("501")
     assert cmd("RNTO x").startswith("503")
     assert cmd("LIST").startswith("425")
     # Telnet IP and Synch before ABOR, with the DM sent urgent.
@@ -936,3 +937,146 @@ def shutil_which(name):
     import shutil
 
     return shutil.which(name)
+
+
+def test_stou_keeps_a_free_name_and_numbers_a_taken_one(lab, daemon):
+    put(lab, "report.txt", b"old")
+    d = start(daemon)
+    f = login(d)
+    f.voidcmd("TYPE I")
+    for name, data in (("fresh.txt", b"new"), ("report.txt", b"second")):
+        conn, _ = f.ntransfercmd(f"STOU {name}")
+        conn.sendall(data)
+        conn.close()
+        assert f.voidresp().startswith("226")
+    assert (lab.home / "fresh.txt").read_bytes() == b"new"
+    assert (lab.home / "report.txt").read_bytes() == b"old"
+    assert (lab.home / "report.txt.1").read_bytes() == b"second"
+    f.quit()
+
+
+def test_rfc_details_prot_pbsz_chmod_and_rest(lab, daemon, tls_files):
+    cert, key = tls_files
+    put(lab, "small.bin", b"0123456789")
+    d = start(daemon, f"tls_cert={cert}", f"tls_key={key}")
+    f = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(cert)))
+    f.connect(d.host, d.port, timeout=20)
+    f.auth()
+    # RFC 4217: PROT before PBSZ is out of order.
+    f2 = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(cert)))
+    f2.connect(d.host, d.port, timeout=20)
+    f2.auth()
+    with pytest.raises(ftplib.error_perm, match="^503"):
+        f2.sendcmd("PROT P")
+    f2.close()
+    f.login("demo", "demo")
+    f.prot_p()
+    # No setuid, setgid or sticky bits from the network.
+    for mode in ("4755", "2755", "1777", "6777"):
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            f.sendcmd(f"SITE CHMOD {mode} small.bin")
+    assert (lab.home / "small.bin").stat().st_mode & 0o7000 == 0
+    # A restart past the end is refused, not a sparse file of that size.
+    f.voidcmd("TYPE I")
+    f.sendcmd("REST 1000000000")
+    with pytest.raises(ftplib.error_perm, match="^554"):
+        f.storbinary("STOR small.bin", io.BytesIO(b"x"))
+    assert (lab.home / "small.bin").stat().st_size == 10
+    # Within the file it still resumes.
+    f.storbinary("STOR small.bin", io.BytesIO(b"AB"), rest=8)
+    assert (lab.home / "small.bin").read_bytes() == b"01234567AB"
+    f.quit()
+
+
+def block_decode(wire, records=False):
+    """RFC 959 block mode, decoded here independently of ftpd."""
+    out, i, eof = bytearray(), 0, False
+    while i < len(wire):
+        desc, n = wire[i], int.from_bytes(wire[i + 1:i + 3], "big")
+        out += wire[i + 3:i + 3 + n]
+        i += 3 + n
+        if desc & 0x80 and records:
+            out += b"\n"
+        if desc & 0x40:
+            eof = True
+    assert eof and i == len(wire)
+    return bytes(out)
+
+
+def compressed_decode(wire, filler=b"\0"):
+    out, i, eof = bytearray(), 0, False
+    while i < len(wire):
+        c = wire[i]
+        if c == 0:
+            eof = eof or bool(wire[i + 1] & 0x40)
+            i += 2
+        elif c < 0x80:
+            out += wire[i + 1:i + 1 + c]
+            i += 1 + c
+        elif c < 0xc0:
+            out += bytes([wire[i + 1]]) * (c & 0x3f)
+            i += 2
+        else:
+            out += filler * (c & 0x3f)
+            i += 1
+    assert eof
+    return bytes(out)
+
+
+def raw_retr(f, path):
+    conn, _ = f.ntransfercmd(f"RETR {path}")
+    data = b""
+    while chunk := conn.recv(65536):
+        data += chunk
+    conn.close()
+    assert f.voidresp().startswith("226")
+    return data
+
+
+def test_transmission_modes_and_structures(lab, daemon):
+    """MODE B and C, STRU R and P, as RFC 959 defines them, checked with
+    decoders written here, and framed uploads."""
+    data = b"first line\n" + b"\0" * 100 + b"\xff\xfezzzzzzzz\nlast" + bytes(range(256)) * 400
+    put(lab, "m.bin", data)
+    d = start(daemon)
+    f = login(d)
+    f.voidcmd("TYPE I")
+    f.voidcmd("MODE B")
+    assert block_decode(raw_retr(f, "m.bin")) == data
+    f.voidcmd("MODE C")
+    wire = raw_retr(f, "m.bin")
+    assert compressed_decode(wire) == data
+    # The 100 zeros went as two filler runs (63 and 37).
+    assert b"\xff\xe5" in wire
+    # Records are the file's lines (the last one gains its end).
+    f.voidcmd("MODE B")
+    f.voidcmd("STRU R")
+    assert block_decode(raw_retr(f, "m.bin"), records=True) == data + b"\n"
+    # Stream mode with records: 0xFF doubled, EOR and EOF marks.
+    f.voidcmd("MODE S")
+    wire = raw_retr(f, "m.bin")
+    assert wire.startswith(b"first line\xff\x01") and wire.endswith(b"\xff\x01\xff\x02")
+    # Pages: 4-byte headers, a last page of type 0.
+    f.voidcmd("STRU P")
+    wire = raw_retr(f, "m.bin")
+    assert wire[:4] == bytes([4, 1, 255, 1]) and wire[-4:][2:] == bytes([0, 0])
+    assert "MODE: S; STRU: P" in f.sendcmd("STAT")
+    # A framed upload is stored unframed; a broken one fails.
+    f.voidcmd("STRU F")
+    f.voidcmd("MODE B")
+    payload = b"uploaded in blocks\n"
+    conn, _ = f.ntransfercmd("STOR up.bin")
+    conn.sendall(b"\0" + len(payload).to_bytes(2, "big") + payload + b"\x40\0\0")
+    conn.close()
+    assert f.voidresp().startswith("226")
+    assert (lab.home / "up.bin").read_bytes() == payload
+    conn, _ = f.ntransfercmd("STOR broken.bin")
+    conn.sendall(b"\0\0\x05ab")
+    conn.close()
+    with pytest.raises(ftplib.error_temp, match="^451"):
+        f.voidresp()
+    # REST is for stream mode.
+    with pytest.raises(ftplib.error_perm, match="^504"):
+        f.sendcmd("REST 10")
+    f.voidcmd("MODE S")
+    f.quit()

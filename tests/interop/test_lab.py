@@ -4,6 +4,7 @@ sample content served, mail to demo@lab.test delivered, Ctrl-C stops all."""
 import ftplib
 import os
 import poplib
+import shutil
 import signal
 import smtplib
 import socket
@@ -15,10 +16,11 @@ import pytest
 
 from conftest import BIN, ROOT, make_traversable
 
-PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "nntpd": 1119, "tftpd": 6969}
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "nntpd": 1119, "tftpd": 6969,
+         "rlogind": 1513, "rshd": 1514}
 # A key only the real protocol module declares (not a placeholder).
 OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location",
-           "nntpd": "spool_dir", "tftpd": "root"}
+           "nntpd": "spool_dir", "tftpd": "root", "rlogind": "trust", "rshd": "trust"}
 
 
 def implemented(name):
@@ -111,3 +113,63 @@ def test_lab_serves_the_demo_account(lab_run):
     if "tftpd" in built:
         r = subprocess.run(["curl", "-sS", "tftp://127.0.0.1:6969/welcome.txt"], capture_output=True, timeout=20)
         assert r.stdout == b"Hello over TFTP.\n"
+    if "rshd" in built and shutil.which("rsh-redone-rsh"):
+        r = subprocess.run(["rsh-redone-rsh", "-l", "demo", "-p", "1514", "127.0.0.1", "echo", "lab-rsh"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == "lab-rsh\n", r
+    if "rlogind" in built:
+        s = socket.create_connection(("127.0.0.1", 1513), timeout=10)
+        me = __import__("pwd").getpwuid(os.getuid()).pw_name
+        s.sendall(b"\0" + me.encode() + b"\0demo\0xterm/38400\0echo lab-$((40+2))\r")
+        out = b""
+        deadline = time.time() + 10
+        while b"lab-42" not in out and time.time() < deadline:
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+        assert b"lab-42" in out, out
+
+
+def test_lab_from_a_checkout_others_cannot_enter(tmp_path):
+    """A clone in /root (mode 0700) as root: the sessions run as an
+    unprivileged account, so the lab's tree goes where it can reach it."""
+    if os.geteuid() != 0:
+        pytest.skip("the sessions change uid only as root")
+    if any(busy(p) for p in PORTS.values()):
+        pytest.skip("a lab is already running on the contract ports")
+    private = tmp_path / "private"
+    (private / "checkout" / "scripts").mkdir(parents=True)
+    os.chmod(private, 0o700)
+    shutil.copy(ROOT / "scripts" / "lab.py", private / "checkout" / "scripts" / "lab.py")
+    env = {k: v for k, v in os.environ.items() if k != "LAB_DIR"}
+    env["CLASSICD_BIN"] = str(BIN)
+    p = subprocess.Popen([sys.executable, str(private / "checkout" / "scripts" / "lab.py")],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = ""
+    deadline = time.time() + 30
+    while "Ctrl-C stops them all." not in out and time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        out += line
+    try:
+        assert "/var/tmp/classicd-lab" in out, out
+        if implemented("pop3d"):
+            m = poplib.POP3("127.0.0.1", 1110, timeout=10)
+            m.user("demo")
+            m.pass_("demo")
+            assert m.stat()[0] >= 1
+            m.quit()
+        if implemented("ftpd"):
+            r = subprocess.run(["curl", "-sS", "ftp://demo:demo@127.0.0.1:2121/"],
+                               capture_output=True, text=True, timeout=20)
+            assert "README.txt" in r.stdout, r.stdout + r.stderr
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=20)
+    # An explicit LAB_DIR it cannot reach is refused with what to do.
+    env["LAB_DIR"] = str(private / "lab")
+    r = subprocess.run([sys.executable, str(private / "checkout" / "scripts" / "lab.py")],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "chmod o+x" in r.stderr + r.stdout, r.stderr

@@ -48,16 +48,16 @@ def test_ihave(transit):
     mid, art = article()
     assert c.ihave(mid, art).startswith("235")
     assert c.ihave(mid, art)[:3] == "435"
-    # a Path that holds the server's own name: refused
-    mid2, art2 = article(path=f"elsewhere.test!{transit.identity}!origin.test")
-    assert c.ihave(mid2, art2)[:3] in ("437", "435")
     c.close()
     assert has_article(transit.port, mid)
-    assert not has_article(transit.port, mid2)
-    # refused ids are not taken later either
+    if transit.kind == "inn":
+        return   # INN takes such an article (it only never feeds it back)
+    # a Path that holds the server's own name: refused
     c = Raw(transit.port)
-    assert c.ihave(mid2, article(mid2)[1])[:3] in ("435", "437", "235")
+    mid2, art2 = article(path=f"elsewhere.test!{transit.identity}!origin.test")
+    assert c.ihave(mid2, art2)[:3] == "437"
     c.close()
+    assert not has_article(transit.port, mid2)
 
 
 def test_streaming(transit):
@@ -245,20 +245,22 @@ def test_innxmit_feeds_nntpd(daemon, lab):
     for i in range(5):
         mid, art = article(subject=f"innxmit {i}")
         f = lab.dir / f"art{i}"
-        f.write_bytes(art)
+        f.write_bytes(stuff(art))   # INN stores articles in wire form
         mids.append(mid)
         lines.append(f"{f} {mid}\n")
     batch.write_text("".join(lines))
     os.chmod(lab.dir, 0o755)
     for p in [batch, *(lab.dir / f"art{i}" for i in range(5))]:
         os.chmod(p, 0o666)
-    r = inn.run("innxmit", "-P", str(srv.port), "-d", "127.0.0.1", str(batch), check=False)
+    r = inn.run("innxmit", "-P", str(srv.port), "-t", "30", "-T", "30", "127.0.0.1", str(batch),
+                check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     for m in mids:
         assert has_article(srv.port, m)
     # and again: all refused as duplicates, none stored twice
     batch.write_text("".join(lines))
-    inn.run("innxmit", "-P", str(srv.port), "127.0.0.1", str(batch), check=False)
+    inn.run("innxmit", "-P", str(srv.port), "-t", "30", "-T", "30", "127.0.0.1", str(batch),
+            check=False)
     s = nntplib.NNTP("127.0.0.1", srv.port, readermode=True)
     assert s.group("lab.test")[1] == 5
     s.quit()

@@ -769,3 +769,36 @@ def test_configuration_keys(tls_files):
                 "cleartext_login=no"):
         r = subprocess.run([pop3d, "-t", "-o", bad], capture_output=True, text=True)
         assert r.returncode == 2 and bad.split("=")[0] in r.stderr, (bad, r.stderr)
+
+
+def test_fifos_and_devices_in_a_mailbox_never_block(lab, daemon):
+    """A FIFO (or a socket) in a Maildir is passed over; in the place of an
+    mbox it is refused at once: no session hangs on it holding the
+    maildrop, and the next login gets in."""
+    md = put_maildir(lab, MESSAGES[:2])
+    os.mkfifo(md / "new" / "1800000000.fifo.test,S=10,W=10")
+    os.mkfifo(md / "cur" / "1800000001.fifo.test:2,S")
+    import socket as _socket
+    sock = _socket.socket(_socket.AF_UNIX)
+    sock.bind(str(md / "new" / "1800000002.sock.test"))
+    lab.chown_tree(md)
+    d = daemon("pop3d")
+    for _ in range(2):
+        p = login(d)
+        assert p.stat()[0] == 2
+        for i in (1, 2):
+            p.retr(i)
+        p.quit()
+    assert "not a regular file" in d.log()
+    sock.close()
+    # An mbox that is a FIFO: a clear temporary failure, then the next one.
+    box = lab.dir / "fifo.mbox"
+    os.mkfifo(box)
+    os.chown(box, lab.uid, lab.gid)
+    d2 = daemon("pop3d", f"mail_location=mbox:{box}")
+    for _ in range(2):
+        p = poplib.POP3(d2.host, d2.port, timeout=20)
+        p.user("demo")
+        with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
+            p.pass_("demo")
+        p.close()

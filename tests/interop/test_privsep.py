@@ -146,10 +146,11 @@ def test_pop3d_tls_login_keeps_an_unprivileged_relay(lab, daemon, alice, tls_fil
     assert wait_for(lambda: not os.path.exists(f"/proc/{prelogin}"))
 
 
-def test_login_deadline_ends_a_trickling_client(lab, daemon):
-    d = daemon("pop3d", "login_timeout=2", "idle_timeout=60")
+@pytest.mark.parametrize("name,ok", [("pop3d", b"+OK"), ("ftpd", b"220")])
+def test_login_deadline_ends_a_trickling_client(lab, daemon, name, ok):
+    d = daemon(name, "login_timeout=2", "idle_timeout=60")
     s = d.connect()
-    assert s.recv(512).startswith(b"+OK")
+    assert s.recv(512).startswith(ok)
     start = time.time()
     s.settimeout(0.5)
     closed_after = None
@@ -253,3 +254,72 @@ def test_smtpd_dialogue_never_runs_as_root(lab, daemon, alice):
     assert_prelogin(dialogue2)
     assert (monitor2, dialogue2) == (monitor, dialogue)
     s.quit()
+
+
+def test_ftpd_anonymous_runs_as_the_passwd_file_ftp_account(lab, daemon):
+    """anon_user is looked up like every account: with a passwd_file, there
+    (a virtual-user host has no system `ftp`), and the session runs as it,
+    confined to anon_root."""
+    import ftplib
+    root = lab.dir / "anon"
+    (root / "pub").mkdir(parents=True)
+    (root / "pub" / "hello.txt").write_text("hi\n")
+    lines = [l for l in lab.passwd_file.read_text().splitlines() if not l.startswith("ftp:")]
+    lines.append(f"ftp:*:{UID + 1}:{GID + 1}:Anonymous FTP:/nonexistent:/usr/sbin/nologin")
+    lab.passwd_file.write_text("\n".join(lines) + "\n")
+    d = daemon("ftpd", "anonymous=yes", f"anon_root={root}")
+    f = ftplib.FTP()
+    f.connect(d.host, d.port, timeout=10)
+    monitor, _ = serving(f.sock)
+    f.login("anonymous", "guest@example.org")
+    assert f.nlst("pub") == ["pub/hello.txt"] or f.nlst("pub") == ["hello.txt"]
+    account = only_child(monitor)
+    st = proc_status(account)
+    assert st["uid"] == [UID + 1] * 4 and st["gid"] == [GID + 1] * 4, st
+    assert st["root"] == str(root), st
+    f.quit()
+
+
+def _rhosts_for_alice(home):
+    path = home / ".rhosts"
+    path.write_text("+ +\n")
+    os.chmod(path, 0o600)
+    os.chown(path, UID, GID)
+
+
+def test_rlogind_before_and_after_a_trusted_login(lab, daemon, alice):
+    from rcmd_helpers import connect_reserved, recv_until
+    _rhosts_for_alice(alice)
+    d = daemon("rlogind", f"hosts_equiv={lab.dir}/equiv")
+    s = connect_reserved(d.port)
+    monitor, prelogin = serving(s)
+    assert_monitor(monitor)
+    assert_prelogin(prelogin)
+    s.sendall(b"\0root\0alice\0xterm/9600\0echo in-$((1+2))\r")
+    assert b"in-3" in recv_until(s, b"in-3")
+    account = only_child(monitor)
+    assert account != prelogin
+    assert_account(account)
+    shell = only_child(account)
+    assert_account(shell)
+    assert not os.path.exists(f"/proc/{prelogin}")
+    s.sendall(b"exit\r")
+    s.close()
+
+
+def test_rshd_before_and_after_a_trusted_login(lab, daemon, alice):
+    from rcmd_helpers import connect_reserved
+    _rhosts_for_alice(alice)
+    d = daemon("rshd", f"hosts_equiv={lab.dir}/equiv")
+    s = connect_reserved(d.port)
+    monitor, prelogin = serving(s)
+    assert_monitor(monitor)
+    assert_prelogin(prelogin)
+    s.sendall(b"\0root\0alice\0echo started; sleep 3\0")
+    s.settimeout(10)
+    assert s.recv(64).startswith(b"\0")
+    account = only_child(monitor)
+    assert_account(account)
+    command = only_child(account)
+    assert_account(command)
+    s.close()

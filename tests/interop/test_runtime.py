@@ -133,16 +133,16 @@ def test_standalone_ipv4_and_ipv6_with_banner(name, lab):
 
 @pytest.mark.parametrize("name", BUILT)
 def test_detach_pid_file_and_sigterm(name, lab):
+    """-D: ready when the command returns; SIGTERM stops listening."""
     port = free_port()
     pid_file = lab.dir / f"{name}.pid"
     r = run(name, "-D", "-o", f"listen=127.0.0.1:{port}", "-o", f"pid_file={pid_file}")
     assert r.returncode == 0, r.stderr
-    wait_port(port)
-    deadline = time.time() + 5
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.time() < deadline:
-        time.sleep(0.05)
+    # The pid file is there as soon as the command returns (systemd's
+    # Type=forking with PIDFile=, start-stop-daemon), and the daemon listens.
     pid = int(pid_file.read_text())
     os.kill(pid, 0)
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
     # A session that is open when the master stops runs on to its end.
     s = socket.create_connection(("127.0.0.1", port))
     assert greeting(s).startswith(TCP_DAEMONS[name][0])
@@ -156,6 +156,17 @@ def test_detach_pid_file_and_sigterm(name, lab):
     s.sendall(b"QUIT\r\n")
     assert greeting(s)[:1] in (b"2", b"+")
     s.close()
+
+
+def test_detach_reports_a_failed_start(lab):
+    """-D returns 1 when the daemon cannot start after detaching (its pid
+    file cannot be written), not 0 with nothing running."""
+    port = free_port()
+    r = run("pop3d", "-D", "-o", f"listen=127.0.0.1:{port}",
+            "-o", f"pid_file={lab.dir}/missing/dir/pop3d.pid")
+    assert r.returncode == 1
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def open_sessions(d, n, ok, deadline=15):
@@ -398,3 +409,16 @@ def test_sigterm_to_master_and_companion_at_once_stops_both(daemon):
         d.signal(signal.SIGTERM)
         d.proc.wait(timeout=20)
         assert not [k for k in kids if running(k)], d.log()
+
+
+def test_busy_reply_names_the_configured_host(daemon):
+    """smtpd's 421 for a client over the limits names the configured
+    `hostname`, never the machine's own name."""
+    d = daemon("smtpd", "max_per_ip=1", "hostname=mx.configured.test",
+               "local_domains=configured.test")
+    (a,) = open_sessions(d, 1, b"220")
+    with d.connect() as c:
+        text = greeting(c)
+    assert text.startswith(b"421") and b"mx.configured.test" in text, text
+    assert socket.gethostname().encode() not in text
+    a.close()

@@ -2,18 +2,27 @@
 //! Accounts and logins: a `passwd_file` of virtual users or system accounts
 //! through NSS and PAM; the uniform failure delay; privilege drop; chroot.
 
+#[cfg(feature = "pam")]
+mod pam;
+#[cfg(not(feature = "pam"))]
+#[path = "no_pam.rs"]
 mod pam;
 mod passwd_file;
 mod privilege;
 pub mod sasl;
+pub mod trust;
+mod trust_system;
 
 pub use passwd_file::{parse_line, PasswdEntry};
 pub use privilege::{
     act_as, drop_privileges, empty_dir, enter_chroot, enter_prelogin, running_as_root, ActingAs,
 };
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use trust_system::{addresses, confirmed_name, read_trust_file, SystemWorld};
 
 /// An account a session can run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +180,86 @@ impl Authenticator {
         Self::settle(&shown, peer, started, result)
     }
 
+    /// A login by host trust (rlogind, rshd): `ruser` at the client
+    /// (`addr`, and its forward-confirmed `host` name if it has one) asks
+    /// to be the account `name` without a password. `Native`: ruserok's
+    /// rules decide (see `trust`), then PAM's account and session stages
+    /// run for a system account; `Pam`: the stack's auth stage decides
+    /// (pam_rhosts, with PAM_RUSER and PAM_RHOST). Returns the login or the
+    /// refusal, and in both cases what decided, for the log.
+    pub fn trusted(
+        &self,
+        name: &str,
+        ruser: &str,
+        addr: IpAddr,
+        host: Option<&str>,
+        mode: &TrustMode,
+    ) -> (Result<Login, AuthError>, String) {
+        if !plausible_name(name) || !plausible_name(ruser) {
+            return (Err(AuthError::Denied), "implausible user name".into());
+        }
+        let account = match self.lookup(name) {
+            Ok(Some(a)) => a,
+            Ok(None) => return (Err(AuthError::Denied), "no such account".into()),
+            Err(e) => return (Err(e), "account store unavailable".into()),
+        };
+        let addr_text = trust::canonical(addr).to_string();
+        let rhost = host.unwrap_or(&addr_text);
+        match mode {
+            TrustMode::Native(policy) => {
+                let client = trust::Client {
+                    addr: trust::canonical(addr),
+                    name: host,
+                    user: ruser,
+                };
+                let local = trust::Local {
+                    user: &account.name,
+                    uid: account.uid,
+                    home: &account.home,
+                };
+                let mut world = SystemWorld { account: &account };
+                let decision = trust::decide(policy, &client, &local, &mut world);
+                let why = decision.to_string();
+                if !decision.allowed() {
+                    return (Err(AuthError::Denied), why);
+                }
+                if self.passwd_file.is_some() {
+                    return (Ok(Login { account, pam: None }), why);
+                }
+                let r = pam::login_trusted(&self.pam_service, name, rhost, ruser, false);
+                let why = match &r {
+                    Ok(_) => why,
+                    Err(_) => format!("{why}, but PAM refused the account"),
+                };
+                (
+                    r.map(|(account, p)| Login {
+                        account,
+                        pam: Some(p),
+                    }),
+                    why,
+                )
+            }
+            TrustMode::Pam => {
+                if self.passwd_file.is_some() {
+                    let e = "trust = pam needs system accounts".to_string();
+                    return (Err(AuthError::Unavailable(e.clone())), e);
+                }
+                let r = pam::login_trusted(&self.pam_service, name, rhost, ruser, true);
+                let why = match &r {
+                    Ok(_) => format!("allowed by PAM service {}", self.pam_service),
+                    Err(_) => format!("denied by PAM service {}", self.pam_service),
+                };
+                (
+                    r.map(|(account, p)| Login {
+                        account,
+                        pam: Some(p),
+                    }),
+                    why,
+                )
+            }
+        }
+    }
+
     /// Log the outcome; a failure returns only after FAILURE_DELAY.
     fn settle(
         name: &str,
@@ -199,6 +288,26 @@ impl Authenticator {
         result
     }
 }
+
+/// How host trust is decided: the `trust` key of rlogind and rshd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustMode {
+    /// ruserok(3)'s rules, in the daemon (`trust = native`).
+    Native(trust::Policy),
+    /// The PAM stack of `pam_service` (pam_rhosts; `trust = pam`).
+    Pam,
+}
+
+/// A service's host trust: how it is decided, and whether the client must
+/// come from a reserved port (512-1023) for it to count at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTrust {
+    pub mode: TrustMode,
+    pub require_privileged_port: bool,
+}
+
+/// The source ports rcmd(3) clients bind (rresvport: 512-1023).
+pub const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 512..=1023;
 
 /// An account from the system's NSS databases.
 pub fn system_account(name: &str) -> Option<Account> {

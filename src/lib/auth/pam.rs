@@ -181,11 +181,50 @@ fn run(
             return Err(AuthError::Denied);
         }
     }
-    let account = system_account(&user).ok_or(AuthError::Denied)?;
     // The conversation is over: nothing more is relayed to the client.
     if let Conv::Relayed(c) = context.conversation_mut() {
         *c = None;
     }
+    open(context, &user)
+}
+
+/// A login proven by host trust (rlogind, rshd): PAM_RUSER and PAM_RHOST
+/// are set; with `authenticate` the stack's auth stage decides (pam_rhosts:
+/// `trust = pam`), with no conversation (a module that prompts fails);
+/// without, the daemon's own trust decision stands for it. The account
+/// stage and the session follow, as for a password.
+pub(super) fn login_trusted(
+    service: &str,
+    name: &str,
+    rhost: &str,
+    ruser: &str,
+    authenticate: bool,
+) -> Result<(Account, PamLogin), AuthError> {
+    let unavailable = |e: pam_client::Error| AuthError::Unavailable(format!("PAM: {e}"));
+    let mut context =
+        Context::new(service, Some(name), Conv::Relayed(None)).map_err(unavailable)?;
+    let _ = context.set_rhost(Some(rhost));
+    let _ = context.set_ruser(Some(ruser));
+    if authenticate {
+        context.authenticate(Flag::SILENT).map_err(|e| {
+            if is_denial(&e) {
+                log::info!("PAM trust for {name}: {e}");
+                AuthError::Denied
+            } else {
+                unavailable(e)
+            }
+        })?;
+    }
+    if let Err(e) = context.acct_mgmt(Flag::SILENT) {
+        log::info!("PAM account check for {name}: {e}");
+        return Err(AuthError::Denied);
+    }
+    open(context, name)
+}
+
+/// The account and its session, once PAM has said yes.
+fn open(mut context: Context<Conv>, user: &str) -> Result<(Account, PamLogin), AuthError> {
+    let account = system_account(user).ok_or(AuthError::Denied)?;
     // Opening a session and setting credentials needs root; an unprivileged
     // daemon (a lab) authenticates only.
     let session = if super::running_as_root() {

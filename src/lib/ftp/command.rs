@@ -1,5 +1,6 @@
 //! Control lines into commands (RFC 959, 2228, 2428, 3659, 4217). No I/O.
 
+use super::framing::{Structure, TransferMode};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Longest path argument accepted (bytes).
@@ -72,8 +73,8 @@ pub enum Command {
     OptsUtf8(bool),
     OptsMlst(Vec<String>),
     Type(DataType),
-    Mode,
-    Stru,
+    Mode(TransferMode),
+    Stru(Structure),
     Allo,
     Port(SocketAddr),
     Pasv,
@@ -418,13 +419,15 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"OPTS" => parse_opts(arg)?,
         b"TYPE" => C::Type(parse_type(arg)?),
         b"MODE" => match text_arg(arg)?.to_ascii_uppercase().as_str() {
-            "S" => C::Mode,
-            "B" | "C" => return Err(ParseError::NotImplemented("only MODE S")),
+            "S" => C::Mode(TransferMode::Stream),
+            "B" => C::Mode(TransferMode::Block),
+            "C" => C::Mode(TransferMode::Compressed),
             _ => return Err(ParseError::Syntax("unknown MODE")),
         },
         b"STRU" => match text_arg(arg)?.to_ascii_uppercase().as_str() {
-            "F" => C::Stru,
-            "R" | "P" => return Err(ParseError::NotImplemented("only STRU F")),
+            "F" => C::Stru(Structure::File),
+            "R" => C::Stru(Structure::Record),
+            "P" => C::Stru(Structure::Page),
             _ => return Err(ParseError::Syntax("unknown STRU")),
         },
         b"ALLO" => C::Allo,
@@ -568,14 +571,7 @@ mod tests {
 
     #[test]
     fn unsupported_parameters_are_504() {
-        for l in [
-            "TYPE E",
-            "TYPE A T",
-            "TYPE L 7",
-            "MODE B",
-            "STRU R",
-            "SITE EXEC ls",
-        ] {
+        for l in ["TYPE E", "TYPE A T", "TYPE L 7", "SITE EXEC ls"] {
             assert!(matches!(p(l), Err(ParseError::NotImplemented(_))), "{l}");
         }
     }
@@ -586,8 +582,12 @@ mod tests {
         assert_eq!(p("type a n"), Ok(Command::Type(DataType::Ascii)));
         assert_eq!(p("TYPE I"), Ok(Command::Type(DataType::Image)));
         assert_eq!(p("TYPE L 8"), Ok(Command::Type(DataType::Image)));
-        assert_eq!(p("MODE s"), Ok(Command::Mode));
-        assert_eq!(p("STRU F"), Ok(Command::Stru));
+        assert_eq!(p("MODE s"), Ok(Command::Mode(TransferMode::Stream)));
+        assert_eq!(p("MODE B"), Ok(Command::Mode(TransferMode::Block)));
+        assert_eq!(p("mode c"), Ok(Command::Mode(TransferMode::Compressed)));
+        assert_eq!(p("STRU F"), Ok(Command::Stru(Structure::File)));
+        assert_eq!(p("STRU R"), Ok(Command::Stru(Structure::Record)));
+        assert_eq!(p("STRU p"), Ok(Command::Stru(Structure::Page)));
     }
 
     #[test]

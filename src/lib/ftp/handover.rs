@@ -15,6 +15,7 @@ const MAX_FACTS: usize = 16;
 pub struct Handover {
     pub user: String,
     pub tls_active: bool,
+    pub pbsz: bool,
     pub private: bool,
     pub facts: Vec<String>,
 }
@@ -24,6 +25,7 @@ impl Handover {
         let mut w = Writer::new(TAG)
             .str(&self.user)
             .u8(u8::from(self.tls_active))
+            .u8(u8::from(self.pbsz))
             .u8(u8::from(self.private))
             .u8(self.facts.len().min(MAX_FACTS) as u8);
         for f in self.facts.iter().take(MAX_FACTS) {
@@ -39,6 +41,7 @@ impl Handover {
         }
         let user = r.str(256).ok()?.to_string();
         let tls_active = r.bool().ok()?;
+        let pbsz = r.bool().ok()?;
         let private = r.bool().ok()?;
         let n = r.u8().ok()? as usize;
         if n > MAX_FACTS {
@@ -52,6 +55,7 @@ impl Handover {
         Some(Handover {
             user,
             tls_active,
+            pbsz,
             private,
             facts,
         })
@@ -67,6 +71,7 @@ mod tests {
         let h = Handover {
             user: "demo".into(),
             tls_active: true,
+            pbsz: true,
             private: true,
             facts: vec!["type".into(), "size".into()],
         };
@@ -80,6 +85,7 @@ mod tests {
         let mut b = Handover {
             user: "u".into(),
             tls_active: false,
+            pbsz: false,
             private: false,
             facts: vec![],
         }
@@ -87,7 +93,7 @@ mod tests {
         b.push(7);
         assert_eq!(Handover::decode(&b), None);
         // More facts announced than there may be.
-        let mut many = Writer::new(TAG).str("u").u8(0).u8(0).u8(200);
+        let mut many = Writer::new(TAG).str("u").u8(0).u8(0).u8(0).u8(200);
         for _ in 0..200 {
             many = many.str("x");
         }

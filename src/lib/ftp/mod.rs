@@ -10,7 +10,8 @@
 
 pub mod command;
 mod config;
-mod handover;
+pub mod framing;
+pub mod handover;
 pub mod listing;
 mod session;
 pub mod state;

@@ -175,7 +175,8 @@ impl TcpProtocol for Ftp {
     }
 
     /// As root: anonymous sessions run as anon_user (ftp, else nobody),
-    /// confined to anon_root.
+    /// looked up like every account (in passwd_file when it is set, else the
+    /// system's), confined to anon_root.
     fn anonymous(&self, settings: &Settings) -> Option<Result<(Account, Plan), String>> {
         let config = settings.daemon::<Config>();
         if !config.anonymous {
@@ -187,17 +188,21 @@ impl TcpProtocol for Ftp {
         if !auth::running_as_root() {
             return Some(Ok((current_account(), plan)));
         }
-        let name = match &config.anon_user {
-            Some(n) => Some(n.clone()),
-            None => ["ftp", "nobody"]
-                .into_iter()
-                .find(|n| auth::system_account(n).is_some())
-                .map(String::from),
+        let accounts = settings.common().authenticator();
+        let candidates: Vec<&str> = match &config.anon_user {
+            Some(n) => vec![n.as_str()],
+            None => vec!["ftp", "nobody"],
         };
-        Some(match name.as_deref().and_then(auth::system_account) {
-            Some(a) => Ok((a, plan)),
-            None => Err("no account to run anonymous sessions as (anon_user)".into()),
-        })
+        for name in candidates {
+            match accounts.lookup(name) {
+                Ok(Some(a)) => return Some(Ok((a, plan))),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(format!("anon_user {name}: {e:?}"))),
+            }
+        }
+        Some(Err(
+            "no account to run anonymous sessions as (anon_user, ftp or nobody)".into(),
+        ))
     }
 
     fn reserved_ports(&self, local: SocketAddr) -> Option<std::ops::RangeInclusive<u16>> {
@@ -627,6 +632,11 @@ impl Driver {
                 command::DataType::Ascii => "ASCII",
                 command::DataType::Image => "BINARY",
             }
+        ));
+        lines.push(format!(
+            " MODE: {}; STRU: {}",
+            state::mode_letter(self.state.mode),
+            state::stru_letter(self.state.structure)
         ));
         lines.push(format!(
             " Session timeout in seconds is {}",

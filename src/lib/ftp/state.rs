@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::command::{Command, DataType, Eprt, Epsv, ParseError, Site, VERBS};
+use super::framing::{Structure, TransferMode};
 use super::listing::FACTS;
 use crate::fs::normalize;
 
@@ -100,6 +101,9 @@ pub struct Transfer {
     pub arg: Option<String>,
     pub offset: u64,
     pub ascii: bool,
+    /// MODE and STRU (see `framing`).
+    pub mode: TransferMode,
+    pub structure: Structure,
     /// Data under TLS (PROT P).
     pub private: bool,
     pub data: DataSetup,
@@ -170,8 +174,12 @@ pub struct State {
     rnfr: Option<String>,
     rest: u64,
     pub dtype: DataType,
+    pub mode: TransferMode,
+    pub structure: Structure,
     private: bool,
     tls_active: bool,
+    /// PBSZ was given (PROT needs it first).
+    pbsz: bool,
     epsv_all: bool,
     data: DataSetup,
     pub facts: Vec<String>,
@@ -188,6 +196,22 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
+    }
+}
+
+pub fn mode_letter(m: TransferMode) -> char {
+    match m {
+        TransferMode::Stream => 'S',
+        TransferMode::Block => 'B',
+        TransferMode::Compressed => 'C',
+    }
+}
+
+pub fn stru_letter(s: Structure) -> char {
+    match s {
+        Structure::File => 'F',
+        Structure::Record => 'R',
+        Structure::Page => 'P',
     }
 }
 
@@ -214,7 +238,10 @@ impl State {
             rnfr: None,
             rest: 0,
             dtype: DataType::Ascii,
+            mode: TransferMode::Stream,
+            structure: Structure::File,
             private: false,
+            pbsz: false,
             epsv_all: false,
             data: DataSetup::None,
             facts: FACTS.iter().map(|s| s.to_string()).collect(),
@@ -231,6 +258,7 @@ impl State {
         super::handover::Handover {
             user,
             tls_active: self.tls_active,
+            pbsz: self.pbsz,
             private: self.private,
             facts: self.facts.clone(),
         }
@@ -242,7 +270,8 @@ impl State {
         let mut s = State::new(cfg);
         s.login = Login::UserGiven(h.user);
         s.tls_active = h.tls_active;
-        s.private = h.private && h.tls_active;
+        s.pbsz = h.pbsz && h.tls_active;
+        s.private = h.private && s.pbsz;
         s.facts = FACTS
             .iter()
             .filter(|f| h.facts.iter().any(|g| g == *f))
@@ -377,6 +406,8 @@ impl State {
             arg,
             offset: self.rest,
             ascii: self.dtype == DataType::Ascii,
+            mode: self.mode,
+            structure: self.structure,
             private: self.private && self.tls_active,
             data: self.data,
             exclusive: self.anonymous(),
@@ -509,6 +540,7 @@ impl State {
             }
             C::Pbsz(_) => {
                 return if self.tls_active {
+                    self.pbsz = true;
                     r(200, "PBSZ=0")
                 } else {
                     r(503, "PBSZ needs AUTH TLS first.")
@@ -517,6 +549,10 @@ impl State {
             C::Prot(level) => {
                 if !self.tls_active {
                     return r(503, "PROT needs AUTH TLS first.");
+                }
+                // RFC 4217 section 9: PBSZ before PROT.
+                if !self.pbsz {
+                    return r(503, "PROT needs PBSZ first.");
                 }
                 return match level {
                     'C' => {
@@ -561,6 +597,10 @@ impl State {
                 },
                 None => r(503, "RNFR required first."),
             },
+            C::Site(Site::Chmod(m, _)) if m & 0o7000 != 0 => r(
+                550,
+                "SITE CHMOD: setuid, setgid and sticky bits are not allowed.",
+            ),
             C::Site(Site::Chmod(m, p)) if self.may_write() => Action::Chmod(m, self.path(&p)),
             C::Mfmt(t, p) if self.may_write() => Action::Mfmt(t, self.path(&p)),
             C::Mfmt(..) => Self::denied(),
@@ -607,9 +647,23 @@ impl State {
                     DataType::Image => r(200, "Switching to Binary mode."),
                 }
             }
-            C::Mode => r(200, "Mode set to S."),
-            C::Stru => r(200, "Structure set to F."),
+            C::Mode(m) => {
+                if m != TransferMode::Stream && self.rest != 0 {
+                    self.rest = 0;
+                }
+                self.mode = m;
+                r(200, &format!("Mode set to {}.", mode_letter(m)))
+            }
+            C::Stru(st) => {
+                self.structure = st;
+                r(200, &format!("Structure set to {}.", stru_letter(st)))
+            }
             C::Allo => r(202, "ALLO not needed."),
+            // Restarts in block and compressed modes would need restart
+            // markers, which are not sent: REST is for stream mode.
+            C::Rest(_) if self.mode != TransferMode::Stream => {
+                r(504, "REST is for MODE S only (REST STREAM).")
+            }
             C::Rest(n) => {
                 self.rest = n;
                 r(350, &format!("Restart position accepted ({n})."))

@@ -299,9 +299,15 @@ fn types_modes_and_misc() {
     assert_eq!(code(&run(&mut s, "TYPE L 8")), 200);
     assert_eq!(code(&run(&mut s, "TYPE E")), 504);
     assert_eq!(code(&run(&mut s, "MODE S")), 200);
-    assert_eq!(code(&run(&mut s, "MODE B")), 504);
+    assert_eq!(code(&run(&mut s, "MODE B")), 200);
+    // Restarts are for stream mode (no restart markers are sent).
+    assert_eq!(code(&run(&mut s, "REST 5")), 504);
+    assert_eq!(code(&run(&mut s, "MODE C")), 200);
+    assert_eq!(code(&run(&mut s, "MODE X")), 501);
+    assert_eq!(code(&run(&mut s, "STRU R")), 200);
+    assert_eq!(code(&run(&mut s, "STRU P")), 200);
     assert_eq!(code(&run(&mut s, "STRU F")), 200);
-    assert_eq!(code(&run(&mut s, "STRU R")), 504);
+    assert_eq!(code(&run(&mut s, "MODE S")), 200);
     assert_eq!(code(&run(&mut s, "ALLO 100")), 202);
     assert_eq!(code(&run(&mut s, "REST 5")), 350);
     assert_eq!(code(&run(&mut s, "HELP")), 214);
@@ -335,6 +341,8 @@ fn tls_commands() {
     assert_eq!(run(&mut s, "AUTH TLS"), Action::StartTls);
     s.tls_started();
     assert_eq!(code(&run(&mut s, "AUTH TLS")), 503);
+    // RFC 4217: PROT only after PBSZ.
+    assert_eq!(code(&run(&mut s, "PROT P")), 503);
     assert_eq!(code(&run(&mut s, "PBSZ 0")), 200);
     assert_eq!(code(&run(&mut s, "PROT S")), 536);
     assert_eq!(code(&run(&mut s, "PROT P")), 200);
@@ -386,4 +394,16 @@ fn parse_errors_have_codes() {
     assert_eq!(code(&run(&mut s, "")), 500);
     assert_eq!(code(&run(&mut s, "XYZZY")), 500);
     assert_eq!(code(&run(&mut s, "TYPE E")), 504);
+}
+
+#[test]
+fn site_chmod_refuses_special_bits() {
+    let mut s = logged_in(false);
+    for m in ["4755", "2755", "1777"] {
+        assert_eq!(code(&run(&mut s, &format!("SITE CHMOD {m} f"))), 550, "{m}");
+    }
+    assert!(matches!(
+        run(&mut s, "SITE CHMOD 644 f"),
+        Action::Chmod(0o644, _)
+    ));
 }

@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::command::{self, Command};
+use super::framing::{Deframer, Framer, FramingError, Structure};
 use super::listing;
 use super::session::{entry_from, now, Driver, Flow};
 use super::state::{DataSetup, Kind, Transfer};
@@ -32,6 +33,7 @@ use crate::wire;
 /// STOR reads and non-sendfile RETR writes go through buffers this big.
 const BUF: usize = 256 * 1024;
 /// sendfile moves at most this much per call (progress is reported between).
+#[cfg(target_os = "linux")]
 const SENDFILE_CHUNK: usize = 64 * 1024 * 1024;
 /// How long a data connection may take to come.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,6 +79,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
 impl Driver {
     /// Carry out a transfer to its final reply.
     pub fn transfer(&mut self, t: Transfer) -> io::Result<Flow> {
+        // A restart past the end of the file would make a sparse file of
+        // any size the client names (RFC 959: 554 for a bad REST).
+        if t.kind == Kind::Stor && t.offset > 0 {
+            let len = self
+                .real(&t.path)
+                .and_then(std::fs::metadata)
+                .map_or(0, |m| m.len());
+            if t.offset > len {
+                self.passive = None;
+                self.state.data_reset();
+                self.reply(554, "Invalid REST position: beyond the end of the file.")?;
+                return Ok(Flow::Continue);
+            }
+        }
         let (job, opening) = match self.prepare(&t) {
             Ok(p) => p,
             Err(e) => {
@@ -172,15 +188,21 @@ impl Driver {
             }
             Kind::Stou => {
                 let base = self.real(&t.path)?;
-                let mut last = err(io::ErrorKind::AlreadyExists);
-                for i in 0..1000u32 {
+                // The name asked for when it is free; else the first free
+                // of NAME.1, NAME.2, ... (RFC 959: "unique in that directory").
+                let given = t.arg.is_some().then(|| base.clone());
+                let numbered = (1..1000u32).map(|i| {
                     let mut p = base.clone().into_os_string();
-                    p.push(format!(".{}", i + std::process::id() % 1000));
-                    let real = PathBuf::from(p);
+                    p.push(format!(".{i}"));
+                    PathBuf::from(p)
+                });
+                let mut last = err(io::ErrorKind::AlreadyExists);
+                for real in given.into_iter().chain(numbered) {
                     match File::options()
                         .write(true)
                         .create_new(true)
                         .mode(0o666 & !self.state.umask)
+                        .custom_flags(libc::O_NOFOLLOW)
                         .open(&real)
                     {
                         Ok(f) => {
@@ -427,6 +449,13 @@ impl Driver {
         };
         let (code, text) = match self.move_data(job, stream, t, &mut progress) {
             Ok(()) => (226, "Transfer complete."),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                log::info!("data transfer: {e}");
+                (
+                    451,
+                    "Transfer aborted: the data does not follow MODE/STRU framing.",
+                )
+            }
             Err(e) => {
                 log::debug!("data transfer: {e}");
                 match e.raw_os_error() {
@@ -448,7 +477,12 @@ impl Driver {
         t: &Transfer,
         progress: &mut Progress,
     ) -> io::Result<()> {
+        let plain = Framer::is_plain(t.mode, t.structure);
         match job {
+            Job::Retr(mut f) if !plain => {
+                f.seek(SeekFrom::Start(t.offset))?;
+                framed_out(&mut f, &mut stream, t, progress)?;
+            }
             Job::Retr(mut f) => {
                 if let (Stream::Plain(tcp), false) = (&stream, t.ascii) {
                     send_file(tcp, &f, t.offset, progress)?;
@@ -459,6 +493,7 @@ impl Driver {
             }
             Job::Store(mut f) => {
                 match (&stream, t.ascii) {
+                    _ if !plain => framed_in(&mut stream, &mut f, t, progress)?,
                     (Stream::Plain(tcp), false) => splice_in(tcp, &f, progress)?,
                     _ => copy_in(&mut stream, &mut f, t.ascii, progress)?,
                 }
@@ -474,10 +509,17 @@ impl Driver {
                     inner: &mut stream,
                     progress,
                 };
-                let mut w = BufWriter::with_capacity(64 * 1024, counted);
+                // A listing is a transfer like another: in the current
+                // MODE and STRU when they are not the plain ones.
+                let framed = Framed {
+                    inner: counted,
+                    framer: Framer::new(t.mode, t.structure, true),
+                    out: Vec::new(),
+                };
+                let mut w = BufWriter::with_capacity(64 * 1024, framed);
                 self.write_listing(&mut w, t.kind, &dir, pattern.as_deref(), single, &prefix)?;
                 w.flush()?;
-                drop(w);
+                w.into_inner().map_err(|e| e.into_error())?.finish()?;
             }
         }
         stream.flush()?;
@@ -514,7 +556,7 @@ impl Driver {
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .filter(|n| {
                 let s = n.to_string_lossy();
-                (all || !s.starts_with('.')) && pattern.map_or(true, |p| listing::glob_match(p, &s))
+                (all || !s.starts_with('.')) && pattern.is_none_or(|p| listing::glob_match(p, &s))
             })
             .collect();
         names.sort();
@@ -661,6 +703,7 @@ impl<W: Write> Write for Counting<'_, '_, W> {
 }
 
 /// Binary RETR over plain TCP: the kernel copies, memory stays constant.
+#[cfg(target_os = "linux")]
 fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) -> io::Result<()> {
     let mut off = offset as libc::off_t;
     loop {
@@ -674,9 +717,26 @@ fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) ->
     }
 }
 
+/// Elsewhere, binary RETR through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn send_file(tcp: &TcpStream, f: &File, offset: u64, progress: &mut Progress) -> io::Result<()> {
+    let mut f = f.try_clone()?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut s = Stream::Plain(tcp.try_clone()?);
+    copy_out(&mut f, &mut s, false, progress)
+}
+
+/// Elsewhere, binary STOR through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<()> {
+    let mut s = Stream::Plain(tcp.try_clone()?);
+    copy_in(&mut s, &mut f.try_clone()?, false, progress)
+}
+
 /// Binary STOR over plain TCP: socket -> pipe -> file with splice(2), so
 /// the bytes are copied once, into the page cache; falls back to buffers
 /// where splice does not go (file systems without splice_write).
+#[cfg(target_os = "linux")]
 fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<()> {
     use nix::fcntl::{fcntl, splice, FcntlArg, SpliceFFlags};
     use std::os::fd::AsRawFd;
@@ -716,6 +776,123 @@ fn splice_in(tcp: &TcpStream, f: &File, progress: &mut Progress) -> io::Result<(
         first = false;
         progress.add(n as u64);
     }
+}
+
+/// A writer that frames what goes through it (listings in MODE B/C or
+/// STRU R/P); plain stream mode passes it as it is.
+struct Framed<W: Write> {
+    inner: W,
+    framer: Framer,
+    out: Vec<u8>,
+}
+
+impl<W: Write> Framed<W> {
+    fn finish(mut self) -> io::Result<()> {
+        self.out.clear();
+        self.framer.finish(&mut self.out);
+        self.inner.write_all(&self.out)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for Framed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.clear();
+        self.framer.push(buf, &mut self.out);
+        self.inner.write_all(&self.out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Whether TYPE A's line ends apply (record structure has its own).
+fn crlf_lines(t: &Transfer) -> bool {
+    t.ascii && t.structure != Structure::Record
+}
+
+/// RETR in MODE B or C, or STRU R or P: through the framer.
+fn framed_out(
+    f: &mut File,
+    out: &mut Stream,
+    t: &Transfer,
+    progress: &mut Progress,
+) -> io::Result<()> {
+    let mut framer = Framer::new(t.mode, t.structure, t.ascii);
+    let mut buf = vec![0u8; BUF];
+    let (mut conv, mut wire) = (Vec::new(), Vec::new());
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::from_raw_os_error(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                ))
+            }
+        };
+        wire.clear();
+        if crlf_lines(t) {
+            conv.clear();
+            wire::lf_to_crlf(&buf[..n], &mut conv);
+            framer.push(&conv, &mut wire);
+        } else {
+            framer.push(&buf[..n], &mut wire);
+        }
+        out.write_all(&wire)?;
+        progress.add(wire.len() as u64);
+    }
+    wire.clear();
+    framer.finish(&mut wire);
+    out.write_all(&wire)?;
+    progress.add(wire.len() as u64);
+    Ok(())
+}
+
+/// STOR in MODE B or C, or STRU R or P: through the deframer; a transfer
+/// whose framing is broken or incomplete fails (nothing half-framed is
+/// taken for a whole file).
+fn framed_in(
+    inp: &mut Stream,
+    f: &mut File,
+    t: &Transfer,
+    progress: &mut Progress,
+) -> io::Result<()> {
+    let bad = |e: FramingError| io::Error::new(io::ErrorKind::InvalidData, e.0);
+    let mut deframer = Deframer::new(t.mode, t.structure, t.ascii);
+    let mut to_lf = wire::CrlfToLf::new();
+    let mut buf = vec![0u8; BUF];
+    let (mut data, mut conv) = (Vec::new(), Vec::new());
+    let mut store = |data: &[u8], conv: &mut Vec<u8>, last: bool| -> io::Result<()> {
+        if crlf_lines(t) {
+            conv.clear();
+            to_lf.feed(data, conv);
+            if last {
+                to_lf.finish(conv);
+            }
+            f.write_all(conv)
+        } else {
+            f.write_all(data)
+        }
+    };
+    loop {
+        let n = match inp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        progress.add(n as u64);
+        data.clear();
+        deframer.push(&buf[..n], &mut data).map_err(bad)?;
+        store(&data, &mut conv, false)?;
+    }
+    data.clear();
+    deframer.finish(&mut data).map_err(bad)?;
+    store(&data, &mut conv, true)
 }
 
 /// RETR through a buffer: ASCII (LF -> CRLF) or TLS.

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::sys::{fcntl_lock_whole, RecordLock};
 
 /// A dot-lock this old is left over from a crash.
 pub const DOTLOCK_STALE: Duration = Duration::from_secs(300);
@@ -100,20 +102,22 @@ impl Drop for DotLock {
 /// to `wait`. It is released when the file (any descriptor of it in this
 /// process) is closed, or by [`fcntl_unlock`].
 pub fn fcntl_lock(file: &File, write: bool, wait: Duration) -> io::Result<()> {
-    let fl = libc::flock {
-        l_type: if write { libc::F_WRLCK } else { libc::F_RDLCK } as _,
-        l_whence: libc::SEEK_SET as _,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
+    let kind = if write {
+        RecordLock::Write
+    } else {
+        RecordLock::Read
     };
     let started = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
-        match fcntl(file.as_raw_fd(), FcntlArg::F_SETLK(&fl)) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EAGAIN) | Err(Errno::EACCES) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+        match fcntl_lock_whole(file.as_raw_fd(), kind) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN) | Some(libc::EACCES) | Some(libc::EINTR)
+                ) => {}
+            Err(e) => return Err(e),
         }
         if started.elapsed() >= wait {
             return Err(io::Error::new(
@@ -127,14 +131,7 @@ pub fn fcntl_lock(file: &File, write: bool, wait: Duration) -> io::Result<()> {
 }
 
 pub fn fcntl_unlock(file: &File) {
-    let fl = libc::flock {
-        l_type: libc::F_UNLCK as _,
-        l_whence: libc::SEEK_SET as _,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    let _ = fcntl(file.as_raw_fd(), FcntlArg::F_SETLK(&fl));
+    let _ = fcntl_lock_whole(file.as_raw_fd(), RecordLock::Unlock);
 }
 
 /// A session's exclusive hold on a maildrop (flock, non-blocking).

@@ -35,13 +35,14 @@ use crate::calendar::asctime;
 
 fn open_locked_for_append(path: &Path) -> io::Result<File> {
     loop {
-        let f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
+        let f = super::open_regular(
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .mode(0o600),
+            path,
+        )?;
         fcntl_lock(&f, true, LOCK_WAIT)?;
         let a = f.metadata()?;
         if !a.file_type().is_file() {
@@ -295,9 +296,33 @@ impl UidHash {
     }
 }
 
+/// What `parse` reads from: the mbox file, or bytes (`fuzz_parse`).
+trait ReadAt {
+    fn pread(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn pread(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.read_at(buf, offset)
+    }
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl ReadAt for Bytes<'_> {
+    fn pread(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let n = buf.len().min(self.0.len() - start);
+        buf[..n].copy_from_slice(&self.0[start..start + n]);
+        Ok(n)
+    }
+}
+
 /// A buffered reader that knows the file offset of its buffer.
 struct Scan<'a> {
-    f: &'a File,
+    f: &'a dyn ReadAt,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -324,7 +349,7 @@ impl Scan<'_> {
                 self.start = 0;
             }
             let file_pos = self.off + (self.end - self.start) as u64;
-            let n = self.f.read_at(&mut self.buf[self.end..], file_pos)?;
+            let n = self.f.pread(&mut self.buf[self.end..], file_pos)?;
             if n == 0 {
                 self.eof = true;
             }
@@ -335,7 +360,7 @@ impl Scan<'_> {
 }
 
 /// Read the message list of an mbox.
-fn parse(f: &File) -> io::Result<Vec<Span>> {
+fn parse(f: &dyn ReadAt) -> io::Result<Vec<Span>> {
     let mut r = Scan {
         f,
         buf: vec![0u8; CHUNK],
@@ -461,6 +486,54 @@ impl<R: Read> BufRead for Unquote<R> {
     }
 }
 
+/// Parse `data` as an mbox and check what the sessions rely on: messages
+/// in order inside the file, each starting at a From_ line, its content
+/// read back (unquoted) of the size listed, distinct UIDs; and mboxrd
+/// quoting undone by unquoting, however the bytes are split. Panics when
+/// one breaks. For cargo-fuzz (`fuzz/fuzz_targets/mbox.rs`).
+pub fn fuzz_parse(data: &[u8]) {
+    match parse(&Bytes(data)) {
+        Err(_) => assert!(!data.starts_with(b"From "), "an mbox refused"),
+        Ok(spans) => {
+            let mut prev_end = 0;
+            let mut uids = std::collections::HashSet::new();
+            for s in &spans {
+                assert!(prev_end <= s.from && s.from < s.body && s.body <= s.end);
+                assert!(s.end <= data.len() as u64, "{s:?} beyond the end");
+                assert!(data[s.from as usize..].starts_with(b"From "));
+                let mut content = Vec::new();
+                let mut u = Unquote {
+                    inner: &data[s.body as usize..s.end as usize],
+                    q: FromQuoter::unquoter(),
+                    raw: vec![0u8; 4096],
+                    out: Vec::new(),
+                    pos: 0,
+                    eof: false,
+                };
+                u.read_to_end(&mut content).expect("reading bytes");
+                assert_eq!(crate::wire::wire_size(&content), s.size, "{s:?}");
+                assert!(uids.insert(s.uid.clone()), "duplicate UID {}", s.uid);
+                prev_end = s.end;
+            }
+        }
+    }
+    // Quoting for delivery, then unquoting for reading, is the identity.
+    let piece = 1 + data.first().map_or(0, |&b| b as usize % 7);
+    let mut quoted = Vec::new();
+    let mut q = FromQuoter::quoter();
+    for c in data.chunks(piece) {
+        q.feed(c, &mut quoted);
+    }
+    q.finish(&mut quoted);
+    let mut back = Vec::new();
+    let mut u = FromQuoter::unquoter();
+    for c in quoted.chunks(piece + 1) {
+        u.feed(c, &mut back);
+    }
+    u.finish(&mut back);
+    assert_eq!(back, data, "mboxrd quoting does not round-trip");
+}
+
 pub struct Maildrop {
     path: PathBuf,
     /// None when the mbox does not exist (an empty maildrop).
@@ -478,11 +551,7 @@ impl Maildrop {
             infos: Vec::new(),
         };
         loop {
-            let f = match OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-            {
+            let f = match super::open_regular(OpenOptions::new().read(true), path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty()),
                 Err(e) => return Err(e.into()),
@@ -565,11 +634,7 @@ impl Maildrop {
             return Ok(CommitReport::default());
         }
         let _dot = DotLock::acquire(&self.path, LOCK_WAIT)?;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)?;
+        let f = super::open_regular(OpenOptions::new().read(true).write(true), &self.path)?;
         fcntl_lock(&f, true, LOCK_WAIT)?;
         let spans = parse(&f)?;
         let keep: Vec<Span> = spans

@@ -20,6 +20,8 @@ use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
 pub use location::{mailbox_for, Format, Location};
+pub use maildir::fuzz_name as fuzz_maildir_name;
+pub use mbox::fuzz_parse as fuzz_mbox;
 
 /// Where an account's mail lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +46,28 @@ impl Mailbox {
 /// Maildir (tmp, new, cur, mode 0700) or the mbox file (mode 0600) when
 /// missing. Runs with the caller's privileges: smtpd switches to the
 /// recipient before calling it.
+/// Open a mail file that must be a regular file: not a symbolic link, and
+/// never blocking on what is not a file (opening a FIFO for reading waits
+/// for a writer for ever, and a session stuck there holds the maildrop's
+/// lock against every later login). O_NONBLOCK changes nothing for the
+/// reads and writes of a regular file.
+pub(crate) fn open_regular(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(f)
+}
+
 pub fn deliver(mailbox: &Mailbox, return_path: &str, message: &mut dyn Read) -> io::Result<()> {
     // A return path is one line; anything else would forge headers.
     let return_path: String = return_path

@@ -126,6 +126,9 @@ pub struct Conn {
     /// A time by which the client must be done (the login deadline):
     /// reads fail with a timeout past it, however the bytes trickle.
     deadline: Option<Instant>,
+    /// The watchdog: the process ends when nothing crosses the connection
+    /// for this long, whatever it is waiting on (see `set_watchdog`).
+    watchdog: Option<u32>,
 }
 
 impl Conn {
@@ -143,6 +146,7 @@ impl Conn {
             local,
             idle: None,
             deadline: None,
+            watchdog: None,
         })
     }
 
@@ -165,6 +169,7 @@ impl Conn {
             local,
             idle: None,
             deadline: None,
+            watchdog: None,
         })
     }
 
@@ -229,8 +234,38 @@ impl Conn {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// End this process (SIGALRM) when nothing has crossed the connection
+    /// for `t`, whatever the process is waiting on: a mail file on a hung
+    /// file system, a lock never released. The idle timer handles a quiet
+    /// client first; this is for everything else. One per process (it is
+    /// alarm(2)); None disarms it.
+    pub fn set_watchdog(&mut self, t: Option<Duration>) {
+        self.watchdog = t.map(|d| d.as_secs().clamp(1, u32::MAX as u64) as u32);
+        self.progress();
+    }
+
+    /// Something crossed the connection: the watchdog starts over.
+    fn progress(&self) {
+        match self.watchdog {
+            Some(secs) => {
+                nix::unistd::alarm::set(secs);
+            }
+            None => {
+                nix::unistd::alarm::cancel();
+            }
+        }
+    }
+
     /// Read one line of at most `max` bytes.
     pub fn read_line(&mut self, max: usize) -> io::Result<Line> {
+        let r = self.read_line_inner(max);
+        if self.watchdog.is_some() {
+            self.progress();
+        }
+        r
+    }
+
+    fn read_line_inner(&mut self, max: usize) -> io::Result<Line> {
         match self.deadline {
             None => self.lines.read_line(&mut self.stream, max),
             Some(deadline) => {
@@ -258,7 +293,11 @@ impl Conn {
     /// Write a whole reply and push it out.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)?;
-        self.stream.flush()
+        self.stream.flush()?;
+        if self.watchdog.is_some() {
+            self.progress();
+        }
+        Ok(())
     }
 
     /// Close cleanly.
@@ -314,10 +353,58 @@ impl Read for Conn {
 
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        let n = self.stream.write(buf)?;
+        if self.watchdog.is_some() {
+            self.progress();
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// The watchdog ends a process that waits on something other than the
+    /// client (here: a sleep) past its time; traffic keeps it alive.
+    #[test]
+    fn watchdog_ends_a_process_stuck_elsewhere() {
+        const CHILD: &str = "CLASSICD_WATCHDOG_CHILD";
+        if let Ok(what) = std::env::var(CHILD) {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let mut conn = Conn::new(c, 64).unwrap();
+            conn.set_watchdog(Some(Duration::from_secs(1)));
+            if what == "busy" {
+                // Progress every half second: never fires.
+                for _ in 0..6 {
+                    std::thread::sleep(Duration::from_millis(500));
+                    conn.send(b"x").unwrap();
+                }
+                conn.set_watchdog(None);
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(5));
+            return;
+        }
+        let run = |what: &str| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "net::conn::tests::watchdog_ends_a_process_stuck_elsewhere",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, what)
+                .status()
+                .unwrap()
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(run("stuck").signal(), Some(libc::SIGALRM));
+        assert!(run("busy").success());
     }
 }

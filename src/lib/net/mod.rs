@@ -4,6 +4,7 @@
 
 mod conn;
 pub mod dialogue;
+pub mod field;
 mod line;
 pub mod tls;
 

@@ -64,8 +64,14 @@ impl TcpProtocol for Pop3 {
             }
         };
         let cfg = config(&s.settings, s.tls.is_some(), tls_active);
+        // Whatever a mailbox makes it wait on, the session does not outlive
+        // the idle timer by more than a little.
+        let mut conn = s.conn;
+        conn.set_watchdog(Some(
+            s.settings.common().idle_timeout + std::time::Duration::from_secs(10),
+        ));
         let mut t = Transaction {
-            d: Dialogue::new(s.conn, None, LINE_MAX),
+            d: Dialogue::new(conn, None, LINE_MAX),
             m: Machine::new(cfg),
             drop: None,
             user: s.account.name.clone(),

@@ -101,8 +101,10 @@ pub fn spawn(
                 &program.env,
             )?)
         });
-        let Err(e) = result;
-        log::error!("cannot start {:?}: {e}", program.path);
+        match result {
+            Err(e) => log::error!("cannot start {:?}: {e}", program.path),
+            Ok(never) => match never {},
+        }
         127
     })?;
     let record = utmp.map(|(u, h)| (u.to_string(), h.to_string()));

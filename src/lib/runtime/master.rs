@@ -282,20 +282,44 @@ fn systemd_listeners(service: &Service, s: &Settings) -> Option<Vec<Listener>> {
     Some(out)
 }
 
-/// Detach from the terminal: fork (the parent exits), new session, / as
-/// the working directory, /dev/null on 0-2.
-fn daemonize() -> io::Result<()> {
+/// Detach from the terminal: fork, new session, fork again, / as the
+/// working directory, /dev/null on 0-2. The command that was started
+/// returns only once the daemon says it is ready (the pid file written):
+/// systemd's Type=forking with PIDFile=, start-stop-daemon and scripts read
+/// the pid file as soon as the command returns. Its exit status is the
+/// daemon's verdict: 0 ready, 1 it could not start.
+fn daemonize() -> io::Result<Ready> {
+    let (mut wait, tell) = UnixStream::pair()?;
     if !supervise::detach()? {
-        std::process::exit(0);
+        // The starting process: wait for the verdict.
+        drop(tell);
+        let mut byte = [0u8; 1];
+        let ok = matches!(wait.read(&mut byte), Ok(1) if byte[0] == b'1');
+        std::process::exit(if ok { 0 } else { 1 });
     }
+    drop(wait);
     nix::unistd::setsid()?;
     if !supervise::detach()? {
         std::process::exit(0);
     }
     std::env::set_current_dir("/")?;
     redirect_stdio_to_null();
-    Ok(())
+    Ok(Ready(Some(tell)))
 }
+
+/// The detached daemon's line to the command that started it.
+struct Ready(Option<UnixStream>);
+
+impl Ready {
+    /// Started: the command returns 0.
+    fn done(&mut self) {
+        if let Some(mut s) = self.0.take() {
+            let _ = s.write_all(b"1");
+        }
+    }
+}
+
+// Dropped without `done` (an error on the way): the command returns 1.
 
 struct PidFile(Option<PathBuf>);
 
@@ -434,10 +458,14 @@ pub fn run_standalone(
             std::process::exit(1);
         }
     };
+    let mut ready = Ready(None);
     if inv.mode == Mode::Detached {
-        if let Err(e) = daemonize() {
-            eprintln!("{}: cannot detach: {e}", service.name);
-            std::process::exit(1);
+        match daemonize() {
+            Ok(r) => ready = r,
+            Err(e) => {
+                eprintln!("{}: cannot detach: {e}", service.name);
+                std::process::exit(1);
+            }
         }
     }
     dlog::init(service.name, inv.log_target(&settings), inv.debug);
@@ -458,6 +486,7 @@ pub fn run_standalone(
             std::process::exit(1);
         }
     };
+    ready.done();
     let mut master = Master {
         service,
         inv,
@@ -727,8 +756,9 @@ impl Master<'_> {
                 idle_since: None,
             };
             let keep = [tcp.as_raw_fd()];
+            let settings = self.settings.clone();
             match self.children.spawn(Kind::Refusal, refusal, &keep, move || {
-                refuse(service, tcp, kind);
+                refuse(service, tcp, kind, &settings.reply_name());
                 0
             }) {
                 Ok(_) => log::warn!("refused {peer}: {limit} reached"),
@@ -900,13 +930,13 @@ impl Master<'_> {
 /// Bounded: one write with a short timeout, and no TLS handshake (a refused
 /// client gets no cryptographic work out of us): on an implicit-TLS port it
 /// is only disconnected.
-fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind) {
+fn refuse(service: &Service, tcp: TcpStream, kind: ListenKind, name: &str) {
     if kind == ListenKind::Tls {
         return;
     }
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
-    // `<host>` in the reply stands for this host's name (smtpd's 421).
-    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", &hostname());
+    // `<host>` in the reply stands for the daemon's name (smtpd's 421).
+    let reply = String::from_utf8_lossy(service.busy_reply).replace("<host>", name);
     let mut stream = crate::net::Stream::Plain(tcp);
     let _ = stream.write_all(reply.as_bytes());
     stream.close();

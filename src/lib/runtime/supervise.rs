@@ -77,6 +77,40 @@ pub fn spawn(kind: Kind, keep: &[RawFd], child: impl FnOnce() -> i32) -> io::Res
     }
 }
 
+/// Start a program that needs nothing between the fork and its exec but
+/// what `Command` itself does (descriptors, directory, environment,
+/// process group): through posix_spawn (vfork-like: the parent's address
+/// space is not copied, which a process holding a PAM session's libraries
+/// pays for on every fork). What a child keeps is decided the same way as
+/// `spawn` does it: every descriptor of this process above 2 is made
+/// close-on-exec first, so the program gets only the ones `cmd` places on
+/// 0-2. Signal dispositions: exec resets handlers; SIGPIPE is restored.
+pub fn spawn_program(
+    kind: Kind,
+    cmd: &mut std::process::Command,
+) -> io::Result<std::process::Child> {
+    close_on_exec_above_2();
+    log::trace!("starting a {kind:?}");
+    cmd.spawn()
+}
+
+/// Mark every descriptor above 2 close-on-exec.
+fn close_on_exec_above_2() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let open: Vec<RawFd> = match std::fs::read_dir(FD_DIR) {
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => (3..1024).collect(),
+    };
+    for fd in open.into_iter().filter(|&fd| fd > 2) {
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFD) {
+            let flags = FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC;
+            let _ = fcntl(fd, FcntlArg::F_SETFD(flags));
+        }
+    }
+}
+
 /// Fork and keep running the caller's own code in the child (only for
 /// detaching from the terminal: the parent exits at once and the child
 /// goes on being the daemon). Descriptors are kept; signals are reset.

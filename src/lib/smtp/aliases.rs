@@ -171,10 +171,11 @@ pub fn resolve(aliases: &Aliases, dir: &dyn Directory, local: &str) -> (Resoluti
         Err(Stop::Loop) => Resolution::Loop,
         Err(Stop::Unavailable(w)) => Resolution::Unavailable(w),
         Ok(false) if local.eq_ignore_ascii_case("postmaster") => {
-            // postmaster always exists (RFC 5321 4.5.1).
+            // postmaster always exists (RFC 5321 4.5.1): root's mail, or
+            // root's mailbox when root's alias delivers nowhere.
             match e.name("root", true, true) {
-                Ok(true) => Resolution::Targets(e.out),
-                Ok(false) => Resolution::Targets(vec![Target::Local("root".into())]),
+                Ok(true) if !e.out.is_empty() => Resolution::Targets(e.out),
+                Ok(_) => Resolution::Targets(vec![Target::Local("root".into())]),
                 Err(Stop::Loop) => Resolution::Loop,
                 Err(Stop::Unavailable(w)) => Resolution::Unavailable(w),
             }
@@ -507,5 +508,18 @@ mod tests {
             resolve(&a, &f, "demo").0,
             Resolution::Unavailable(_)
         ));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/aliases.rs): root's alias whose
+    /// members are all unknown made postmaster resolve to no target at
+    /// all, so that its mail was accepted and delivered nowhere.
+    #[test]
+    fn postmaster_never_resolves_to_nothing() {
+        let (a, _) = Aliases::parse("postm5ster: root\nroot:  \\dher,\n  conb: a\n:cd tstataff");
+        let (r, _) = resolve(&a, &FAKE, "postmaster");
+        assert_eq!(r, Resolution::Targets(vec![Target::Local("root".into())]));
+        let (a, _) = Aliases::parse("root: \\nobody, /var/log/x");
+        let (r, _) = resolve(&a, &FAKE, "Postmaster");
+        assert_eq!(r, Resolution::Targets(vec![Target::Local("root".into())]));
     }
 }

@@ -213,9 +213,7 @@ impl State {
 
     /// A recipient is local when its domain is local or it has none.
     fn is_local(&self, m: &Mailbox) -> bool {
-        m.domain
-            .as_deref()
-            .map_or(true, |d| self.is_local_domain(d))
+        m.domain.as_deref().is_none_or(|d| self.is_local_domain(d))
     }
 
     /// The greeting sent when the connection opens.

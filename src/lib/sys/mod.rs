@@ -305,6 +305,66 @@ pub fn crypt_hash(password: &str, setting: &str) -> Option<String> {
     }
 }
 
+/// What `fcntl_lock` takes on a whole file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordLock {
+    Read,
+    Write,
+    Unlock,
+}
+
+/// Try (without waiting) to take or release a POSIX record lock on the
+/// whole file (what mail programs agree on for mbox files besides dot
+/// locks). `struct flock` has different fields on each system, so it is
+/// made here, zeroed, and only the portable fields set.
+pub fn fcntl_lock_whole(fd: RawFd, lock: RecordLock) -> io::Result<()> {
+    // SAFETY: flock is plain old data; all-zero is a valid value (start 0,
+    // length 0: the whole file).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = match lock {
+        RecordLock::Read => libc::F_RDLCK,
+        RecordLock::Write => libc::F_WRLCK,
+        RecordLock::Unlock => libc::F_UNLCK,
+    } as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    // SAFETY: F_SETLK reads one flock struct through the pointer, which
+    // points to a live, initialised local.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLK, &fl as *const libc::flock) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Have the kernel send `sig` to this process when its parent ends (a
+/// queue runner or worker must not outlive the master). Where the system
+/// has no such thing, nothing happens.
+pub fn die_with_parent(sig: Signal) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = nix::sys::prctl::set_pdeathsig(sig);
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        let mut signo: libc::c_int = sig as libc::c_int;
+        // SAFETY: PROC_PDEATHSIG_CTL on our own pid (P_PID, 0) reads one int
+        // through the pointer, which points to a live local.
+        unsafe {
+            libc::procctl(
+                libc::P_PID,
+                0,
+                libc::PROC_PDEATHSIG_CTL,
+                &mut signo as *mut libc::c_int as *mut libc::c_void,
+            );
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = sig;
+    }
+}
+
 /// Set the window size of the terminal on `fd`.
 pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize {
@@ -324,6 +384,59 @@ pub fn set_window_size(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     }
 }
 
+/// The name the resolver gives an address (getnameinfo(3) with
+/// NI_NAMEREQD): None when it has none. Not to be trusted as such: the
+/// caller confirms it with a forward lookup (see `auth::trust`).
+pub fn name_of(addr: std::net::IpAddr) -> Option<String> {
+    let sa = socket2::SockAddr::from(std::net::SocketAddr::new(addr, 0));
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: `sa` is a valid socket address of `sa.len()` bytes; `host` is
+    // a writable buffer whose length is passed; no service is asked for
+    // (null pointer, length 0). getnameinfo NUL-terminates what it writes.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr().cast(),
+            sa.len(),
+            host.as_mut_ptr(),
+            // socklen_t on Linux, size_t on the BSDs.
+            host.len() as _,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    name.to_str().ok().map(str::to_string)
+}
+
+extern "C" {
+    fn innetgr(
+        netgroup: *const libc::c_char,
+        host: *const libc::c_char,
+        user: *const libc::c_char,
+        domain: *const libc::c_char,
+    ) -> libc::c_int;
+}
+
+/// innetgr(3): whether the (host, user) pair is a member of `group` (a
+/// None field matches any). False for names with a NUL.
+pub fn in_netgroup(group: &str, host: Option<&str>, user: Option<&str>) -> bool {
+    let cs = |s: Option<&str>| s.map(CString::new).transpose();
+    let (Ok(group), Ok(host), Ok(user)) = (CString::new(group), cs(host), cs(user)) else {
+        return false;
+    };
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is either null (a wildcard, as innetgr allows)
+    // or a NUL-terminated string that outlives the call; innetgr only reads
+    // them. The netgroup database's cursor is libc's, and the monitor that
+    // calls this is single-threaded.
+    unsafe { innetgr(group.as_ptr(), ptr(&host), ptr(&user), std::ptr::null()) == 1 }
+}
+
 /// A login record for utmp/wtmp.
 pub struct LoginRecord<'a> {
     pub user: &'a str,
@@ -333,6 +446,7 @@ pub struct LoginRecord<'a> {
     pub pid: i32,
 }
 
+#[cfg(target_os = "linux")]
 fn copy_field(dst: &mut [libc::c_char], src: &str) {
     for (d, s) in dst.iter_mut().zip(src.bytes().chain(std::iter::repeat(0))) {
         *d = s as libc::c_char;

@@ -487,6 +487,16 @@ impl Settings {
     }
 
     /// The raw text of a setting, as written or defaulted.
+    /// The name a daemon gives itself in replies other than its banner
+    /// (smtpd's busy 421): its own `hostname` key where its schema has one
+    /// and it is set, else this host's fully qualified name.
+    pub fn reply_name(&self) -> String {
+        match self.values.get("hostname") {
+            Some((_, raw, _)) if !raw.is_empty() => raw.clone(),
+            _ => crate::host::fqdn(),
+        }
+    }
+
     pub fn raw(&self, key: &str) -> &str {
         self.values
             .get(key)

@@ -237,6 +237,33 @@ pub enum Request {
     Converse { user: String },
     /// The answer to a `Prompt` (None: the person gave none).
     Answer(Option<String>),
+    /// A login by host trust (rlogind, rshd): may `ruser`, at the client's
+    /// own address (which the monitor knows, the network does not say),
+    /// be the local account `luser` without a password? Answered like
+    /// `Password`; decided by the service's `TcpProtocol::trust` (the
+    /// .rhosts read as the account), once per connection.
+    Trust { ruser: String, luser: String },
+    /// The client's host name, forward-confirmed by the monitor (its
+    /// numeric address when it has none): for login records, `login -h`
+    /// and logs.
+    PeerName,
+    /// The account's process started a login on the terminal `line`
+    /// ("pts/3", which must be the account's) for process `pid`: the
+    /// monitor writes the utmp and wtmp records (root's files), with the
+    /// account's name and the client's host as it knows them, and the
+    /// logout record when the connection ends.
+    LoginRecord { line: String, pid: i32 },
+    /// A terminal login run by the service's login program (rlogind's
+    /// `login = /bin/login ...`): the monitor starts it as root on a new
+    /// pseudo-terminal for `user` (`-f` only when the monitor itself
+    /// granted trust in this connection), TERM `term`, and sends back the
+    /// master (with `Socket`); the unprivileged side relays.
+    Terminal {
+        user: String,
+        term: String,
+        rows: u16,
+        cols: u16,
+    },
     /// Start the session of the account just granted: `handover` is the
     /// protocol's state for the account's process, `unread` what the client
     /// sent after the login line; `tls`: the pre-login process holds a TLS
@@ -288,6 +315,10 @@ pub enum Response {
     Prompt { text: String, echo: bool },
     /// During `Converse`: show the person this.
     Message { text: String, error: bool },
+    /// The answer to `PeerName`.
+    PeerName { name: String },
+    /// The request was carried out.
+    Done,
 }
 
 mod tag {
@@ -300,6 +331,10 @@ mod tag {
     pub const TELL: u8 = 7;
     pub const CONVERSE: u8 = 8;
     pub const ANSWER: u8 = 9;
+    pub const TRUST: u8 = 10;
+    pub const PEER_NAME: u8 = 11;
+    pub const LOGIN_RECORD: u8 = 12;
+    pub const TERMINAL: u8 = 13;
 
     pub const GRANTED: u8 = 101;
     pub const DENIED: u8 = 102;
@@ -311,6 +346,8 @@ mod tag {
     pub const CONNECTION: u8 = 108;
     pub const PROMPT: u8 = 109;
     pub const MESSAGE: u8 = 110;
+    pub const NAME: u8 = 111;
+    pub const DONE_REPLY: u8 = 112;
 }
 
 impl Request {
@@ -338,6 +375,25 @@ impl Request {
                 Some(text) => Writer::new(tag::ANSWER).u8(1).str(text).finish(),
                 None => Writer::new(tag::ANSWER).u8(0).finish(),
             },
+            Request::Trust { ruser, luser } => {
+                Writer::new(tag::TRUST).str(ruser).str(luser).finish()
+            }
+            Request::PeerName => Writer::new(tag::PEER_NAME).finish(),
+            Request::Terminal {
+                user,
+                term,
+                rows,
+                cols,
+            } => Writer::new(tag::TERMINAL)
+                .str(user)
+                .str(term)
+                .u16(*rows)
+                .u16(*cols)
+                .finish(),
+            Request::LoginRecord { line, pid } => Writer::new(tag::LOGIN_RECORD)
+                .str(line)
+                .u32(*pid as u32)
+                .finish(),
         }
     }
 
@@ -368,6 +424,21 @@ impl Request {
                 1 => Some(r.str(MAX_CREDENTIAL)?.to_string()),
                 _ => return Err(Malformed),
             }),
+            tag::TRUST => Request::Trust {
+                ruser: r.str(MAX_CREDENTIAL)?.to_string(),
+                luser: r.str(MAX_CREDENTIAL)?.to_string(),
+            },
+            tag::PEER_NAME => Request::PeerName,
+            tag::TERMINAL => Request::Terminal {
+                user: r.str(MAX_CREDENTIAL)?.to_string(),
+                term: r.str(64)?.to_string(),
+                rows: r.u16()?,
+                cols: r.u16()?,
+            },
+            tag::LOGIN_RECORD => Request::LoginRecord {
+                line: r.str(32)?.to_string(),
+                pid: r.u32()? as i32,
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -394,6 +465,8 @@ impl Response {
                 .str(text)
                 .u8(u8::from(*error))
                 .finish(),
+            Response::PeerName { name } => Writer::new(tag::NAME).str(name).finish(),
+            Response::Done => Writer::new(tag::DONE_REPLY).finish(),
         }
     }
 
@@ -417,6 +490,10 @@ impl Response {
             tag::MESSAGE => Response::Message {
                 text: r.str(MAX_CREDENTIAL)?.to_string(),
                 error: r.bool()?,
+            },
+            tag::DONE_REPLY => Response::Done,
+            tag::NAME => Response::PeerName {
+                name: r.str(MAX_CREDENTIAL)?.to_string(),
             },
             _ => return Err(Malformed),
         };
@@ -451,6 +528,21 @@ mod tests {
             Request::Converse { user: "".into() },
             Request::Answer(Some("secret".into())),
             Request::Answer(None),
+            Request::Trust {
+                ruser: "bob".into(),
+                luser: "alice".into(),
+            },
+            Request::PeerName,
+            Request::LoginRecord {
+                line: "pts/3".into(),
+                pid: 4242,
+            },
+            Request::Terminal {
+                user: "alice".into(),
+                term: "xterm".into(),
+                rows: 24,
+                cols: 80,
+            },
         ];
         for r in all {
             assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -478,6 +570,10 @@ mod tests {
                 text: "Your password has expired".into(),
                 error: true,
             },
+            Response::PeerName {
+                name: "client.example".into(),
+            },
+            Response::Done,
         ];
         for r in all {
             assert_eq!(Response::decode(&r.encode()), Ok(r));
@@ -493,7 +589,7 @@ mod tests {
         // A length over the field's bound.
         let mut long = vec![1];
         long.extend_from_slice(&(MAX_CREDENTIAL as u32 + 1).to_be_bytes());
-        long.extend(std::iter::repeat(b'a').take(MAX_CREDENTIAL + 1));
+        long.extend(std::iter::repeat_n(b'a', MAX_CREDENTIAL + 1));
         assert_eq!(Request::decode(&long), Err(Malformed));
         // Trailing bytes.
         let mut extra = Request::ReservedPort { port: 20 }.encode();

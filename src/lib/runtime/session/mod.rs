@@ -97,6 +97,31 @@ pub trait TcpProtocol: Sync {
         true
     }
 
+    /// In the monitor, as root: how this service decides host trust
+    /// (`Monitor::trust`: rlogind and rshd's .rhosts and hosts.equiv), or
+    /// None when it has none (the request is then refused).
+    fn trust(&self, settings: &Settings) -> Option<crate::auth::HostTrust> {
+        let _ = settings;
+        None
+    }
+
+    /// In the monitor, as root: the login program to run on a terminal
+    /// for `user` (rlogind's `login = PROGRAM`), or None when the service
+    /// has none. `trusted`: the monitor granted host trust for that user
+    /// in this connection (the program may then skip its password, as
+    /// `login -f` does); `host` is the monitor's own name of the client.
+    fn login_program(
+        &self,
+        settings: &Settings,
+        user: &str,
+        term: &str,
+        host: &str,
+        trusted: bool,
+    ) -> Option<crate::pty::Program> {
+        let _ = (settings, user, term, host, trusted);
+        None
+    }
+
     /// A byte stream rather than a line protocol (telnetd, rlogind): the
     /// connection gets no idle timer (a terminal session may rightly be
     /// quiet for hours; the relay has its own), and the service reads it
@@ -163,6 +188,9 @@ pub struct LoggedIn {
     pub account: Account,
     /// What the pre-login side handed over (the protocol's state at login).
     pub handover: Vec<u8>,
+    /// Descriptors the pre-login side handed over with it, in order
+    /// (rshd's stderr connection): `Monitor::start_session_passing`.
+    pub passed: Vec<std::os::fd::OwnedFd>,
     /// The environment PAM set for the session.
     pub env: Vec<(String, String)>,
     /// Where the session's paths resolve: "/" when chrooted, the plan's
@@ -211,7 +239,15 @@ pub struct Monitor {
 
 impl Monitor {
     fn ask(&self, req: &Request) -> std::io::Result<(Response, Vec<std::os::fd::OwnedFd>)> {
-        self.chan.send(&req.encode(), &[])?;
+        self.ask_passing(req, &[])
+    }
+
+    fn ask_passing(
+        &self,
+        req: &Request,
+        fds: &[std::os::fd::RawFd],
+    ) -> std::io::Result<(Response, Vec<std::os::fd::OwnedFd>)> {
+        self.chan.send(&req.encode(), fds)?;
         let Some((msg, fds)) = self.chan.recv()? else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -282,6 +318,65 @@ impl Monitor {
         }
     }
 
+    /// A login by host trust: may `ruser` at the client (whose address the
+    /// monitor knows itself) be the local account `luser` without a
+    /// password? Asked once per connection; a refusal takes no delay and
+    /// is not counted as a failed login (a password may follow).
+    pub fn trust(&self, ruser: &str, luser: &str) -> Verdict {
+        self.verdict(&Request::Trust {
+            ruser: ruser.to_string(),
+            luser: luser.to_string(),
+        })
+    }
+
+    /// The client's host name, forward-confirmed by the monitor, or its
+    /// numeric address.
+    pub fn peer_name(&self) -> std::io::Result<String> {
+        match self.ask(&Request::PeerName)? {
+            (Response::PeerName { name }, _) => Ok(name),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// The login on terminal `line` (the account's "pts/N") by process
+    /// `pid` goes into utmp and wtmp, written by the monitor (root's
+    /// files); its logout record follows when the connection ends.
+    pub fn login_record(&self, line: &str, pid: i32) -> std::io::Result<()> {
+        match self.ask(&Request::LoginRecord {
+            line: line.to_string(),
+            pid,
+        })? {
+            (Response::Done, _) => Ok(()),
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
+    /// The service's login program on a new terminal (see
+    /// `TcpProtocol::login_program`): the pty master, for the relay.
+    pub fn terminal(
+        &self,
+        user: &str,
+        term: &str,
+        rows: u16,
+        cols: u16,
+    ) -> std::io::Result<std::fs::File> {
+        let req = Request::Terminal {
+            user: user.to_string(),
+            term: term.to_string(),
+            rows,
+            cols,
+        };
+        match self.ask(&req)? {
+            (Response::Socket, fds) => match fds.into_iter().next() {
+                Some(fd) => Ok(std::fs::File::from(fd)),
+                None => Err(std::io::Error::other("no terminal came")),
+            },
+            (Response::Failed(why), _) => Err(std::io::Error::other(why)),
+            _ => Err(std::io::Error::other("unexpected answer")),
+        }
+    }
+
     /// An anonymous login, if the service offers one.
     pub fn anonymous(&self, ident: &str) -> Verdict {
         self.verdict(&Request::Anonymous {
@@ -333,6 +428,23 @@ impl Monitor {
     /// under TLS it relays for the account's process until either side
     /// closes, then ends. Returns the error when it did not work.
     pub fn start_session(&self, conn: &mut Conn, handover: &[u8]) -> std::io::Error {
+        self.start_session_passing(conn, handover, &[])
+    }
+
+    /// `start_session`, handing the account's process `fds` as well (at
+    /// most `sys::MAX_FDS`; they come in `LoggedIn::passed`): a connection
+    /// the protocol opened before login (rshd's stderr connection).
+    pub fn start_session_passing(
+        &self,
+        conn: &mut Conn,
+        handover: &[u8],
+        fds: &[std::os::fd::BorrowedFd],
+    ) -> std::io::Error {
+        use std::os::fd::AsRawFd;
+        if fds.len() > crate::sys::MAX_FDS {
+            return std::io::Error::other("too many descriptors to hand over");
+        }
+        let raw: Vec<std::os::fd::RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let tls = conn.is_tls();
         let unread = if tls {
             Vec::new()
@@ -344,7 +456,7 @@ impl Monitor {
             unread,
             tls,
         };
-        match self.ask(&req) {
+        match self.ask_passing(&req, &raw) {
             Ok((Response::Started, fds)) if !tls => {
                 drop(fds);
                 std::process::exit(0)

@@ -85,6 +85,16 @@ struct MonitorState<'a> {
     /// The account proven (kept after the session started).
     proven: Option<String>,
     failures: u64,
+    /// The host-trust question was asked in this connection.
+    trust_asked: bool,
+    /// The client's forward-confirmed name, once looked up (None inside:
+    /// it has none).
+    peer_name: Option<Option<String>>,
+    /// The login record written for this connection (line, pid), closed
+    /// when it ends.
+    record: Option<(String, i32)>,
+    /// The service's login program was started in this connection.
+    terminal_started: bool,
     children: Children<()>,
     service_state: Option<Box<dyn std::any::Any>>,
 }
@@ -132,6 +142,10 @@ pub fn serve_reusable(
         granted: None,
         proven: None,
         failures: 0,
+        trust_asked: false,
+        peer_name: None,
+        record: None,
+        terminal_started: false,
         children: Children::new(),
         service_state: None,
     };
@@ -178,6 +192,10 @@ pub fn serve_reusable(
             "session with {peer} ended after {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // This connection is over here: the client sees its end once the
+        // session's processes have closed it too, not when the next one
+        // comes (a byte stream ends only at EOF: rshd's command output).
+        drop(tcp);
         // The monitor serves the next connection it is handed (it never
         // read the network and is still root); the pre-login process only
         // when it waits for one (services without logins), else a new one
@@ -247,12 +265,26 @@ impl MonitorState<'_> {
         self.kind = kind;
         self.failures = 0;
         self.proven = None;
+        self.trust_asked = false;
+        self.peer_name = None;
+        self.terminal_started = false;
     }
 
     /// Forget everything of the connection that ended (a message half
     /// received is dropped with the service's state; the PAM session
     /// closes with the login).
     fn end_connection(&mut self) {
+        if let Some((line, pid)) = self.record.take() {
+            crate::sys::write_utmp(
+                &crate::sys::LoginRecord {
+                    user: "",
+                    line: &line,
+                    host: "",
+                    pid,
+                },
+                false,
+            );
+        }
         self.service_state = None;
         drop(self.granted.take());
         self.proven = None;
@@ -298,11 +330,9 @@ impl MonitorState<'_> {
             };
             // Highest index first, so removals keep the others' places.
             for i in ready.into_iter().rev() {
-                let msg = match sides[i].chan.recv() {
-                    Ok(Some((msg, fds))) => {
-                        drop(fds);
-                        msg
-                    }
+                let (msg, passed) = match sides[i].chan.recv() {
+                    // Descriptors count only with a Start (see `answer`).
+                    Ok(Some((msg, fds))) => (msg, fds),
                     Ok(None) | Err(_) => {
                         // That process is done (a relay ends by itself once
                         // the account's process has closed its side).
@@ -333,7 +363,7 @@ impl MonitorState<'_> {
                     let side = sides.remove(i);
                     return Ok((Ended::Done, Some(side)));
                 }
-                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan);
+                let (reply, fds, started) = self.answer(req, tcp, &sides[i].chan, passed);
                 let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if sides[i].chan.send(&reply.encode(), &raw).is_err() {
                     continue;
@@ -381,6 +411,7 @@ impl MonitorState<'_> {
         req: Request,
         tcp: &TcpStream,
         chan: &Rc<Channel>,
+        passed: Vec<OwnedFd>,
     ) -> (Response, Vec<OwnedFd>, Option<Side>) {
         let none = |r| (r, Vec::new(), None);
         match req {
@@ -389,11 +420,34 @@ impl MonitorState<'_> {
             // Only inside a conversation.
             Request::Answer(_) => none(Response::Failed("no question asked".into())),
             Request::Anonymous { ident } => none(self.anonymous(&ident)),
+            Request::Trust { ruser, luser } => none(self.trust(&ruser, &luser)),
+            Request::PeerName => none(Response::PeerName {
+                name: self.peer_name(),
+            }),
+            Request::Terminal {
+                user,
+                term,
+                rows,
+                cols,
+            } => match self.terminal(&user, &term, rows, cols) {
+                Ok(master) => (Response::Socket, vec![master], None),
+                Err(why) => {
+                    log::warn!("{}: no terminal: {why}", self.peer);
+                    none(Response::Failed(why))
+                }
+            },
+            Request::LoginRecord { line, pid } => none(match self.login_record(&line, pid) {
+                Ok(()) => Response::Done,
+                Err(why) => {
+                    log::warn!("{}: no login record: {why}", self.peer);
+                    Response::Failed(why)
+                }
+            }),
             Request::Start {
                 handover,
                 unread,
                 tls,
-            } => match self.start_account(tcp, handover, unread, tls) {
+            } => match self.start_account(tcp, handover, unread, tls, passed) {
                 Ok((relay, side)) => (Response::Started, relay.into_iter().collect(), Some(side)),
                 Err(e) => {
                     log::error!("cannot start the session for {}: {e}", self.peer);
@@ -464,6 +518,171 @@ impl MonitorState<'_> {
         self.verdict(result, started)
     }
 
+    /// The client's forward-confirmed name (looked up once), else its
+    /// numeric address.
+    fn peer_name(&mut self) -> String {
+        let addr = auth::trust::canonical(self.peer.ip());
+        self.peer_name
+            .get_or_insert_with(|| auth::confirmed_name(addr))
+            .clone()
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Start the service's login program on a new terminal, as root (the
+    /// program authenticates and changes identity itself, as login(1)
+    /// does); once per connection. The trust it is told of is the
+    /// monitor's own verdict for that very user, never the other side's.
+    fn terminal(
+        &mut self,
+        user: &str,
+        term: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<OwnedFd, String> {
+        if self.record.is_some() || self.terminal_started {
+            return Err("a terminal was already started".into());
+        }
+        if !auth::plausible_name(user) {
+            return Err("not a user name".into());
+        }
+        let term_ok = !term.is_empty()
+            && term.len() <= 32
+            && term.as_bytes()[0].is_ascii_alphanumeric()
+            && term
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
+        let term = if term_ok { term } else { "network" };
+        let trusted = self
+            .granted
+            .as_ref()
+            .is_some_and(|(account, ..)| account.name == user)
+            && self.trust_asked;
+        let host = self.peer_name();
+        let Some(program) =
+            self.proto
+                .login_program(&self.ctx.settings, user, term, &host, trusted)
+        else {
+            return Err("no login program for this service".into());
+        };
+        let (rows, cols) = (rows.clamp(1, 1000), cols.clamp(1, 1000));
+        let session = crate::pty::spawn(&program, rows, cols, None, || Ok(()))
+            .map_err(|e| format!("{}: {e}", program.path.to_string_lossy()))?;
+        self.terminal_started = true;
+        log::info!(
+            "{}: {} started for {user} on {}{}",
+            self.peer,
+            program.path.to_string_lossy(),
+            session.line,
+            if trusted { " (trusted)" } else { "" }
+        );
+        self.children.insert(session.child, Kind::Program, ());
+        let master = session.master.try_clone().map_err(|e| e.to_string())?;
+        // The monitor keeps no master: the terminal hangs up when the
+        // relay lets go of it.
+        drop(session);
+        Ok(OwnedFd::from(master))
+    }
+
+    /// Write the utmp/wtmp login record of the account's terminal: the
+    /// line must be a pseudo-terminal the account owns, the name and host
+    /// are the monitor's own; once per connection.
+    fn login_record(&mut self, line: &str, pid: i32) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(user) = self.proven.clone() else {
+            return Err("no login".into());
+        };
+        let Some((account, ..)) = self.granted.as_ref() else {
+            return Err("no login".into());
+        };
+        let uid = account.uid;
+        if self.record.is_some() {
+            return Err("already recorded".into());
+        }
+        let good = line.strip_prefix("pts/").is_some_and(|n| {
+            !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !good || pid <= 1 {
+            return Err(format!("not a terminal line: {}", auth::printable(line)));
+        }
+        match std::fs::metadata(format!("/dev/{line}")) {
+            Ok(m) if m.uid() == uid => {}
+            _ => return Err(format!("/dev/{line} is not the account's")),
+        }
+        let host = self.peer_name();
+        crate::sys::write_utmp(
+            &crate::sys::LoginRecord {
+                user: &user,
+                line,
+                host: &host,
+                pid,
+            },
+            true,
+        );
+        self.record = Some((line.to_string(), pid));
+        Ok(())
+    }
+
+    /// A login by host trust, decided here as root from what the monitor
+    /// knows itself (the peer's address and confirmed name) and the two
+    /// names, the .rhosts read as its account. Once per connection; a
+    /// refusal is no failed password (none was tried) and takes no delay.
+    fn trust(&mut self, ruser: &str, luser: &str) -> Response {
+        let peer = self.peer;
+        let Some(trust) = self.proto.trust(&self.ctx.settings) else {
+            return Response::Failed("no host trust for this service".into());
+        };
+        if self.granted.is_some() || self.trust_asked {
+            return Response::Denied;
+        }
+        self.trust_asked = true;
+        // What the kernel says of the peer, whatever the other side does.
+        if trust.require_privileged_port && !auth::RESERVED_PORTS.contains(&peer.port()) {
+            log::warn!("trust: {peer}: refused, the source port is not reserved (512-1023)");
+            return Response::Denied;
+        }
+        let mode = trust.mode;
+        self.peer_name();
+        let host = self.peer_name.clone().flatten();
+        let started = Instant::now();
+        let (result, why) = self
+            .auth
+            .trusted(luser, ruser, peer.ip(), host.as_deref(), &mode);
+        log::debug!("trust decided in {:?}", started.elapsed());
+        let (ruser_shown, luser_shown) = (auth::printable(ruser), auth::printable(luser));
+        let from = match &host {
+            Some(h) => format!("{h} ({})", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        match result {
+            Ok(login) => {
+                let account = login.account.clone();
+                match self.proto.admit(&self.ctx.settings, &account) {
+                    Ok(plan) => {
+                        log::info!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
+                        self.proven = Some(account.name.clone());
+                        let name = account.name.clone();
+                        self.granted = Some((account, plan, Some(login), false));
+                        Response::Granted { user: name }
+                    }
+                    Err(refused) => {
+                        log::warn!(
+                            "trust: {ruser_shown}@{from} as {luser_shown}: {why}, but refused: {refused}"
+                        );
+                        Response::Denied
+                    }
+                }
+            }
+            Err(AuthError::Denied) => {
+                log::warn!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
+                Response::Denied
+            }
+            Err(AuthError::Unavailable(e)) => {
+                log::error!("trust: {ruser_shown}@{from} as {luser_shown}: {e}");
+                Response::Unavailable
+            }
+        }
+    }
+
     /// The answer to a login: admitted by the service, or denied.
     fn verdict(&mut self, result: Result<Login, AuthError>, started: Instant) -> Response {
         let peer = self.peer.ip();
@@ -529,6 +748,7 @@ impl MonitorState<'_> {
         handover: Vec<u8>,
         unread: Vec<u8>,
         tls: bool,
+        passed: Vec<OwnedFd>,
     ) -> std::io::Result<(Option<OwnedFd>, Side)> {
         let Some((account, plan, login, anonymous)) = self.granted.as_ref() else {
             return Err(std::io::Error::other("start before a login was granted"));
@@ -540,7 +760,10 @@ impl MonitorState<'_> {
             (None, Stream::Plain(tcp.try_clone()?))
         };
         let (mine, theirs) = Channel::pair()?;
-        let keep = [stream.fd().as_raw_fd(), theirs.raw_fd()];
+        // The pre-login side's descriptors go to the account's process as
+        // they are: they were already the unprivileged side's.
+        let mut keep = vec![stream.fd().as_raw_fd(), theirs.raw_fd()];
+        keep.extend(passed.iter().map(|f| f.as_raw_fd()));
         let env = login.as_ref().map(|l| l.pam_env()).unwrap_or_default();
         let chroot = plan.chroot.clone().filter(|_| auth::running_as_root());
         let (user_names, group_names) = if chroot.is_some() {
@@ -579,6 +802,7 @@ impl MonitorState<'_> {
                 conn,
                 account,
                 handover,
+                passed,
                 env,
                 root,
                 chrooted: chroot.is_some(),

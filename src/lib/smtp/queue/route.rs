@@ -48,7 +48,7 @@ pub fn transport_lookup<'a>(table: &'a [(String, String)], domain: &str) -> Opti
     for e in table {
         if e.0.starts_with('.')
             && domain.ends_with(&e.0)
-            && best.map_or(true, |b| b.0.len() < e.0.len())
+            && best.is_none_or(|b| b.0.len() < e.0.len())
         {
             best = Some(e);
         }

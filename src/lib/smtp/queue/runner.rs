@@ -956,7 +956,7 @@ pub fn run_queue(settings: Arc<Settings>) {
     r.install_signals();
     // Stop (gracefully) when the master goes, even by kill -9: an orphan
     // runner would hold the spool against the next master's.
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    crate::sys::die_with_parent(Signal::SIGTERM);
     if nix::unistd::getppid().as_raw() == 1 {
         return;
     }

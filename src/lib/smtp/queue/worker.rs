@@ -80,7 +80,7 @@ pub fn parse_result(line: &str) -> Option<(String, Res)> {
 
 /// After the privilege drop: die with the runner.
 fn tie_to_parent(parent: Pid) {
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    crate::sys::die_with_parent(Signal::SIGKILL);
     if nix::unistd::getppid() != parent {
         std::process::exit(1);
     }

@@ -1,0 +1,4 @@
+//! rshd: see rshd(8).
+fn main() {
+    classicd::runtime::run(&classicd::rsh::SERVICE)
+}
