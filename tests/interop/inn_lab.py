@@ -101,7 +101,9 @@ class Inn:
         active += "control 0000000000 0000000001 n\ncontrol.cancel 0000000000 0000000001 n\n"
         active += "junk 0000000000 0000000001 n\n"
         (self.db / "active").write_text(active)
-        (self.db / "active.times").write_text("")
+        now = int(time.time())
+        (self.db / "active.times").write_text(
+            "".join(f"{g} {now} inn_lab\n" for g, _ in groups))
         (self.db / "newsgroups").write_text("".join(f"{g}\tA group.\n" for g, _ in groups))
         (self.db / "history").write_text("")
         self.env = dict(os.environ, INNCONF=str(self.etc / "inn.conf"), HOME=str(self.dir))

@@ -277,11 +277,14 @@ def test_suck_and_rpost(daemon, lab, tmp_path):
     work = tmp_path / "suck"
     work.mkdir()
     (work / "sucknewsrc").write_text("lab.test 0\n")
-    r = subprocess.run(["suck", "127.0.0.1", "-N", str(src.port), "-M", "-dt", str(work),
-                        "-dm", str(work / "msgs"), "-dd", str(work), "-bp", "batch", "-c"],
+    # suck pulls lab.test into one file per article (-m) ...
+    r = subprocess.run(["suck", "127.0.0.1", "-N", str(src.port), "-M", "-m", "-dt", str(work),
+                        "-dm", str(work / "msgs"), "-dd", str(work)],
                        cwd=work, capture_output=True, text=True, timeout=60)
     got = sorted(os.listdir(work / "msgs")) if (work / "msgs").exists() else []
     assert len(got) == 3, r.stdout + r.stderr
+    # ... and rpost offers them to the other server (IHAVE: it is a peer)
+    (work / "batch").write_text("".join(f"{g}\n" for g in got))
     r = subprocess.run(["rpost", "127.0.0.1", "-N", str(dst.port), "-b", str(work / "batch"),
                         "-p", str(work / "msgs")], cwd=work, capture_output=True, text=True,
                        timeout=60)
@@ -352,9 +355,11 @@ def test_kill9_loses_no_acknowledged_article(daemon, lab):
     by_number = {n: o["message-id"] for n, o in over}
     for n, m in seen.items():
         assert by_number.get(n, m) == m, f"number {n} now names another article"
-    new = s.post(io.BytesIO(b"From: a@b.example\r\nNewsgroups: lab.test\r\nSubject: after\r\n\r\nx\r\n"))
-    s.group("lab.test")
-    assert s.stat(new.split()[-1])[1] > max([last, *seen.keys()])
+    s.post(io.BytesIO(b"From: a@b.example\r\nNewsgroups: lab.test\r\nSubject: after\r\n\r\nx\r\n"))
+    _, _, _, new_last, _ = s.group("lab.test")
+    _, over = s.over((new_last, new_last))
+    assert over[0][1]["subject"] == "after"
+    assert new_last > max([last, *seen.keys()])
     s.quit()
 
 
@@ -381,7 +386,7 @@ def test_expire(daemon, lab):
     assert (count, first, last) == (1, 4, 4)
     _, over = s.over((1, 4))
     assert [n for n, _ in over] == [4]
-    assert s.stat(new)[1] == 4
+    assert over[0][1]["message-id"] == new
     for m in old:
         with pytest.raises(nntplib.NNTPTemporaryError):
             s.stat(m)

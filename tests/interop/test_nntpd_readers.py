@@ -46,8 +46,13 @@ class Tmux:
         need("tmux")
         self.name = f"nntp-{uuid.uuid4().hex[:8]}"
         envs = [f"{k}={v}" for k, v in env.items()]
+        # TERM as tmux's panes are (screen), the size fixed whatever
+        # tmux's default-size says.
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40",
-                        "env", *envs, "TERM=xterm", *command], check=True)
+                        "env", *envs, "TERM=screen", "COLUMNS=120", "LINES=40", *command],
+                       check=True)
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", "120", "-y", "40"],
+                       capture_output=True)
 
     def screen(self):
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
@@ -143,7 +148,7 @@ def test_slrn(news, tmp_path):
     home.mkdir()
     (home / ".slrnrc").write_text(
         'set username "demo"\nset hostname "lab.test"\nset realname "Demo"\n'
-        f'set editor_command "{editor(tmp_path)} \'%s\'"\n')
+        f'set editor_command "{editor(tmp_path)} \'%s\'"\nset confirm_actions 0\n')
     t = Tmux(["slrn", "-h", f"127.0.0.1:{news.port}", "--nntp", "-f", str(home / "newsrc"),
               "--create"], {"HOME": home})
     try:

@@ -246,7 +246,10 @@ pub struct Checked {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
     Cancel(String),
-    NewGroup { name: String, moderated: bool },
+    NewGroup {
+        name: String,
+        moderated: bool,
+    },
     RmGroup(String),
     /// Anything else (checkgroups, ihave, sendme, ...): logged, not acted on.
     Other(String),
@@ -447,8 +450,13 @@ pub fn overview_fields(a: &Article, text: &[u8]) -> [String; 7] {
 }
 
 /// Fuzzing entry point: any bytes as an article (text checks, header
-/// parse, field checks, overview values, dates).
+/// parse, field checks, overview values, dates); and parse, write, parse:
+/// an article a peer's offer would store is written in its stored form
+/// (dot-stuffed), read back as a reader gets it, and must parse and be
+/// taken again by a second server with the same message-id, groups and
+/// body.
 pub fn fuzz_article(data: &[u8]) {
+    use crate::nntp::inject::{prepare, stored_form, Context, Origin};
     let _ = check_text(data);
     if let Ok(a) = parse(data) {
         let _ = a.check(&["From", "Newsgroups", "Subject"]);
@@ -458,6 +466,53 @@ pub fn fuzz_article(data: &[u8]) {
         }
     }
     let _ = parse_date(&String::from_utf8_lossy(data));
+    let cx = |identity| Context {
+        path_identity: identity,
+        now: 1_800_000_000,
+        max_size: 1 << 20,
+        history_lifetime: 1 << 40,
+        unique: "fuzz",
+    };
+    let offered = parse(data)
+        .ok()
+        .and_then(|a| a.get("Message-ID"))
+        .unwrap_or_default();
+    let origin = |offered: &str| Origin::Peer {
+        name: "up.example".into(),
+        offered: offered.to_string(),
+    };
+    let Ok(first) = prepare(data, &origin(&offered), &cx("one.example")) else {
+        return;
+    };
+    let (stored, size, _) = stored_form(&first, Some("one.example lab.test:1"));
+    // What ARTICLE sends, un-stuffed as a reader does.
+    let mut text = Vec::new();
+    let mut u = crate::wire::Unstuffer::new();
+    let lines: Vec<&[u8]> = stored.split_inclusive(|&b| b == b'\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let content = line
+            .strip_suffix(b"\r\n")
+            .expect("stored lines end with CRLF");
+        match u.line(content, crate::net::Ending::CrLf) {
+            crate::wire::DotLine::End => assert_eq!(i + 1, lines.len(), "ends once, at its end"),
+            crate::wire::DotLine::Text(t) => {
+                text.extend_from_slice(t);
+                text.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    assert!(u.ended());
+    assert_eq!(text.len() as u64, size);
+    let again = parse(&text).expect("a stored article parses");
+    assert_eq!(
+        again.get("Message-ID").as_deref(),
+        Some(first.message_id.as_str())
+    );
+    let second = prepare(&text, &origin(&first.message_id), &cx("two.example"))
+        .expect("a stored article is taken by the next server");
+    assert_eq!(second.message_id, first.message_id);
+    assert_eq!(second.newsgroups, first.newsgroups);
+    assert_eq!(second.body, first.body);
 }
 
 #[cfg(test)]
@@ -481,6 +536,12 @@ mod tests {
         assert_eq!(ov[0], "hello  folded");
         assert_eq!(ov[6], "2");
         assert_eq!(ov[5], ART.len().to_string());
+    }
+
+    #[test]
+    fn stored_articles_read_back() {
+        fuzz_article(ART);
+        fuzz_article(b"Path: x\r\nFrom: a@b\r\nNewsgroups: a.b\r\nSubject: s\r\nMessage-ID: <m@x>\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n\r\n.\r\n..\r\n");
     }
 
     #[test]
@@ -524,7 +585,10 @@ mod tests {
         );
         assert!(check(b"From: a@b\r\nSubject: s\r\nNewsgroups: x\r\nDate: soon\r\n\r\n").is_err());
         let groups: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
-        let t = format!("From: a@b\r\nSubject: s\r\nNewsgroups: {}\r\n\r\n", groups.join(","));
+        let t = format!(
+            "From: a@b\r\nSubject: s\r\nNewsgroups: {}\r\n\r\n",
+            groups.join(",")
+        );
         assert!(check(t.as_bytes()).is_err());
     }
 

@@ -212,8 +212,12 @@ impl Config {
             mail_relay,
             article_lifetime: (lifetime > 0).then_some(lifetime),
             expire_rules,
-            history_lifetime: s.duration("history_lifetime").max(Duration::from_secs(86_400)),
-            feed_retry_interval: s.duration("feed_retry_interval").max(Duration::from_secs(1)),
+            history_lifetime: s
+                .duration("history_lifetime")
+                .max(Duration::from_secs(86_400)),
+            feed_retry_interval: s
+                .duration("feed_retry_interval")
+                .max(Duration::from_secs(1)),
             feed_lifetime: s.duration("feed_lifetime"),
         })
     }

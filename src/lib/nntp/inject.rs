@@ -12,10 +12,7 @@ use super::article::{self, Article, Checked, Control, Refused};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// POST by a reader: its address and account (if it logged in).
-    Post {
-        host: String,
-        user: Option<String>,
-    },
+    Post { host: String, user: Option<String> },
     /// IHAVE or TAKETHIS from the peer of that name, offering that id.
     Peer { name: String, offered: String },
 }
@@ -88,7 +85,14 @@ pub fn prepare(text: &[u8], origin: &Origin, cx: &Context) -> Result<Prepared, R
     let required: &[&str] = if post {
         &["From", "Newsgroups", "Subject"]
     } else {
-        &["Path", "From", "Newsgroups", "Subject", "Message-ID", "Date"]
+        &[
+            "Path",
+            "From",
+            "Newsgroups",
+            "Subject",
+            "Message-ID",
+            "Date",
+        ]
     };
     let checked = a.check(required)?;
     if checked.newsgroups.is_empty() {
@@ -130,7 +134,13 @@ pub fn prepare(text: &[u8], origin: &Origin, cx: &Context) -> Result<Prepared, R
         None => crate::calendar::rfc5322_date(date.max(0) as u64),
     };
     Ok(Prepared {
-        overview: [get("Subject"), get("From"), date_text, message_id.clone(), get("References")],
+        overview: [
+            get("Subject"),
+            get("From"),
+            date_text,
+            message_id.clone(),
+            get("References"),
+        ],
         message_id,
         newsgroups: checked.newsgroups,
         header,
@@ -247,7 +257,10 @@ mod tests {
         assert_eq!(p.message_id, "<u1@news.example>");
         assert_eq!(p.path, "news.example!.POSTED!not-for-mail");
         let h = String::from_utf8(p.header.clone()).unwrap();
-        assert!(h.starts_with("Path: news.example!.POSTED!not-for-mail\r\n"), "{h}");
+        assert!(
+            h.starts_with("Path: news.example!.POSTED!not-for-mail\r\n"),
+            "{h}"
+        );
         assert!(h.contains("Message-ID: <u1@news.example>\r\n"));
         assert!(h.contains("\r\nDate: "));
         assert!(h.contains("\r\nInjection-Date: "));
@@ -266,7 +279,9 @@ mod tests {
     fn post_checks() {
         let refuse = |t: &[u8]| prepare(t, &post(), &cx()).unwrap_err().0;
         assert!(refuse(b"From: a@b\r\nSubject: x\r\n\r\n").contains("Newsgroups"));
-        assert!(refuse(b"From: a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\nnul\0\r\n").contains("NUL"));
+        assert!(
+            refuse(b"From: a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\nnul\0\r\n").contains("NUL")
+        );
         assert!(refuse(
             b"From: a@b\r\nNewsgroups: a\r\nSubject: x\r\nDate: 1 Jan 2099 00:00:00 GMT\r\n\r\n"
         )

@@ -36,7 +36,9 @@ pub fn read_reply<R: BufRead>(r: &mut R) -> io::Result<Reply> {
             .get(..3)
             .and_then(|c| c.parse::<u16>().ok())
             .filter(|c| (200..600).contains(c))
-            .ok_or_else(|| io::Error::other(format!("bad SMTP reply: {}", crate::auth::printable(&text))))?;
+            .ok_or_else(|| {
+                io::Error::other(format!("bad SMTP reply: {}", crate::auth::printable(&text)))
+            })?;
         lines += 1;
         if text.as_bytes().get(3) != Some(&b'-') {
             return Ok(Reply { code, text });
@@ -60,7 +62,13 @@ fn expect(r: &mut impl BufRead, ok: u16) -> io::Result<()> {
 
 /// Mail `article` (canonical text, its header first) to `to`, through
 /// `relay`, from `from`, with a To: line added in front.
-pub fn send(relay: &(String, u16), helo: &str, from: &str, to: &str, article: &[u8]) -> io::Result<()> {
+pub fn send(
+    relay: &(String, u16),
+    helo: &str,
+    from: &str,
+    to: &str,
+    article: &[u8],
+) -> io::Result<()> {
     let addr = (relay.0.as_str(), relay.1)
         .to_socket_addrs()?
         .next()
@@ -96,7 +104,13 @@ mod tests {
     #[test]
     fn replies() {
         let mut r = io::Cursor::new(b"250-a\r\n250-b\r\n250 c\r\n".to_vec());
-        assert_eq!(read_reply(&mut r).unwrap(), Reply { code: 250, text: "250 c".into() });
+        assert_eq!(
+            read_reply(&mut r).unwrap(),
+            Reply {
+                code: 250,
+                text: "250 c".into()
+            }
+        );
         let mut r = io::Cursor::new(b"xyz\r\n".to_vec());
         assert!(read_reply(&mut r).is_err());
         let mut r = io::Cursor::new(b"".to_vec());

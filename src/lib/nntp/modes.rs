@@ -68,7 +68,10 @@ pub fn newgroup(settings: &Settings, args: &[String]) -> i32 {
         _ => (Flag::Yes, &args[1..]),
     };
     if !super::command::valid_group_name(name) {
-        eprintln!("nntpd: '{}' is not a newsgroup name", crate::auth::printable(name));
+        eprintln!(
+            "nntpd: '{}' is not a newsgroup name",
+            crate::auth::printable(name)
+        );
         return 2;
     }
     if let Err(e) = as_spool_owner(&spool) {
@@ -76,7 +79,13 @@ pub fn newgroup(settings: &Settings, args: &[String]) -> i32 {
         return 1;
     }
     let description = (!rest.is_empty()).then(|| rest.join(" "));
-    match spool.new_group(name, flag.clone(), description.as_deref(), &creator(), now() as u64) {
+    match spool.new_group(
+        name,
+        flag.clone(),
+        description.as_deref(),
+        &creator(),
+        now() as u64,
+    ) {
         Ok(true) => {
             println!("created {name} ({})", flag.as_str());
             0

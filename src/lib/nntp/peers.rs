@@ -107,7 +107,9 @@ pub fn parse_moderators(text: &str) -> Result<Vec<Moderator>, String> {
         if addr.is_empty()
             || addr.len() > 256
             || !addr.contains('@')
-            || addr.bytes().any(|b| b.is_ascii_whitespace() || b == b'<' || b == b'>')
+            || addr
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b == b'<' || b == b'>')
             || addr.matches('%').count() > addr.matches("%s").count()
         {
             return Err(bad("bad address"));
@@ -185,7 +187,10 @@ mod tests {
 
     #[test]
     fn peers() {
-        let p = parse_peers("# comment\nup news.up.example:119 comp.*,!comp.bin.*\n\ndown [::1]:1119 *  # all\n").unwrap();
+        let p = parse_peers(
+            "# comment\nup news.up.example:119 comp.*,!comp.bin.*\n\ndown [::1]:1119 *  # all\n",
+        )
+        .unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].name, "up");
         assert_eq!(p[0].host, "news.up.example");

@@ -303,8 +303,15 @@ impl Path {
     }
 
     /// Queue an article told by the dialogue, if this client may send it.
-    fn offer(&mut self, p: &Privileged, kind: Kind, id: String, text: Vec<u8>) -> Result<(), String> {
-        if self.batch.len() >= request::MAX_BATCH || self.batch_bytes + text.len() > MAX_BATCH_BYTES {
+    fn offer(
+        &mut self,
+        p: &Privileged,
+        kind: Kind,
+        id: String,
+        text: Vec<u8>,
+    ) -> Result<(), String> {
+        if self.batch.len() >= request::MAX_BATCH || self.batch_bytes + text.len() > MAX_BATCH_BYTES
+        {
             return Err("too many articles before a commit".into());
         }
         let rights = self.rights(p);
@@ -337,7 +344,10 @@ impl Path {
             match offer {
                 Err(why) => verdicts.push(Some(Outcome::Refused(why))),
                 Ok(_) if !ok => {
-                    log::warn!("{}: an article this client may not send was refused", p.peer);
+                    log::warn!(
+                        "{}: an article this client may not send was refused",
+                        p.peer
+                    );
                     verdicts.push(Some(Outcome::Refused("not permitted".into())));
                 }
                 Ok(offer) => {
@@ -397,7 +407,13 @@ impl Path {
                     return Outcome::Refused(format!("no moderator known for {group}"));
                 };
                 let from = format!("news@{}", self.cfg.path_identity);
-                match super::moderation::send(&self.cfg.mail_relay, &self.cfg.path_identity, &from, &to, &mail) {
+                match super::moderation::send(
+                    &self.cfg.mail_relay,
+                    &self.cfg.path_identity,
+                    &from,
+                    &to,
+                    &mail,
+                ) {
                     Ok(()) => {
                         log::info!("{message_id} for {group} mailed to the moderator {to}");
                         Outcome::Mailed(to)
@@ -441,10 +457,7 @@ fn answer(path: &mut Path, p: &mut Privileged, req: Request) -> Result<Vec<u8>, 
                 post: r.post,
             }
         }
-        Request::Group(_)
-        | Request::List(_)
-        | Request::Article(..)
-        | Request::ArticleById(_) => {
+        Request::Group(_) | Request::List(_) | Request::Article(..) | Request::ArticleById(_) => {
             if !path.rights(p).read {
                 Response::NotPermitted
             } else {

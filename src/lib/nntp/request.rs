@@ -468,9 +468,13 @@ mod tests {
         m.push(0);
         assert!(Request::decode(&m).is_err());
         // A chunk over the limit.
-        let big = Writer::new(tag::DATA).bytes(&vec![0; MAX_CHUNK + 1]).finish();
+        let big = Writer::new(tag::DATA)
+            .bytes(&vec![0; MAX_CHUNK + 1])
+            .finish();
         assert!(Request::decode(&big).is_err());
-        let many = Writer::new(tag::R_OUTCOMES).u32(MAX_BATCH as u32 + 1).finish();
+        let many = Writer::new(tag::R_OUTCOMES)
+            .u32(MAX_BATCH as u32 + 1)
+            .finish();
         assert!(Response::decode(&many).is_err());
     }
 

@@ -428,8 +428,9 @@ impl Driver {
         let head_len = header_end.unwrap_or(got);
         let id = match &at {
             Locator::Id(id) => id.clone(),
-            Locator::Number(..) => header_value(&buf[..head_len], "Message-ID")
-                .unwrap_or_else(|| "<0>".to_string()),
+            Locator::Number(..) => {
+                header_value(&buf[..head_len], "Message-ID").unwrap_or_else(|| "<0>".to_string())
+            }
         };
         let status = self.state.article_result(part, &at, Some(&id));
         let mut out = self.d.take_output();
@@ -582,7 +583,11 @@ impl Driver {
                         None => Vec::new(),
                     },
                 };
-                let group = self.state.group().map(|g| g.name.clone()).unwrap_or_default();
+                let group = self
+                    .state
+                    .group()
+                    .map(|g| g.name.clone())
+                    .unwrap_or_default();
                 for n in numbers {
                     let loc = match &at {
                         Locator::Id(id) => Locator::Id(id.clone()),
@@ -630,10 +635,26 @@ impl Driver {
 
     fn list(&mut self, kind: ListKind) -> Flow {
         let (which, status, w) = match kind {
-            ListKind::Active(w) => (ListFile::Active, "215 Newsgroups in form \"group high low status\"", w),
-            ListKind::ActiveTimes(w) => (ListFile::ActiveTimes, "215 Group creations in form \"name time who\"", w),
-            ListKind::Newsgroups(w) => (ListFile::Newsgroups, "215 Descriptions in form \"group description\"", w),
-            ListKind::DistribPats => (ListFile::DistribPats, "215 Default distributions in form \"weight:group-pattern:distribution\"", None),
+            ListKind::Active(w) => (
+                ListFile::Active,
+                "215 Newsgroups in form \"group high low status\"",
+                w,
+            ),
+            ListKind::ActiveTimes(w) => (
+                ListFile::ActiveTimes,
+                "215 Group creations in form \"name time who\"",
+                w,
+            ),
+            ListKind::Newsgroups(w) => (
+                ListFile::Newsgroups,
+                "215 Descriptions in form \"group description\"",
+                w,
+            ),
+            ListKind::DistribPats => (
+                ListFile::DistribPats,
+                "215 Default distributions in form \"weight:group-pattern:distribution\"",
+                None,
+            ),
             ListKind::OverviewFmt | ListKind::Headers => return Flow::Continue,
         };
         let file = match self.list_file(which) {
@@ -792,7 +813,13 @@ impl Driver {
         })
     }
 
-    fn receive(&mut self, kind: Kind, id: String, prompt: Option<Vec<u8>>, permitted: bool) -> Flow {
+    fn receive(
+        &mut self,
+        kind: Kind,
+        id: String,
+        prompt: Option<Vec<u8>>,
+        permitted: bool,
+    ) -> Flow {
         if let Some(p) = prompt {
             self.reply(&p);
             if self.d.flush().is_err() {
@@ -812,9 +839,7 @@ impl Driver {
         };
         if let Some(why) = refusal {
             log::info!("{}: {} {id}: refused: {why}", self.client, kind_name(kind));
-            let r = self
-                .state
-                .receive_result(kind, &id, &Outcome::Refused(why));
+            let r = self.state.receive_result(kind, &id, &Outcome::Refused(why));
             if kind == Kind::Takethis {
                 // In order with the articles of the batch before it.
                 self.commit_batch();
@@ -825,9 +850,11 @@ impl Driver {
         let text = text.unwrap_or_default();
         let size = text.len();
         if !self.hand_over(kind, &id, text) {
-            let r = self
-                .state
-                .receive_result(kind, &id, &Outcome::Failed("the spool is unavailable".into()));
+            let r = self.state.receive_result(
+                kind,
+                &id,
+                &Outcome::Failed("the spool is unavailable".into()),
+            );
             self.reply(&r);
             return Flow::Continue;
         }
@@ -890,7 +917,10 @@ impl Driver {
                 .iter()
                 .filter(|o| matches!(o, Outcome::Accepted(_)))
                 .count();
-            let dup = outcomes.iter().filter(|o| **o == Outcome::Duplicate).count();
+            let dup = outcomes
+                .iter()
+                .filter(|o| **o == Outcome::Duplicate)
+                .count();
             log::info!(
                 "{}: {} articles: {taken} accepted, {dup} duplicates, {} refused",
                 self.client,

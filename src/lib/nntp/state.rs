@@ -58,7 +58,10 @@ pub enum Action {
     /// Send the reply, then the TLS handshake; then `tls_started`.
     StartTls(Vec<u8>),
     /// Check credentials with the monitor; then `auth_result`.
-    Authenticate { user: String, pass: String },
+    Authenticate {
+        user: String,
+        pass: String,
+    },
     /// Ask the monitor for a group; then `group_result`. `list`: LISTGROUP
     /// (with its range), which lists the numbers after the 211 line.
     SelectGroup {
@@ -203,8 +206,7 @@ impl State {
     /// AUTHINFO is possible now: not done, and under TLS when TLS is
     /// offered to a client that is not local.
     fn auth_allowed_now(&self) -> bool {
-        self.user.is_none()
-            && (self.cfg.tls_active || !self.cfg.tls_available || self.cfg.loopback)
+        self.user.is_none() && (self.cfg.tls_active || !self.cfg.tls_available || self.cfg.loopback)
     }
 
     fn capabilities(&self) -> Vec<u8> {
@@ -219,9 +221,7 @@ impl State {
         caps.push("NEWNEWS".into());
         caps.push("HDR".into());
         caps.push("OVER MSGID".into());
-        caps.push(
-            "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT".into(),
-        );
+        caps.push("LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT".into());
         if self.cfg.tls_available && !self.cfg.tls_active && self.user.is_none() {
             caps.push("STARTTLS".into());
         }
@@ -343,13 +343,7 @@ impl State {
                 None => reply("412 No newsgroup selected"),
                 Some(g) => {
                     self.current = (g.count > 0).then_some(g.low);
-                    Action::ListNumbers(
-                        g.clone(),
-                        range.unwrap_or(Range {
-                            low: 0,
-                            high: None,
-                        }),
-                    )
+                    Action::ListNumbers(g.clone(), range.unwrap_or(Range { low: 0, high: None }))
                 }
             },
             Command::Last | Command::Next => match self.current() {
@@ -380,12 +374,10 @@ impl State {
                 },
                 Err(a) => a,
             },
-            Command::List(ListKind::OverviewFmt) => {
-                Action::Reply(multi(
-                    "215 Order of fields in overview database.",
-                    super::spool::overview::FORMAT,
-                ))
-            }
+            Command::List(ListKind::OverviewFmt) => Action::Reply(multi(
+                "215 Order of fields in overview database.",
+                super::spool::overview::FORMAT,
+            )),
             Command::List(ListKind::Headers) => Action::Reply(multi(
                 "215 Headers and metadata items supported:",
                 &[":", ":bytes", ":lines"],

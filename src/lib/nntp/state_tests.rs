@@ -170,12 +170,18 @@ fn groups_and_articles() {
 fn last_and_next() {
     let mut s = State::new(cfg(), reader());
     with_group(&mut s);
-    assert_eq!(run(&mut s, "NEXT"), Action::Step(true, "lab.test".into(), 3));
+    assert_eq!(
+        run(&mut s, "NEXT"),
+        Action::Step(true, "lab.test".into(), 3)
+    );
     assert_eq!(
         text(&s.step_result(true, Some((4, "<4@x>".into())))),
         "223 4 <4@x> retrieved\r\n"
     );
-    assert_eq!(run(&mut s, "LAST"), Action::Step(false, "lab.test".into(), 4));
+    assert_eq!(
+        run(&mut s, "LAST"),
+        Action::Step(false, "lab.test".into(), 4)
+    );
     assert_eq!(code(&s.step_result(false, None)), "422");
     assert_eq!(code(&s.step_result(true, None)), "421");
     // An empty group has no current article.
@@ -266,7 +272,9 @@ fn over_and_hdr() {
 fn lists_and_misc() {
     let mut s = State::new(cfg(), reader());
     let t = text(&run(&mut s, "LIST OVERVIEW.FMT"));
-    assert!(t.starts_with("215 ") && t.contains("\r\nSubject:\r\n") && t.contains("\r\n:bytes\r\n"));
+    assert!(
+        t.starts_with("215 ") && t.contains("\r\nSubject:\r\n") && t.contains("\r\n:bytes\r\n")
+    );
     assert!(t.contains("Xref:full\r\n.\r\n"));
     let t = text(&run(&mut s, "LIST HEADERS"));
     assert!(t.contains("\r\n:\r\n"));
@@ -369,7 +377,10 @@ fn transit() {
         }
     ));
     assert_eq!(code(&s.want_result(Kind::Ihave, "<a@b>", Want::No)), "435");
-    assert_eq!(code(&s.want_result(Kind::Ihave, "<a@b>", Want::Later)), "436");
+    assert_eq!(
+        code(&s.want_result(Kind::Ihave, "<a@b>", Want::Later)),
+        "436"
+    );
     assert_eq!(
         run(&mut s, "CHECK <a@b>"),
         Action::Want(Kind::Takethis, "<a@b>".into())
@@ -378,8 +389,14 @@ fn transit() {
         text(&s.want_result(Kind::Takethis, "<a@b>", Want::Yes)),
         "238 <a@b>\r\n"
     );
-    assert_eq!(code(&s.want_result(Kind::Takethis, "<a@b>", Want::No)), "438");
-    assert_eq!(code(&s.want_result(Kind::Takethis, "<a@b>", Want::Later)), "431");
+    assert_eq!(
+        code(&s.want_result(Kind::Takethis, "<a@b>", Want::No)),
+        "438"
+    );
+    assert_eq!(
+        code(&s.want_result(Kind::Takethis, "<a@b>", Want::Later)),
+        "431"
+    );
     let r = |o| String::from_utf8(s.receive_result(Kind::Takethis, "<a@b>", &o)).unwrap();
     assert_eq!(r(Outcome::Accepted("<a@b>".into())), "239 <a@b>\r\n");
     assert!(r(Outcome::Duplicate).starts_with("439 <a@b>"));
@@ -441,5 +458,8 @@ fn bad_input_and_too_many_errors() {
     assert_eq!(code(&s.line_too_long()), "501");
     // The fifth error closes.
     assert!(matches!(run(&mut s, "FROB"), Action::Close(_)));
-    assert_eq!(State::timeout_reply(), b"400 Idle timeout; closing connection\r\n");
+    assert_eq!(
+        State::timeout_reply(),
+        b"400 Idle timeout; closing connection\r\n"
+    );
 }

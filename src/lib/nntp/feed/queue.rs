@@ -118,7 +118,10 @@ pub fn done_up_to(spool: &Spool, peer: &str, pos: u64) -> io::Result<u64> {
         if len(&q) == pos {
             // Emptied first: a crash before the position is written
             // leaves a position past the end, which reads as 0.
-            std::fs::OpenOptions::new().write(true).open(&q)?.set_len(0)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&q)?
+                .set_len(0)?;
             set_position(spool, peer, 0)?;
             return Ok(0);
         }
@@ -170,7 +173,10 @@ mod tests {
         let rest = read_from(&spool, "up", e[0].end, 1 << 20).unwrap();
         assert_eq!(rest.len(), 1);
         done_up_to(&spool, "up", rest[0].end).unwrap();
-        assert_eq!(std::fs::metadata(queue_path(&spool, "up")).unwrap().len(), 0);
+        assert_eq!(
+            std::fs::metadata(queue_path(&spool, "up")).unwrap().len(),
+            0
+        );
         assert_eq!(position(&spool, "up"), 0);
         assert!(!pending(&spool, "up"));
         std::fs::remove_dir_all(&dir).unwrap();

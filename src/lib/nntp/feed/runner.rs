@@ -549,7 +549,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_report(b"0 0 defer cannot connect: refused\n").deferred.as_deref(),
+            parse_report(b"0 0 defer cannot connect: refused\n")
+                .deferred
+                .as_deref(),
             Some("cannot connect: refused")
         );
         assert!(parse_report(b"").deferred.is_some());

@@ -134,7 +134,10 @@ fn stream_batch(link: &mut Link, spool: &Spool, batch: &[Entry]) -> io::Result<V
         let c = link.code()?;
         fates[i] = Some(client::takethis(c).map_err(io::Error::other)?);
     }
-    Ok(fates.into_iter().map(|f| f.unwrap_or(Fate::Later)).collect())
+    Ok(fates
+        .into_iter()
+        .map(|f| f.unwrap_or(Fate::Later))
+        .collect())
 }
 
 /// The fates of one batch, one IHAVE at a time (stopping at a "later").
@@ -175,7 +178,10 @@ pub fn feed_peer(spool: &Spool, peer: &Peer) -> Report {
     let mut link = match connect(peer) {
         Ok(l) => l,
         Err(e) => {
-            report.deferred = Some(format!("cannot connect to {}:{}: {e}", peer.host, peer.port));
+            report.deferred = Some(format!(
+                "cannot connect to {}:{}: {e}",
+                peer.host, peer.port
+            ));
             return report;
         }
     };
@@ -205,7 +211,11 @@ pub fn feed_peer(spool: &Spool, peer: &Peer) -> Report {
                     _ => {}
                 }
             }
-            let ends: Vec<(u64, Fate)> = batch.iter().map(|e| e.end).zip(fates.iter().copied()).collect();
+            let ends: Vec<(u64, Fate)> = batch
+                .iter()
+                .map(|e| e.end)
+                .zip(fates.iter().copied())
+                .collect();
             pos = queue::done_up_to(spool, &peer.name, client::advance(pos, &ends))?;
             if fates.contains(&Fate::Later) {
                 return Ok(Some("the peer asked to try later".into()));

@@ -41,7 +41,12 @@ pub struct Line {
 impl Line {
     pub fn format(&self) -> String {
         let xref: Vec<String> = self.xref.iter().map(|(g, n)| format!("{g}:{n}")).collect();
-        format!("{}\t{}\t{}\n", self.message_id, self.arrived, xref.join(","))
+        format!(
+            "{}\t{}\t{}\n",
+            self.message_id,
+            self.arrived,
+            xref.join(",")
+        )
     }
 }
 
@@ -309,10 +314,7 @@ impl History {
             if n == 0 || buf.last() != Some(&b'\n') {
                 return Ok(());
             }
-            if let Some(line) = std::str::from_utf8(&buf[..n - 1])
-                .ok()
-                .and_then(parse_line)
-            {
+            if let Some(line) = std::str::from_utf8(&buf[..n - 1]).ok().and_then(parse_line) {
                 f(at, line);
             }
             at += n as u64;
@@ -343,7 +345,10 @@ impl History {
             }
             if sh == want {
                 let off = u64::from_le_bytes(s[8..].try_into().expect("8"));
-                if self.line_at(off)?.is_some_and(|l| l.message_id == message_id) {
+                if self
+                    .line_at(off)?
+                    .is_some_and(|l| l.message_id == message_id)
+                {
                     index.write_all_at(&TOMBSTONE.to_le_bytes(), HEADER + i * SLOT)?;
                 }
             }

@@ -167,15 +167,17 @@ impl Spool {
         if !ov.exists() {
             crate::fs::durable::write_file(&ov, 0o644, b"")?;
         }
-        act.rewrite(|entries| match entries.iter_mut().find(|e| e.name == name) {
-            Some(e) => e.flag = flag.clone(),
-            None => entries.push(active::Entry {
-                name: name.to_string(),
-                high: 0,
-                low: 1,
-                flag: flag.clone(),
-            }),
-        })?;
+        act.rewrite(
+            |entries| match entries.iter_mut().find(|e| e.name == name) {
+                Some(e) => e.flag = flag.clone(),
+                None => entries.push(active::Entry {
+                    name: name.to_string(),
+                    high: 0,
+                    low: 1,
+                    flag: flag.clone(),
+                }),
+            },
+        )?;
         if !existed {
             let times = std::fs::read_to_string(self.active_times()).unwrap_or_default();
             let mut kept: String = times
@@ -257,7 +259,9 @@ mod tests {
         assert!(!s
             .new_group("lab.test", active::Flag::Moderated, None, "me", 6)
             .unwrap());
-        assert!(s.new_group("../x", active::Flag::Yes, None, "me", 5).is_err());
+        assert!(s
+            .new_group("../x", active::Flag::Yes, None, "me", 5)
+            .is_err());
         let active = std::fs::read_to_string(s.active()).unwrap();
         assert_eq!(active, "lab.test 0000000000 0000000001 m\n");
         assert_eq!(

@@ -35,7 +35,13 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub fn clean(value: &str) -> String {
     value
         .chars()
-        .map(|c| if matches!(c, '\t' | '\r' | '\n' | '\0') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\t' | '\r' | '\n' | '\0') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -187,7 +187,8 @@ impl Store {
                     self.active.set_marks(g, *n, e.low)?;
                 }
                 let path = self.spool.article(g, *n);
-                let whole = std::fs::metadata(&path).is_ok_and(|m| m.len() == r.stored.len() as u64);
+                let whole =
+                    std::fs::metadata(&path).is_ok_and(|m| m.len() == r.stored.len() as u64);
                 if !whole {
                     std::fs::create_dir_all(self.spool.group_dir(g))?;
                     crate::fs::durable::write_file(&path, 0o644, &r.stored)?;
@@ -256,7 +257,11 @@ impl Store {
     }
 
     /// Which groups an article goes to, or why it goes nowhere.
-    fn targets(&mut self, p: &Prepared, origin: &Origin) -> io::Result<Result<Vec<String>, Outcome>> {
+    fn targets(
+        &mut self,
+        p: &Prepared,
+        origin: &Origin,
+    ) -> io::Result<Result<Vec<String>, Outcome>> {
         if let Some(c) = &p.control {
             // Control messages are filed in control.VERB or control, as
             // INN does, never in the groups they name.
@@ -570,7 +575,10 @@ impl Store {
         self.segment()?.append(&record.encode())?;
         if !xref.is_empty() {
             files.push(FileWrite {
-                paths: xref.iter().map(|(g, n)| self.spool.article(g, *n)).collect(),
+                paths: xref
+                    .iter()
+                    .map(|(g, n)| self.spool.article(g, *n))
+                    .collect(),
                 bytes: record.stored,
                 message_id: p.message_id.clone(),
                 index,
@@ -678,8 +686,12 @@ impl Store {
         for p in &f.paths {
             let _ = std::fs::remove_file(p);
             if let (Some(g), Some(n)) = (
-                p.parent().and_then(|d| d.file_name()).and_then(|g| g.to_str()),
-                p.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse().ok()),
+                p.parent()
+                    .and_then(|d| d.file_name())
+                    .and_then(|g| g.to_str()),
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.parse().ok()),
             ) {
                 let g = g.to_string();
                 self.drop_overview_line(&g, n)?;
