@@ -62,7 +62,7 @@ class Inn:
             "method tradspool {\n    newsgroups: *\n    class: 0\n}\n")
         (self.etc / "readers.conf").write_text(
             'auth "all" {\n    hosts: "*"\n    default: "<all>"\n}\n'
-            'access "all" {\n    users: "<all>"\n    newsgroups: "*"\n    access: RPA\n'
+            'access "all" {\n    users: "<all>"\n    newsgroups: "*"\n    access: RPAN\n'
             '    addcanlockuser: none\n}\n')
         peers_conf = "streaming: true\nmax-connections: 8\n"
         peers_conf += f'peer ME {{\n  hostname: "localhost, 127.0.0.1, ::1"\n}}\n'

@@ -397,3 +397,73 @@ def test_expire(daemon, lab):
     c = Raw(srv.port)
     assert c.cmd(f"IHAVE {old[0]}")[:3] == "435"
     c.close()
+
+
+class NoStreamingPeer:
+    """A peer that knows only IHAVE (MODE STREAM is 500): records what it
+    is offered and takes it."""
+
+    def __init__(self):
+        import socket as so
+        self.sock = so.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.taken, self.commands = [], []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        f = conn.makefile("rb")
+        conn.sendall(b"200 old peer\r\n")
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.strip().decode()
+                self.commands.append(cmd.split()[0].upper())
+                verb = cmd.split()[0].upper()
+                if verb == "IHAVE":
+                    conn.sendall(b"335 send it\r\n")
+                    while f.readline() not in (b".\r\n", b""):
+                        pass
+                    self.taken.append(cmd.split()[1])
+                    conn.sendall(b"235 thanks\r\n")
+                elif verb == "QUIT":
+                    conn.sendall(b"205 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"500 what?\r\n")
+        finally:
+            conn.close()
+
+
+def test_feed_falls_back_to_ihave(daemon, lab):
+    peer = NoStreamingPeer()
+    pf = peers(lab, f"old.test 127.0.0.1:{peer.port} lab.*\n")
+    srv = NntpdServer(daemon, lab, opts=(f"peers_file={pf}", "feed_retry_interval=1"))
+    mids = [post_to(srv.port, f"to an old peer {i}") for i in range(2)]
+    wait_for(lambda: set(mids) <= set(peer.taken), 30, "the IHAVE offers")
+    assert "IHAVE" in peer.commands and "TAKETHIS" not in peer.commands
+    time.sleep(2)
+    assert sorted(peer.taken) == sorted(mids)   # once each
+
+
+def test_max_article_size_for_peers(daemon, lab):
+    pf = peers(lab, "feeder.test 127.0.0.1:9 nothing.*\n")
+    srv = NntpdServer(daemon, lab, opts=(f"peers_file={pf}", "max_article_size=2000"))
+    c = Raw(srv.port)
+    mid, art = article(body="x" * 70 + "\r\n" + ("y" * 70 + "\r\n") * 40)
+    assert c.ihave(mid, art)[:3] == "437"
+    mid2, small = article()
+    assert c.ihave(mid2, small).startswith("235")
+    c.close()
+    assert not has_article(srv.port, mid)

@@ -94,15 +94,32 @@ fn connect(peer: &Peer) -> io::Result<Link> {
 
 /// The stored article (wire form, ending ".\r\n"), or None when gone.
 fn article(spool: &Spool, e: &Entry) -> Option<Vec<u8>> {
-    let mut data = std::fs::read(spool.article(&e.group, e.number)).ok()?;
-    if !data.ends_with(b"\r\n.\r\n") {
-        if !data.ends_with(b"\r\n") {
-            data.extend_from_slice(b"\r\n");
+    // A writer queues its articles under the spool lock and writes their
+    // files just after releasing it (so that writers run in parallel): an
+    // entry another writer queued a moment ago may not have its file yet.
+    // Give it that moment before taking the article as gone (cancelled,
+    // expired, or its write failed). A file being written does not end
+    // with its terminating line yet.
+    let path = spool.article(&e.group, e.number);
+    let complete = |r: &io::Result<Vec<u8>>| match r {
+        Ok(d) => d.ends_with(b"\r\n.\r\n"),
+        Err(err) => err.kind() != io::ErrorKind::NotFound,
+    };
+    let mut read = std::fs::read(&path);
+    for _ in 0..ARTICLE_WAIT_STEPS {
+        if complete(&read) {
+            break;
         }
-        data.extend_from_slice(b".\r\n");
+        std::thread::sleep(Duration::from_millis(20));
+        read = std::fs::read(&path);
     }
-    Some(data)
+    // Never a truncated article: one still short is taken as gone.
+    read.ok().filter(|d| d.ends_with(b"\r\n.\r\n"))
 }
+
+/// How many times (20 ms apart) a missing article file is looked for
+/// again: 2 s.
+const ARTICLE_WAIT_STEPS: u32 = 100;
 
 /// The fates of one batch, streaming.
 fn stream_batch(link: &mut Link, spool: &Spool, batch: &[Entry]) -> io::Result<Vec<Fate>> {
