@@ -31,10 +31,13 @@ const MAX_BATCH_BYTES: usize = 64 << 20;
 /// Peers' addresses are looked up again after this long.
 const PEER_CACHE: Duration = Duration::from_secs(300);
 
+/// Each peer's name and addresses.
+type PeerAddrs = Vec<(String, Vec<IpAddr>)>;
+
 thread_local! {
-    /// The peers' addresses, kept across the monitor's connections.
-    static PEER_ADDRS: RefCell<Option<(Instant, Vec<(String, Vec<IpAddr>)>)>> =
-        const { RefCell::new(None) };
+    /// The peers' addresses (and when they were looked up), kept across
+    /// the monitor's connections.
+    static PEER_ADDRS: RefCell<Option<(Instant, PeerAddrs)>> = const { RefCell::new(None) };
 }
 
 fn unmapped(ip: IpAddr) -> IpAddr {

@@ -252,7 +252,7 @@ impl Runner {
         let peer = peer.clone();
         let keep = [w.as_raw_fd()];
         let pid = supervise::spawn(Kind::Worker, &keep, move || {
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+            crate::sys::die_with_parent(Signal::SIGTERM);
             let report = sender::feed_peer(&spool, &peer);
             let line = match &report.deferred {
                 Some(why) => format!(
@@ -471,7 +471,7 @@ pub fn run_feeds(settings: Arc<Settings>) {
         std::thread::sleep(Duration::from_secs(5));
         return;
     }
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    crate::sys::die_with_parent(Signal::SIGTERM);
     if nix::unistd::getppid().as_raw() == 1 {
         return;
     }
