@@ -387,7 +387,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
         .position(|m| m.eq_ignore_ascii_case(mon))? as u32
         + 1;
     let year_text = w.next()?;
-    if year_text.len() > 4 {
+    if year_text.len() > 4 || !year_text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let mut year: i64 = year_text.parse().ok()?;
@@ -397,10 +397,12 @@ pub fn parse_date(text: &str) -> Option<i64> {
         year += 1900;
     }
     let mut hms = w.next()?.split(':');
-    let h: i64 = hms.next()?.parse().ok()?;
-    let m: i64 = hms.next()?.parse().ok()?;
+    // Unsigned: a sign is no part of a time (and "-99999999999:" must
+    // not reach the arithmetic below).
+    let h: i64 = hms.next()?.parse::<u8>().ok()?.into();
+    let m: i64 = hms.next()?.parse::<u8>().ok()?.into();
     let s: i64 = match hms.next() {
-        Some(s) => s.parse().ok()?,
+        Some(s) => s.parse::<u8>().ok()?.into(),
         None => 0,
     };
     if hms.next().is_some() || h > 23 || m > 59 || s > 60 || !(1..=31).contains(&day) {
@@ -408,7 +410,11 @@ pub fn parse_date(text: &str) -> Option<i64> {
     }
     let offset = match w.next() {
         None => 0,
-        Some(z) if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => {
+        Some(z)
+            if (z.starts_with('+') || z.starts_with('-'))
+                && z.len() == 5
+                && z[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             let n: i64 = z[1..].parse().ok()?;
             let secs = (n / 100) * 3600 + (n % 100) * 60;
             if z.starts_with('-') {
@@ -536,6 +542,16 @@ mod tests {
         assert_eq!(ov[0], "hello  folded");
         assert_eq!(ov[6], "2");
         assert_eq!(ov[5], ART.len().to_string());
+    }
+
+    #[test]
+    fn fuzz_finds() {
+        // A negative hour overflowed the seconds (found by fuzzing).
+        assert_eq!(parse_date("1 Jan 2026 -999999999999999:00:00"), None);
+        assert_eq!(parse_date("1 Jan 2026 -1:00"), None);
+        assert_eq!(parse_date("1 Jan -202 10:00"), None);
+        assert_eq!(parse_date("1 Jan 2026 10:00 +0100"), Some(1_767_258_000));
+        fuzz_article(include_bytes!("fuzz_finds/article-date-overflow"));
     }
 
     #[test]

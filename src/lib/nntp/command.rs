@@ -463,7 +463,15 @@ pub fn fuzz_command(data: &[u8]) {
         return;
     };
     match &c {
-        Command::Group(g) | Command::ListGroup(Some(g), _) => assert!(valid_group_name(g)),
+        // Any token is taken as a group name (one that cannot exist is not
+        // found, 411); the monitor checks it before it names a file.
+        Command::Group(g) | Command::ListGroup(Some(g), _) => {
+            assert!(!g.is_empty() && g.len() <= MAX_ARG);
+            assert!(
+                !g.bytes().any(|b| b.is_ascii_whitespace() || b == 0),
+                "{g:?}"
+            );
+        }
         Command::Ihave(id) | Command::Check(id) | Command::Takethis(id) => {
             assert!(valid_message_id(id), "{id:?}")
         }
@@ -483,6 +491,16 @@ mod tests {
 
     fn p(s: &str) -> Result<Command, ParseError> {
         parse(s.as_bytes(), 2026)
+    }
+
+    #[test]
+    fn fuzz_finds() {
+        // A group name no group can have is a command still (411 follows).
+        fuzz_command(b"GROUP la222A2222222b");
+        assert_eq!(
+            p("GROUP la222A2222222b"),
+            Ok(Command::Group("la222A2222222b".into()))
+        );
     }
 
     #[test]
