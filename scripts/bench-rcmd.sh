@@ -7,7 +7,8 @@
 #   rlogin: `cat` of a 100 MB file through a trusted rlogin session, from
 #        the handshake to the last byte.
 # Ours runs standalone (-F, its own master) and under the same xinetd.
-# Prints commands/s, MB/s and the ratios ours/reference. Needs root.
+# Prints commands/s (and the servers' CPU time a command, counted over
+# their process trees), MB/s and the ratios ours/reference. Needs root.
 # Usage: scripts/bench-rcmd.sh [COMMANDS] [MEGABYTES]
 set -eu
 cd "$(dirname "$0")/.."
@@ -129,6 +130,29 @@ def rsh_rate(port, n=N, workers=8):
     return (n - len(errors)) / dt
 
 
+def tree_cpu(root):
+    """CPU seconds used by `root` and its descendants, the dead ones
+    included once reaped (their parent's cutime/cstime): the servers'
+    own cost, whatever else this machine runs."""
+    parent, times = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(d)] = int(fields[1])
+        times[int(d)] = sum(int(x) for x in fields[11:15])
+    total, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        total += times.get(p, 0)
+        todo.extend(c for c, pp in parent.items() if pp == p)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rlogin_cat(port):
     # From another loopback address: the rsh rounds left the reserved
     # ports of 127.0.0.1 in TIME_WAIT.
@@ -190,23 +214,34 @@ if XINETD:
 
 try:
     print(f"rsh: {N} x `true`, 8 in parallel (best of 2 rounds, servers in turn)")
+    # Whose process tree each one's CPU is counted in (xinetd serves one
+    # at a time here, so its tree's growth during a round is that round's).
+    servers = {"ours -F": procs[0].pid}
+    if XINETD:
+        servers["ours xinetd"] = servers["in.rshd xinetd"] = x.pid
     targets = {"ours -F": ours_rshd}
     if "ours-rshd" in xinetd_ports:
         targets["ours xinetd"] = xinetd_ports["ours-rshd"]
     if have_ref:
         targets["in.rshd xinetd"] = xinetd_ports["ref-rshd"]
     r = {k: 0.0 for k in targets}
+    cpu = {k: [] for k in targets}
     for _ in range(2):
         for k, port in targets.items():
+            before = tree_cpu(servers[k])
             rate = rsh_rate(port)
+            time.sleep(0.5)
+            cpu[k].append((tree_cpu(servers[k]) - before) / (N + 1))
             r[k] = max(r[k], rate)
             # Reserved ports linger in TIME_WAIT: let them go.
             time.sleep(20)
     for k, v in r.items():
-        print(f"   {k:16} {v:8.1f} commands/s")
+        print(f"   {k:16} {v:8.1f} commands/s   {min(cpu[k]) * 1000:5.2f} ms CPU a command")
     if have_ref:
-        print(f"   ratio ours -F / in.rshd:     {r['ours -F'] / r['in.rshd xinetd']:.2f}x")
-        print(f"   ratio ours xinetd / in.rshd: {r['ours xinetd'] / r['in.rshd xinetd']:.2f}x")
+        print(f"   ratio ours -F / in.rshd:     {r['ours -F'] / r['in.rshd xinetd']:.2f}x"
+              f" (CPU a command, in.rshd / ours: {min(cpu['in.rshd xinetd']) / min(cpu['ours -F']):.2f}x)")
+        print(f"   ratio ours xinetd / in.rshd: {r['ours xinetd'] / r['in.rshd xinetd']:.2f}x"
+              f" (CPU a command, in.rshd / ours: {min(cpu['in.rshd xinetd']) / min(cpu['ours xinetd']):.2f}x)")
     print(f"rlogin: cat of {MB} MB (best of 3)")
     r = {"ours -F": best(lambda: rlogin_cat(ours_rlogind))}
     if "ours-rlogind" in xinetd_ports:

@@ -4,6 +4,7 @@ escape split across writes, urgent control bytes in packet mode), the
 builtin password login, and inetd/xinetd. Needs root: reserved ports."""
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -126,6 +127,92 @@ def test_the_wire_window_escape_and_urgent_controls(daemon, lab):
     assert recv_urgent(s) == 0x20
     s.sendall(b"exit\r")
     recv_all(s, timeout=5)
+
+
+
+def traced(client, trace, port):
+    """The client under strace: what it receives as urgent data and what it
+    does to its own terminal with it."""
+    strace = need("strace")
+    return (f"{strace} -f -ff -o {trace} -e trace=recvfrom,ioctl "
+            f"{client} -l demo -p {port} 127.0.0.1")
+
+
+def read_trace(trace):
+    """The client's processes' traces (one file each: no lines split)."""
+    return "\n".join(p.read_text() for p in sorted(trace.parent.glob(trace.name + ".*")))
+
+
+ESCAPES = {"t": 9, "n": 10, "v": 11, "f": 12, "r": 13, "\\": 92, '"': 34}
+
+
+def urgent_bytes(trace):
+    """The bytes a traced client received with MSG_OOB, in order."""
+    out = []
+    for m in re.finditer(r'recvfrom\(\d+, "(\\[0-7]{1,3}|\\.|[^"\\])", 1, MSG_OOB, .*\) = 1$',
+                         trace, re.M):
+        b = m.group(1)
+        if b[0] != "\\":
+            out.append(ord(b))
+        elif b[1:].isdigit():
+            out.append(int(b[1:], 8))
+        else:
+            out.append(ESCAPES[b[1:]])
+    return out
+
+
+@pytest.mark.parametrize("name", ["netkit-rlogin", "rsh-redone-rlogin"])
+def test_an_interrupt_during_output_flushes_the_clients_output(daemon, lab, tmp_path, name):
+    """^C in the middle of a flood: the terminal's output queue is flushed,
+    which packet mode reports as flush-write, sent as urgent data; the real
+    client gets it at the mark and drops what it had not shown yet (netkit's
+    rlogin flushes its own terminal's output and reads up to the mark), so
+    the prompt comes back at once instead of after the backlog."""
+    client = need(name)
+    write_rhosts(lab.home, "localhost root\n")
+    d = rlogind(daemon, lab)
+    trace = tmp_path / "client.trace"
+    t = Tmux(traced(client, trace, d.port))
+    try:
+        t.wait_prompt()
+        t.type("while :; do echo FILLER-LINE; done")
+        t.wait("FILLER-LINE")
+        t.send("C-c")
+        # The client's output processes take the urgent byte before what
+        # follows is typed (netkit's flushes its terminal when it does).
+        time.sleep(1)
+        t.type("echo after-$((6*7))")
+        t.wait("after-42", timeout=30)
+    finally:
+        t.close()
+    text = read_trace(trace)
+    urgent = urgent_bytes(text)
+    # The window request first, then flush-write (with flush-read: 0x03).
+    assert urgent[0] & 0x80, urgent
+    assert any(b & 0x02 for b in urgent[1:]), urgent
+    if name == "netkit-rlogin":
+        assert "ioctl(1, TCFLSH, TCOFLUSH)" in text, text[-2000:]
+        assert "SIOCATMARK" in text
+
+
+def test_a_program_flushing_the_terminal_flushes_the_client(daemon, lab, tmp_path):
+    """tcflush(TCOFLUSH) on the terminal: flush-write alone (0x02) reaches
+    the real client as urgent data; what follows the flush is shown."""
+    client = need("netkit-rlogin")
+    write_rhosts(lab.home, "localhost root\n")
+    d = rlogind(daemon, lab)
+    trace = tmp_path / "client.trace"
+    t = Tmux(traced(client, trace, d.port))
+    try:
+        t.wait_prompt()
+        t.type("python3 -c \"import os, termios; os.write(1, b'before\\n'); "
+               "termios.tcflush(1, termios.TCOFLUSH); os.write(1, b'AFTER-' + b'2' * 3 + b'\\n')\"")
+        t.wait("AFTER-222")
+    finally:
+        t.close()
+    text = read_trace(trace)
+    assert 0x02 in [b & 0x7f for b in urgent_bytes(text)], urgent_bytes(text)
+    assert "ioctl(1, TCFLSH, TCOFLUSH)" in text
 
 
 def test_handshake_bounds_and_refusals(daemon, lab):

@@ -88,6 +88,15 @@ impl Authenticator {
         }
     }
 
+    /// In a process that checks one login after another (a reused
+    /// monitor): keep the PAM stack's modules loaded between them. Nothing
+    /// with a `passwd_file` (no PAM).
+    pub fn keep_loaded(&self) {
+        if self.passwd_file.is_none() {
+            pam::keep_loaded(&self.pam_service);
+        }
+    }
+
     pub fn passwd_file(&self) -> Option<&Path> {
         self.passwd_file.as_deref()
     }
@@ -226,7 +235,7 @@ impl Authenticator {
                 if self.passwd_file.is_some() {
                     return (Ok(Login { account, pam: None }), why);
                 }
-                let r = pam::login_trusted(&self.pam_service, name, rhost, ruser, false);
+                let r = pam::login_trusted(&self.pam_service, account, rhost, ruser, false);
                 let why = match &r {
                     Ok(_) => why,
                     Err(_) => format!("{why}, but PAM refused the account"),
@@ -244,7 +253,7 @@ impl Authenticator {
                     let e = "trust = pam needs system accounts".to_string();
                     return (Err(AuthError::Unavailable(e.clone())), e);
                 }
-                let r = pam::login_trusted(&self.pam_service, name, rhost, ruser, true);
+                let r = pam::login_trusted(&self.pam_service, account, rhost, ruser, true);
                 let why = match &r {
                     Ok(_) => format!("allowed by PAM service {}", self.pam_service),
                     Err(_) => format!("denied by PAM service {}", self.pam_service),

@@ -35,10 +35,13 @@ pub(super) fn login_interactive(
 
 pub(super) fn login_trusted(
     _service: &str,
-    _name: &str,
+    _account: Account,
     _rhost: &str,
     _ruser: &str,
     _authenticate: bool,
 ) -> Result<(Account, PamLogin), AuthError> {
     Err(unavailable())
 }
+
+/// Nothing to keep loaded.
+pub(super) fn keep_loaded(_service: &str) {}

@@ -8,6 +8,7 @@
 //! process, and each answer comes back (telnetd's and rlogind's login),
 //! expired passwords changed as the stack asks.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 
 use pam_client::{Context, Flag, SessionToken};
@@ -95,6 +96,31 @@ impl Drop for PamLogin {
             let _ = session.close(Flag::NONE);
         }
     }
+}
+
+thread_local! {
+    /// The PAM stacks kept open in this process (see `keep_loaded`).
+    static RESIDENT: RefCell<Vec<(String, Context<Conv>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keep the PAM stack of `service` open in this process for as long as it
+/// lives: a context that never authenticates anyone, whose only effect is
+/// that the stack's modules stay loaded. Each login opens its own context
+/// as before, but finds the modules already mapped and relocated instead of
+/// loading them and unloading them again at its end (the dynamic linker's
+/// work was a fifth of a reused monitor's time per rsh command). Only for
+/// a process that serves one login after another (a reused monitor).
+pub(super) fn keep_loaded(service: &str) {
+    RESIDENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.iter().any(|(s, _)| s == service) {
+            return;
+        }
+        match Context::new(service, None, Conv::Relayed(None)) {
+            Ok(c) => r.push((service.to_string(), c)),
+            Err(e) => log::debug!("PAM service {service} not kept loaded: {e}"),
+        }
+    });
 }
 
 fn is_denial(e: &pam_client::Error) -> bool {
@@ -195,12 +221,13 @@ fn run(
 /// stage and the session follow, as for a password.
 pub(super) fn login_trusted(
     service: &str,
-    name: &str,
+    account: Account,
     rhost: &str,
     ruser: &str,
     authenticate: bool,
 ) -> Result<(Account, PamLogin), AuthError> {
     let unavailable = |e: pam_client::Error| AuthError::Unavailable(format!("PAM: {e}"));
+    let name = account.name.as_str();
     let mut context =
         Context::new(service, Some(name), Conv::Relayed(None)).map_err(unavailable)?;
     let _ = context.set_rhost(Some(rhost));
@@ -219,12 +246,21 @@ pub(super) fn login_trusted(
         log::info!("PAM account check for {name}: {e}");
         return Err(AuthError::Denied);
     }
-    open(context, name)
+    // The account was looked up for the trust decision: PAM_USER is
+    // still its name (no prompt could change it), so it is not looked up
+    // again (NSS's group lists are most of an account's lookup).
+    open_as(context, account)
 }
 
 /// The account and its session, once PAM has said yes.
-fn open(mut context: Context<Conv>, user: &str) -> Result<(Account, PamLogin), AuthError> {
+fn open(context: Context<Conv>, user: &str) -> Result<(Account, PamLogin), AuthError> {
     let account = system_account(user).ok_or(AuthError::Denied)?;
+    open_as(context, account)
+}
+
+/// The session of an account already looked up.
+fn open_as(mut context: Context<Conv>, account: Account) -> Result<(Account, PamLogin), AuthError> {
+    let user = account.name.as_str();
     // Opening a session and setting credentials needs root; an unprivileged
     // daemon (a lab) authenticates only.
     let session = if super::running_as_root() {

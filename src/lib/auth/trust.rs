@@ -387,3 +387,85 @@ pub fn confirmed_name(
 #[cfg(test)]
 #[path = "trust_tests.rs"]
 mod tests;
+
+/// Fuzz entry point: arbitrary bytes as hosts.equiv and ~/.rhosts (split at
+/// the first NUL; the first byte picks the account and the policy), decided
+/// against a fixed world. Checked: the verdict is the same when asked twice,
+/// an allowing line exists in the file that allowed, root is never let in by
+/// hosts.equiv, and a user name starting with '-' is never let in.
+pub fn fuzz_trust(data: &[u8]) {
+    struct Fixed<'a> {
+        equiv: &'a [u8],
+        rhosts: &'a [u8],
+    }
+    impl World for Fixed<'_> {
+        fn read(&mut self, _path: &Path, as_uid: Option<u32>) -> TrustFile {
+            let content = if as_uid.is_none() {
+                self.equiv
+            } else {
+                self.rhosts
+            };
+            TrustFile::Found {
+                kind: FileKind::Regular,
+                uid: as_uid.unwrap_or(0),
+                mode: 0o600,
+                nlink: 1,
+                content: Some(content.to_vec()),
+            }
+        }
+        fn addresses(&mut self, host: &str) -> Vec<IpAddr> {
+            match host {
+                "client.example" => vec![IpAddr::from([192, 0, 2, 7])],
+                "other.example" => vec![IpAddr::from([192, 0, 2, 99])],
+                _ => Vec::new(),
+            }
+        }
+        fn innetgr(&mut self, group: &str, host: Option<&str>, user: Option<&str>) -> bool {
+            group == "lab"
+                && host.is_none_or(|h| h == "client.example")
+                && user.is_none_or(|u| u == "bob")
+        }
+    }
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let (equiv, rhosts) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let policy = Policy {
+        hosts_equiv: PathBuf::from("/etc/hosts.equiv"),
+        use_rhosts: pick & 1 == 0,
+        root_rhosts: pick & 2 != 0,
+    };
+    let ruser = ["bob", "-bob", "root", "carol"][(pick as usize >> 2) & 3];
+    let (luser, uid) = [
+        ("alice", 1000),
+        ("root", 0),
+        ("-froot", 1001),
+        ("bob", 1002),
+    ][(pick as usize >> 4) & 3];
+    let client = Client {
+        addr: IpAddr::from([192, 0, 2, 7]),
+        name: (pick & 0x40 == 0).then_some("client.example"),
+        user: ruser,
+    };
+    let local = Local {
+        user: luser,
+        uid,
+        home: Path::new("/home/x"),
+    };
+    let mut world = Fixed { equiv, rhosts };
+    let first = decide(&policy, &client, &local, &mut world);
+    assert_eq!(first, decide(&policy, &client, &local, &mut world));
+    if let Decision::Allowed { file, line } = &first {
+        assert!(!ruser.starts_with('-') && !luser.starts_with('-'));
+        let content = if file == &policy.hosts_equiv {
+            assert_ne!(uid, 0, "hosts.equiv never admits root");
+            equiv
+        } else {
+            rhosts
+        };
+        assert!(*line >= 1 && *line <= content.split(|&b| b == b'\n').count());
+    }
+}

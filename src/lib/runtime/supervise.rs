@@ -72,9 +72,22 @@ pub fn spawn(kind: Kind, keep: &[RawFd], child: impl FnOnce() -> i32) -> io::Res
             super::log::reopen_after_fork();
             log::trace!("started as {kind:?}");
             let code = child();
-            std::process::exit(code)
+            end_child(code)
         }
     }
+}
+
+/// The end of a forked child: `_exit`, not `exit`. The child's work is
+/// done and what it wrote is written (the log writes each line at once);
+/// `exit` would run the process's exit handlers and the destructors of
+/// every library it inherited, such as a monitor's PAM modules, whose
+/// state is the parent's: work for nothing, on every connection. Rust's
+/// buffered stdout, the one buffer of ours `exit` would flush, is flushed
+/// here (a session never prints, but a helper might).
+pub fn end_child(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    sys::exit_now(code)
 }
 
 /// Start a program that needs nothing between the fork and its exec but
@@ -97,17 +110,26 @@ pub fn spawn_program(
 /// Mark every descriptor above 2 close-on-exec.
 fn close_on_exec_above_2() {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let open: Vec<RawFd> = match std::fs::read_dir(FD_DIR) {
-        Ok(d) => d
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        Err(_) => (3..1024).collect(),
-    };
-    for fd in open.into_iter().filter(|&fd| fd > 2) {
+    if sys::close_range(3, u32::MAX, true) {
+        return;
+    }
+    for fd in open_descriptors().into_iter().filter(|&fd| fd > 2) {
         if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFD) {
             let flags = FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC;
             let _ = fcntl(fd, FcntlArg::F_SETFD(flags));
         }
+    }
+}
+
+/// The descriptors this process has open (read from /proc or /dev/fd; the
+/// directory's own is among them, closed again by then).
+fn open_descriptors() -> Vec<RawFd> {
+    match std::fs::read_dir(FD_DIR) {
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        // No /proc (a BSD without fdescfs): the usual range.
+        Err(_) => (3..1024).collect(),
     }
 }
 
@@ -125,16 +147,29 @@ pub fn detach() -> io::Result<bool> {
     })
 }
 
-/// Close every descriptor above 2 that is not in `keep`.
+/// Close every descriptor above 2 that is not in `keep`: the gaps between
+/// the kept ones, a close_range(2) each, else one by one.
 fn close_all_but(keep: &[RawFd]) {
-    let open: Vec<RawFd> = match std::fs::read_dir(FD_DIR) {
-        Ok(d) => d
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        // No /proc (a BSD without fdescfs): the usual range.
-        Err(_) => (3..1024).collect(),
-    };
-    for fd in open {
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut first = 3u32;
+    let mut ranges_done = true;
+    for &k in kept.iter().chain(std::iter::once(&u32::MAX)) {
+        if k > first && !sys::close_range(first, k - 1, false) {
+            ranges_done = false;
+            break;
+        }
+        first = k.saturating_add(1);
+    }
+    if ranges_done {
+        return;
+    }
+    for fd in open_descriptors() {
         // (The directory's own descriptor is among them; it is already
         // closed when read_dir's iterator was dropped, so EBADF is fine.)
         if fd > 2 && !keep.contains(&fd) {

@@ -16,6 +16,40 @@ use nix::sys::signal::{self, SigHandler, Signal};
 use nix::unistd::{ForkResult, Pid};
 pub mod tty;
 
+/// _exit(2): end the process at once, with `code`, running no exit
+/// handler and no library destructor (the end of a forked child, whose
+/// libraries' state is its parent's).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes a plain integer, reads no memory of ours and
+    // never returns; nothing is left half done that Rust relies on.
+    unsafe { libc::_exit(code) }
+}
+
+/// close_range(2): close every descriptor from `first` to `last`, or with
+/// `cloexec` only mark them close-on-exec. False when the kernel (before
+/// Linux 5.9) or the platform has no such call: the caller then goes
+/// through the open descriptors one by one.
+///
+/// Closing is for a freshly forked child (`runtime::supervise`), which
+/// never returns into the code that owned those descriptors.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn close_range(first: u32, last: u32, cloexec: bool) -> bool {
+    let flags = if cloexec {
+        libc::CLOSE_RANGE_CLOEXEC as libc::c_int
+    } else {
+        0
+    };
+    // SAFETY: close_range takes integers only and touches no memory; the
+    // descriptors it closes are never used again by the caller (see above),
+    // and marking descriptors close-on-exec changes nothing in this process.
+    unsafe { libc::close_range(first, last, flags) == 0 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn close_range(_first: u32, _last: u32, _cloexec: bool) -> bool {
+    false
+}
+
 /// Which side of a fork we are on.
 pub enum Forked {
     Parent(Pid),

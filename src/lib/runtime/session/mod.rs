@@ -459,12 +459,13 @@ impl Monitor {
         match self.ask_passing(&req, &raw) {
             Ok((Response::Started, fds)) if !tls => {
                 drop(fds);
-                std::process::exit(0)
+                // This process's part is over (it is a supervised child).
+                crate::runtime::supervise::end_child(0)
             }
             Ok((Response::Started, fds)) => match fds.into_iter().next() {
                 Some(fd) => {
                     relay::run(conn, std::os::unix::net::UnixStream::from(fd));
-                    std::process::exit(0)
+                    crate::runtime::supervise::end_child(0)
                 }
                 None => std::io::Error::other("no relay came"),
             },

@@ -107,7 +107,7 @@ pub fn serve(
     kind: ListenKind,
     ctx: &Context,
 ) -> i32 {
-    serve_reusable(proto, tcp, kind, ctx, &mut || None)
+    serve_connections(proto, tcp, kind, ctx, &mut || None, false)
 }
 
 /// How a connection's part of the monitor's work ended.
@@ -131,6 +131,19 @@ pub fn serve_reusable(
     ctx: &Context,
     next: &mut dyn FnMut() -> Option<(TcpStream, ListenKind)>,
 ) -> i32 {
+    serve_connections(proto, tcp, kind, ctx, next, true)
+}
+
+/// `serve` (one connection) or `serve_reusable` (`pooled`: one after
+/// another).
+fn serve_connections(
+    proto: &'static dyn TcpProtocol,
+    tcp: TcpStream,
+    kind: ListenKind,
+    ctx: &Context,
+    next: &mut dyn FnMut() -> Option<(TcpStream, ListenKind)>,
+    pooled: bool,
+) -> i32 {
     let reuse = !proto.logins();
     let mut m = MonitorState {
         proto,
@@ -149,6 +162,11 @@ pub fn serve_reusable(
         children: Children::new(),
         service_state: None,
     };
+    if pooled && proto.logins() {
+        // A monitor that checks a login per connection, again and again:
+        // its PAM modules are loaded once, for all of them.
+        m.auth.keep_loaded();
+    }
     let mut code = 0;
     let mut prelogin: Option<Side> = None;
     let mut conn = Some((tcp, kind));
