@@ -266,6 +266,12 @@ pub fn parse(line: &[u8], now_year: i64) -> Result<Command, ParseError> {
     if line.contains(&0) {
         return Err(ParseError::Syntax("NUL in command"));
     }
+    // Control characters are no part of any argument (RFC 3977 3.1); the
+    // tab separates like a space, a CR may end the line.
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    if body.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(ParseError::Syntax("control character in command"));
+    }
     let text = std::str::from_utf8(line).map_err(|_| ParseError::Syntax("not UTF-8"))?;
     let text = text.trim_start_matches([' ', '\t']);
     let text = text.trim_end_matches([' ', '\t', '\r']);
@@ -497,6 +503,11 @@ mod tests {
     fn fuzz_finds() {
         // A group name no group can have is a command still (411 follows).
         fuzz_command(b"GROUP la222A2222222b");
+        // A bare LF inside a line is no separator and no argument.
+        fuzz_command(b"GROUP b\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n");
+        assert!(matches!(p("GROUP b\nc"), Err(ParseError::Syntax(_))));
+        assert!(matches!(p("GROUP b\x1b"), Err(ParseError::Syntax(_))));
+        assert_eq!(p("GROUP b\r"), Ok(Command::Group("b".into())));
         assert_eq!(
             p("GROUP la222A2222222b"),
             Ok(Command::Group("la222A2222222b".into()))
