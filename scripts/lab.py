@@ -54,7 +54,10 @@ HOW = {
         "mutt -f imap://demo@{h}:{p}/INBOX             (password demo)",
         "python3 -c \"import imaplib; m=imaplib.IMAP4('{h}',{p}); m.login('demo','demo'); print(m.select('INBOX'))\"",
     ],
-    "nntpd": ["tin -g {h} -p {p}   or   curl nntp://{h}:{p}/lab.test"],
+    "nntpd": [
+        "NNTPSERVER={h} tin -g {h} -p {p} lab.test    (or: slrn -h {h}:{p})",
+        "curl nntp://{h}:{p}/lab.test/1       (article 1 of lab.test; posting is open)",
+    ],
     "telnetd": ["telnet {h} {p}"],
     "rlogind": ["rlogin -p {p} -l demo {h}        (trusted through demo's .rhosts: no password)"],
     "rshd": ["rsh -p {p} -l demo {h} uname -a   (rsh-redone's rsh; trusted, as rlogin)"],
@@ -204,6 +207,40 @@ def config(name):
     return path
 
 
+LAB_ARTICLES = [
+    ("Welcome to lab.test", "This group is the lab's: read, follow up, post.\r\n"),
+    ("Re: Welcome to lab.test", "A follow-up, to see a thread.\r\n"),
+    ("Another thread", "Posted by make lab.\r\n"),
+]
+
+
+def news_groups(binary):
+    """The lab's groups, made through the contract (nntpd --newgroup)."""
+    for name, desc in (("lab.test", "The classicd lab's test group"),
+                       ("lab.misc", "Anything else")):
+        subprocess.run([str(binary), "-o", f"spool_dir={LAB}/news", "--newgroup", name, "y", desc],
+                       check=True, capture_output=True)
+
+
+def news_articles():
+    """A few articles in lab.test, posted to the running nntpd."""
+    first = None
+    for subject, body in LAB_ARTICLES:
+        with socket.create_connection((HOST, PORTS["nntpd"]), timeout=10) as s:
+            f = s.makefile("rb")
+            f.readline()
+            refs = f"References: {first}\r\n" if first and subject.startswith("Re:") else ""
+            s.sendall(b"POST\r\n")
+            if not f.readline().startswith(b"340"):
+                return
+            s.sendall((f"From: Lab <demo@lab.test>\r\nNewsgroups: lab.test\r\n"
+                       f"Subject: {subject}\r\n{refs}\r\n{body}.\r\n").encode())
+            reply = f.readline().decode().split()
+            if first is None and reply and reply[0] == "240":
+                first = reply[-1]
+            s.sendall(b"QUIT\r\n")
+
+
 def port_open(port):
     try:
         with socket.create_connection((HOST, port), timeout=0.3):
@@ -221,6 +258,8 @@ def main():
     (LAB / "etc/ftpusers").write_text("root\n")
     (LAB / "etc/issue.net").write_text("classicd lab\n")
     (LAB / "etc/hosts.equiv").write_text("")
+    if "nntpd" in daemons:
+        news_groups(BIN / "nntpd")
     procs = {}
     for name in daemons:
         conf = config(name)
@@ -232,6 +271,11 @@ def main():
         procs[name] = subprocess.Popen([str(BIN / name), "-F", "-f", str(conf)],
                                        stdout=log, stderr=subprocess.STDOUT)
     time.sleep(0.7)
+    if "nntpd" in procs and procs["nntpd"].poll() is None:
+        try:
+            news_articles()
+        except OSError as e:
+            print(f"!! nntpd: the lab's articles were not posted: {e}", file=sys.stderr)
     print(f"\nclassicd lab in {LAB}  (account demo, password demo; logs in {LAB}/run)\n")
     for name, p in procs.items():
         state = "running" if p.poll() is None else f"EXITED ({p.returncode}), see {LAB}/run/{name}.log"

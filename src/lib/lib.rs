@@ -17,6 +17,7 @@ pub mod host;
 pub mod imap;
 pub mod mail;
 pub mod net;
+pub mod nntp;
 pub mod pop3;
 pub mod pty;
 pub mod queue;

@@ -16,12 +16,12 @@ import pytest
 
 from conftest import BIN, ROOT, make_traversable
 
-PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "imapd": 1143, "tftpd": 6969, "rlogind": 1513,
-         "rshd": 1514, "telnetd": 2323}
+PORTS = {"ftpd": 2121, "smtpd": 2525, "pop3d": 1110, "imapd": 1143, "nntpd": 1119, "tftpd": 6969,
+         "rlogind": 1513, "rshd": 1514, "telnetd": 2323}
 # A key only the real protocol module declares (not a placeholder).
 OWN_KEY = {"ftpd": "anonymous", "smtpd": "local_domains", "pop3d": "mail_location",
-           "imapd": "mail_location", "tftpd": "root", "rlogind": "trust", "rshd": "trust",
-           "telnetd": "issue_file"}
+           "imapd": "mail_location", "nntpd": "spool_dir", "tftpd": "root", "rlogind": "trust",
+           "rshd": "trust", "telnetd": "issue_file"}
 
 
 def implemented(name):
@@ -107,6 +107,19 @@ def test_lab_serves_the_demo_account(lab_run):
             time.sleep(0.2)
         else:
             pytest.fail("mail to demo@lab.test was not delivered")
+    if "nntpd" in built:
+        s = socket.create_connection(("127.0.0.1", 1119), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"200")
+        s.sendall(b"GROUP lab.test\r\n")
+        reply = f.readline().split()
+        assert reply[0] == b"211" and int(reply[1]) >= 3, reply
+        s.sendall(b"HEAD 1\r\n")
+        head = b""
+        while not head.endswith(b"\r\n.\r\n"):
+            head += f.readline()
+        assert b"Subject: Welcome to lab.test" in head
+        s.close()
     if "tftpd" in built:
         r = subprocess.run(["curl", "-sS", "tftp://127.0.0.1:6969/welcome.txt"], capture_output=True, timeout=20)
         assert r.stdout == b"Hello over TFTP.\n"

@@ -140,6 +140,7 @@ mod tests {
             &crate::pop3::SERVICE,
             &crate::smtp::SERVICE,
             &crate::tftp::SERVICE,
+            &crate::nntp::SERVICE,
         ] {
             let s = load_options(svc, &[]).unwrap_or_else(|e| panic!("{}: {e}", svc.name));
             assert_eq!(s.common().max_sessions, 200);

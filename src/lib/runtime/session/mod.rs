@@ -171,6 +171,10 @@ pub struct Privileged<'a> {
     pub inetd: bool,
     /// The service's own state in this monitor, kept across requests.
     pub state: &'a mut Option<Box<dyn std::any::Any>>,
+    /// Descriptors to send with the answer (nntpd's spool reads: the
+    /// monitor opens a checked file, the confined process reads it).
+    /// Dropped for a told request, which has no answer.
+    pub fds: Vec<std::os::fd::OwnedFd>,
 }
 
 /// The unprivileged pre-login side of a connection.
@@ -493,8 +497,17 @@ impl Monitor {
 
     /// A request of the service's own privileged path.
     pub fn service(&self, request: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.service_with_fds(request).map(|(b, _)| b)
+    }
+
+    /// A request of the service's own privileged path whose answer may
+    /// carry descriptors (`Privileged::fds`).
+    pub fn service_with_fds(
+        &self,
+        request: &[u8],
+    ) -> std::io::Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)> {
         match self.ask(&Request::Service(request.to_vec()))? {
-            (Response::Service(b), _) => Ok(b),
+            (Response::Service(b), fds) => Ok((b, fds)),
             (Response::Failed(why), _) => Err(std::io::Error::other(why)),
             _ => Err(std::io::Error::other("unexpected answer")),
         }

@@ -376,7 +376,7 @@ impl MonitorState<'_> {
                     }
                 };
                 if let Request::Tell(body) = &req {
-                    if let Err(why) = self.service(body) {
+                    if let (Err(why), _) = self.service(body) {
                         log::warn!("{}: {why}; ended", self.peer);
                         return Ok((Ended::Gone, None));
                     }
@@ -499,8 +499,8 @@ impl MonitorState<'_> {
             // Handled by `run`.
             Request::Done | Request::Tell(_) => none(Response::Failed("not now".into())),
             Request::Service(body) => match self.service(&body) {
-                Ok(b) => none(Response::Service(b)),
-                Err(why) => none(Response::Failed(why)),
+                (Ok(b), fds) => (Response::Service(b), fds, None),
+                (Err(why), _) => none(Response::Failed(why)),
             },
             Request::OpenTerminal { rows, cols } => match self.open_terminal(rows, cols, from) {
                 Ok((line, fds)) => (Response::Terminal { line, pid: 0 }, fds, None),
@@ -574,8 +574,9 @@ impl MonitorState<'_> {
         Ok((line, pid.as_raw() as u32, master))
     }
 
-    /// The service's own privileged path.
-    fn service(&mut self, body: &[u8]) -> Result<Vec<u8>, String> {
+    /// The service's own privileged path: its answer, and the
+    /// descriptors to send with it.
+    fn service(&mut self, body: &[u8]) -> (Result<Vec<u8>, String>, Vec<OwnedFd>) {
         let mut p = Privileged {
             settings: &self.ctx.settings,
             peer: self.peer,
@@ -583,8 +584,10 @@ impl MonitorState<'_> {
             authenticated: self.proven.as_deref(),
             inetd: self.ctx.inetd,
             state: &mut self.service_state,
+            fds: Vec::new(),
         };
-        self.proto.privileged(&mut p, body)
+        let answer = self.proto.privileged(&mut p, body);
+        (answer, p.fds)
     }
 
     /// At most `login_attempts` password checks per connection, whatever
