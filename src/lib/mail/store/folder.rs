@@ -589,9 +589,12 @@ impl Folder {
                     continue;
                 }
             }
+            // A message's modseq never goes down (RFC 7162): the log may
+            // have forgotten a message another session expunged while this
+            // one still shows it.
             let seq = self.modlog.modseq(m.uid);
-            if seq != m.modseq {
-                if m.modseq != 0 && seq > m.modseq && !changes.flags.contains(&m.uid) {
+            if seq > m.modseq {
+                if m.modseq != 0 && !changes.flags.contains(&m.uid) {
                     changes.flags.push(m.uid);
                 }
                 m.modseq = seq;
@@ -619,7 +622,10 @@ impl Folder {
         };
         if let Ok(seqs) = self.modlog.log_observed(&list, &still) {
             for ((i, _), s) in unlogged.iter().zip(seqs) {
-                self.messages[*i].modseq = s;
+                // Not logged because its file is gone (expunged by another
+                // session): the log answers 1, the message keeps its own.
+                let m = &mut self.messages[*i];
+                m.modseq = m.modseq.max(s);
             }
         }
     }
@@ -1152,6 +1158,29 @@ mod tests {
         );
         assert_eq!(d.messages[0].flags, f);
         assert_eq!(d.messages[0].modseq, a.messages[0].modseq);
+    }
+
+    /// imaptest's stress found it: a session still showing a message that
+    /// another session expunged (it may not announce EXPUNGE yet) saw its
+    /// MODSEQ fall to 1 when the log forgot the message.
+    #[test]
+    fn a_modseq_never_goes_down() {
+        let t = TempDir::new("folder-modseq");
+        let dir = t.0.join("Maildir");
+        let mb = Mailbox::Maildir(dir.clone());
+        deliver(&mb, "a@x", &mut &b"Subject: 1\n\nbody\n"[..]).unwrap();
+        let mut a = Folder::open(&dir, false).unwrap();
+        let mut b = Folder::open(&dir, false).unwrap();
+        let del = Flags::default().with(Flag::Seen).with(Flag::Deleted);
+        a.set_flags(&[(0, FlagChange::Set(del))]).unwrap();
+        b.sync(true).unwrap();
+        let shown = b.messages[0].modseq;
+        assert!(shown > 1);
+        a.expunge(&[0]).unwrap();
+        // b looks at the log before it may drop the message.
+        b.modlog.refresh().unwrap();
+        b.modseq_changes(&mut Changes::default());
+        assert_eq!(b.messages[0].modseq, shown);
     }
 
     #[test]
