@@ -1,0 +1,158 @@
+use super::super::flags::Flag;
+use super::*;
+use crate::mail::testutil::TempDir;
+use crate::mail::{deliver, Mailbox};
+
+fn names(dir: &Path, sub: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join(sub))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn uids_recent_flags_expunge() {
+    let t = TempDir::new("folder");
+    let dir = t.0.join("Maildir");
+    let mb = Mailbox::Maildir(dir.clone());
+    for i in 0..3 {
+        deliver(
+            &mb,
+            "a@x",
+            &mut format!("Subject: {i}\n\nbody\n").as_bytes(),
+        )
+        .unwrap();
+    }
+    let mut a = Folder::open(&dir, false).unwrap();
+    let mut b = Folder::open(&dir, false).unwrap();
+    assert_eq!(a.messages.len(), 3);
+    assert_eq!(
+        a.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    // The first session took them out of new/: \Recent there only.
+    assert!(a.messages.iter().all(|m| m.recent));
+    assert!(b.messages.iter().all(|m| !m.recent));
+    assert!(names(&dir, "new").is_empty());
+    assert_eq!(a.uidnext, 4);
+    assert_eq!(a.uidvalidity, b.uidvalidity);
+    let text = fs::read_to_string(dir.join(UIDLIST)).unwrap();
+    assert!(
+        text.starts_with(&format!("3 V{} N4 G", a.uidvalidity)),
+        "{text}"
+    );
+    // Flags from one session reach the other.
+    let f = Flags::default().with(Flag::Seen).with(Flag::Flagged);
+    assert_eq!(a.set_flags(&[(1, FlagChange::Set(f))]).unwrap(), vec![1]);
+    assert!(a.messages[1].modseq > 1);
+    let c = b.sync(true).unwrap();
+    assert_eq!(c.flags, vec![2]);
+    assert_eq!(b.messages[1].flags, f);
+    assert_eq!(b.messages[1].modseq, a.messages[1].modseq);
+    assert!(a.sync(true).unwrap().is_empty());
+    // A delivery shows up in both, with the next UID.
+    deliver(&mb, "a@x", &mut &b"Subject: 4\n\n"[..]).unwrap();
+    assert_eq!(b.sync(false).unwrap().added, 1);
+    assert_eq!(a.sync(true).unwrap().added, 1);
+    assert_eq!(a.messages[3].uid, 4);
+    assert_eq!(b.messages[3].uid, 4);
+    // Expunge in one, EXPUNGE in the other.
+    let del = a.messages[0].flags.with(Flag::Deleted);
+    a.set_flags(&[(0, FlagChange::Set(del))]).unwrap();
+    assert_eq!(a.expunge(&[0]).unwrap(), vec![1]);
+    let c = b.sync(false).unwrap();
+    assert_eq!(c.expunged, vec![1]);
+    assert_eq!(b.messages.len(), 3);
+    // A new session keeps the UIDs.
+    let d = Folder::open(&dir, true).unwrap();
+    assert_eq!(
+        d.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(d.messages[0].flags, f);
+    assert_eq!(d.messages[0].modseq, a.messages[0].modseq);
+}
+
+/// imaptest's stress found it: a session still showing a message that
+/// another session expunged (it may not announce EXPUNGE yet) saw its
+/// MODSEQ fall to 1 when the log forgot the message.
+#[test]
+fn a_modseq_never_goes_down() {
+    let t = TempDir::new("folder-modseq");
+    let dir = t.0.join("Maildir");
+    let mb = Mailbox::Maildir(dir.clone());
+    deliver(&mb, "a@x", &mut &b"Subject: 1\n\nbody\n"[..]).unwrap();
+    let mut a = Folder::open(&dir, false).unwrap();
+    let mut b = Folder::open(&dir, false).unwrap();
+    let del = Flags::default().with(Flag::Seen).with(Flag::Deleted);
+    a.set_flags(&[(0, FlagChange::Set(del))]).unwrap();
+    b.sync(true).unwrap();
+    let shown = b.messages[0].modseq;
+    assert!(shown > 1);
+    a.expunge(&[0]).unwrap();
+    // b looks at the log before it may drop the message.
+    b.modlog.refresh().unwrap();
+    b.modseq_changes(&mut Changes::default());
+    assert_eq!(b.messages[0].modseq, shown);
+}
+
+#[test]
+fn foreign_renames_and_sizes() {
+    let t = TempDir::new("folder-foreign");
+    let dir = t.0.join("M");
+    crate::mail::store::create_maildir(&dir).unwrap();
+    fs::write(dir.join("cur/100.x.host:2,S"), b"A: b\n\nbody\n").unwrap();
+    let mut f = Folder::open(&dir, false).unwrap();
+    assert_eq!(f.size(0).unwrap(), 14);
+    assert!(f.messages[0].flags.has(Flag::Seen));
+    let m0 = f.messages[0].modseq;
+    // mutt flags it.
+    fs::rename(
+        dir.join("cur/100.x.host:2,S"),
+        dir.join("cur/100.x.host:2,FS"),
+    )
+    .unwrap();
+    let c = f.sync(true).unwrap();
+    assert_eq!(c.flags, vec![1]);
+    assert!(f.messages[0].modseq > m0);
+    assert_eq!(f.read_header(0).unwrap(), b"A: b\n\n");
+    assert_eq!(header_end(b"A: b\r\n\r\nx"), Some(8));
+}
+
+#[test]
+fn adder_gives_uids_durably() {
+    let t = TempDir::new("folder-add");
+    let dir = t.0.join("M");
+    let mut f = Folder::open(&dir, false).unwrap();
+    let mut add = Adder::new(&dir).unwrap();
+    add.add_bytes(b"A: 1\r\n\r\nx\r\n", Flags::default(), "", Some(1_000_000))
+        .unwrap();
+    add.add_bytes(
+        b"A: 2\r\n\r\ny\r\n",
+        Flags::default().with(Flag::Seen),
+        "",
+        None,
+    )
+    .unwrap();
+    let (v, uids) = add.finish().unwrap();
+    assert_eq!(v, f.uidvalidity);
+    assert_eq!(uids, vec![1, 2]);
+    let c = f.sync(false).unwrap();
+    assert_eq!(c.added, 2);
+    assert_eq!(f.messages[0].size, Some(11));
+    assert_eq!(f.read_message(0).unwrap(), b"A: 1\n\nx\n");
+    assert_eq!(f.internal_date(0).unwrap(), 1_000_000);
+    assert!(f.messages[1].flags.has(Flag::Seen));
+    // A copy elsewhere gets its own UIDs.
+    let other = t.0.join("M/.Other");
+    let mut add = Adder::new(&other).unwrap();
+    add.add_copy(&f.path_of(&f.messages[1]), f.messages[1].flags, "")
+        .unwrap();
+    assert_eq!(add.finish().unwrap().1, vec![1]);
+    let o = Folder::open(&other, true).unwrap();
+    assert_eq!(o.messages.len(), 1);
+    assert!(o.messages[0].flags.has(Flag::Seen));
+    assert_eq!(o.messages[0].size, Some(11));
+}
