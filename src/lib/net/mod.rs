@@ -3,12 +3,14 @@
 //! streams, and the connection type that protocol drivers talk through.
 
 mod conn;
+mod deadline;
 pub mod dialogue;
 pub mod field;
 mod line;
 pub mod tls;
 
 pub use conn::{Conn, Stream};
+pub use deadline::{Deadline, ReadTimeout};
 pub use line::{Ending, Line, LineBuf};
 
 /// The address a connection from a Unix-domain socket listener is given,

@@ -72,22 +72,9 @@ impl Write for Stream {
     }
 }
 
-/// Reads that fail once a deadline has passed, however slowly the server
-/// dribbles bytes.
-struct Deadline<'a> {
-    s: &'a mut Stream,
-    until: Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?;
-        self.s.set_read_timeout(Some(left))?;
-        self.s.read(buf)
+impl crate::net::ReadTimeout for Stream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(t)
     }
 }
 
@@ -138,7 +125,7 @@ impl Connection {
         let until = Instant::now() + timeout;
         let mut rr = ReplyReader::default();
         loop {
-            let mut d = Deadline {
+            let mut d = crate::net::Deadline {
                 s: &mut self.s,
                 until,
             };

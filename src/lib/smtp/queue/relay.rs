@@ -84,22 +84,9 @@ impl Write for ClientStream {
     }
 }
 
-/// A reader that fails once a deadline has passed, however slowly the
-/// peer dribbles bytes.
-struct Deadline<'a> {
-    s: &'a mut ClientStream,
-    until: Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?;
-        self.s.tcp().set_read_timeout(Some(left))?;
-        self.s.read(buf)
+impl crate::net::ReadTimeout for ClientStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(t)
     }
 }
 
@@ -114,7 +101,7 @@ impl Conn {
         let until = Instant::now() + timeout;
         let mut rr = ReplyReader::default();
         loop {
-            let mut d = Deadline {
+            let mut d = crate::net::Deadline {
                 s: &mut self.s,
                 until,
             };
