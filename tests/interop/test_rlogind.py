@@ -71,6 +71,14 @@ def test_netkit_rlogin(daemon, lab):
     t = Tmux(f"{client} -l demo -p {d.port} 127.0.0.1", cols=90, rows=25)
     try:
         t.wait_prompt()
+        # netkit's rlogin sends its window only once the urgent window
+        # request has gone from its reader to its writer by signals; on a
+        # loaded machine that can come after the prompt. Wait for it as a
+        # user would (the session logs it), then look.
+        deadline = time.time() + 10
+        while "window size from the client" not in d.log() and time.time() < deadline:
+            time.sleep(0.1)
+        assert "window size from the client: 25 rows, 90 columns" in d.log(), d.log()
         t.type("stty size; id -un")
         s = t.wait("nobody")
         assert "25 90" in s

@@ -18,15 +18,18 @@ const TO_CLIENT: u8 = PacketControl::FLUSHWRITE | PacketControl::NOSTOP | Packet
 pub struct RloginFilter {
     /// No window size has come from the client since the request.
     pub window_pending: bool,
-    /// Window sizes applied (for the log and tests).
-    pub resizes: Vec<WindowSize>,
+    /// Window sizes applied so far (a count, not a list: a client may send
+    /// them for as long as it likes) and the last one.
+    pub resizes: u64,
+    pub last_window: Option<WindowSize>,
 }
 
 impl RloginFilter {
     pub fn new(window_pending: bool) -> RloginFilter {
         RloginFilter {
             window_pending,
-            resizes: Vec::new(),
+            resizes: 0,
+            last_window: None,
         }
     }
 
@@ -58,8 +61,19 @@ impl Filter for RloginFilter {
                     if let Err(e) = out.resize(size) {
                         log::debug!("window size: {e}");
                     }
+                    if self.resizes == 0 {
+                        // Once per session: tests and admins see that the
+                        // client's window took (a client that never sends it
+                        // leaves the shell at 24x80).
+                        log::info!(
+                            "window size from the client: {} rows, {} columns",
+                            size.rows,
+                            size.cols
+                        );
+                    }
                     self.window_pending = false;
-                    self.resizes.push(size);
+                    self.resizes += 1;
+                    self.last_window = Some(size);
                     at += ESCAPE_LEN;
                 }
                 Piece::Incomplete => break,
