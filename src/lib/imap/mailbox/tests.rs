@@ -1,3 +1,4 @@
+use super::messages::uid_list;
 use super::*;
 
 #[test]

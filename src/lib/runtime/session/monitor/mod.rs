@@ -3,6 +3,9 @@
 //! session, and clean up (the PAM session is closed here, as root, when the
 //! account's process ends).
 
+mod logins;
+mod terminals;
+
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -19,7 +22,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::ipc::{Channel, Request, Response};
 use super::{login_deadline, LoggedIn, Monitor, Names, Plan, PreLogin, Privileged, TcpProtocol};
-use crate::auth::{self, Account, AuthError, Authenticator, Login};
+use crate::auth::{self, Account, Authenticator, Login};
 use crate::net::{Conn, Stream};
 use crate::runtime::config::Settings;
 use crate::runtime::supervise::{Children, Kind};
@@ -529,51 +532,6 @@ impl MonitorState<'_> {
         }
     }
 
-    /// A terminal for the session of the account granted, asked by its
-    /// process (`from`): one per connection.
-    fn open_terminal(
-        &mut self,
-        rows: u16,
-        cols: u16,
-        from: Pid,
-    ) -> Result<(String, Vec<OwnedFd>), String> {
-        let Some((account, ..)) = self.granted.as_ref() else {
-            return Err("no login was granted".into());
-        };
-        if self.held.is_some() {
-            return Err("a terminal is already open".into());
-        }
-        let host = crate::host::peer_host(self.peer.ip());
-        let (held, master, slave) =
-            super::terminal::Held::for_account(account, rows, cols, &host, from)
-                .map_err(|e| e.to_string())?;
-        let line = held.line().to_string();
-        self.held = Some(held);
-        Ok((line, vec![master, slave]))
-    }
-
-    /// The service's login program on a new terminal, for a client that
-    /// has not logged in.
-    fn start_program(
-        &mut self,
-        rows: u16,
-        cols: u16,
-        request: &[u8],
-    ) -> Result<(String, u32, OwnedFd), String> {
-        if self.held.is_some() || self.granted.is_some() {
-            return Err("not now".into());
-        }
-        let host = crate::host::peer_host(self.peer.ip());
-        let program = self
-            .proto
-            .terminal_program(&self.ctx.settings, &host, request)?;
-        let (held, master, pid) =
-            super::terminal::Held::for_program(&program, rows, cols).map_err(|e| e.to_string())?;
-        let line = held.line().to_string();
-        self.held = Some(held);
-        Ok((line, pid.as_raw() as u32, master))
-    }
-
     /// The service's own privileged path: its answer, and the
     /// descriptors to send with it.
     fn service(&mut self, body: &[u8]) -> (Result<Vec<u8>, String>, Vec<OwnedFd>) {
@@ -588,263 +546,6 @@ impl MonitorState<'_> {
         };
         let answer = self.proto.privileged(&mut p, body);
         (answer, p.fds)
-    }
-
-    /// At most `login_attempts` password checks per connection, whatever
-    /// the other side says (it may be lying about its count).
-    fn attempts_left(&self) -> bool {
-        self.failures < u64::from(self.ctx.settings.common().login_attempts.max(1))
-    }
-
-    fn password(&mut self, user: &str, password: &str) -> Response {
-        if self.granted.is_some() || !self.attempts_left() {
-            std::thread::sleep(auth::FAILURE_DELAY);
-            return Response::Denied;
-        }
-        let peer = self.peer.ip().to_string();
-        let started = Instant::now();
-        let result = self.auth.authenticate(user, password, &peer);
-        self.verdict(result, started)
-    }
-
-    /// A login at a terminal: the conversation is relayed on `chan` to the
-    /// pre-login process, which shows the prompts and returns the answers.
-    fn converse(&mut self, user: &str, chan: &Rc<Channel>) -> Response {
-        if self.granted.is_some() || !self.attempts_left() {
-            std::thread::sleep(auth::FAILURE_DELAY);
-            return Response::Denied;
-        }
-        let peer = self.peer.ip().to_string();
-        let started = Instant::now();
-        let relay = Box::new(Relayed {
-            chan: chan.clone(),
-            deadline: login_deadline(&self.ctx.settings, true),
-        });
-        let user = (!user.is_empty()).then_some(user);
-        let result = self.auth.converse(user, &peer, relay);
-        self.verdict(result, started)
-    }
-
-    /// The client's forward-confirmed name (looked up once), else its
-    /// numeric address.
-    fn peer_name(&mut self) -> String {
-        let addr = auth::trust::canonical(self.peer.ip());
-        self.peer_name
-            .get_or_insert_with(|| auth::confirmed_name(addr))
-            .clone()
-            .unwrap_or_else(|| addr.to_string())
-    }
-
-    /// Start the service's login program on a new terminal, as root (the
-    /// program authenticates and changes identity itself, as login(1)
-    /// does); once per connection. The trust it is told of is the
-    /// monitor's own verdict for that very user, never the other side's.
-    fn terminal(
-        &mut self,
-        user: &str,
-        term: &str,
-        rows: u16,
-        cols: u16,
-    ) -> Result<OwnedFd, String> {
-        if self.record.is_some() || self.terminal_started {
-            return Err("a terminal was already started".into());
-        }
-        if !auth::plausible_name(user) {
-            return Err("not a user name".into());
-        }
-        let term_ok = !term.is_empty()
-            && term.len() <= 32
-            && term.as_bytes()[0].is_ascii_alphanumeric()
-            && term
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
-        let term = if term_ok { term } else { "network" };
-        let trusted = self
-            .granted
-            .as_ref()
-            .is_some_and(|(account, ..)| account.name == user)
-            && self.trust_asked;
-        let host = self.peer_name();
-        let Some(program) =
-            self.proto
-                .login_program(&self.ctx.settings, user, term, &host, trusted)
-        else {
-            return Err("no login program for this service".into());
-        };
-        let (rows, cols) = (rows.clamp(1, 1000), cols.clamp(1, 1000));
-        let session = crate::pty::spawn(&program, rows, cols, None, || Ok(()))
-            .map_err(|e| format!("{}: {e}", program.path.to_string_lossy()))?;
-        self.terminal_started = true;
-        log::info!(
-            "{}: {} started for {user} on {}{}",
-            self.peer,
-            program.path.to_string_lossy(),
-            session.line,
-            if trusted { " (trusted)" } else { "" }
-        );
-        self.children.insert(session.child, Kind::Program, ());
-        let master = session.master.try_clone().map_err(|e| e.to_string())?;
-        // The monitor keeps no master: the terminal hangs up when the
-        // relay lets go of it.
-        drop(session);
-        Ok(OwnedFd::from(master))
-    }
-
-    /// Write the utmp/wtmp login record of the account's terminal: the
-    /// line must be a pseudo-terminal the account owns, the name and host
-    /// are the monitor's own; once per connection.
-    fn login_record(&mut self, line: &str, pid: i32) -> Result<(), String> {
-        use std::os::unix::fs::MetadataExt;
-        let Some(user) = self.proven.clone() else {
-            return Err("no login".into());
-        };
-        let Some((account, ..)) = self.granted.as_ref() else {
-            return Err("no login".into());
-        };
-        let uid = account.uid;
-        if self.record.is_some() {
-            return Err("already recorded".into());
-        }
-        let good = line.strip_prefix("pts/").is_some_and(|n| {
-            !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit())
-        });
-        if !good || pid <= 1 {
-            return Err(format!("not a terminal line: {}", auth::printable(line)));
-        }
-        match std::fs::metadata(format!("/dev/{line}")) {
-            Ok(m) if m.uid() == uid => {}
-            _ => return Err(format!("/dev/{line} is not the account's")),
-        }
-        let host = self.peer_name();
-        crate::sys::write_utmp(
-            &crate::sys::LoginRecord {
-                user: &user,
-                line,
-                host: &host,
-                pid,
-            },
-            true,
-        );
-        self.record = Some((line.to_string(), pid));
-        Ok(())
-    }
-
-    /// A login by host trust, decided here as root from what the monitor
-    /// knows itself (the peer's address and confirmed name) and the two
-    /// names, the .rhosts read as its account. Once per connection; a
-    /// refusal is no failed password (none was tried) and takes no delay.
-    fn trust(&mut self, ruser: &str, luser: &str) -> Response {
-        let peer = self.peer;
-        let Some(trust) = self.proto.trust(&self.ctx.settings) else {
-            return Response::Failed("no host trust for this service".into());
-        };
-        if self.granted.is_some() || self.trust_asked {
-            return Response::Denied;
-        }
-        self.trust_asked = true;
-        // What the kernel says of the peer, whatever the other side does.
-        if trust.require_privileged_port && !auth::RESERVED_PORTS.contains(&peer.port()) {
-            log::warn!("trust: {peer}: refused, the source port is not reserved (512-1023)");
-            return Response::Denied;
-        }
-        let mode = trust.mode;
-        self.peer_name();
-        let host = self.peer_name.clone().flatten();
-        let started = Instant::now();
-        let (result, why) = self
-            .auth
-            .trusted(luser, ruser, peer.ip(), host.as_deref(), &mode);
-        log::debug!("trust decided in {:?}", started.elapsed());
-        let (ruser_shown, luser_shown) = (auth::printable(ruser), auth::printable(luser));
-        let from = match &host {
-            Some(h) => format!("{h} ({})", peer.ip()),
-            None => peer.ip().to_string(),
-        };
-        match result {
-            Ok(login) => {
-                let account = login.account.clone();
-                match self.proto.admit(&self.ctx.settings, &account) {
-                    Ok(plan) => {
-                        log::info!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
-                        self.proven = Some(account.name.clone());
-                        let name = account.name.clone();
-                        self.granted = Some((account, plan, Some(login), false));
-                        Response::Granted { user: name }
-                    }
-                    Err(refused) => {
-                        log::warn!(
-                            "trust: {ruser_shown}@{from} as {luser_shown}: {why}, but refused: {refused}"
-                        );
-                        Response::Denied
-                    }
-                }
-            }
-            Err(AuthError::Denied) => {
-                log::warn!("trust: {ruser_shown}@{from} as {luser_shown}: {why}");
-                Response::Denied
-            }
-            Err(AuthError::Unavailable(e)) => {
-                log::error!("trust: {ruser_shown}@{from} as {luser_shown}: {e}");
-                Response::Unavailable
-            }
-        }
-    }
-
-    /// The answer to a login: admitted by the service, or denied.
-    fn verdict(&mut self, result: Result<Login, AuthError>, started: Instant) -> Response {
-        let peer = self.peer.ip();
-        let login = match result {
-            Ok(l) => l,
-            Err(AuthError::Denied) => {
-                self.failures += 1;
-                return Response::Denied;
-            }
-            Err(AuthError::Unavailable(_)) => return Response::Unavailable,
-        };
-        let account = login.account.clone();
-        match self.proto.admit(&self.ctx.settings, &account) {
-            Ok(plan) => {
-                self.proven = Some(account.name.clone());
-                let name = account.name.clone();
-                self.granted = Some((account, plan, Some(login), false));
-                Response::Granted { user: name }
-            }
-            Err(why) => {
-                log::warn!("login refused: user {} from {peer}: {why}", account.name);
-                self.failures += 1;
-                // As slow as a wrong password.
-                if let Some(rest) = auth::FAILURE_DELAY.checked_sub(started.elapsed()) {
-                    std::thread::sleep(rest);
-                }
-                Response::Denied
-            }
-        }
-    }
-
-    fn anonymous(&mut self, ident: &str) -> Response {
-        if self.granted.is_some() {
-            return Response::Denied;
-        }
-        match self.proto.anonymous(&self.ctx.settings) {
-            Some(Ok((account, plan))) => {
-                log::info!(
-                    "anonymous login from {}, ident {}",
-                    self.peer.ip(),
-                    auth::printable(ident)
-                );
-                let name = account.name.clone();
-                self.granted = Some((account, plan, None, true));
-                Response::Granted { user: name }
-            }
-            Some(Err(why)) => {
-                log::error!("anonymous login: {why}");
-                Response::Unavailable
-            }
-            None => {
-                std::thread::sleep(auth::FAILURE_DELAY);
-                Response::Denied
-            }
-        }
     }
 
     /// Fork the account's process. With TLS, a socket pair joins it to the
@@ -967,44 +668,6 @@ impl MonitorState<'_> {
             }
         }
         Err(last)
-    }
-}
-
-/// The monitor's side of a login conversation: each prompt goes to the
-/// pre-login process, which asks the person; the answer must come before
-/// the login deadline.
-struct Relayed {
-    chan: Rc<Channel>,
-    deadline: Option<Instant>,
-}
-
-impl auth::Converse for Relayed {
-    fn prompt(&mut self, text: &str, echo: bool) -> Option<String> {
-        let text = text.to_string();
-        self.chan
-            .send(&Response::Prompt { text, echo }.encode(), &[])
-            .ok()?;
-        let left = match self.deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(600),
-        };
-        let mut fds = [PollFd::new(self.chan.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(left.as_millis().min(600_000) as i32).ok()?;
-        if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
-            return None;
-        }
-        let (msg, _) = self.chan.recv().ok()??;
-        match Request::decode(&msg) {
-            Ok(Request::Answer(a)) => a,
-            _ => None,
-        }
-    }
-
-    fn show(&mut self, text: &str, error: bool) {
-        let text = text.to_string();
-        let _ = self
-            .chan
-            .send(&Response::Message { text, error }.encode(), &[]);
     }
 }
 
