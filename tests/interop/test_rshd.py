@@ -50,8 +50,12 @@ def test_signals_from_the_client_reach_the_command(daemon, lab):
     rsh = need("netkit-rsh")
     write_rhosts(lab.home, "+ +\n")
     d = rshd(daemon, lab, host="127.0.0.38", port=514)
+    # Short sleeps, not one long one: a signal that reaches the shell after
+    # "ready" but before its child starts is held until that child ends
+    # (POSIX: a trap runs once the foreground job is done).
     p = subprocess.Popen([rsh, "-l", "demo", "127.0.0.38",
-                          "trap 'echo got INT >&2; exit 7' INT; echo ready; sleep 20"],
+                          "trap 'echo got INT >&2; exit 7' INT; echo ready; "
+                          "i=0; while [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          # rsh forwards only the signals it does not inherit
                          # ignored (a suite run in the background ignores
