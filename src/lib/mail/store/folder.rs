@@ -8,7 +8,7 @@
 //! unlinks are followed by an fsync of the directories they touched, the
 //! uidlist is replaced durably, modseqs are fsynced.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -85,6 +85,14 @@ pub struct Folder {
     /// UIDs whose new flags were found when their file was looked for
     /// again (renamed by another session): news for the next sync.
     relocated: Vec<u32>,
+    /// Bases of the view's messages that the last reading of the
+    /// directories did not find (removed by another session): opening
+    /// them fails at once instead of reading the directories again, so
+    /// an operation over many such messages reads them once, not once a
+    /// message. Cleared when a sync reads the directories.
+    vanished: HashSet<String>,
+    /// How often the view's files were looked for again (tests).
+    relocations: u32,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -236,6 +244,8 @@ impl Folder {
             modlog: ModLog::open(dir),
             gone: Vec::new(),
             relocated: Vec::new(),
+            vanished: HashSet::new(),
+            relocations: 0,
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -368,6 +378,7 @@ impl Folder {
             return Ok(changes);
         }
         let mut live = list_dirs(&self.dir)?;
+        self.vanished.clear();
         // A message that seems gone may have been renamed while we read:
         // read again before telling anyone it was expunged.
         if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
@@ -646,32 +657,46 @@ impl Folder {
     /// changed reads them once, not once per message).
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
         let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
+        if self.vanished.contains(&self.messages[index].base) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         match open(&self.path_of(&self.messages[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let live = list_dirs(&self.dir)?;
-                for m in &mut self.messages {
-                    let Some((in_new, name)) = live.get(&m.base) else {
-                        continue;
-                    };
-                    if *name == m.name {
-                        continue;
-                    }
-                    m.in_new = *in_new;
-                    m.name = name.clone();
-                    let (flags, other) = FileName::parse(name).flags();
-                    if flags != m.flags {
-                        self.relocated.push(m.uid);
-                    }
-                    m.flags = flags;
-                    m.other = other;
-                }
-                if !live.contains_key(&self.messages[index].base) {
+                self.relocate()?;
+                if self.vanished.contains(&self.messages[index].base) {
                     return Err(e);
                 }
                 open(&self.path_of(&self.messages[index]))
             }
             r => r,
         }
+    }
+
+    /// Read the directories once and follow every message of the view:
+    /// new names (flags another session changed) are taken, and the
+    /// messages no longer there are remembered as vanished.
+    fn relocate(&mut self) -> io::Result<()> {
+        let live = list_dirs(&self.dir)?;
+        self.relocations += 1;
+        self.vanished.clear();
+        for m in &mut self.messages {
+            let Some((in_new, name)) = live.get(&m.base) else {
+                self.vanished.insert(m.base.clone());
+                continue;
+            };
+            if *name == m.name {
+                continue;
+            }
+            m.in_new = *in_new;
+            m.name = name.clone();
+            let (flags, other) = FileName::parse(name).flags();
+            if flags != m.flags {
+                self.relocated.push(m.uid);
+            }
+            m.flags = flags;
+            m.other = other;
+        }
+        Ok(())
     }
 
     /// The message's bytes as stored.
@@ -1066,6 +1091,8 @@ impl Adder {
             modlog: ModLog::default(),
             gone: Vec::new(),
             relocated: Vec::new(),
+            vanished: HashSet::new(),
+            relocations: 0,
             read_only: true,
             stamps: None,
             keywords_stamp: None,

@@ -156,3 +156,28 @@ fn adder_gives_uids_durably() {
     assert!(o.messages[0].flags.has(Flag::Seen));
     assert_eq!(o.messages[0].size, Some(11));
 }
+
+#[test]
+fn messages_another_session_removed_cost_one_reading_of_the_directories() {
+    // imaptest's stress: ten sessions expunge the same messages; each
+    // one then found every file gone and read 10,000 names per message.
+    let t = TempDir::new("vanished");
+    let dir = t.0.join("Maildir");
+    let mb = Mailbox::Maildir(dir.clone());
+    for i in 0..50 {
+        deliver(&mb, "a@x", &mut format!("Subject: {i}\n\nb\n").as_bytes()).unwrap();
+    }
+    let mut a = Folder::open(&dir, false).unwrap();
+    let mut b = Folder::open(&dir, false).unwrap();
+    // b renames one (flags), then removes all but two behind a's back.
+    let seen = Flags::default().with(Flag::Seen);
+    b.set_flags(&[(48, FlagChange::Set(seen))]).unwrap();
+    let all: Vec<usize> = (0..48).collect();
+    b.expunge(&all).unwrap();
+    let (uids, removed) = a.expunge_counted(&(0..50).collect::<Vec<_>>()).unwrap();
+    assert_eq!(uids.len(), 50);
+    // a removed the two left, the renamed one found again by its new name.
+    assert_eq!(removed, 2);
+    assert_eq!(a.relocations, 1);
+    assert!(names(&dir, "cur").is_empty() && names(&dir, "new").is_empty());
+}
