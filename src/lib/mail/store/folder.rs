@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::flags::{cur_name, FileName, Flags, Keywords};
+use super::headers::HeaderCache;
 use super::modlog::{Change, ModLog};
 use super::uidlist::UidList;
 use crate::fs::AsideFile;
@@ -93,6 +94,8 @@ pub struct Folder {
     vanished: HashSet<String>,
     /// How often the view's files were looked for again (tests).
     relocations: u32,
+    /// Header blocks by UID, shared by the folder's sessions.
+    header_cache: HeaderCache,
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
@@ -246,6 +249,7 @@ impl Folder {
             relocated: Vec::new(),
             vanished: HashSet::new(),
             relocations: 0,
+            header_cache: HeaderCache::default(),
             read_only,
             stamps: None,
             keywords_stamp: None,
@@ -715,7 +719,22 @@ impl Folder {
 
     /// The message's header (through the blank line), read from the start
     /// of its file only.
+    /// Served from the folder's header cache when another session (or
+    /// this one) read it before.
     pub fn read_header(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        if self.header_cache.validity() != self.uidvalidity {
+            self.header_cache = HeaderCache::new(&self.dir, self.uidvalidity);
+        }
+        let uid = self.messages[index].uid;
+        if let Some(h) = self.header_cache.get(uid) {
+            return Ok(h);
+        }
+        let h = self.read_header_from_file(index)?;
+        self.header_cache.put(uid, &h);
+        Ok(h)
+    }
+
+    fn read_header_from_file(&mut self, index: usize) -> io::Result<Vec<u8>> {
         let mut f = self.open_message(index)?;
         let mut v = Vec::with_capacity(4096);
         let mut chunk = [0u8; 4096];
@@ -886,6 +905,10 @@ impl Folder {
         self.messages = kept;
         let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
         self.modlog.log(&list)?;
+        if self.header_cache.is_open() {
+            let live: HashSet<u32> = self.messages.iter().map(|m| m.uid).collect();
+            self.header_cache.compact(&live, self.uidnext);
+        }
         Ok((uids, removed))
     }
 
@@ -1099,6 +1122,7 @@ impl Adder {
             relocated: Vec::new(),
             vanished: HashSet::new(),
             relocations: 0,
+            header_cache: HeaderCache::default(),
             read_only: true,
             stamps: None,
             keywords_stamp: None,

@@ -13,6 +13,7 @@
 
 pub mod flags;
 pub mod folder;
+pub mod headers;
 pub mod modlog;
 pub mod uidlist;
 

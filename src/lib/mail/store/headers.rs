@@ -1,0 +1,511 @@
+//! A folder's header cache, `classicd-headers` beside its `dovecot-uidlist`:
+//! each message's header block (what `Folder::read_header` returns), so that
+//! a SEARCH of a header field or a FETCH ENVELOPE over thousands of messages
+//! reads one file instead of opening thousands (Dovecot answers those from
+//! its `dovecot.index.cache` the same way).
+//!
+//! A message's header never changes (Maildir files are renamed, never
+//! rewritten) and a UID names one message for as long as the folder's
+//! UIDVALIDITY holds, so an entry never goes stale: the file is append-only,
+//! keyed by UID, and starts with the UIDVALIDITY it belongs to. Each record
+//! is `H <uid> <len> <hash>\n`, the bytes, `\n`; appends are single writes
+//! on an O_APPEND descriptor, so sessions never interleave. Nothing is
+//! fsynced: it is a cache. A record that does not check out (a crash
+//! mid-write) ends what this session reads of the file, and the file is
+//! started afresh by the next compaction. Records of expunged messages are
+//! dropped by a compaction (rewritten aside under a dot-lock, then renamed
+//! over) once they outnumber the live ones.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::mail::lock::DotLock;
+
+pub const FILE: &str = "classicd-headers";
+
+/// Headers longer than this are read from their message each time.
+pub const MAX_CACHED: usize = 16 * 1024;
+
+/// A bigger file is not read (started afresh instead).
+const MAX_FILE: u64 = 1 << 31;
+
+/// A record's first line is no longer.
+const MAX_LINE: usize = 64;
+
+/// The file is read this much at a time.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Dead records beyond this many (and beyond the live ones) start a
+/// compaction.
+const DEAD_SLACK: usize = 1000;
+
+#[derive(Default)]
+pub struct HeaderCache {
+    path: PathBuf,
+    uidvalidity: u32,
+    file: Option<File>,
+    /// The file's inode: a compaction by another session replaces it.
+    inode: u64,
+    /// UID -> (offset of the bytes, length).
+    index: HashMap<u32, (u64, u32)>,
+    /// How far the file was read and checked.
+    read_to: u64,
+    /// A record did not check out: no more reading or writing this file.
+    broken: bool,
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    // FNV-1a: catches a torn record, which is all it is for.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn first_line(uidvalidity: u32) -> String {
+    format!("classicd-headers 1 V{uidvalidity}\n")
+}
+
+fn record(uid: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut r = format!("H {uid} {} {:x}\n", bytes.len(), hash(bytes)).into_bytes();
+    r.extend_from_slice(bytes);
+    r.push(b'\n');
+    r
+}
+
+impl HeaderCache {
+    /// The cache of the folder in `dir` (nothing is read until needed).
+    pub fn new(dir: &Path, uidvalidity: u32) -> HeaderCache {
+        HeaderCache {
+            path: dir.join(FILE),
+            uidvalidity,
+            ..HeaderCache::default()
+        }
+    }
+
+    /// The UIDVALIDITY the cache was made for (0: none yet).
+    pub fn validity(&self) -> u32 {
+        self.uidvalidity
+    }
+
+    /// Whether this session has read the file (and so knows its records).
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The header of `uid`, if cached.
+    pub fn get(&mut self, uid: u32) -> Option<Vec<u8>> {
+        if self.uidvalidity == 0 {
+            return None;
+        }
+        if !self.index.contains_key(&uid) {
+            self.refresh();
+        }
+        let &(at, len) = self.index.get(&uid)?;
+        let mut buf = vec![0u8; len as usize];
+        self.file.as_ref()?.read_exact_at(&mut buf, at).ok()?;
+        Some(buf)
+    }
+
+    /// Remember the header of `uid`. Failures only cost the cache.
+    pub fn put(&mut self, uid: u32, header: &[u8]) {
+        if self.uidvalidity == 0 || header.len() > MAX_CACHED || self.broken {
+            return;
+        }
+        if self.file.is_none() {
+            self.refresh();
+        }
+        if self.file.is_none() && self.create().is_err() {
+            return;
+        }
+        if self.index.contains_key(&uid) {
+            return;
+        }
+        if let Some(f) = self.file.as_mut() {
+            // One write: appends of other sessions land before or after.
+            let _ = f.write_all(&record(uid, header));
+        }
+    }
+
+    /// Open the file (again, when another session compacted it) and read
+    /// the records appended since the last look.
+    fn refresh(&mut self) {
+        if self.broken {
+            return;
+        }
+        let replaced = match std::fs::metadata(&self.path) {
+            Ok(m) => m.ino() != self.inode,
+            Err(_) => {
+                self.file = None;
+                return;
+            }
+        };
+        if replaced || self.file.is_none() {
+            self.file = None;
+            self.index.clear();
+            self.read_to = 0;
+            match self.open_existing() {
+                Ok(Some((f, inode))) => {
+                    self.file = Some(f);
+                    self.inode = inode;
+                }
+                _ => return,
+            }
+        }
+        if let Err(e) = self.read_new() {
+            log::debug!("{}: {e}; not read further", self.path.display());
+            self.broken = true;
+        }
+    }
+
+    /// The file, if it exists and belongs to this UIDVALIDITY; one of
+    /// another validity (the folder was made anew) is removed.
+    fn open_existing(&mut self) -> io::Result<Option<(File, u64)>> {
+        let mut f =
+            match crate::mail::open_regular(OpenOptions::new().read(true).append(true), &self.path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+        let want = first_line(self.uidvalidity);
+        let mut head = vec![0u8; want.len()];
+        let ok = f.read_exact(&mut head).is_ok() && head == want.as_bytes();
+        let meta = f.metadata()?;
+        if !ok || meta.len() > MAX_FILE {
+            let _ = std::fs::remove_file(&self.path);
+            return Ok(None);
+        }
+        self.read_to = want.len() as u64;
+        Ok(Some((f, meta.ino())))
+    }
+
+    fn create(&mut self) -> io::Result<()> {
+        let tmp = self
+            .path
+            .with_file_name(format!(".{FILE}.{}", std::process::id()));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(first_line(self.uidvalidity).as_bytes())?;
+        // Another session may have made one meanwhile: keep that one.
+        let made = std::fs::hard_link(&tmp, &self.path);
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = made {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+        }
+        self.refresh();
+        if self.file.is_none() {
+            return Err(io::Error::other("header cache not opened"));
+        }
+        Ok(())
+    }
+
+    /// Index the complete records after `read_to`, reading a bounded
+    /// piece at a time (the file may hold a great many).
+    fn read_new(&mut self) -> io::Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let end = f.metadata()?.len();
+        f.seek(SeekFrom::Start(self.read_to))?;
+        let mut left = end.saturating_sub(self.read_to);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; READ_CHUNK];
+        while left > 0 {
+            let want = chunk.len().min(left as usize);
+            let n = f.read(&mut chunk[..want])?;
+            if n == 0 {
+                break;
+            }
+            left -= n as u64;
+            buf.extend_from_slice(&chunk[..n]);
+            let used = parse_records(&buf, self.read_to, &mut self.index)?;
+            buf.drain(..used);
+            self.read_to += used as u64;
+        }
+        Ok(())
+    }
+
+    /// Drop the records of messages no longer in the folder, when they
+    /// outnumber the live ones (or the file does not check out): the live
+    /// records are written aside and renamed over the file. `live`: the
+    /// folder's UIDs now; records above `below` may be of messages this
+    /// view does not know yet and are kept.
+    pub fn compact(&mut self, live: &HashSet<u32>, below: u32) {
+        if self.uidvalidity == 0 {
+            return;
+        }
+        self.refresh();
+        let dead = self
+            .index
+            .keys()
+            .filter(|u| **u < below && !live.contains(u))
+            .count();
+        if !(self.broken || (dead > DEAD_SLACK && dead > live.len())) {
+            return;
+        }
+        let Ok(_lock) = DotLock::acquire_brief(&self.path, std::time::Duration::from_secs(2))
+        else {
+            return;
+        };
+        let tmp = self
+            .path
+            .with_file_name(format!(".{FILE}.{}", std::process::id()));
+        let written = (|| -> io::Result<()> {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
+            let mut data = first_line(self.uidvalidity).into_bytes();
+            if !self.broken {
+                let mut keep: Vec<(u32, (u64, u32))> = self
+                    .index
+                    .iter()
+                    .filter(|(u, _)| **u >= below || live.contains(u))
+                    .map(|(u, v)| (*u, *v))
+                    .collect();
+                keep.sort_unstable();
+                let f = self.file.as_ref().ok_or(io::ErrorKind::NotFound)?;
+                for (uid, (at, len)) in keep {
+                    let mut b = vec![0u8; len as usize];
+                    f.read_exact_at(&mut b, at)?;
+                    data.extend_from_slice(&record(uid, &b));
+                }
+            }
+            out.write_all(&data)?;
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
+        self.broken = false;
+        self.file = None;
+        self.inode = 0;
+        self.refresh();
+    }
+}
+
+/// Index the complete records at the start of `buf` (which begins at file
+/// offset `base`); returns how many bytes they took. A record still being
+/// written is left for later; one that does not check out is an error.
+fn parse_records(buf: &[u8], base: u64, index: &mut HashMap<u32, (u64, u32)>) -> io::Result<usize> {
+    let bad = || io::Error::other("bad record line");
+    let mut at = 0usize;
+    while at < buf.len() {
+        // A record's line is short: `H`, a UID, a length and a hash.
+        let Some(nl) = buf[at..]
+            .iter()
+            .take(MAX_LINE + 1)
+            .position(|&b| b == b'\n')
+        else {
+            if buf.len() - at > MAX_LINE {
+                return Err(bad());
+            }
+            break;
+        };
+        let line = std::str::from_utf8(&buf[at..at + nl]).map_err(|_| bad())?;
+        let mut w = line.split(' ');
+        let (Some("H"), Some(uid), Some(len), Some(sum), None) =
+            (w.next(), w.next(), w.next(), w.next(), w.next())
+        else {
+            return Err(bad());
+        };
+        let (Ok(uid), Ok(len), Ok(sum)) = (
+            uid.parse::<u32>(),
+            len.parse::<usize>(),
+            u64::from_str_radix(sum, 16),
+        ) else {
+            return Err(bad());
+        };
+        if len > MAX_CACHED {
+            return Err(io::Error::other("record too long"));
+        }
+        let start = at + nl + 1;
+        if start + len + 1 > buf.len() {
+            break;
+        }
+        let bytes = &buf[start..start + len];
+        if buf[start + len] != b'\n' || hash(bytes) != sum {
+            return Err(io::Error::other("record does not check out"));
+        }
+        index
+            .entry(uid)
+            .or_insert((base + start as u64, len as u32));
+        at = start + len + 1;
+    }
+    Ok(at)
+}
+
+/// Fuzzing entry (cargo-fuzz target `header_cache`): the cache file's
+/// records as a session reads them, from arbitrary bytes (the account can
+/// write its own cache). Checked: no panic; every record indexed lies in
+/// the input and checks out; reading in two pieces (as the bounded reads
+/// do) indexes the same as reading at once; records written by `record`
+/// read back as written.
+pub fn fuzz_header_cache(data: &[u8]) {
+    let Some((&cut, rest)) = data.split_first() else {
+        return;
+    };
+    let mut whole = HashMap::new();
+    let whole_used = parse_records(rest, 0, &mut whole);
+    if let Ok(used) = whole_used {
+        assert!(used <= rest.len());
+        for &(at, len) in whole.values() {
+            let (at, len) = (at as usize, len as usize);
+            assert!(at + len < rest.len() + 1 && at + len <= used);
+        }
+        let split = (usize::from(cut) * rest.len() / 255).min(rest.len());
+        let mut pieces = HashMap::new();
+        let first =
+            parse_records(&rest[..split], 0, &mut pieces).expect("a prefix of good records");
+        let second = parse_records(&rest[first..], first as u64, &mut pieces)
+            .expect("the rest of good records");
+        assert_eq!(first + second, used);
+        assert_eq!(pieces, whole);
+    }
+    // What we write reads back.
+    let mut written = Vec::new();
+    let mut want = Vec::new();
+    for (i, part) in rest.chunks(97).enumerate().take(8) {
+        written.extend_from_slice(&record(i as u32, part));
+        want.push((i as u32, part.to_vec()));
+    }
+    let mut index = HashMap::new();
+    assert_eq!(
+        parse_records(&written, 0, &mut index).unwrap(),
+        written.len()
+    );
+    for (uid, bytes) in want {
+        let (at, len) = index[&uid];
+        assert_eq!(
+            &written[at as usize..at as usize + len as usize],
+            &bytes[..]
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::testutil::TempDir;
+
+    #[test]
+    fn sessions_share_entries_and_a_new_validity_starts_afresh() {
+        let t = TempDir::new("hcache");
+        let mut a = HeaderCache::new(&t.0, 7);
+        let mut b = HeaderCache::new(&t.0, 7);
+        assert_eq!(a.get(1), None);
+        a.put(1, b"Subject: one\n\n");
+        b.put(2, b"Subject: two\n\n");
+        assert_eq!(b.get(1).as_deref(), Some(&b"Subject: one\n\n"[..]));
+        assert_eq!(a.get(2).as_deref(), Some(&b"Subject: two\n\n"[..]));
+        // Too long to cache.
+        a.put(3, &vec![b'x'; MAX_CACHED + 1]);
+        assert_eq!(b.get(3), None);
+        // The folder made anew: the old entries are not its messages'.
+        let mut c = HeaderCache::new(&t.0, 8);
+        assert_eq!(c.get(1), None);
+        c.put(1, b"Subject: new one\n\n");
+        assert_eq!(c.get(1).as_deref(), Some(&b"Subject: new one\n\n"[..]));
+    }
+
+    #[test]
+    fn a_torn_record_ends_reading_and_a_compaction_mends_the_file() {
+        let t = TempDir::new("hcache-torn");
+        let mut a = HeaderCache::new(&t.0, 7);
+        a.put(1, b"Subject: one\n\n");
+        // A crash mid-write, then another session's append after it.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(t.0.join(FILE))
+            .unwrap();
+        f.write_all(b"H 2 14 0\nSubject: tw").unwrap();
+        f.write_all(&record(3, b"Subject: three\n\n")).unwrap();
+        let mut b = HeaderCache::new(&t.0, 7);
+        assert_eq!(b.get(1).as_deref(), Some(&b"Subject: one\n\n"[..]));
+        assert_eq!(b.get(3), None);
+        assert!(b.broken);
+        // Nothing is added to a broken file; a compaction starts it again.
+        b.put(4, b"Subject: four\n\n");
+        b.compact(&HashSet::from([1, 3, 4]), 5);
+        assert!(!b.broken);
+        assert_eq!(b.get(1), None);
+        b.put(4, b"Subject: four\n\n");
+        assert_eq!(
+            HeaderCache::new(&t.0, 7).get(4).as_deref(),
+            Some(&b"Subject: four\n\n"[..])
+        );
+    }
+
+    #[test]
+    fn compaction_keeps_live_and_newer_records_and_others_follow_it() {
+        let t = TempDir::new("hcache-compact");
+        let mut a = HeaderCache::new(&t.0, 7);
+        let mut other = HeaderCache::new(&t.0, 7);
+        for uid in 1..=2100 {
+            a.put(uid, format!("Subject: {uid}\n\n").as_bytes());
+        }
+        assert!(other.get(5).is_some());
+        // Live: 2001..=2050; 2051.. are newer than this view knows.
+        let live: HashSet<u32> = (2001..=2050).collect();
+        a.compact(&live, 2051);
+        assert!(a.get(5).is_none());
+        assert_eq!(a.get(2001).as_deref(), Some(&b"Subject: 2001\n\n"[..]));
+        assert_eq!(a.get(2100).as_deref(), Some(&b"Subject: 2100\n\n"[..]));
+        // The other session sees the new file when it next misses.
+        a.put(3000, b"Subject: 3000\n\n");
+        assert_eq!(other.get(3000).as_deref(), Some(&b"Subject: 3000\n\n"[..]));
+        assert!(other.get(5).is_none());
+    }
+
+    #[test]
+    fn a_file_bigger_than_one_read_is_read_whole() {
+        let t = TempDir::new("hcache-big");
+        let mut a = HeaderCache::new(&t.0, 7);
+        for uid in 1..=20_000 {
+            a.put(uid, format!("Subject: message number {uid}\n\n").as_bytes());
+        }
+        assert!(std::fs::metadata(t.0.join(FILE)).unwrap().len() > 2 * READ_CHUNK as u64);
+        let mut b = HeaderCache::new(&t.0, 7);
+        for uid in [1, 6553, 13107, 20_000] {
+            assert_eq!(
+                b.get(uid).unwrap(),
+                format!("Subject: message number {uid}\n\n").as_bytes()
+            );
+        }
+        assert_eq!(b.index.len(), 20_000);
+    }
+
+    #[test]
+    fn the_fuzz_properties_hold_for_good_torn_and_odd_files() {
+        let mut good = vec![128u8];
+        good.extend(record(1, b"Subject: one\r\n\r\n"));
+        good.extend(record(2, b"Subject: two\n\n"));
+        fuzz_header_cache(&good);
+        let mut torn = good.clone();
+        torn.extend_from_slice(b"H 3 14 0\nSubject: th");
+        fuzz_header_cache(&torn);
+        // A UID written long: a line over the bound is refused whole or cut.
+        let mut long = vec![200u8];
+        long.extend_from_slice(format!("H {}1 1 {:x}\nx\n", "0".repeat(70), hash(b"x")).as_bytes());
+        fuzz_header_cache(&long);
+        fuzz_header_cache(b"");
+        fuzz_header_cache(b"\x00H");
+    }
+}
