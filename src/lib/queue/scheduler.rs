@@ -252,8 +252,16 @@ impl<K: Ord + Clone, E: Entry, T: Task> Scheduler<K, E, T> {
             let mut free = spec.workers.saturating_sub(running);
             let queue = &mut self.waiting[class];
             while free > 0 && !queue.is_empty() {
+                // Spread over every worker of the class, not only the
+                // free ones: a lone free worker that took all that waits
+                // would carry it alone while the others, freed a moment
+                // later, find nothing (LMTP into Dovecot: one connection
+                // doing hundreds of fsynced deliveries in a row).
                 let size = if spec.spread {
-                    (queue.len() / free).clamp(1, spec.max_batch)
+                    queue
+                        .len()
+                        .div_ceil(spec.workers.max(1))
+                        .clamp(1, spec.max_batch)
                 } else {
                     spec.max_batch
                 };

@@ -132,29 +132,59 @@ fn a_round_is_over_when_every_unit_is_reported_once() {
 }
 
 #[test]
-fn local_tasks_are_spread_over_the_free_workers_and_batched_by_key() {
+fn local_tasks_are_spread_over_the_workers_and_batched_by_key() {
     let mut s = sched(false);
     for (i, key) in ["x", "y", "x", "x", "y"].iter().enumerate() {
         s.enqueue(LOCAL, format!("m{i}"), 0, To(key));
     }
-    // 5 waiting, 2 free: a batch of 2 (x), then of 3 (y, and what batches
-    // with it: the other y), capped at max_batch 3.
+    // 5 waiting, 2 workers: a share of 3 (the x's batch together), then of
+    // 1 of the 2 left: a worker takes its share of the class, never all
+    // that waits, so that the others find work when they come free.
     let jobs = s.dispatch(Instant::now());
     assert_eq!(
         keys(&jobs),
         vec![
-            vec![("m0".into(), 0, "x"), ("m2".into(), 0, "x")],
-            vec![("m1".into(), 0, "y"), ("m4".into(), 0, "y")],
+            vec![
+                ("m0".into(), 0, "x"),
+                ("m2".into(), 0, "x"),
+                ("m3".into(), 0, "x")
+            ],
+            vec![("m1".into(), 0, "y")],
         ]
     );
     assert_eq!(s.waiting(LOCAL), 1);
     // Both workers busy: nothing more until one finishes.
     assert!(s.dispatch(Instant::now()).is_empty());
     assert_eq!(s.running(), 2);
-    assert_eq!(s.finished(jobs[0].id).len(), 2, "nothing was reported");
+    assert_eq!(s.finished(jobs[0].id).len(), 3, "nothing was reported");
     let more = s.dispatch(Instant::now());
-    assert_eq!(keys(&more), vec![vec![("m3".into(), 0, "x")]]);
+    assert_eq!(keys(&more), vec![vec![("m4".into(), 0, "y")]]);
     assert_eq!(s.waiting(LOCAL), 0);
+}
+
+#[test]
+fn a_lone_free_worker_takes_its_share_not_the_whole_queue() {
+    let mut s = sched(false);
+    // Both workers busy with one task each.
+    s.enqueue(LOCAL, "a".into(), 0, To("a"));
+    s.enqueue(LOCAL, "b".into(), 0, To("b"));
+    let first = s.dispatch(Instant::now());
+    assert_eq!(first.len(), 2);
+    for i in 0..4 {
+        s.enqueue(
+            LOCAL,
+            format!("m{i}"),
+            0,
+            To(if i % 2 == 0 { "p" } else { "q" }),
+        );
+    }
+    s.finished(first[0].id);
+    // One worker free, four waiting: it takes two (its share of two
+    // workers), leaving two for the other when it comes free.
+    let jobs = s.dispatch(Instant::now());
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].tasks.len(), 2);
+    assert_eq!(s.waiting(LOCAL), 2);
 }
 
 #[test]
