@@ -89,8 +89,9 @@ pub struct Folder {
     /// Bases of the view's messages that the last reading of the
     /// directories did not find (removed by another session): opening
     /// them fails at once instead of reading the directories again, so
-    /// an operation over many such messages reads them once, not once a
-    /// message. Cleared when a sync reads the directories.
+    /// one command over many such messages reads them once, not once a
+    /// message. Trusted within one command only: cleared by sync,
+    /// set_flags, expunge and `forget_vanished`.
     vanished: HashSet<String>,
     /// How often the view's files were looked for again (tests).
     relocations: u32,
@@ -367,6 +368,7 @@ impl Folder {
     /// Bring the view in step with the directory. `take_recent`: move new
     /// arrivals from new/ to cur/, making them \Recent in this session.
     pub fn sync(&mut self, take_recent: bool) -> io::Result<Changes> {
+        self.vanished.clear();
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
         let _ = self.modlog.refresh();
@@ -388,11 +390,7 @@ impl Folder {
         // session's log says it expunged that UID (then it is gone for
         // good; under many sessions expunging, most absences are these).
         let logged: HashSet<u32> = self.modlog.expunged.iter().map(|e| e.0).collect();
-        if self
-            .messages
-            .iter()
-            .any(|m| !live.contains_key(&m.base) && !logged.contains(&m.uid))
-        {
+        if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
             live = list_stable(&self.dir, live)?;
         }
         let before = self.messages.len();
@@ -682,11 +680,23 @@ impl Folder {
         }
     }
 
+    /// Start a command that opens many messages: what an earlier one found
+    /// vanished is looked for again (once) if asked for.
+    pub fn forget_vanished(&mut self) {
+        self.vanished.clear();
+    }
+
     /// Read the directories once and follow every message of the view:
     /// new names (flags another session changed) are taken, and the
     /// messages no longer there are remembered as vanished.
     fn relocate(&mut self) -> io::Result<()> {
-        let live = list_dirs(&self.dir)?;
+        let mut live = list_dirs(&self.dir)?;
+        // A file renamed while readdir passed may be missed by one reading:
+        // read until they agree before calling anything vanished (a
+        // message wrongly so would lose a STORE until the next sync).
+        if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
+            live = list_stable(&self.dir, live)?;
+        }
         self.relocations += 1;
         self.vanished.clear();
         for m in &mut self.messages {
@@ -785,6 +795,9 @@ impl Folder {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
         }
+        // What an earlier command found vanished is not trusted here: a
+        // STORE must find a message another session renamed meanwhile.
+        self.vanished.clear();
         let mut changed = Vec::new();
         let mut touched_new = false;
         for &(i, op) in updates {
@@ -862,6 +875,7 @@ impl Folder {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
         }
+        self.vanished.clear();
         let mut gone = vec![false; self.messages.len()];
         let (mut new_touched, mut cur_touched) = (false, false);
         let mut removed = 0;
