@@ -47,6 +47,24 @@ pub fn need(atts: &[FetchAtt]) -> Need {
     n
 }
 
+/// Whether the items need the message's MIME structure (a parse of the
+/// whole message): BODY, BODYSTRUCTURE, BINARY and sections inside parts.
+/// BODY[], BODY[TEXT], RFC822 and the top level's header items are cut
+/// from the bytes as they are (mbsync fetches whole messages by the
+/// thousand).
+pub fn needs_structure(atts: &[FetchAtt]) -> bool {
+    atts.iter().any(|a| match a {
+        FetchAtt::Body
+        | FetchAtt::BodyStructure
+        | FetchAtt::Binary { .. }
+        | FetchAtt::BinarySize(_) => true,
+        FetchAtt::Section { section, .. } => {
+            !section.part.is_empty() || matches!(section.text, Some(SectionText::Mime))
+        }
+        _ => false,
+    })
+}
+
 /// Whether the items set \Seen (BODY[] and RFC822 without PEEK).
 pub fn sets_seen(atts: &[FetchAtt]) -> bool {
     atts.iter().any(|a| {
@@ -168,7 +186,12 @@ pub fn render(
             } => {
                 let data = match (loaded.and_then(|l| l.structure), &section.text) {
                     (Some(root), _) => mime::section(wire, root, section),
-                    // Only the header was read: the top level's header items.
+                    // No structure (only the header was read, or none was
+                    // needed): the top level's items, cut from the bytes.
+                    (None, None) if section.part.is_empty() => Some(wire.to_vec()),
+                    (None, Some(SectionText::Text)) if section.part.is_empty() => {
+                        Some(wire[header_end..].to_vec())
+                    }
                     (None, Some(SectionText::Header)) => Some(wire[..header_end].to_vec()),
                     (
                         None,
@@ -357,5 +380,50 @@ mod tests {
         };
         let e = render(1, &atts("ENVELOPE"), &meta(), Some(&h), false, false).unwrap();
         assert!(String::from_utf8(e).unwrap().contains("\"hi\""));
+    }
+
+    #[test]
+    fn top_level_items_without_the_structure_render_as_with_it() {
+        const MIXED: &[u8] = b"Subject: m\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b--\r\n";
+        for msg in [MSG, MIXED] {
+            let root = mime::structure(msg);
+            let with = Loaded {
+                wire: msg,
+                structure: Some(&root),
+            };
+            let without = Loaded {
+                wire: msg,
+                structure: None,
+            };
+            for a in [
+                "BODY.PEEK[]",
+                "BODY[]<3.10>",
+                "BODY.PEEK[TEXT]",
+                "BODY.PEEK[HEADER]",
+                "BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+                "RFC822",
+                "RFC822.TEXT",
+                "RFC822.HEADER",
+                "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
+            ] {
+                let at = atts(a);
+                assert!(!needs_structure(&at), "{a}");
+                assert_eq!(
+                    render(1, &at, &meta(), Some(&without), false, false).unwrap(),
+                    render(1, &at, &meta(), Some(&with), false, false).unwrap(),
+                    "{a}"
+                );
+            }
+        }
+        for a in [
+            "BODY",
+            "BODYSTRUCTURE",
+            "BODY.PEEK[1]",
+            "BODY.PEEK[1.MIME]",
+            "BINARY.PEEK[]",
+            "BINARY.SIZE[1]",
+        ] {
+            assert!(needs_structure(&atts(a)), "{a}");
+        }
     }
 }

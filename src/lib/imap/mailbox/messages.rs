@@ -151,6 +151,7 @@ impl Mailboxes {
         out: &mut dyn Sink,
     ) -> io::Result<Vec<u8>> {
         let s = self.selected.as_mut().expect("checked");
+        s.folder.forget_vanished();
         if vanished {
             let since = changed_since.unwrap_or(0);
             let largest = s.folder.uidnext.saturating_sub(1).max(1);
@@ -173,6 +174,7 @@ impl Mailboxes {
         }
         let targets = s.resolve(set, uid);
         let need = fetch::need(atts);
+        let structured = fetch::needs_structure(atts);
         let mark_seen = fetch::sets_seen(atts) && !s.read_only;
         let want_modseq = changed_since.is_some();
         let rev2 = en.rev2;
@@ -203,8 +205,8 @@ impl Mailboxes {
                 Need::Whole => match s.folder.read_message(ix) {
                     Ok(b) => {
                         let w = mime::to_wire(&b);
-                        let st = mime::structure(&w);
-                        (Some(w), Some(st))
+                        let st = structured.then(|| mime::structure(&w));
+                        (Some(w), st)
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(e),
@@ -367,6 +369,7 @@ impl Mailboxes {
             return Ok(line(&format!("{tag} NO [TRYCREATE] No such mailbox")));
         }
         let s = self.selected.as_mut().expect("checked");
+        s.folder.forget_vanished();
         if moving && s.read_only {
             return Ok(line(&format!("{tag} NO [READ-ONLY] Mailbox is read-only")));
         }
