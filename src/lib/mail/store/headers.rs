@@ -185,17 +185,24 @@ impl HeaderCache {
         Ok(Some((f, meta.ino())))
     }
 
-    fn create(&mut self) -> io::Result<()> {
+    /// A new file beside the cache, this process's own, to be linked or
+    /// renamed into place.
+    fn aside(&self) -> io::Result<(PathBuf, File)> {
         let tmp = self
             .path
             .with_file_name(format!(".{FILE}.{}", std::process::id()));
-        let mut f = OpenOptions::new()
+        let f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
+        Ok((tmp, f))
+    }
+
+    fn create(&mut self) -> io::Result<()> {
+        let (tmp, mut f) = self.aside()?;
         f.write_all(first_line(self.uidvalidity).as_bytes())?;
         // Another session may have made one meanwhile: keep that one.
         let made = std::fs::hard_link(&tmp, &self.path);
@@ -260,17 +267,10 @@ impl HeaderCache {
         else {
             return;
         };
-        let tmp = self
-            .path
-            .with_file_name(format!(".{FILE}.{}", std::process::id()));
+        let Ok((tmp, mut out)) = self.aside() else {
+            return;
+        };
         let written = (|| -> io::Result<()> {
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
             let mut data = first_line(self.uidvalidity).into_bytes();
             if !self.broken {
                 let mut keep: Vec<(u32, (u64, u32))> = self

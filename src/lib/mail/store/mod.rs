@@ -22,7 +22,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use flags::{Flag, Flags, Keywords};
-pub use folder::{Adder, Changes, FlagChange, Folder, Message};
+pub use folder::Adder;
+pub use folder::{Changes, FlagChange, Folder, Message};
 
 /// The hierarchy separator (Maildir++).
 pub const SEPARATOR: char = '.';
