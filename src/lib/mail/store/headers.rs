@@ -35,6 +35,9 @@ const MAX_FILE: u64 = 1 << 31;
 /// A record's first line is no longer.
 const MAX_LINE: usize = 64;
 
+/// The most of the file a session keeps in memory.
+const MAX_MEMORY: usize = 32 << 20;
+
 /// The file is read this much at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -55,6 +58,12 @@ pub struct HeaderCache {
     read_to: u64,
     /// A record did not check out: no more reading or writing this file.
     broken: bool,
+    /// The file's bytes from `mem_at` on, as read (while they fit in
+    /// MAX_MEMORY): a SEARCH over every message then makes no system call
+    /// per message. Dropped, and pread used, past that size.
+    mem: Vec<u8>,
+    mem_at: u64,
+    mem_off: bool,
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -107,6 +116,11 @@ impl HeaderCache {
             self.refresh();
         }
         let &(at, len) = self.index.get(&uid)?;
+        if let Some(from) = at.checked_sub(self.mem_at) {
+            if let Some(b) = self.mem.get(from as usize..from as usize + len as usize) {
+                return Some(b.to_vec());
+            }
+        }
         let mut buf = vec![0u8; len as usize];
         self.file.as_ref()?.read_exact_at(&mut buf, at).ok()?;
         Some(buf)
@@ -149,6 +163,8 @@ impl HeaderCache {
             self.file = None;
             self.index.clear();
             self.read_to = 0;
+            self.mem.clear();
+            self.mem_off = false;
             match self.open_existing() {
                 Ok(Some((f, inode))) => {
                     self.file = Some(f);
@@ -182,6 +198,7 @@ impl HeaderCache {
             return Ok(None);
         }
         self.read_to = want.len() as u64;
+        self.mem_at = self.read_to;
         Ok(Some((f, meta.ino())))
     }
 
@@ -239,6 +256,14 @@ impl HeaderCache {
             left -= n as u64;
             buf.extend_from_slice(&chunk[..n]);
             let used = parse_records(&buf, self.read_to, &mut self.index)?;
+            if !self.mem_off {
+                if self.mem.len() + used <= MAX_MEMORY {
+                    self.mem.extend_from_slice(&buf[..used]);
+                } else {
+                    self.mem = Vec::new();
+                    self.mem_off = true;
+                }
+            }
             buf.drain(..used);
             self.read_to += used as u64;
         }
