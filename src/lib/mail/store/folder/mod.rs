@@ -389,10 +389,9 @@ impl Folder {
         let mut live = list_dirs(&self.dir)?;
         self.vanished.clear();
         // A message that seems gone may have been renamed while we read:
-        // read again before telling anyone it was expunged, unless a
-        // session's log says it expunged that UID (then it is gone for
-        // good; under many sessions expunging, most absences are these).
-        let logged: HashSet<u32> = self.modlog.expunged.iter().map(|e| e.0).collect();
+        // read again before telling anyone it was expunged (an expunge in
+        // a session's log is no proof: it logs the messages it found
+        // vanished too).
         if self.messages.iter().any(|m| !live.contains_key(&m.base)) {
             live = list_stable(&self.dir, live)?;
         }
@@ -441,7 +440,7 @@ impl Folder {
             .copied()
             .unwrap_or(0);
         // (Records of messages an imapd session expunged are no gap.)
-        let expunged = &logged;
+        let expunged: HashSet<u32> = self.modlog.expunged.iter().map(|e| e.0).collect();
         let gap = |live: &Listing| {
             records.iter().any(|(u, b)| {
                 *u > last_known && *u < newest && !live.contains_key(b) && !expunged.contains(u)
