@@ -502,11 +502,9 @@ impl Data for Lazy<'_> {
         if self.header.is_none() {
             let h = match &self.whole {
                 Some(w) => w[..mime::header_len(w)].to_vec(),
-                None => self
-                    .folder
-                    .read_header(self.index)
-                    .map(|h| mime::to_wire(&h))
-                    .unwrap_or_default(),
+                // As stored (LF line ends): the search keys read fields
+                // through mime::for_each_field, which takes either end.
+                None => self.folder.read_header(self.index).unwrap_or_default(),
             };
             self.header = Some(h);
         }
