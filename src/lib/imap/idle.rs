@@ -6,7 +6,8 @@
 //! every 5 seconds instead.)
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+
+use crate::mail::store::Folder;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -25,11 +26,26 @@ pub struct Watch {
 
 impl Watch {
     #[cfg(target_os = "linux")]
-    pub fn new(folder: Option<&Path>) -> Watch {
-        let Some(dir) = folder else {
+    pub fn new(folder: Option<&Folder>) -> Watch {
+        let Some(folder) = folder else {
             return Watch { inotify: None };
         };
+        let dir = folder.dir.as_path();
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok();
+        if let (Some(i), Some(mbox)) = (&inotify, folder.mbox_path()) {
+            // The file (appends) and its directory (a rewrite renamed over
+            // it); other sessions' flag changes rewrite it too.
+            let _ = i.add_watch(mbox, AddWatchFlags::IN_MODIFY);
+            if let Some(parent) = mbox.parent() {
+                let _ = i.add_watch(
+                    parent,
+                    AddWatchFlags::IN_MOVED_TO
+                        | AddWatchFlags::IN_CREATE
+                        | AddWatchFlags::IN_DELETE,
+                );
+            }
+            return Watch { inotify };
+        }
         if let Some(i) = &inotify {
             let flags = AddWatchFlags::IN_CREATE
                 | AddWatchFlags::IN_DELETE
@@ -51,7 +67,7 @@ impl Watch {
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn new(_folder: Option<&Path>) -> Watch {
+    pub fn new(_folder: Option<&Folder>) -> Watch {
         Watch { inotify: None }
     }
 

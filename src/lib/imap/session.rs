@@ -20,6 +20,9 @@ use super::reader::{Assembler, Step};
 use super::state::{Action, Config, Machine};
 use crate::auth;
 use crate::mail::store::Tree;
+
+/// The mbox folders other than INBOX: this directory in the home.
+const MBOX_FOLDERS: &str = "mail";
 use crate::mail::Mailbox;
 use crate::net::dialogue::{self, Dialogue, Flow, LineProtocol, Silence};
 use crate::net::{Ending, Line};
@@ -78,20 +81,16 @@ impl TcpProtocol for Imap {
         let location = &s.settings.daemon::<super::Config>().mail_location;
         let mut d = Dialogue::new(s.conn, None, super::reader::LINE_MAX);
         let m = Machine::logged_in(cfg);
-        let root = match location.mailbox_for(&s.account) {
-            Ok(Mailbox::Maildir(p)) => p,
-            Ok(Mailbox::Mbox(p)) => {
-                log::error!(
-                    "user {}: mbox {} is not served by imapd (use a maildir: mail_location)",
-                    s.account.name,
-                    p.display()
-                );
+        let tree = match location.mailbox_for(&s.account) {
+            Ok(Mailbox::Maildir(p)) => Tree::new(&p),
+            // mbox: the other folders in ~/mail, as UW IMAP and Dovecot.
+            Ok(Mailbox::Mbox(p)) if s.account.home.is_absolute() => {
+                Tree::new_mbox(&p, &s.account.home.join(MBOX_FOLDERS))
+            }
+            Ok(Mailbox::Mbox(_)) => {
+                log::error!("user {}: no home for the mbox folders", s.account.name);
                 d.reply(
-                    format!(
-                        "{} NO [UNAVAILABLE] This server keeps IMAP mail in Maildir only\r\n",
-                        h.tag
-                    )
-                    .as_bytes(),
+                    format!("{} NO [UNAVAILABLE] Cannot open the mailbox\r\n", h.tag).as_bytes(),
                 );
                 let _ = d.flush();
                 return;
@@ -105,8 +104,8 @@ impl TcpProtocol for Imap {
                 return;
             }
         };
-        if let Err(e) = crate::mail::store::create_inbox(&root) {
-            log::error!("user {}: {}: {e}", s.account.name, root.display());
+        if let Err(e) = tree.prepare() {
+            log::error!("user {}: {}: {e}", s.account.name, tree.root().display());
             d.reply(format!("{} NO [UNAVAILABLE] Cannot open the mailbox\r\n", h.tag).as_bytes());
             let _ = d.flush();
             return;
@@ -114,7 +113,7 @@ impl TcpProtocol for Imap {
         log::info!(
             "user {}: logged in, folders in {}",
             s.account.name,
-            root.display()
+            tree.root().display()
         );
         d.reply(
             format!(
@@ -129,7 +128,7 @@ impl TcpProtocol for Imap {
             d,
             m,
             boxes: Mailboxes {
-                tree: Tree::new(&root),
+                tree,
                 selected: None,
                 append_limit: s.settings.daemon::<super::Config>().max_message_size,
                 user: s.account.name.clone(),
@@ -408,7 +407,7 @@ impl Authenticated {
     /// IDLE until DONE: changes to the selected folder pushed as they come.
     fn idle(&mut self, tag: &str) -> Flow {
         self.d.reply(b"+ idling\r\n");
-        let watch = idle::Watch::new(self.boxes.selected.as_ref().map(|s| s.folder.dir.as_path()));
+        let watch = idle::Watch::new(self.boxes.selected.as_ref().map(|s| &s.folder));
         let started = std::time::Instant::now();
         loop {
             if let Ok(u) = self.boxes.updates(true, self.m.enabled) {

@@ -33,7 +33,7 @@ const CHUNK: usize = 64 * 1024;
 
 use crate::calendar::asctime;
 
-fn open_locked_for_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_locked_for_append(path: &Path) -> io::Result<File> {
     loop {
         let f = super::open_regular(
             OpenOptions::new()
@@ -124,15 +124,16 @@ fn append(mut f: &File, old_len: u64, return_path: &str, message: &mut dyn Read)
 
 /// One message in the file.
 #[derive(Clone, Debug)]
-struct Span {
+pub(crate) struct Span {
     /// Start of the From_ line.
-    from: u64,
+    pub(crate) from: u64,
     /// Start of the content (after the From_ line).
-    body: u64,
+    pub(crate) body: u64,
     /// End of the content (before the separating blank line).
-    end: u64,
+    pub(crate) end: u64,
     uid: String,
-    size: u64,
+    /// The content's wire size, unquoted.
+    pub(crate) size: u64,
 }
 
 /// The message being read by `parse`.
@@ -357,6 +358,11 @@ impl Scan<'_> {
         }
         Ok(())
     }
+}
+
+/// The message list of an mbox file (imapd's folders read it too).
+pub(crate) fn spans(f: &File) -> io::Result<Vec<Span>> {
+    parse(f)
 }
 
 /// Read the message list of an mbox.

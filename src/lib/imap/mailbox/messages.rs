@@ -406,7 +406,10 @@ impl Mailboxes {
         if same {
             s.folder.keywords = dest_now;
         }
-        let mut add = Adder::new(&dir)?;
+        let mut add = self
+            .tree
+            .adder(&name)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let mut src_uids = Vec::new();
         for &(_, ix) in &targets {
             let m = s.folder.messages[ix].clone();
@@ -419,6 +422,14 @@ impl Mailboxes {
                         f.set_keyword(*d, true);
                     }
                 }
+            }
+            if s.folder.is_mbox() {
+                // No file of its own: the message's bytes.
+                let data = s.folder.read_message(ix)?;
+                let date = s.folder.internal_date(ix)?;
+                add.add_bytes(&data, f, &m.other, Some(date))?;
+                src_uids.push(m.uid);
+                continue;
             }
             let path = s.folder.path_of(&m);
             match add.add_copy(&path, f, &m.other) {

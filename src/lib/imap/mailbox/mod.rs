@@ -19,9 +19,7 @@ use super::search::{self, Data, Facts};
 use super::selected::{Selected, Style};
 use super::state::Enabled;
 use super::syntax::{astring, compress, quote, SeqSet};
-use crate::mail::store::{
-    self, Adder, Flag, FlagChange, Flags, Folder, StoreError, Tree, SEPARATOR,
-};
+use crate::mail::store::{self, Flag, FlagChange, Flags, Folder, StoreError, Tree, SEPARATOR};
 
 /// Where replies go.
 pub trait Sink {
@@ -729,10 +727,6 @@ impl Mailboxes {
         if message.is_empty() {
             return Ok(line(&format!("{tag} NO Empty message")));
         }
-        let dir = self
-            .tree
-            .dir(&name)
-            .map_err(|e| io::Error::other(e.to_string()))?;
         // Keywords live per folder: the target's list.
         let mut target = match self.selected.as_mut() {
             Some(s) if s.name == name => None,
@@ -750,7 +744,10 @@ impl Mailboxes {
             Ok(x) => x,
             Err(e) => return Ok(line(&format!("{tag} NO {e}"))),
         };
-        let mut add = Adder::new(&dir)?;
+        let mut add = self
+            .tree
+            .adder(&name)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         add.add_bytes(message, f, "", date)?;
         let (validity, uids) = add.finish()?;
         if self.selected.as_ref().is_some_and(|s| s.name == name) {

@@ -11,6 +11,7 @@
 //! leading `.`), no `/`, no control characters; and a folder directory
 //! must be a real directory inside the Maildir, never a symbolic link.
 
+pub mod cclient;
 pub mod flags;
 pub mod folder;
 pub mod headers;
@@ -116,8 +117,16 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
 /// An account's folders.
 #[derive(Clone, Debug)]
 pub struct Tree {
+    /// The Maildir (INBOX), or for mbox the directory of the other folders.
     root: PathBuf,
+    /// mbox: INBOX's file (`mail_location`). Folder `A.B` is then the file
+    /// `A.B` in `root`, and every folder has an index directory
+    /// `root/.imap/NAME` (as Dovecot keeps its mbox indexes).
+    inbox: Option<PathBuf>,
 }
+
+/// mbox: the subscriptions file in the folder directory (Dovecot's name).
+const MBOX_SUBSCRIPTIONS: &str = ".subscriptions";
 
 fn is_real_dir(p: &Path) -> bool {
     fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
@@ -128,17 +137,64 @@ impl Tree {
     pub fn new(root: &Path) -> Tree {
         Tree {
             root: root.to_path_buf(),
+            inbox: None,
         }
+    }
+
+    /// mbox folders: INBOX the file `inbox`, the others files in `dir`.
+    pub fn new_mbox(inbox: &Path, dir: &Path) -> Tree {
+        Tree {
+            root: dir.to_path_buf(),
+            inbox: Some(inbox.to_path_buf()),
+        }
+    }
+
+    /// The mbox file of a folder (mbox trees only; not checked for
+    /// existence).
+    fn mbox_file(&self, name: &str) -> Result<PathBuf, StoreError> {
+        check_name(name)?;
+        let name = normalize(name);
+        match &self.inbox {
+            Some(inbox) if name == "INBOX" => Ok(inbox.clone()),
+            _ => Ok(self.root.join(name)),
+        }
+    }
+
+    /// An adder for the folder `name`.
+    pub fn adder(&self, name: &str) -> Result<Adder, StoreError> {
+        let dir = self.dir(name)?;
+        Ok(match &self.inbox {
+            Some(_) => Adder::mbox(&self.mbox_file(name)?, &dir)?,
+            None => Adder::new(&dir)?,
+        })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Make what a session needs before its first command: the Maildir
+    /// (INBOX), or the mbox folder directory.
+    pub fn prepare(&self) -> io::Result<()> {
+        match self.inbox {
+            Some(_) => crate::fs::create_private_dir_all(&self.root),
+            None => create_inbox(&self.root),
+        }
+    }
+
     /// The directory of a folder (not checked for existence).
+    /// For an mbox tree, the folder's index directory (made when the
+    /// folder exists).
     pub fn dir(&self, name: &str) -> Result<PathBuf, StoreError> {
         check_name(name)?;
         let name = normalize(name);
+        if self.inbox.is_some() {
+            let index = self.root.join(".imap").join(&name);
+            if self.exists(&name) {
+                crate::fs::create_private_dir_all(&index)?;
+            }
+            return Ok(index);
+        }
         if name == "INBOX" {
             return Ok(self.root.clone());
         }
@@ -148,6 +204,12 @@ impl Tree {
     /// Whether the folder exists (INBOX always does: it is made when
     /// missing). A symbolic link is no folder.
     pub fn exists(&self, name: &str) -> bool {
+        if self.inbox.is_some() {
+            return is_inbox(name)
+                || self
+                    .mbox_file(name)
+                    .is_ok_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file()));
+        }
         match self.dir(name) {
             Ok(d) => is_real_dir(&d) || (is_inbox(name) && !d.exists()),
             Err(_) => false,
@@ -160,6 +222,9 @@ impl Tree {
         let dir = self.dir(name)?;
         if !self.exists(name) {
             return Err(StoreError::NotFound);
+        }
+        if self.inbox.is_some() {
+            return Ok(Folder::open_mbox(&self.mbox_file(name)?, &dir, read_only)?);
         }
         Ok(Folder::open(&dir, read_only)?)
     }
@@ -177,6 +242,19 @@ impl Tree {
             let Ok(file) = e.file_name().into_string() else {
                 continue;
             };
+            if self.inbox.is_some() {
+                // Files only (a link could lead out of the store), and
+                // not a writer's dot-lock.
+                if e.file_type().is_ok_and(|t| t.is_file())
+                    && !file.starts_with(SEPARATOR)
+                    && !file.ends_with(".lock")
+                    && check_name(&file).is_ok()
+                    && !is_inbox(&file)
+                {
+                    names.push(file);
+                }
+                continue;
+            }
             let Some(name) = file.strip_prefix(SEPARATOR) else {
                 continue;
             };
@@ -194,6 +272,9 @@ impl Tree {
     }
 
     pub fn create(&self, name: &str) -> Result<(), StoreError> {
+        if self.inbox.is_some() {
+            return self.create_mbox(name);
+        }
         let dir = self.dir(name)?;
         if is_inbox(name) || fs::symlink_metadata(&dir).is_ok() {
             return Err(StoreError::Exists);
@@ -212,6 +293,9 @@ impl Tree {
     pub fn delete(&self, name: &str) -> Result<(), StoreError> {
         if is_inbox(name) {
             return Err(StoreError::Refused("INBOX cannot be deleted"));
+        }
+        if self.inbox.is_some() {
+            return self.delete_mbox(name);
         }
         let dir = self.dir(name)?;
         if !is_real_dir(&dir) {
@@ -232,6 +316,9 @@ impl Tree {
     /// Rename a folder and its children. INBOX's messages move to the new
     /// folder and INBOX stays, empty (RFC 3501).
     pub fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        if self.inbox.is_some() {
+            return self.rename_mbox(from, to);
+        }
         let to_dir = self.dir(to)?;
         let from_dir = self.dir(from)?;
         if is_inbox(to) || fs::symlink_metadata(&to_dir).is_ok() {
@@ -258,6 +345,11 @@ impl Tree {
             fs::rename(self.dir(&c)?, self.dir(&new)?)?;
         }
         crate::fs::sync_dir(&self.root)?;
+        self.rename_subscriptions(&from, &to)
+    }
+
+    /// Subscriptions to a renamed folder and its children follow it.
+    fn rename_subscriptions(&self, from: &str, to: &str) -> Result<(), StoreError> {
         let subs = self.subscriptions();
         if subs
             .iter()
@@ -302,8 +394,15 @@ impl Tree {
         Ok(())
     }
 
+    fn subscriptions_file(&self) -> PathBuf {
+        match self.inbox {
+            Some(_) => self.root.join(MBOX_SUBSCRIPTIONS),
+            None => self.root.join(SUBSCRIPTIONS),
+        }
+    }
+
     pub fn subscriptions(&self) -> Vec<String> {
-        let text = fs::read_to_string(self.root.join(SUBSCRIPTIONS)).unwrap_or_default();
+        let text = fs::read_to_string(self.subscriptions_file()).unwrap_or_default();
         let mut lines = text.lines().peekable();
         // Dovecot 2.3's own form starts with a version line and a blank
         // one, and separates levels with tabs.
@@ -328,10 +427,12 @@ impl Tree {
             text.push_str(n);
             text.push('\n');
         }
-        if !self.root.exists() {
+        if self.inbox.is_some() {
+            crate::fs::create_private_dir_all(&self.root)?;
+        } else if !self.root.exists() {
             create_maildir(&self.root)?;
         }
-        crate::fs::durable::write_file(&self.root.join(SUBSCRIPTIONS), 0o600, text.as_bytes())
+        crate::fs::durable::write_file(&self.subscriptions_file(), 0o600, text.as_bytes())
     }
 
     /// Subscribe to a name (which need not exist, RFC 3501) or not.
@@ -348,6 +449,8 @@ impl Tree {
         Ok(self.save_subscriptions(&subs)?)
     }
 }
+
+mod mboxtree;
 
 #[cfg(test)]
 mod tests {

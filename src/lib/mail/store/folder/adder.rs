@@ -2,21 +2,76 @@
 //! whole, then all given UIDs at once under the uidlist's lock.
 
 use super::*;
+use crate::mail::store::cclient;
 
-/// Add messages to a folder (APPEND, COPY, MOVE): each is put in place
-/// whole, then all get UIDs at once under the uidlist's lock; durable on
-/// return. Returns the folder's UIDVALIDITY and the new UIDs in order.
-pub struct Adder {
+/// Add messages to a folder (APPEND, COPY, MOVE); durable on return.
+/// `finish` returns the folder's UIDVALIDITY and the new UIDs in order.
+pub enum Adder {
+    Maildir(MaildirAdder),
+    Mbox(MboxAdder),
+}
+
+impl Adder {
+    /// To the Maildir folder `dir`.
+    pub fn new(dir: &Path) -> io::Result<Adder> {
+        Ok(Adder::Maildir(MaildirAdder::new(dir)?))
+    }
+
+    /// To the mbox folder `path` with its index directory `index`.
+    pub fn mbox(path: &Path, index: &Path) -> io::Result<Adder> {
+        Ok(Adder::Mbox(MboxAdder::new(path, index)?))
+    }
+
+    /// A new message from its bytes (any line ends: stored with LF, as
+    /// deliveries are), with flags and an internal date.
+    pub fn add_bytes(
+        &mut self,
+        data: &[u8],
+        flags: Flags,
+        other: &str,
+        date: Option<i64>,
+    ) -> io::Result<()> {
+        match self {
+            Adder::Maildir(a) => a.add_bytes(data, flags, other, date),
+            Adder::Mbox(a) => a.add_bytes(data, flags, date),
+        }
+    }
+
+    /// A copy of a Maildir message's file.
+    pub fn add_copy(&mut self, from: &Path, flags: Flags, other: &str) -> io::Result<()> {
+        match self {
+            Adder::Maildir(a) => a.add_copy(from, flags, other),
+            Adder::Mbox(a) => {
+                let mut f = crate::mail::open_regular(fs::OpenOptions::new().read(true), from)?;
+                let date = f.metadata()?.mtime();
+                let mut data = Vec::new();
+                f.read_to_end(&mut data)?;
+                a.add_bytes(&data, flags, Some(date))
+            }
+        }
+    }
+
+    pub fn finish(self) -> io::Result<(u32, Vec<u32>)> {
+        match self {
+            Adder::Maildir(a) => a.finish(),
+            Adder::Mbox(a) => a.finish(),
+        }
+    }
+}
+
+/// Adding to a Maildir folder: each message is put in place whole, then
+/// all get UIDs at once under the uidlist's lock.
+pub struct MaildirAdder {
     dir: PathBuf,
     placed: Vec<String>,
     new_touched: bool,
     cur_touched: bool,
 }
 
-impl Adder {
-    pub fn new(dir: &Path) -> io::Result<Adder> {
+impl MaildirAdder {
+    pub fn new(dir: &Path) -> io::Result<MaildirAdder> {
         super::super::create_maildir(dir)?;
-        Ok(Adder {
+        Ok(MaildirAdder {
             dir: dir.to_path_buf(),
             placed: Vec::new(),
             new_touched: false,
@@ -144,6 +199,7 @@ impl Adder {
             read_only: true,
             stamps: None,
             keywords_stamp: None,
+            mbox: None,
         };
         let live = list_dirs(&self.dir)?;
         let uids = folder.uids_for(&self.placed, &live)?.0;
@@ -153,5 +209,80 @@ impl Adder {
             .map(|b| uids.get(b).copied().unwrap_or(0))
             .collect();
         Ok((folder.uidvalidity, list))
+    }
+}
+
+/// Adding to an mbox folder: the messages are held, then written at once
+/// under the mbox's locks with UIDs after the last given (the file's
+/// messages without a UID get theirs first, so that UIDs rise through
+/// the file).
+pub struct MboxAdder {
+    path: PathBuf,
+    index: PathBuf,
+    keywords: Keywords,
+    added: Vec<cclient::NewMessage>,
+}
+
+impl MboxAdder {
+    pub fn new(path: &Path, index: &Path) -> io::Result<MboxAdder> {
+        crate::fs::create_private_dir_all(index)?;
+        let keywords = fs::read(index.join(KEYWORDS))
+            .map(|b| Keywords::parse(&b))
+            .unwrap_or_default();
+        Ok(MboxAdder {
+            path: path.to_path_buf(),
+            index: index.to_path_buf(),
+            keywords,
+            added: Vec::new(),
+        })
+    }
+
+    pub fn add_bytes(&mut self, data: &[u8], flags: Flags, date: Option<i64>) -> io::Result<()> {
+        let mut system = flags;
+        system.keywords = 0;
+        let state = cclient::State {
+            uid: None,
+            system,
+            old: false,
+            keywords: self
+                .keywords
+                .iter()
+                .filter(|(i, _)| flags.has_keyword(*i))
+                .map(|(_, k)| k.to_string())
+                .collect(),
+        };
+        let date = date.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+        self.added.push(cclient::NewMessage::new(data, date, state));
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<(u32, Vec<u32>)> {
+        let locked = cclient::lock(&self.path, true)?.expect("created");
+        let mut scanned = cclient::scan(&locked.file)?;
+        let (mut base, given) = cclient::resolve_uids(&mut scanned, &self.index)?;
+        let mut uids = Vec::with_capacity(self.added.len());
+        for m in &mut self.added {
+            if base.uidlast >= super::super::uidlist::UID_MAX {
+                return Err(io::Error::other("UIDs exhausted: rebuild the folder"));
+            }
+            base.uidlast += 1;
+            m.state.uid = Some(base.uidlast);
+            uids.push(base.uidlast);
+        }
+        // The index first: a crash before the file is written leaves a gap
+        // in the UIDs, never a UID given twice.
+        cclient::write_index(&self.index, &base)?;
+        if given {
+            let pairs: Vec<(&cclient::Entry, &cclient::State)> =
+                scanned.entries.iter().map(|e| (e, &e.state)).collect();
+            locked.rewrite(&self.path, &pairs, &self.added, &base)?;
+        } else {
+            locked.append(&self.added, &base)?;
+        }
+        Ok((base.validity, uids))
     }
 }

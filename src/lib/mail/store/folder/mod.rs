@@ -24,7 +24,8 @@ use crate::mail::lock::{DotLock, LOCK_WAIT};
 use crate::wire::WireSize;
 
 mod adder;
-pub use adder::Adder;
+mod mbox;
+pub use adder::{Adder, MboxAdder};
 
 pub const UIDLIST: &str = "dovecot-uidlist";
 pub const KEYWORDS: &str = "dovecot-keywords";
@@ -103,6 +104,9 @@ pub struct Folder {
     read_only: bool,
     stamps: Option<(Stamp, Stamp)>,
     keywords_stamp: Option<Stamp>,
+    /// An mbox folder (c-client format): `dir` is then its index
+    /// directory (modseqs, keyword indexes, the last UID given).
+    mbox: Option<Box<mbox::Backing>>,
 }
 
 /// The uidlist's records: (UID, base).
@@ -242,7 +246,13 @@ impl Folder {
 
     fn open_with(dir: &Path, read_only: bool, take_recent: bool) -> io::Result<Folder> {
         super::create_maildir(dir)?;
-        let mut f = Folder {
+        let mut f = Folder::blank(dir, read_only);
+        f.sync(take_recent)?;
+        Ok(f)
+    }
+
+    fn blank(dir: &Path, read_only: bool) -> Folder {
+        Folder {
             dir: dir.to_path_buf(),
             uidvalidity: 0,
             uidnext: 1,
@@ -257,9 +267,8 @@ impl Folder {
             read_only,
             stamps: None,
             keywords_stamp: None,
-        };
-        f.sync(take_recent)?;
-        Ok(f)
+            mbox: None,
+        }
     }
 
     fn read_uidlist(&self) -> io::Result<Option<UidList>> {
@@ -371,6 +380,9 @@ impl Folder {
     /// Bring the view in step with the directory. `take_recent`: move new
     /// arrivals from new/ to cur/, making them \Recent in this session.
     pub fn sync(&mut self, take_recent: bool) -> io::Result<Changes> {
+        if self.mbox.is_some() {
+            return self.sync_mbox(take_recent);
+        }
         self.vanished.clear();
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
@@ -629,15 +641,17 @@ impl Folder {
             .map(|(i, l)| Change::Flags(self.messages[*i].uid, l.as_str()))
             .collect();
         let dir = &self.dir;
+        let in_mbox = self.mbox.is_some();
         let still = |c: &Change| match c {
             Change::Flags(uid, letters) => unlogged.iter().any(|(i, l)| {
                 let m = &self.messages[*i];
                 m.uid == *uid
                     && l == letters
-                    && dir
-                        .join(if m.in_new { "new" } else { "cur" })
-                        .join(&m.name)
-                        .exists()
+                    && (in_mbox
+                        || dir
+                            .join(if m.in_new { "new" } else { "cur" })
+                            .join(&m.name)
+                            .exists())
             }),
             Change::Expunged(_) => true,
         };
@@ -655,7 +669,12 @@ impl Folder {
         self.modlog.highest
     }
 
+    /// The message's file (Maildir; an mbox folder has one file, and its
+    /// messages are read with `read_message`).
     pub fn path_of(&self, m: &Message) -> PathBuf {
+        if let Some(b) = &self.mbox {
+            return b.path.clone();
+        }
         self.dir
             .join(if m.in_new { "new" } else { "cur" })
             .join(&m.name)
@@ -666,6 +685,12 @@ impl Folder {
     /// of the view (a FETCH of many messages whose flags other sessions
     /// changed reads them once, not once per message).
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
+        if self.mbox.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an mbox message has no file of its own",
+            ));
+        }
         let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
         if self.vanished.contains(&self.messages[index].base) {
             return Err(io::ErrorKind::NotFound.into());
@@ -723,6 +748,9 @@ impl Folder {
 
     /// The message's bytes as stored.
     pub fn read_message(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        if self.mbox.is_some() {
+            return self.read_mbox_message(index, false);
+        }
         let mut f = self.open_message(index)?;
         let mut v = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
         f.read_to_end(&mut v)?;
@@ -734,6 +762,9 @@ impl Folder {
     /// Served from the folder's header cache when another session (or
     /// this one) read it before.
     pub fn read_header(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        if self.mbox.is_some() {
+            return self.read_mbox_message(index, true);
+        }
         if self.header_cache.validity() != self.uidvalidity {
             self.header_cache = HeaderCache::new(&self.dir, self.uidvalidity);
         }
@@ -786,6 +817,9 @@ impl Folder {
 
     /// INTERNALDATE: the file's modification time (seconds since 1970).
     pub fn internal_date(&mut self, index: usize) -> io::Result<i64> {
+        if let Some(b) = &self.mbox {
+            return b.date(self.messages[index].uid);
+        }
         let f = self.open_message(index)?;
         Ok(f.metadata()?.mtime())
     }
@@ -796,6 +830,9 @@ impl Folder {
     pub fn set_flags(&mut self, updates: &[(usize, FlagChange)]) -> io::Result<Vec<usize>> {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
+        }
+        if self.mbox.is_some() {
+            return self.set_mbox_flags(updates);
         }
         // What an earlier command found vanished is not trusted here: a
         // STORE must find a message another session renamed meanwhile.
@@ -876,6 +913,9 @@ impl Folder {
     pub fn expunge_counted(&mut self, indexes: &[usize]) -> io::Result<(Vec<u32>, usize)> {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"));
+        }
+        if self.mbox.is_some() {
+            return self.expunge_mbox(indexes);
         }
         self.vanished.clear();
         let mut gone = vec![false; self.messages.len()];
