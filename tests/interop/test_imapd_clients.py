@@ -144,11 +144,25 @@ SyncState *
     return rc
 
 
-def test_mbsync_both_ways(lab, daemon):
+def mbox_deliver(lab, subject, body="hello"):
+    """Append to demo's mbox as smtpd does (a From_ line, a blank line after)."""
+    with open(lab.home / "mbox", "a") as f:
+        f.write("From alice@example.org Fri Feb  2 10:00:00 2024\n")
+        f.write(MSG.format(subject=subject, body=body) + "\n")
+    lab.chown_tree(lab.home)
+
+
+@pytest.mark.parametrize("location", ["maildir", "mbox"])
+def test_mbsync_both_ways(lab, daemon, location):
     mbsync = need("mbsync")
+    if location == "mbox":
+        deliver = mbox_deliver  # noqa: F811 (the mbox INBOX's deliveries)
+        d = daemon("imapd", "mail_location=mbox:~/mbox")
+    else:
+        deliver = globals()["deliver"]
+        d = daemon("imapd")
     for i in range(3):
         deliver(lab, f"mb {i}")
-    d = daemon("imapd")
     m = imaplib.IMAP4(d.host, d.port)
     m.login("demo", "demo")
     m.create("Archive")

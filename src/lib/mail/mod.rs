@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use location::{mailbox_for, Format, Location};
 pub use maildir::fuzz_name as fuzz_maildir_name;
 pub use mbox::fuzz_parse as fuzz_mbox;
+pub use store::cclient::fuzz_cclient;
 
 /// Where an account's mail lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

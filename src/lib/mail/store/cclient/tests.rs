@@ -225,3 +225,33 @@ fn the_stores_fields_are_stripped_with_their_continuations() {
     // Wire octets: each LF counts as CRLF.
     assert_eq!(removed, (14 + 1) + (3 + 1) + (11 + 1));
 }
+
+#[test]
+fn sessions_opening_a_missing_mbox_at_once_agree_on_its_uidvalidity() {
+    let (_t, _inbox, tree) = setup("cc-race");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let tree = tree.clone();
+            std::thread::spawn(move || tree.open("INBOX", false).unwrap().uidvalidity)
+        })
+        .collect();
+    let v: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(v.iter().all(|&x| x == v[0]), "{v:?}");
+}
+
+#[test]
+fn fuzz_properties_hold_on_samples() {
+    for sample in [
+        &b""[..],
+        b"\x00",
+        b"\x7fSubject: x\r\nStatus: RO\r\n\r\nFrom here\r\n>From there",
+        b"\x41X-UID: 9\nX-Keywords: a\n b\n\nbody",
+        b"\x10no header end",
+        b"\x20From a@b Fri Jan  2 03:04:05 2026",
+        b"\x05Subject: s\n\n",
+        b"\x05Subject: s\n\n\n",
+        b"\x05\n\nbody",
+    ] {
+        fuzz_cclient(sample);
+    }
+}

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{cur_name, Change, Changes, FlagChange, Flags, Folder, Message};
+use crate::mail::lock::{DotLock, LOCK_WAIT};
 use crate::mail::store::cclient::{self, Base, Entry, Scanned, State};
 
 /// The mbox's identity, size and change time: a sync with the same stamp
@@ -125,7 +126,12 @@ impl Folder {
         }
         let take = take_recent && !self.read_only;
         let (scanned, base, recent, file) = match cclient::lock(&path, false)? {
-            None => (Scanned::default(), self.empty_base(), HashSet::new(), None),
+            None => {
+                // The base of a folder without its file is decided under
+                // the dot-lock too: two sessions must not pick two.
+                let _dot = DotLock::acquire(&path, LOCK_WAIT)?;
+                (Scanned::default(), self.empty_base(), HashSet::new(), None)
+            }
             Some(locked) => {
                 let mut scanned = cclient::scan(&locked.file)?;
                 let (base, given) = cclient::resolve_uids(&mut scanned, &self.dir)?;
