@@ -242,6 +242,31 @@ fn read_range(f: &File, from: u64, to: u64) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Where the header of a message starting with `b` ends (after its blank
+/// line): at once when the message starts with a blank line (it has no
+/// header).
+pub fn header_len(b: &[u8]) -> Option<usize> {
+    if b.starts_with(b"\n") {
+        Some(1)
+    } else if b.starts_with(b"\r\n") {
+        Some(2)
+    } else {
+        header_end(b)
+    }
+}
+
+/// The length of the blank line that ends a header cut by `header_len`.
+fn blank_len(h: &[u8]) -> usize {
+    // `header_end` stops after "\n\n" or "\n\r\n": their last bytes differ.
+    if h == b"\n" || h.ends_with(b"\n\n") {
+        1
+    } else if h == b"\r\n" || h.ends_with(b"\n\r\n") {
+        2
+    } else {
+        0
+    }
+}
+
 /// The header of the message at `content` (through its blank line, or to
 /// `end`): its bytes and where the body starts.
 fn read_header(f: &File, content: u64, end: u64) -> io::Result<(Vec<u8>, u64)> {
@@ -251,9 +276,15 @@ fn read_header(f: &File, content: u64, end: u64) -> io::Result<(Vec<u8>, u64)> {
     while pos < limit {
         let step = (limit - pos).min(16 * 1024);
         let from = v.len().saturating_sub(3);
+        let first = v.is_empty();
         v.extend_from_slice(&read_range(f, pos, pos + step)?);
         pos += step;
-        if let Some(e) = header_end(&v[from..]) {
+        let found = if first {
+            header_len(&v)
+        } else {
+            header_end(&v[from..])
+        };
+        if let Some(e) = found {
             v.truncate(from + e);
             let body = content + v.len() as u64;
             return Ok((v, body));
@@ -409,8 +440,8 @@ impl NewMessage {
         let mut conv = crate::wire::CrlfToLf::new();
         conv.feed(data, &mut lf);
         conv.finish(&mut lf);
-        let (header, body) = match header_end(&lf) {
-            Some(e) => (&lf[..e - 1], &lf[e..]),
+        let (header, body) = match header_len(&lf) {
+            Some(e) => (&lf[..e - blank_len(&lf[..e])], &lf[e..]),
             None => (&lf[..], &[][..]),
         };
         let mut header = strip(header).0;
@@ -451,11 +482,7 @@ fn render(out: &mut Vec<u8>, m: &NewMessage, base: Option<&Base>) {
 fn reread(f: &File, e: &Entry, state: &State) -> io::Result<NewMessage> {
     let mut header = read_range(f, e.content, e.body)?;
     // The blank line ending the header is written by `render`.
-    if header.ends_with(b"\r\n\r\n") {
-        header.truncate(header.len() - 2);
-    } else if header.ends_with(b"\n\n") {
-        header.pop();
-    }
+    header.truncate(header.len() - blank_len(&header));
     Ok(NewMessage {
         from_line: read_range(f, e.from, e.content)?,
         header: strip(&header).0,
@@ -667,19 +694,19 @@ pub fn fuzz_cclient(data: &[u8]) {
     let mut file = Vec::new();
     render(&mut file, &m, None);
     let content = &file[m.from_line.len()..];
-    let header_len = m.header.len()
+    let stored_header = m.header.len()
         + {
             let mut fields = Vec::new();
             render_state(&mut fields, &state, None);
             fields.len()
         }
         + 1;
-    let (back, _, pseudo) = read_state(&content[..header_len]);
+    let (back, _, pseudo) = read_state(&content[..stored_header]);
     assert!(!pseudo);
     assert_eq!(back, state, "the state did not read back");
     // What a client reads: the header without the store's fields, then
     // the body unquoted, equal to what it sent (LF ends).
-    let mut seen = strip(&content[..header_len]).0;
+    let mut seen = strip(&content[..stored_header]).0;
     let mut q = FromQuoter::unquoter();
     q.feed(&m.body, &mut seen);
     q.finish(&mut seen);
@@ -687,9 +714,9 @@ pub fn fuzz_cclient(data: &[u8]) {
     let mut conv = crate::wire::CrlfToLf::new();
     conv.feed(rest, &mut sent);
     conv.finish(&mut sent);
-    let sent_stripped = match header_end(&sent) {
+    let sent_stripped = match header_len(&sent) {
         Some(e) => {
-            let mut h = strip(&sent[..e - 1]).0;
+            let mut h = strip(&sent[..e - blank_len(&sent[..e])]).0;
             h.push(b'\n');
             h.extend_from_slice(&sent[e..]);
             h

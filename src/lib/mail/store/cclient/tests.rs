@@ -255,3 +255,16 @@ fn fuzz_properties_hold_on_samples() {
         fuzz_cclient(sample);
     }
 }
+
+#[test]
+fn a_message_without_a_header_keeps_its_leading_blank_line() {
+    let (_t, _inbox, tree) = setup("cc-noheader");
+    let mut add = tree.adder("INBOX").unwrap();
+    add.add_bytes(b"\r\nbody\r\n\r\nmore\r\n", Flags::default(), "", None)
+        .unwrap();
+    add.finish().unwrap();
+    let mut f = tree.open("INBOX", true).unwrap();
+    assert_eq!(f.read_message(0).unwrap(), b"\nbody\n\nmore\n");
+    assert_eq!(f.read_header(0).unwrap(), b"\n");
+    fuzz_cclient(b"\n\n\r\r\n\n\n\n\x81\xf7\r");
+}
