@@ -187,7 +187,9 @@ def test_keywords_move_between_dovecot_and_us(lab, daemon):
     m.logout()
     ours = (md / "dovecot-keywords").read_bytes()
     assert ours == b"0 $Work\n1 Later\n", ours
-    assert sorted(p.name.split(":2,")[1] for p in (md / "cur").iterdir()) == ["", "Fb", "a"]
+    assert sorted(p.name.split(":2,")[1] for p in (md / "cur").iterdir()) == ["Fb", "a"]
+    # The message without flags stays in new/ (a SELECT moves nothing).
+    assert len(list((md / "new").iterdir())) == 1
     dv = Dovecot(lab)
     try:
         m = login(dv.host, dv.port)

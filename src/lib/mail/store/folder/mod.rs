@@ -377,8 +377,12 @@ impl Folder {
         Ok(idx)
     }
 
-    /// Bring the view in step with the directory. `take_recent`: move new
-    /// arrivals from new/ to cur/, making them \Recent in this session.
+    /// Bring the view in step with the directory. `take_recent`: new
+    /// arrivals are \Recent in this session (and in no later one).
+    /// Messages stay where they are: in new/ until a flag is set (the
+    /// rename that sets it puts them in cur/). Moving them all at the first
+    /// SELECT, as some servers do, costs a rename per message and says
+    /// nothing \Recent does not (classicd-recent keeps it).
     pub fn sync(&mut self, take_recent: bool) -> io::Result<Changes> {
         if self.mbox.is_some() {
             return self.sync_mbox(take_recent);
@@ -506,9 +510,6 @@ impl Folder {
         if changes.added > 0 {
             self.mark_recent(first_new, take_recent && !self.read_only)?;
         }
-        if take_recent && !self.read_only {
-            self.take_recent(before)?;
-        }
         // A directory's mtime moves in clock ticks: two changes within one
         // tick leave it the same. A stamp is trusted only once it is two
         // seconds old; until then every sync reads the directories.
@@ -571,37 +572,6 @@ impl Folder {
             lock.seek(io::SeekFrom::Start(0))?;
             lock.write_all(format!("{highest}\n").as_bytes())?;
             lock.sync_data()?;
-        }
-        Ok(())
-    }
-
-    /// Messages still in new/ move to cur/ (they have been seen by a mail
-    /// reader, in Maildir's terms).
-    fn take_recent(&mut self, from: usize) -> io::Result<()> {
-        let mut moved = false;
-        for m in self.messages.iter_mut() {
-            if !m.in_new {
-                continue;
-            }
-            let to = cur_name(&m.base, m.flags, &m.other);
-            match fs::rename(
-                self.dir.join("new").join(&m.name),
-                self.dir.join("cur").join(&to),
-            ) {
-                Ok(()) => {
-                    m.name = to;
-                    m.in_new = false;
-                    moved = true;
-                }
-                // Another session took it first.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let _ = from;
-        if moved {
-            crate::fs::sync_dir(&self.dir.join("cur"))?;
-            crate::fs::sync_dir(&self.dir.join("new"))?;
         }
         Ok(())
     }
