@@ -163,19 +163,27 @@ impl Segment {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         loop {
             let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let path = dir.join(format!("{}.{n}", std::process::id()));
-            let f = match OpenOptions::new()
+            let name = format!("{}.{n}", std::process::id());
+            let path = dir.join(&name);
+            if path.exists() {
+                continue;
+            }
+            // Made and locked under a hidden name, then renamed: a writer
+            // looking for orphans at that moment must not find it unlocked
+            // (it would take it, and our lock would fail).
+            let hidden = dir.join(format!(".{name}"));
+            let _ = std::fs::remove_file(&hidden);
+            let f = OpenOptions::new()
                 .write(true)
                 .read(true)
                 .create_new(true)
-                .open(&path)
-            {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            };
+                .open(&hidden)?;
             let file = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
                 .map_err(|(_, e)| io::Error::from(e))?;
+            if let Err(e) = std::fs::rename(&hidden, &path) {
+                let _ = std::fs::remove_file(&hidden);
+                return Err(e);
+            }
             // The new name must survive a crash for its records to.
             crate::fs::sync_dir(dir)?;
             return Ok(Segment { path, file, len: 0 });
@@ -226,10 +234,30 @@ pub fn orphans(dir: &Path) -> io::Result<Vec<(PathBuf, nix::fcntl::Flock<File>)>
         let Some(name) = name.to_str() else {
             continue;
         };
-        if !name.bytes().all(|b| b.is_ascii_digit() || b == b'.') || name.starts_with('.') {
+        if !name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             continue;
         }
         let path = e.path();
+        if name.starts_with('.') {
+            // Left by a crash before its rename (it never held a record):
+            // removed once old and held by nobody (a young one may be
+            // being made).
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 60);
+            if !old {
+                continue;
+            }
+            if let Ok(f) = File::open(&path) {
+                if nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            continue;
+        }
         let Ok(f) = File::open(&path) else {
             continue;
         };
@@ -309,6 +337,37 @@ mod tests {
         assert_eq!(o.len(), 1);
         assert_eq!(o[0].0, path);
         assert_eq!(read_segment(&o[0].1).unwrap(), vec![record(1)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_segment_being_made_is_never_taken_for_an_orphan() {
+        let dir = std::env::temp_dir().join(format!("nntp-jnl-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hunters: Vec<_> = (0..3)
+            .map(|_| {
+                let (dir, stop) = (dir.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // Held a moment, as a replay holds what it found.
+                        let found = orphans(&dir).unwrap();
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                        drop(found);
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..300 {
+            // Each one held by us the moment its name shows.
+            let s = Segment::create(&dir).unwrap();
+            drop(s);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in hunters {
+            h.join().unwrap();
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
