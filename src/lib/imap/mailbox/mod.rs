@@ -633,7 +633,7 @@ impl Mailboxes {
             for i in items {
                 let v = match i.as_str() {
                     "MESSAGES" => f.messages.len() as u64,
-                    "RECENT" => f.messages.iter().filter(|m| m.recent || m.in_new).count() as u64,
+                    "RECENT" => f.messages.iter().filter(|m| m.recent).count() as u64,
                     "UIDNEXT" => f.uidnext as u64,
                     "UIDVALIDITY" => f.uidvalidity as u64,
                     "UNSEEN" => f
