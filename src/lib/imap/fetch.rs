@@ -155,7 +155,10 @@ pub fn render(
             FetchAtt::Rfc822Size => format!("RFC822.SIZE {}", meta.size).into_bytes(),
             FetchAtt::ModSeq => format!("MODSEQ ({})", meta.modseq).into_bytes(),
             FetchAtt::Envelope => {
-                [b"ENVELOPE ".to_vec(), mime::envelope(&wire[..header_end])].concat()
+                let mut e = Vec::with_capacity(512);
+                e.extend_from_slice(b"ENVELOPE ");
+                mime::envelope_into(&mut e, &wire[..header_end]);
+                e
             }
             FetchAtt::Body | FetchAtt::BodyStructure => {
                 let ext = *a == FetchAtt::BodyStructure;

@@ -7,7 +7,7 @@
 use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, PartType};
 
 use super::command::{Section, SectionText};
-use super::syntax::{nstring, quote};
+use super::syntax::{nstring, nstring_into, quote, quote_into};
 
 /// The message with every bare LF made CRLF (the wire form IMAP counts in).
 pub fn to_wire(stored: &[u8]) -> Vec<u8> {
@@ -76,7 +76,7 @@ pub fn raw_header(header: &[u8], name: &str) -> Option<String> {
 }
 
 /// Each field of a header block: name and raw value (continuations in).
-pub fn for_each_field(header: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+pub fn for_each_field<'a>(header: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) {
     let mut fields = Vec::new();
     let mut start = 0;
     let mut i = 0;
@@ -336,13 +336,17 @@ fn encode_word_if_needed(s: &str) -> String {
     }
 }
 
-fn address_list(raw: Option<&String>, name: HeaderName, raw_name: &str) -> Option<Vec<u8>> {
-    let raw = raw?;
-    let mut field = format!("{raw_name}: {raw}\r\n\r\n").into_bytes();
-    field.truncate(field.len());
-    let msg = MessageParser::new().parse_headers(&field)?;
-    let addr = msg.header(name)?.as_address()?;
-    let mut out = b"(".to_vec();
+/// The addresses of field `name`, as ENVELOPE's list, appended to `out`;
+/// false (nothing appended) when there are none.
+fn address_list(out: &mut Vec<u8>, msg: Option<&mail_parser::Message>, name: HeaderName) -> bool {
+    let Some(addr) = msg
+        .and_then(|m| m.header(name))
+        .and_then(|h| h.as_address())
+    else {
+        return false;
+    };
+    let start = out.len();
+    out.push(b'(');
     let push = |a: &mail_parser::Addr, out: &mut Vec<u8>| {
         let Some(address) = a.address.as_deref() else {
             return;
@@ -356,21 +360,24 @@ fn address_list(raw: Option<&String>, name: HeaderName, raw_name: &str) -> Optio
             Some((m, h)) => (m, Some(h)),
             None => (address, None),
         };
-        let display = a.name.as_deref().map(encode_word_if_needed);
         out.push(b'(');
-        out.extend(nstring(display.as_deref().map(|s| s.as_bytes())));
+        match a.name.as_deref() {
+            Some(n) if n.is_ascii() => quote_into(out, n.as_bytes()),
+            Some(n) => quote_into(out, encode_word_if_needed(n).as_bytes()),
+            None => out.extend_from_slice(b"NIL"),
+        }
         out.push(b' ');
-        out.extend(nstring(adl.as_deref().map(|s| s.as_bytes())));
+        nstring_into(out, adl.as_deref().map(|s| s.as_bytes()));
         out.push(b' ');
-        out.extend(quote(mailbox.as_bytes()));
+        quote_into(out, mailbox.as_bytes());
         out.push(b' ');
-        out.extend(nstring(host.map(|h| h.as_bytes())));
+        nstring_into(out, host.map(|h| h.as_bytes()));
         out.push(b')');
     };
     match addr {
         Address::List(list) => {
             for a in list {
-                push(a, &mut out);
+                push(a, out);
             }
         }
         Address::Group(groups) => {
@@ -378,28 +385,78 @@ fn address_list(raw: Option<&String>, name: HeaderName, raw_name: &str) -> Optio
                 match &g.name {
                     Some(n) => {
                         out.extend(b"(NIL NIL ");
-                        out.extend(quote(encode_word_if_needed(n).as_bytes()));
+                        quote_into(out, encode_word_if_needed(n).as_bytes());
                         out.extend(b" NIL)");
                         for a in &g.addresses {
-                            push(a, &mut out);
+                            push(a, out);
                         }
                         out.extend(b"(NIL NIL NIL NIL)");
                     }
                     None => {
                         for a in &g.addresses {
-                            push(a, &mut out);
+                            push(a, out);
                         }
                     }
                 }
             }
         }
     }
+    if out.len() == start + 1 {
+        out.truncate(start);
+        return false;
+    }
     out.push(b')');
-    (out.len() > 2).then_some(out)
+    true
+}
+
+/// A header field's raw value, unfolded and trimmed, as an nstring
+/// appended to `out` (ASCII, the common case, without a copy).
+fn push_text(out: &mut Vec<u8>, raw: Option<&[u8]>) {
+    let Some(raw) = raw else {
+        out.extend_from_slice(b"NIL");
+        return;
+    };
+    if !raw.is_ascii() {
+        quote_into(out, unfold(raw).as_bytes());
+        return;
+    }
+    let v = trim_ascii_space(raw);
+    let unfolded = |c: &&u8| **c != b'\r' && **c != b'\n';
+    let len = v.iter().filter(unfolded).count();
+    if len < 1024 && v.iter().filter(unfolded).all(|&c| c >= 0x20 && c != 0x7f) {
+        out.push(b'"');
+        for &c in v.iter().filter(unfolded) {
+            if c == b'"' || c == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
+        out.extend(v.iter().filter(unfolded));
+    }
+}
+
+/// What `str::trim` takes off both ends, for ASCII bytes.
+fn trim_ascii_space(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |p| p + 1);
+    &b[start..end]
 }
 
 /// ENVELOPE of a message, from its header block.
 pub fn envelope(header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    envelope_into(&mut out, header);
+    out
+}
+
+/// ENVELOPE of a message, appended to `out`: written in place, with one
+/// parse of the address fields (this runs once a message for FETCH 1:*
+/// ENVELOPE, where allocations were most of the cost).
+pub fn envelope_into(out: &mut Vec<u8>, header: &[u8]) {
     // One pass over the header for the ten fields ENVELOPE names (the
     // first of each).
     const NAMES: [&str; 10] = [
@@ -414,52 +471,78 @@ pub fn envelope(header: &[u8]) -> Vec<u8> {
         "in-reply-to",
         "message-id",
     ];
-    let mut found: [Option<String>; 10] = Default::default();
+    const DATE: usize = 0;
+    const SUBJECT: usize = 1;
+    const IN_REPLY_TO: usize = 8;
+    const MESSAGE_ID: usize = 9;
+    let mut found: [Option<&[u8]>; 10] = [None; 10];
     for_each_field(header, |n, v| {
         if let Some(i) = NAMES
             .iter()
             .position(|w| n.eq_ignore_ascii_case(w.as_bytes()))
         {
             if found[i].is_none() {
-                found[i] = Some(unfold(v));
+                found[i] = Some(v);
             }
         }
     });
-    let get = |n: &str| {
-        found[NAMES
-            .iter()
-            .position(|w| *w == n.to_ascii_lowercase())
-            .expect("named")]
-        .clone()
-    };
-    let raw = |n: &str| get(n);
-    let text = |v: Option<String>| nstring(v.as_deref().map(|s| s.as_bytes()));
-    let addrs = |n: HeaderName, s: &str| address_list(get(s).as_ref(), n, s);
-    let from = addrs(HeaderName::From, "From");
-    let sender = addrs(HeaderName::Sender, "Sender").or_else(|| from.clone());
-    let reply_to = addrs(HeaderName::ReplyTo, "Reply-To").or_else(|| from.clone());
-    let nil = || b"NIL".to_vec();
-    let mut out = b"(".to_vec();
-    out.extend(text(raw("Date")));
+    // The address fields found, parsed in one go.
+    const ADDRESS_FIELDS: [(usize, &str, HeaderName); 6] = [
+        (2, "From", HeaderName::From),
+        (3, "Sender", HeaderName::Sender),
+        (4, "Reply-To", HeaderName::ReplyTo),
+        (5, "To", HeaderName::To),
+        (6, "Cc", HeaderName::Cc),
+        (7, "Bcc", HeaderName::Bcc),
+    ];
+    let mut fields = Vec::new();
+    for (i, name, _) in ADDRESS_FIELDS {
+        if let Some(v) = found[i] {
+            fields.extend_from_slice(name.as_bytes());
+            fields.extend_from_slice(b": ");
+            if v.is_ascii() {
+                fields.extend(
+                    trim_ascii_space(v)
+                        .iter()
+                        .filter(|&&c| c != b'\r' && c != b'\n'),
+                );
+            } else {
+                fields.extend_from_slice(unfold(v).as_bytes());
+            }
+            fields.extend_from_slice(b"\r\n");
+        }
+    }
+    fields.extend_from_slice(b"\r\n");
+    let parsed = (fields.len() > 2)
+        .then(|| MessageParser::new().parse_headers(&fields))
+        .flatten();
+    out.push(b'(');
+    push_text(out, found[DATE]);
     out.push(b' ');
-    out.extend(text(raw("Subject")));
-    for a in [
-        from,
-        sender,
-        reply_to,
-        addrs(HeaderName::To, "To"),
-        addrs(HeaderName::Cc, "Cc"),
-        addrs(HeaderName::Bcc, "Bcc"),
-    ] {
+    push_text(out, found[SUBJECT]);
+    let mut from: Option<(usize, usize)> = None;
+    for (_, _, name) in ADDRESS_FIELDS {
         out.push(b' ');
-        out.extend(a.unwrap_or_else(nil));
+        let start = out.len();
+        if address_list(out, parsed.as_ref(), name.clone()) {
+            if name == HeaderName::From {
+                from = Some((start, out.len()));
+            }
+            continue;
+        }
+        // Sender and Reply-To default to From (RFC 3501 7.4.2).
+        match (name, from) {
+            (HeaderName::Sender | HeaderName::ReplyTo, Some((a, b))) => {
+                out.extend_from_within(a..b);
+            }
+            _ => out.extend_from_slice(b"NIL"),
+        }
     }
     out.push(b' ');
-    out.extend(text(raw("In-Reply-To")));
+    push_text(out, found[IN_REPLY_TO]);
     out.push(b' ');
-    out.extend(text(raw("Message-ID")));
+    push_text(out, found[MESSAGE_ID]);
     out.push(b')');
-    out
 }
 
 /// The part a path names (`[]`: the message).

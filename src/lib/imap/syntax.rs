@@ -391,9 +391,15 @@ pub fn compress(nums: &[u32]) -> String {
 
 /// A string as IMAP sends it: an atom-safe quoted string, else a literal.
 pub fn quote(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    quote_into(&mut out, s);
+    out
+}
+
+/// `quote`, appended to `out`.
+pub fn quote_into(out: &mut Vec<u8>, s: &[u8]) {
     let plain = s.len() < 1024 && s.iter().all(|&c| c >= 0x20 && c != 0x7f && c < 0x80);
     if plain {
-        let mut out = Vec::with_capacity(s.len() + 2);
         out.push(b'"');
         for &c in s {
             if c == b'"' || c == b'\\' {
@@ -402,9 +408,17 @@ pub fn quote(s: &[u8]) -> Vec<u8> {
             out.push(c);
         }
         out.push(b'"');
-        out
     } else {
-        literal(s)
+        out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+        out.extend_from_slice(s);
+    }
+}
+
+/// `nstring`, appended to `out`.
+pub fn nstring_into(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        None => out.extend_from_slice(b"NIL"),
+        Some(s) => quote_into(out, s),
     }
 }
 
