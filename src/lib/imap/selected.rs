@@ -238,7 +238,10 @@ impl Selected {
     /// (when allowed), new messages, flag changes.
     pub fn updates(&mut self, allow_expunge: bool, style: Style) -> Vec<u8> {
         let mut out = self.keyword_news();
-        if allow_expunge {
+        self.take_ghosts();
+        // Every message of the view the folder no longer has is a ghost
+        // (taken from the folder's `gone`): none, nothing to look for.
+        if allow_expunge && !self.ghosts.is_empty() {
             let gone: Vec<usize> = self
                 .view
                 .iter()
@@ -269,11 +272,10 @@ impl Selected {
             }
         }
         let last = self.view.last().copied().unwrap_or(0);
-        let fresh: Vec<u32> = self
-            .folder
-            .messages
+        // The folder's messages are in UID order: the new ones are a tail.
+        let start = self.folder.messages.partition_point(|m| m.uid <= last);
+        let fresh: Vec<u32> = self.folder.messages[start..]
             .iter()
-            .filter(|m| m.uid > last)
             .map(|m| m.uid)
             .collect();
         if !fresh.is_empty() {

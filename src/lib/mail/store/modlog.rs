@@ -83,11 +83,12 @@ impl ModLog {
         }
     }
 
-    /// Read what other sessions appended.
-    pub fn refresh(&mut self) -> io::Result<()> {
+    /// Read what other sessions appended; true when there was some (or
+    /// the log was compacted and read anew).
+    pub fn refresh(&mut self) -> io::Result<bool> {
         let mut f = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
         let len = f.metadata()?.len();
@@ -102,7 +103,7 @@ impl ModLog {
             };
         }
         if len == self.offset {
-            return Ok(());
+            return Ok(false);
         }
         f.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
@@ -111,7 +112,7 @@ impl ModLog {
         let end = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         self.offset += end as u64;
         self.absorb(&String::from_utf8_lossy(&buf[..end]));
-        Ok(())
+        Ok(true)
     }
 
     /// The modseq of a message (1 when never logged: as old as the log).

@@ -110,7 +110,7 @@ impl Folder {
     }
 
     pub(super) fn sync_mbox(&mut self, take_recent: bool) -> io::Result<Changes> {
-        let _ = self.modlog.refresh();
+        let log_moved = self.modlog.refresh().unwrap_or(true);
         let mut relocated = std::mem::take(&mut self.relocated);
         relocated.sort_unstable();
         relocated.dedup();
@@ -121,7 +121,9 @@ impl Folder {
         let path = self.backing().path.clone();
         let now_stamp = file_stamp(&path)?;
         if self.backing().stamp == Some(now_stamp) {
-            self.modseq_changes(&mut changes);
+            if log_moved || !changes.flags.is_empty() {
+                self.modseq_changes(&mut changes);
+            }
             return Ok(changes);
         }
         let take = take_recent && !self.read_only;

@@ -390,7 +390,7 @@ impl Folder {
         self.vanished.clear();
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
-        let _ = self.modlog.refresh();
+        let log_moved = self.modlog.refresh().unwrap_or(true);
         let mut relocated = std::mem::take(&mut self.relocated);
         relocated.sort_unstable();
         relocated.dedup();
@@ -399,7 +399,13 @@ impl Folder {
             ..Changes::default()
         };
         if self.stamps == Some(stamps) {
-            self.modseq_changes(&mut changes);
+            // Nothing renamed and nothing logged since the last look: no
+            // modseq can have moved (this runs before every command; a
+            // pass over every message each time made a client that sends
+            // one command a message quadratic).
+            if log_moved || !changes.flags.is_empty() {
+                self.modseq_changes(&mut changes);
+            }
             return Ok(changes);
         }
         let mut live = list_dirs(&self.dir)?;
