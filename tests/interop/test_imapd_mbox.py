@@ -5,8 +5,11 @@ mbox driver (the reference) with the same UIDVALIDITY, UIDs and flags, in
 both directions. pop3d serves the same file with its UIDLs unchanged."""
 
 import imaplib
+import os
 import poplib
 import re
+import signal
+import subprocess
 import threading
 import time
 
@@ -179,3 +182,63 @@ def test_pop3d_serves_the_same_file(lab, daemon):
     m.noop()
     assert m.fetch("1:*", "(UID)")[1] == [b"1 (UID 2)"]
     m.logout()
+
+
+def session_pids(d):
+    """The account's processes under the daemon's monitors."""
+    out = []
+    for monitor in subprocess.run(["pgrep", "-P", str(d.pid)], capture_output=True,
+                                  text=True).stdout.split():
+        out += subprocess.run(["pgrep", "-P", monitor], capture_output=True,
+                              text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def test_kill_9_during_changes_loses_nothing(lab, daemon):
+    n = 1000
+    for i in range(n):
+        deliver(lab, f"Subject: m{i}\n\nbody {i}\n" + ("x" * 99 + "\n") * 200)
+    d = daemon("imapd", f"mail_location={LOCATION}")
+    m = login(d)
+    m.select("INBOX")
+    # How long a change of every message's flags takes (it writes the file).
+    started = time.time()
+    m.store("1:*", "+FLAGS.SILENT", r"(\Answered)")
+    took = time.time() - started
+    m.logout()
+    leftovers = 0
+    outcomes = []
+    for k in range(1, 9):
+        m = login(d)
+        m.select("INBOX")
+        tag = m._new_tag().decode()
+        flag = r"\Seen" if k % 2 else r"\Flagged"
+        m.send(f"{tag} STORE 1:* {'+' if k % 3 else '-'}FLAGS.SILENT ({flag})\r\n".encode())
+        # Killed at some point of that writing.
+        time.sleep(took * k / 8)
+        pids = session_pids(d)
+        assert pids, "no session process to kill"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+        leftovers = max(leftovers, len([p for p in os.listdir(lab.home) if p.endswith(".tmp")]))
+        c = login(d)
+        c.select("INBOX")
+        assert c.response("EXISTS")[1] == [str(n).encode()], d.log()
+        typ, data = c.fetch("1:*", "(UID FLAGS)")
+        assert [int(re.search(rb"UID (\d+)", x).group(1)) for x in data] == list(range(1, n + 1))
+        # Each change is whole or not there: every message has \Answered.
+        assert all(b"\\Answered" in x for x in data)
+        outcomes.append(sum(1 for x in data if flag.encode() in x))
+        typ, data = c.fetch(f"{n}", "(BODY.PEEK[TEXT])")
+        assert data[0][1].startswith(f"body {n - 1}\r\n".encode())
+        c.logout()
+    # A killed writing leaves its temporary file (hidden), never a folder.
+    m = login(d)
+    typ, data = m.list()
+    assert len(data) == 1, data
+    m.logout()
+    print(f"store took {took:.3f} s; temporary files left by kills: {leftovers}; {outcomes}")

@@ -91,14 +91,35 @@ impl DotLock {
     }
 }
 
+/// A dot-lock is stale when it is old, or when the process it names (our
+/// locks hold the writer's pid, as mutt's and procmail's do) is gone: a
+/// session killed with -9 in the middle of a change must not hold the
+/// mailbox for five minutes. A lock whose content is no pid (another
+/// program's) only goes stale with age.
 fn is_stale(path: &Path) -> bool {
-    match std::fs::metadata(path).and_then(|m| m.modified()) {
+    let old = match std::fs::metadata(path).and_then(|m| m.modified()) {
         Ok(t) => SystemTime::now()
             .duration_since(t)
             .map(|age| age > DOTLOCK_STALE)
             .unwrap_or(false),
         Err(_) => false,
-    }
+    };
+    old || holder_is_gone(path)
+}
+
+fn holder_is_gone(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Some(pid) = text.trim().parse::<i32>().ok().filter(|&p| p > 1) else {
+        return false;
+    };
+    // Signal 0 checks that the process exists; EPERM says it does (another
+    // user's).
+    matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(Errno::ESRCH)
+    )
 }
 
 impl Drop for DotLock {
@@ -197,6 +218,24 @@ mod tests {
         // A fresh one is not broken.
         let t2 = TempDir::new("dotlock-fresh");
         File::create(t2.0.join("box.lock")).unwrap();
+        assert!(DotLock::acquire(&t2.0.join("box"), Duration::from_millis(50)).is_err());
+    }
+
+    #[test]
+    fn a_dotlock_of_a_process_that_is_gone_is_broken() {
+        let t = TempDir::new("dotlock-dead");
+        let mbox = t.0.join("box");
+        // A pid that no longer runs: a child that has been reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(t.0.join("box.lock"), format!("{dead}\n")).unwrap();
+        let _l = DotLock::acquire(&mbox, Duration::from_millis(50)).unwrap();
+        // A living holder's (ours) and an unreadable one are respected.
+        let t2 = TempDir::new("dotlock-alive");
+        std::fs::write(t2.0.join("box.lock"), format!("{}\n", std::process::id())).unwrap();
+        assert!(DotLock::acquire(&t2.0.join("box"), Duration::from_millis(50)).is_err());
+        std::fs::write(t2.0.join("box.lock"), b"host:whatever\n").unwrap();
         assert!(DotLock::acquire(&t2.0.join("box"), Duration::from_millis(50)).is_err());
     }
 
