@@ -449,7 +449,14 @@ impl Folder {
             .cloned()
             .collect();
         let had_uidvalidity = self.uidvalidity;
-        let (mut uids, records) = self.uids_for(&bases, &live)?;
+        // No file we have not numbered (another session's flag change or
+        // expunge): the uidlist has nothing for us, and reading the whole
+        // of it at every such change was most of a busy folder's cost.
+        let (mut uids, records) = if bases.is_empty() && self.uidvalidity != 0 {
+            Default::default()
+        } else {
+            self.uids_for(&bases, &live)?
+        };
         // A message the uidlist knows, below the newest we are about to
         // show, but missing from our reading of the directories, may have
         // been passed over by readdir while it was being written: read
