@@ -5,7 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 
-use super::{cclient, check_name, is_inbox, normalize, StoreError, Tree, SEPARATOR};
+use super::{cclient, check_name, is_inbox, normalize, StoreError, Tree};
 
 impl Tree {
     fn index_dir(&self, name: &str) -> std::path::PathBuf {
@@ -60,14 +60,7 @@ impl Tree {
             return self.rename_mbox_inbox(&target);
         }
         let (from, to) = (normalize(from), normalize(to));
-        if to.starts_with(&format!("{from}{SEPARATOR}")) {
-            return Err(StoreError::Refused("cannot move a folder into itself"));
-        }
-        let children: Vec<String> = self
-            .list()?
-            .into_iter()
-            .filter(|n| n.starts_with(&format!("{from}{SEPARATOR}")))
-            .collect();
+        let children = self.children_to_move(&from, &to)?;
         let mut moves = vec![(from.clone(), to.clone())];
         for c in children {
             let new = format!("{to}{}", &c[from.len()..]);

@@ -331,14 +331,7 @@ impl Tree {
             return self.rename_inbox(&to_dir);
         }
         let (from, to) = (normalize(from), normalize(to));
-        if to.starts_with(&format!("{from}{SEPARATOR}")) {
-            return Err(StoreError::Refused("cannot move a folder into itself"));
-        }
-        let children: Vec<String> = self
-            .list()?
-            .into_iter()
-            .filter(|n| n.starts_with(&format!("{from}{SEPARATOR}")))
-            .collect();
+        let children = self.children_to_move(&from, &to)?;
         fs::rename(&from_dir, &to_dir)?;
         for c in children {
             let new = format!("{to}{}", &c[from.len()..]);
@@ -346,6 +339,19 @@ impl Tree {
         }
         crate::fs::sync_dir(&self.root)?;
         self.rename_subscriptions(&from, &to)
+    }
+
+    /// The children of `from` (stored names), which a rename to `to` takes
+    /// along; refused when `to` is inside `from`.
+    fn children_to_move(&self, from: &str, to: &str) -> Result<Vec<String>, StoreError> {
+        if to.starts_with(&format!("{from}{SEPARATOR}")) {
+            return Err(StoreError::Refused("cannot move a folder into itself"));
+        }
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{from}{SEPARATOR}")))
+            .collect())
     }
 
     /// Subscriptions to a renamed folder and its children follow it.

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{cur_name, Change, Changes, FlagChange, Flags, Folder, Message};
+use super::{cur_name, Changes, FlagChange, Flags, Folder, Message};
 use crate::mail::lock::{DotLock, LOCK_WAIT};
 use crate::mail::store::cclient::{self, Base, Entry, Scanned, State};
 
@@ -368,25 +368,9 @@ impl Folder {
             m.flags = flags;
             m.name = cur_name(&m.base, flags, "");
         }
-        let letters: Vec<String> = changed
-            .iter()
-            .map(|&(i, _)| {
-                super::FileName::parse(&self.messages[i].name)
-                    .letters
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
-        let list: Vec<Change> = changed
-            .iter()
-            .zip(&letters)
-            .map(|(&(i, _), l)| Change::Flags(self.messages[i].uid, l.as_str()))
-            .collect();
-        let seqs = self.modlog.log(&list)?;
-        for (&(i, _), s) in changed.iter().zip(seqs) {
-            self.messages[i].modseq = s;
-        }
-        Ok(changed.into_iter().map(|c| c.0).collect())
+        let indexes: Vec<usize> = changed.into_iter().map(|c| c.0).collect();
+        self.log_flags(&indexes)?;
+        Ok(indexes)
     }
 
     pub(super) fn expunge_mbox(&mut self, indexes: &[usize]) -> io::Result<(Vec<u32>, usize)> {
@@ -405,19 +389,7 @@ impl Folder {
                 })
                 .collect()
         })?;
-        let mut uids = Vec::new();
-        let mut kept = Vec::with_capacity(self.messages.len());
-        for m in std::mem::take(&mut self.messages) {
-            if doomed.contains(&m.uid) {
-                uids.push(m.uid);
-                self.gone.push(m);
-            } else {
-                kept.push(m);
-            }
-        }
-        self.messages = kept;
-        let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
-        self.modlog.log(&list)?;
+        let uids = self.drop_from_view(|_, m| doomed.contains(&m.uid))?;
         Ok((uids, removed))
     }
 }

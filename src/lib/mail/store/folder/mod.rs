@@ -864,6 +864,13 @@ impl Folder {
         if touched_new {
             crate::fs::sync_dir(&self.dir.join("new"))?;
         }
+        self.log_flags(&changed)?;
+        Ok(changed)
+    }
+
+    /// Log the new flags of messages (indexes; their names already carry
+    /// them), each getting its modseq.
+    fn log_flags(&mut self, changed: &[usize]) -> io::Result<()> {
         let letters: Vec<String> = changed
             .iter()
             .map(|&i| {
@@ -882,7 +889,26 @@ impl Folder {
         for (&i, s) in changed.iter().zip(seqs) {
             self.messages[i].modseq = s;
         }
-        Ok(changed)
+        Ok(())
+    }
+
+    /// Take the messages `gone` names out of the view (into `self.gone`)
+    /// and log their expunges. Returns their UIDs, ascending.
+    fn drop_from_view(&mut self, gone: impl Fn(usize, &Message) -> bool) -> io::Result<Vec<u32>> {
+        let mut uids = Vec::new();
+        let mut kept = Vec::with_capacity(self.messages.len());
+        for (i, m) in std::mem::take(&mut self.messages).into_iter().enumerate() {
+            if gone(i, &m) {
+                uids.push(m.uid);
+                self.gone.push(m);
+            } else {
+                kept.push(m);
+            }
+        }
+        self.messages = kept;
+        let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
+        self.modlog.log(&list)?;
+        Ok(uids)
     }
 
     /// Remove messages (indexes, any order), durably. Returns the UIDs
@@ -931,19 +957,7 @@ impl Folder {
         if new_touched {
             crate::fs::sync_dir(&self.dir.join("new"))?;
         }
-        let mut uids = Vec::new();
-        let mut kept = Vec::with_capacity(self.messages.len());
-        for (i, m) in std::mem::take(&mut self.messages).into_iter().enumerate() {
-            if gone[i] {
-                uids.push(m.uid);
-                self.gone.push(m);
-            } else {
-                kept.push(m);
-            }
-        }
-        self.messages = kept;
-        let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
-        self.modlog.log(&list)?;
+        let uids = self.drop_from_view(|i, _| gone[i])?;
         if self.header_cache.is_open() {
             let live: HashSet<u32> = self.messages.iter().map(|m| m.uid).collect();
             self.header_cache.compact(&live, self.uidnext);
