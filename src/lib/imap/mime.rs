@@ -77,23 +77,7 @@ pub fn raw_header(header: &[u8], name: &str) -> Option<String> {
 
 /// Each field of a header block: name and raw value (continuations in).
 pub fn for_each_field<'a>(header: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) {
-    let mut fields = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < header.len() {
-        let line_end = header[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(header.len(), |p| i + p + 1);
-        let next = header.get(line_end).copied();
-        if line_end >= header.len() || !(next == Some(b' ') || next == Some(b'\t')) {
-            fields.push((start, line_end));
-            start = line_end;
-        }
-        i = line_end;
-    }
-    for (a, b) in fields {
-        let field = &header[a..b];
+    for field in crate::mail::header_fields(header) {
         if let Some(colon) = field.iter().position(|&c| c == b':') {
             let name = &field[..colon];
             if !name.is_empty() && !name.iter().any(|c| c.is_ascii_whitespace()) {

@@ -70,6 +70,31 @@ pub(crate) fn open_regular(
     Ok(f)
 }
 
+/// A header block's fields, each with its continuation lines, every byte
+/// in one of them (a blank line ending the block is one too).
+pub fn header_fields(header: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < header.len() {
+        let end = header[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(header.len(), |p| i + p + 1);
+        let line = &header[i..end];
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation && i > start {
+            out.push(&header[start..i]);
+            start = i;
+        }
+        i = end;
+    }
+    if start < header.len() {
+        out.push(&header[start..]);
+    }
+    out
+}
+
 pub fn deliver(mailbox: &Mailbox, return_path: &str, message: &mut dyn Read) -> io::Result<()> {
     // A return path is one line; anything else would forge headers.
     let return_path: String = return_path

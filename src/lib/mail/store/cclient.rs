@@ -27,6 +27,7 @@ use super::flags::{Flag, Flags};
 use super::folder::header_end;
 use super::uidlist::UID_MAX;
 use crate::fs::AsideFile;
+use crate::mail::header_fields;
 use crate::mail::lock::{fcntl_lock, fcntl_unlock, DotLock, LOCK_WAIT};
 use crate::mail::mboxrd::FromQuoter;
 use crate::wire::wire_size;
@@ -102,30 +103,6 @@ fn is_internal(name: &[u8]) -> bool {
         .any(|i| i.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// The header's fields, each with its continuation lines.
-fn fields(header: &[u8]) -> Vec<&[u8]> {
-    let mut out: Vec<&[u8]> = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < header.len() {
-        let end = header[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(header.len(), |p| i + p + 1);
-        let line = &header[i..end];
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation && i > start {
-            out.push(&header[start..i]);
-            start = i;
-        }
-        i = end;
-    }
-    if start < header.len() {
-        out.push(&header[start..]);
-    }
-    out
-}
-
 fn value(field: &[u8]) -> String {
     let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
     String::from_utf8_lossy(&field[(colon + 1).min(field.len())..])
@@ -139,7 +116,7 @@ fn value(field: &[u8]) -> String {
 pub fn strip(header: &[u8]) -> (Vec<u8>, u64) {
     let mut out = Vec::with_capacity(header.len());
     let mut removed = 0;
-    for f in fields(header) {
+    for f in header_fields(header) {
         if field_name(f).is_some_and(is_internal) {
             removed += wire_size(f);
         } else {
@@ -165,7 +142,7 @@ fn parse_base(v: &str) -> Option<Base> {
 fn read_state(header: &[u8]) -> (State, Option<Base>, bool) {
     let mut s = State::default();
     let (mut base, mut pseudo) = (None, false);
-    for f in fields(header) {
+    for f in header_fields(header) {
         let Some(name) = field_name(f) else { continue };
         let name = name.to_ascii_lowercase();
         let v = value(f);
