@@ -552,22 +552,7 @@ fn find<'a>(root: &'a Part, path: &[u32]) -> Option<&'a Part> {
 
 fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut fields = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < header.len() {
-        let end = header[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(header.len(), |p| i + p + 1);
-        let next = header.get(end).copied();
-        if end >= header.len() || !(next == Some(b' ') || next == Some(b'\t')) {
-            fields.push(&header[start..end]);
-            start = end;
-        }
-        i = end;
-    }
-    for f in fields {
+    for f in crate::mail::header_fields(header) {
         if f == b"\r\n" || f == b"\n" {
             continue;
         }

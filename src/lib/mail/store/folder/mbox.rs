@@ -110,14 +110,7 @@ impl Folder {
     }
 
     pub(super) fn sync_mbox(&mut self, take_recent: bool) -> io::Result<Changes> {
-        let log_moved = self.modlog.refresh().unwrap_or(true);
-        let mut relocated = std::mem::take(&mut self.relocated);
-        relocated.sort_unstable();
-        relocated.dedup();
-        let mut changes = Changes {
-            flags: relocated,
-            ..Changes::default()
-        };
+        let (log_moved, mut changes) = self.begin_sync();
         let path = self.backing().path.clone();
         let now_stamp = file_stamp(&path)?;
         if self.backing().stamp == Some(now_stamp) {

@@ -390,14 +390,7 @@ impl Folder {
         self.vanished.clear();
         let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
-        let log_moved = self.modlog.refresh().unwrap_or(true);
-        let mut relocated = std::mem::take(&mut self.relocated);
-        relocated.sort_unstable();
-        relocated.dedup();
-        let mut changes = Changes {
-            flags: relocated,
-            ..Changes::default()
-        };
+        let (log_moved, mut changes) = self.begin_sync();
         if self.stamps == Some(stamps) {
             // Nothing renamed and nothing logged since the last look: no
             // modseq can have moved (this runs before every command; a
@@ -535,6 +528,20 @@ impl Folder {
             (settled(&fresh_stamps.0) && settled(&fresh_stamps.1)).then_some(fresh_stamps);
         self.modseq_changes(&mut changes);
         Ok(changes)
+    }
+
+    /// What every sync starts with: the modseq log read on (true when it
+    /// grew), and the flag changes found when files were looked for again.
+    fn begin_sync(&mut self) -> (bool, Changes) {
+        let log_moved = self.modlog.refresh().unwrap_or(true);
+        let mut relocated = std::mem::take(&mut self.relocated);
+        relocated.sort_unstable();
+        relocated.dedup();
+        let changes = Changes {
+            flags: relocated,
+            ..Changes::default()
+        };
+        (log_moved, changes)
     }
 
     /// \Recent (RFC 3501 2.3.2): a message is recent in the first session
