@@ -97,8 +97,15 @@ pub enum Wake {
     Timeout,
 }
 
-/// Wait for the client or the folder, at most `limit`.
-pub fn wait(client: &impl AsFd, watch: &Watch, limit: Duration) -> Wake {
+/// Wait for the client or the folder, at most `limit`; `look_again`:
+/// wake as for a change of the folder after that long (a view followed
+/// from the log that a reading must confirm: see store/folder/follow.rs).
+pub fn wait(
+    client: &impl AsFd,
+    watch: &Watch,
+    limit: Duration,
+    look_again: Option<Duration>,
+) -> Wake {
     let started = Instant::now();
     loop {
         let left = limit.saturating_sub(started.elapsed());
@@ -106,11 +113,15 @@ pub fn wait(client: &impl AsFd, watch: &Watch, limit: Duration) -> Wake {
             return Wake::Timeout;
         }
         // Without inotify, look at the folder every 5 seconds.
-        let step = if watch.inotify.is_some() {
-            left
-        } else {
-            left.min(Duration::from_secs(5))
+        let mut every = look_again;
+        if watch.inotify.is_none() {
+            every = Some(every.map_or(Duration::from_secs(5), |d| d.min(Duration::from_secs(5))));
+        }
+        let step = match every {
+            Some(d) => left.min(d),
+            None => left,
         };
+        let looks = every.is_some_and(|d| d <= left);
         let ms = step.as_millis().min(i32::MAX as u128) as i32;
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let mut fds = vec![PollFd::new(client.as_fd(), PollFlags::POLLIN)];
@@ -118,7 +129,7 @@ pub fn wait(client: &impl AsFd, watch: &Watch, limit: Duration) -> Wake {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         match poll(&mut fds, timeout) {
-            Ok(0) if watch.inotify.is_none() => return Wake::Folder,
+            Ok(0) if looks => return Wake::Folder,
             Ok(0) => continue,
             Ok(_) => {
                 let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());

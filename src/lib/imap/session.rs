@@ -417,10 +417,15 @@ impl Authenticated {
                 return Flow::Close;
             }
             let left = self.idle_limit.saturating_sub(started.elapsed());
+            let look_again = self
+                .boxes
+                .selected
+                .as_ref()
+                .and_then(|s| s.folder.look_again_in());
             let wake = if self.d.has_input() {
                 Wake::Client
             } else {
-                idle::wait(&self.d.conn.fd(), &watch, left)
+                idle::wait(&self.d.conn.fd(), &watch, left, look_again)
             };
             match wake {
                 Wake::Folder => continue,

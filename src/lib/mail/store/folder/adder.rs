@@ -59,13 +59,22 @@ impl Adder {
     }
 }
 
-/// Adding to a Maildir folder: each message is put in place whole, then
-/// all get UIDs at once under the uidlist's lock.
+/// Adding to a Maildir folder: each message is written whole in tmp/
+/// (and fsynced) as it comes, then all are put in place and given UIDs at
+/// once, as one batch of the folder's modseq log (so that the sessions
+/// that have the folder open learn of them from the log).
 pub struct MaildirAdder {
     dir: PathBuf,
-    placed: Vec<String>,
-    new_touched: bool,
-    cur_touched: bool,
+    pending: Vec<Pending>,
+}
+
+/// A message waiting in tmp/.
+struct Pending {
+    /// Its file in tmp/ (removed if the adder is dropped unfinished).
+    file: AsideFile,
+    base: String,
+    name: String,
+    in_new: bool,
 }
 
 impl MaildirAdder {
@@ -73,9 +82,7 @@ impl MaildirAdder {
         super::super::create_maildir(dir)?;
         Ok(MaildirAdder {
             dir: dir.to_path_buf(),
-            placed: Vec::new(),
-            new_touched: false,
-            cur_touched: false,
+            pending: Vec::new(),
         })
     }
 
@@ -101,8 +108,10 @@ impl MaildirAdder {
             let t = UNIX_EPOCH + std::time::Duration::from_secs(d.max(0) as u64);
             let _ = f.file().set_modified(t);
         }
+        f.file().sync_all()?;
         let base = format!("{base0},S={},W={}", lf.len(), w.total());
-        self.install(f, base, flags, other)
+        self.hold(f, base, flags, other);
+        Ok(())
     }
 
     /// A copy of another folder's message: a hard link under a new name
@@ -121,93 +130,79 @@ impl MaildirAdder {
             .map(|f| format!(",{f}"))
             .collect();
         let base = format!("{}{sizes}", super::super::unique_name());
-        let name = self.final_name(&base, flags, other);
-        let target = self.target(&name, flags);
-        match fs::hard_link(from, &target) {
-            Ok(()) => {}
+        let temp = self.dir.join("tmp").join(&base);
+        let file = match fs::hard_link(from, &temp) {
+            Ok(()) => AsideFile::adopt(temp)?,
             Err(_) => {
                 let mut src = crate::mail::open_regular(fs::OpenOptions::new().read(true), from)?;
                 let mtime = src.metadata()?.modified().ok();
-                let mut f = AsideFile::create(self.dir.join("tmp").join(&base), 0o600)?;
+                let mut f = AsideFile::create(temp, 0o600)?;
                 io::copy(&mut src, &mut f)?;
                 if let Some(t) = mtime {
                     let _ = f.file().set_modified(t);
                 }
-                f.install(&target)?;
+                f.file().sync_all()?;
+                f
             }
-        }
-        self.mark(flags, base);
+        };
+        self.hold(file, base, flags, other);
         Ok(())
     }
 
-    fn final_name(&self, base: &str, flags: Flags, other: &str) -> String {
-        if flags.is_empty() && other.is_empty() {
-            base.to_string()
-        } else {
-            cur_name(base, flags, other)
-        }
-    }
-
-    fn target(&self, name: &str, flags: Flags) -> PathBuf {
+    fn hold(&mut self, file: AsideFile, base: String, flags: Flags, other: &str) {
         // A message without flags is new mail (new/); one with flags has
         // been seen by a mail program (cur/).
-        let sub = if flags.is_empty() && !name.contains(':') {
-            "new"
+        let (name, in_new) = if flags.is_empty() && other.is_empty() {
+            (base.clone(), true)
         } else {
-            "cur"
+            (cur_name(&base, flags, other), false)
         };
-        self.dir.join(sub).join(name)
+        self.pending.push(Pending {
+            file,
+            base,
+            name,
+            in_new,
+        });
     }
 
-    fn install(&mut self, f: AsideFile, base: String, flags: Flags, other: &str) -> io::Result<()> {
-        let name = self.final_name(&base, flags, other);
-        let target = self.target(&name, flags);
-        f.install(&target)?;
-        self.mark(flags, base);
-        Ok(())
-    }
-
-    fn mark(&mut self, flags: Flags, base: String) {
-        if flags.is_empty() {
-            self.new_touched = true;
-        } else {
-            self.cur_touched = true;
-        }
-        self.placed.push(base);
-    }
-
-    /// Sync the directories and give the UIDs. Returns (UIDVALIDITY, UIDs).
+    /// Put the messages in place, sync the directories and give the UIDs,
+    /// as one batch of the folder's log. Returns (UIDVALIDITY, UIDs).
     pub fn finish(self) -> io::Result<(u32, Vec<u32>)> {
-        if self.new_touched {
+        let mut folder = Folder::blank(&self.dir, true);
+        let batch = folder.modlog.begin(&self.dir)?;
+        let (mut new_touched, mut cur_touched) = (false, false);
+        let mut placed = Vec::with_capacity(self.pending.len());
+        for p in self.pending {
+            let sub = if p.in_new { "new" } else { "cur" };
+            p.file.place(&self.dir.join(sub).join(&p.name))?;
+            new_touched |= p.in_new;
+            cur_touched |= !p.in_new;
+            placed.push((p.base, p.name, p.in_new));
+        }
+        if new_touched {
             crate::fs::sync_dir(&self.dir.join("new"))?;
         }
-        if self.cur_touched {
+        if cur_touched {
             crate::fs::sync_dir(&self.dir.join("cur"))?;
         }
-        let mut folder = Folder {
-            dir: self.dir.clone(),
-            uidvalidity: 0,
-            uidnext: 1,
-            messages: Vec::new(),
-            keywords: Keywords::default(),
-            modlog: ModLog::default(),
-            gone: Vec::new(),
-            relocated: Vec::new(),
-            vanished: HashSet::new(),
-            relocations: 0,
-            header_cache: HeaderCache::default(),
-            read_only: true,
-            stamps: None,
-            keywords_stamp: None,
-            mbox: None,
-        };
-        let live = list_dirs(&self.dir)?;
-        let uids = folder.uids_for(&self.placed, &live)?.0;
-        let list: Vec<u32> = self
-            .placed
+        let bases: Vec<String> = placed.iter().map(|p| p.0.clone()).collect();
+        let uids = folder.uids_for(&bases, None)?.0;
+        let list: Vec<u32> = bases
             .iter()
             .map(|b| uids.get(b).copied().unwrap_or(0))
             .collect();
+        let mut logged: Vec<(u32, &str, bool)> = list
+            .iter()
+            .zip(&placed)
+            .map(|(&u, p)| (u, p.1.as_str(), p.2))
+            .collect();
+        // In UID order: readers show them as they come.
+        logged.sort_by_key(|l| l.0);
+        let changes: Vec<Change> = logged
+            .iter()
+            .map(|&(u, name, in_new)| Change::Added(u, in_new, name))
+            .collect();
+        folder.modlog.commit(batch, &self.dir, &changes)?;
         Ok((folder.uidvalidity, list))
     }
 }

@@ -362,7 +362,7 @@ impl Folder {
             m.name = cur_name(&m.base, flags, "");
         }
         let indexes: Vec<usize> = changed.into_iter().map(|c| c.0).collect();
-        self.log_flags(&indexes)?;
+        self.log_flags(&indexes, None)?;
         Ok(indexes)
     }
 
@@ -382,7 +382,8 @@ impl Folder {
                 })
                 .collect()
         })?;
-        let uids = self.drop_from_view(|_, m| doomed.contains(&m.uid))?;
+        // All removed from the file under its lock, by this session.
+        let uids = self.drop_from_view(|_, m| doomed.contains(&m.uid), &doomed, None)?;
         Ok((uids, removed))
     }
 }

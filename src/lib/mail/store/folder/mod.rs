@@ -17,13 +17,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::flags::{cur_name, FileName, Flags, Keywords};
 use super::headers::HeaderCache;
-use super::modlog::{Change, ModLog};
+use super::modlog::{stamp, Batch, Change, DirStamps, ModLog, Stamp};
 use super::uidlist::UidList;
 use crate::fs::AsideFile;
 use crate::mail::lock::{DotLock, LOCK_WAIT};
 use crate::wire::WireSize;
 
 mod adder;
+mod follow;
 mod mbox;
 pub use adder::{Adder, MboxAdder};
 
@@ -68,15 +69,6 @@ impl Changes {
     }
 }
 
-/// A directory's identity and change time, to skip a rescan when nothing
-/// moved.
-type Stamp = (u64, i64, i64);
-
-fn stamp(path: &Path) -> io::Result<Stamp> {
-    let m = fs::metadata(path)?;
-    Ok((m.ino(), m.mtime(), m.mtime_nsec()))
-}
-
 pub struct Folder {
     pub dir: PathBuf,
     pub uidvalidity: u32,
@@ -97,12 +89,19 @@ pub struct Folder {
     /// message. Trusted within one command only: cleared by sync,
     /// set_flags, expunge and `forget_vanished`.
     vanished: HashSet<String>,
-    /// How often the view's files were looked for again (tests).
+    /// How often the view's files were looked for again, and the
+    /// directories read by a sync (tests).
     relocations: u32,
+    readings: u32,
     /// Header blocks by UID, shared by the folder's sessions.
     header_cache: HeaderCache,
     read_only: bool,
-    stamps: Option<(Stamp, Stamp)>,
+    /// The stamps of new/ and cur/ the view is exact for (see follow.rs),
+    /// whether they were taken by a reading of the directories made when
+    /// they were already two seconds old, and since when they are not.
+    view_at: Option<DirStamps>,
+    verified: bool,
+    unverified_since: Option<std::time::Instant>,
     keywords_stamp: Option<Stamp>,
     /// An mbox folder (c-client format): `dir` is then its index
     /// directory (modseqs, keyword indexes, the last UID given).
@@ -263,9 +262,12 @@ impl Folder {
             relocated: Vec::new(),
             vanished: HashSet::new(),
             relocations: 0,
+            readings: 0,
             header_cache: HeaderCache::default(),
             read_only,
-            stamps: None,
+            view_at: None,
+            verified: false,
+            unverified_since: None,
             keywords_stamp: None,
             mbox: None,
         }
@@ -299,7 +301,7 @@ impl Folder {
     fn uids_for(
         &mut self,
         bases: &[String],
-        live: &Listing,
+        live: Option<&Listing>,
     ) -> io::Result<(HashMap<String, u32>, UidRecords)> {
         let mut list = self.read_uidlist()?;
         let mut known: HashMap<String, u32> = HashMap::new();
@@ -324,15 +326,21 @@ impl Folder {
             fill(&l, &mut known);
             // Records of files gone are dropped, as Dovecot does, now and
             // then (a hundred at a time): gone means missing from readings
-            // of the directories that agree.
-            let stale = l
-                .records
-                .iter()
-                .filter(|r| !live.contains_key(&r.base))
-                .count();
+            // of the directories that agree, or (with no reading at hand)
+            // removed by a session that logged it.
+            let gone = |r: &super::uidlist::Record| match live {
+                Some(live) => !live.contains_key(&r.base),
+                None => self.modlog.was_removed(r.uid),
+            };
+            let stale = l.records.iter().filter(|r| gone(r)).count();
             if stale > 100 || stale * 4 > l.records.len() + 100 {
-                let all = list_stable(&self.dir, live.clone())?;
-                l.records.retain(|r| all.contains_key(&r.base));
+                match live {
+                    Some(live) => {
+                        let all = list_stable(&self.dir, live.clone())?;
+                        l.records.retain(|r| all.contains_key(&r.base));
+                    }
+                    None => l.records.retain(|r| !self.modlog.was_removed(r.uid)),
+                }
             }
             let mut fresh: Vec<&String> =
                 bases.iter().filter(|b| !known.contains_key(*b)).collect();
@@ -388,19 +396,30 @@ impl Folder {
             return self.sync_mbox(take_recent);
         }
         self.vanished.clear();
-        let stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
         self.load_keywords();
-        let (log_moved, mut changes) = self.begin_sync();
-        if self.stamps == Some(stamps) {
-            // Nothing renamed and nothing logged since the last look: no
-            // modseq can have moved (this runs before every command; a
-            // pass over every message each time made a client that sends
-            // one command a message quadratic).
-            if log_moved || !changes.flags.is_empty() {
-                self.modseq_changes(&mut changes);
-            }
+        let now = self.modlog.snapshot(&self.dir)?;
+        let (events, lost) = self.modlog.take_events();
+        let mut changes = self.take_relocated();
+        // What other sessions did is in the log: follow it rather than
+        // read every name again, when it explains the directories as they
+        // are now (follow.rs).
+        if !lost && self.follows(now, &events) {
+            self.apply_events(&events, &mut changes, take_recent)?;
+            self.view_at = Some(now);
             return Ok(changes);
         }
+        self.read_dirs(now, changes, take_recent)
+    }
+
+    /// Read the directories and bring the view in step with them; `now`
+    /// the stamps taken before the reading.
+    fn read_dirs(
+        &mut self,
+        now: DirStamps,
+        mut changes: Changes,
+        take_recent: bool,
+    ) -> io::Result<Changes> {
+        self.readings += 1;
         let mut live = list_dirs(&self.dir)?;
         self.vanished.clear();
         // A message that seems gone may have been renamed while we read:
@@ -448,7 +467,7 @@ impl Folder {
         let (mut uids, records) = if bases.is_empty() && self.uidvalidity != 0 {
             Default::default()
         } else {
-            self.uids_for(&bases, &live)?
+            self.uids_for(&bases, Some(&live))?
         };
         // A message the uidlist knows, below the newest we are about to
         // show, but missing from our reading of the directories, may have
@@ -478,7 +497,7 @@ impl Folder {
                 .filter(|b| !known.contains(b.as_str()))
                 .cloned()
                 .collect();
-            uids = self.uids_for(&bases, &live)?.0;
+            uids = self.uids_for(&bases, Some(&live))?.0;
         }
         if had_uidvalidity != 0 && had_uidvalidity != self.uidvalidity {
             return Err(io::Error::other("UIDVALIDITY changed under the session"));
@@ -516,32 +535,35 @@ impl Folder {
         if changes.added > 0 {
             self.mark_recent(first_new, take_recent && !self.read_only)?;
         }
-        // A directory's mtime moves in clock ticks: two changes within one
-        // tick leave it the same. A stamp is trusted only once it is two
-        // seconds old; until then every sync reads the directories.
-        let fresh_stamps = (stamp(&self.dir.join("new"))?, stamp(&self.dir.join("cur"))?);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let settled = |s: &Stamp| now - s.1 >= 2;
-        self.stamps =
-            (settled(&fresh_stamps.0) && settled(&fresh_stamps.1)).then_some(fresh_stamps);
+        // A directory's mtime moves in clock ticks: a change made within
+        // the tick of the stamps may not have moved them. Stamps taken
+        // when two seconds old are past that (see follow.rs).
+        self.view_at = Some(now);
+        self.verified = follow::settled(&now);
+        self.unverified_since = (!self.verified).then(std::time::Instant::now);
         self.modseq_changes(&mut changes);
         Ok(changes)
     }
 
-    /// What every sync starts with: the modseq log read on (true when it
-    /// grew), and the flag changes found when files were looked for again.
-    fn begin_sync(&mut self) -> (bool, Changes) {
-        let log_moved = self.modlog.refresh().unwrap_or(true);
+    /// The flag changes found when files were looked for again, as news
+    /// for the sync that takes them.
+    fn take_relocated(&mut self) -> Changes {
         let mut relocated = std::mem::take(&mut self.relocated);
         relocated.sort_unstable();
         relocated.dedup();
-        let changes = Changes {
+        Changes {
             flags: relocated,
             ..Changes::default()
-        };
-        (log_moved, changes)
+        }
+    }
+
+    /// What an mbox folder's sync starts with: the modseq log read on
+    /// (true when it grew), and the flag changes found meanwhile.
+    fn begin_sync(&mut self) -> (bool, Changes) {
+        let log_moved = self.modlog.refresh().unwrap_or(true);
+        // The log's news are for Maildir folders' views (follow.rs).
+        let _ = self.modlog.take_events();
+        (log_moved, self.take_relocated())
     }
 
     /// \Recent (RFC 3501 2.3.2): a message is recent in the first session
@@ -643,7 +665,7 @@ impl Folder {
                             .join(&m.name)
                             .exists())
             }),
-            Change::Expunged(_) => true,
+            _ => true,
         };
         if let Ok(seqs) = self.modlog.log_observed(&list, &still) {
             for ((i, _), s) in unlogged.iter().zip(seqs) {
@@ -687,6 +709,13 @@ impl Folder {
         }
         match open(&self.path_of(&self.messages[index])) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Renamed by another session: its log says to what.
+                if self.follow_log_name(index) {
+                    match open(&self.path_of(&self.messages[index])) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        r => return r,
+                    }
+                }
                 self.relocate()?;
                 if self.vanished.contains(&self.messages[index].base) {
                     return Err(e);
@@ -827,6 +856,7 @@ impl Folder {
         // What an earlier command found vanished is not trusted here: a
         // STORE must find a message another session renamed meanwhile.
         self.vanished.clear();
+        let batch = self.modlog.begin(&self.dir)?;
         let mut changed = Vec::new();
         let mut touched_new = false;
         for &(i, op) in updates {
@@ -864,20 +894,20 @@ impl Folder {
                 break;
             }
         }
-        if changed.is_empty() {
-            return Ok(changed);
+        if !changed.is_empty() {
+            crate::fs::sync_dir(&self.dir.join("cur"))?;
+            if touched_new {
+                crate::fs::sync_dir(&self.dir.join("new"))?;
+            }
         }
-        crate::fs::sync_dir(&self.dir.join("cur"))?;
-        if touched_new {
-            crate::fs::sync_dir(&self.dir.join("new"))?;
-        }
-        self.log_flags(&changed)?;
+        self.log_flags(&changed, Some(batch))?;
         Ok(changed)
     }
 
     /// Log the new flags of messages (indexes; their names already carry
-    /// them), each getting its modseq.
-    fn log_flags(&mut self, changed: &[usize]) -> io::Result<()> {
+    /// them), each getting its modseq; ends `batch` (the renames) when
+    /// given.
+    fn log_flags(&mut self, changed: &[usize], batch: Option<Batch>) -> io::Result<()> {
         let letters: Vec<String> = changed
             .iter()
             .map(|&i| {
@@ -892,7 +922,10 @@ impl Folder {
             .zip(&letters)
             .map(|(&i, l)| Change::Flags(self.messages[i].uid, l.as_str()))
             .collect();
-        let seqs = self.modlog.log(&list)?;
+        let seqs = match batch {
+            Some(b) => self.modlog.commit(b, &self.dir, &list)?,
+            None => self.modlog.log(&list)?,
+        };
         for (&i, s) in changed.iter().zip(seqs) {
             self.messages[i].modseq = s;
         }
@@ -900,8 +933,15 @@ impl Folder {
     }
 
     /// Take the messages `gone` names out of the view (into `self.gone`)
-    /// and log their expunges. Returns their UIDs, ascending.
-    fn drop_from_view(&mut self, gone: impl Fn(usize, &Message) -> bool) -> io::Result<Vec<u32>> {
+    /// and log their expunges: `X` for those in `removed` (their file was
+    /// removed by this session), `V` for the others; ends `batch` (the
+    /// removals) when given. Returns their UIDs, ascending.
+    fn drop_from_view(
+        &mut self,
+        gone: impl Fn(usize, &Message) -> bool,
+        removed: &HashSet<u32>,
+        batch: Option<Batch>,
+    ) -> io::Result<Vec<u32>> {
         let mut uids = Vec::new();
         let mut kept = Vec::with_capacity(self.messages.len());
         for (i, m) in std::mem::take(&mut self.messages).into_iter().enumerate() {
@@ -913,8 +953,20 @@ impl Folder {
             }
         }
         self.messages = kept;
-        let list: Vec<Change> = uids.iter().map(|&u| Change::Expunged(u)).collect();
-        self.modlog.log(&list)?;
+        let list: Vec<Change> = uids
+            .iter()
+            .map(|&u| {
+                if removed.contains(&u) {
+                    Change::Expunged(u)
+                } else {
+                    Change::Vanished(u)
+                }
+            })
+            .collect();
+        match batch {
+            Some(b) => self.modlog.commit(b, &self.dir, &list)?,
+            None => self.modlog.log(&list)?,
+        };
         Ok(uids)
     }
 
@@ -934,19 +986,29 @@ impl Folder {
             return self.expunge_mbox(indexes);
         }
         self.vanished.clear();
+        let batch = self.modlog.begin(&self.dir)?;
         let mut gone = vec![false; self.messages.len()];
         let (mut new_touched, mut cur_touched) = (false, false);
-        let mut removed = 0;
+        let mut removed = HashSet::new();
         for &i in indexes {
             let m = &self.messages[i];
+            if self.modlog.was_removed(m.uid) {
+                // Another session expunged it first (its log says so).
+                gone[i] = true;
+                continue;
+            }
             match fs::remove_file(self.path_of(m)) {
-                Ok(()) => removed += 1,
+                Ok(()) => {
+                    removed.insert(m.uid);
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // Renamed meanwhile (flags): find it; gone already: fine.
                     if self.open_message(i).is_ok() {
                         let m = &self.messages[i];
                         match fs::remove_file(self.path_of(m)) {
-                            Ok(()) => removed += 1,
+                            Ok(()) => {
+                                removed.insert(m.uid);
+                            }
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                             Err(e) => return Err(e),
                         }
@@ -964,12 +1026,12 @@ impl Folder {
         if new_touched {
             crate::fs::sync_dir(&self.dir.join("new"))?;
         }
-        let uids = self.drop_from_view(|i, _| gone[i])?;
+        let uids = self.drop_from_view(|i, _| gone[i], &removed, Some(batch))?;
         if self.header_cache.is_open() {
             let live: HashSet<u32> = self.messages.iter().map(|m| m.uid).collect();
             self.header_cache.compact(&live, self.uidnext);
         }
-        Ok((uids, removed))
+        Ok((uids, removed.len()))
     }
 
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
