@@ -163,8 +163,7 @@ def measure(port, where):
     warm = min(timed(lambda: select(port))[0] for _ in range(5))
     fetch = min(fetch_all(port) for _ in range(3))
     srch = min(search(port) for _ in range(3))
-    sync = mbsync(port, where)
-    return {"cold": cold, "warm": warm, "fetch": fetch, "search": srch, "mbsync": sync, "dropped": dropped}
+    return {"cold": cold, "warm": warm, "fetch": fetch, "search": srch, "dropped": dropped}
 
 
 results = {}
@@ -182,7 +181,7 @@ try:
     procs.append(master)
     wait_port(port)
     results["classicd imapd"] = measure(port, os.path.join(base, "classicd"))
-    results["classicd imapd"]["stress"] = stress(port)
+    servers = [("classicd imapd", port, os.path.join(base, "classicd"))]
 
     if shutil.which("dovecot"):
         dv = os.path.join(base, "dovecot")
@@ -230,9 +229,24 @@ service imap-login {{
         procs.append(d)
         wait_port(dport)
         results["Dovecot imap"] = measure(dport, dv)
-        results["Dovecot imap"]["stress"] = stress(dport)
+        servers.append(("Dovecot imap", dport, dv))
     else:
         print("(dovecot not installed: apt-get install dovecot-imapd for the side-by-side run)")
+
+    # mbsync's run is mostly its own file creation, which ext4 makes slower
+    # or faster with what was created and removed before it: the servers
+    # take turns, twice, and each keeps its best.
+    for name, _, _ in servers:
+        results[name]["mbsync"] = None
+    for _ in range(2):
+        for name, p, where in servers:
+            t = mbsync(p, where)
+            if t is not None:
+                best = results[name]["mbsync"]
+                results[name]["mbsync"] = t if best is None else min(best, t)
+    # The stress last: it empties the INBOX.
+    for name, p, _ in servers:
+        results[name]["stress"] = stress(p)
 
     ours = results["classicd imapd"]
     print(f"{n} messages; page cache {'dropped' if ours['dropped'] else 'NOT dropped (no permission)'} before cold runs")
