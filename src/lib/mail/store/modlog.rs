@@ -253,8 +253,12 @@ impl ModLog {
     /// same moment (no batch runs in between): the stamps the view will
     /// be exact for once the events read so far are applied.
     pub fn snapshot(&mut self, dir: &Path) -> io::Result<DirStamps> {
-        let _lock = self.lock_current(false)?;
-        self.refresh()?;
+        let lock = self.lock_current(false)?;
+        // No log yet: nothing to read (one made meanwhile is read next
+        // time; its batch then does not start at these stamps).
+        if lock.is_some() {
+            self.refresh()?;
+        }
         dir_stamps(dir)
     }
 

@@ -102,7 +102,9 @@ pub struct Folder {
     view_at: Option<DirStamps>,
     verified: bool,
     unverified_since: Option<std::time::Instant>,
-    keywords_stamp: Option<Stamp>,
+    /// The stamp of dovecot-keywords when last read (None: not read yet;
+    /// Some(None): there was none).
+    keywords_stamp: Option<Option<Stamp>>,
     /// An mbox folder (c-client format): `dir` is then its index
     /// directory (modseqs, keyword indexes, the last UID given).
     mbox: Option<Box<mbox::Backing>>,
@@ -368,10 +370,10 @@ impl Folder {
     fn load_keywords(&mut self) {
         let path = self.dir.join(KEYWORDS);
         let st = stamp(&path).ok();
-        if st == self.keywords_stamp && st.is_some() {
+        if self.keywords_stamp == Some(st) {
             return;
         }
-        self.keywords_stamp = st;
+        self.keywords_stamp = Some(st);
         self.keywords = fs::read(&path)
             .map(|b| Keywords::parse(&b))
             .unwrap_or_default();
@@ -381,7 +383,7 @@ impl Folder {
     pub fn intern_keywords(&mut self, names: &[String]) -> io::Result<Vec<Option<usize>>> {
         let (k, idx) = intern_keywords(&self.dir, names)?;
         self.keywords = k;
-        self.keywords_stamp = stamp(&self.dir.join(KEYWORDS)).ok();
+        self.keywords_stamp = Some(stamp(&self.dir.join(KEYWORDS)).ok());
         Ok(idx)
     }
 
@@ -770,9 +772,12 @@ impl Folder {
         if self.mbox.is_some() {
             return self.read_mbox_message(index, false);
         }
-        let mut f = self.open_message(index)?;
-        let mut v = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
-        f.read_to_end(&mut v)?;
+        let f = self.open_message(index)?;
+        // The wire size the name gives is room enough (LF files grow by
+        // their CRs on the wire); through `take`, read_to_end asks the
+        // file for no size of its own (a statx and an lseek a message).
+        let mut v = Vec::with_capacity(self.messages[index].size.unwrap_or(0) as usize);
+        f.take(u64::MAX).read_to_end(&mut v)?;
         Ok(v)
     }
 
