@@ -172,7 +172,7 @@ def measure(port, where):
     dropped = drop_caches()
     cold = timed(lambda: select(port))[0]
     warm = min(timed(lambda: select(port))[0] for _ in range(5))
-    fetch = min(fetch_all(port) for _ in range(3))
+    fetch = min(fetch_all(port) for _ in range(5))
     srch = min(search(port) for _ in range(3))
     return {"cold": cold, "warm": warm, "fetch": fetch, "search": srch, "dropped": dropped}
 
