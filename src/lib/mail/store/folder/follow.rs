@@ -116,6 +116,7 @@ impl Folder {
                     if self.messages.last().is_some_and(|m| m.uid >= *uid) {
                         continue;
                     }
+                    self.uidnext = self.uidnext.max(uid.saturating_add(1));
                     let parsed = FileName::parse(name);
                     let (flags, other) = parsed.flags();
                     self.messages.push(Message {

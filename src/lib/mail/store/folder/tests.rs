@@ -217,6 +217,7 @@ fn other_sessions_changes_are_followed_from_the_log_without_reading() {
     assert_eq!(c.flags, vec![2]);
     assert_eq!(c.added, 2);
     assert_eq!(a.readings, reads, "followed from the log");
+    assert_eq!(a.uidnext, 8);
     let uids: Vec<u32> = a.messages.iter().map(|m| m.uid).collect();
     assert_eq!(uids, vec![1, 2, 3, 5, 6, 7]);
     assert!(a.messages[1].flags.has(Flag::Seen) && !a.messages[1].in_new);
