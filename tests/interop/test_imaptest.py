@@ -134,7 +134,7 @@ def checked_stress(name, host, port, clients, secs, tries):
 
 def test_stress_with_state_tracking(target):
     name, host, port = target
-    errors = checked_stress(name, host, port, clients=10, secs=20, tries=4)
+    errors = checked_stress(name, host, port, clients=10, secs=20, tries=8)
     checkpoint = [l for l in errors if l.startswith("Error: Checkpoint:")]
     if len(checkpoint) <= CHECKPOINT_SLACK:
         errors = [l for l in errors if l not in checkpoint]

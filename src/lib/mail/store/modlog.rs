@@ -109,7 +109,8 @@ pub struct ModLog {
     vanished: HashSet<u32>,
     /// What was read since the folder last took it; `events_lost` when
     /// some of it could not be kept (too much, or the log was compacted).
-    events: Vec<Event>,
+    /// Each with the offset of its line in the file.
+    events: Vec<(u64, Event)>,
     events_lost: bool,
     /// How far the file has been read, and which file (a compaction
     /// replaces it).
@@ -143,16 +144,24 @@ impl ModLog {
         l
     }
 
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, at: u64, e: Event) {
         if self.events.len() >= MAX_EVENTS {
             self.events.clear();
             self.events_lost = true;
         }
-        self.events.push(e);
+        self.events.push((at, e));
     }
 
-    fn absorb(&mut self, text: &str) {
-        for line in text.lines() {
+    /// Take in whole lines read at offset `at` of the file.
+    fn absorb(&mut self, bytes: &[u8], at: u64) {
+        let mut pos = at;
+        for raw in bytes.split_inclusive(|&b| b == b'\n') {
+            let here = pos;
+            pos += raw.len() as u64;
+            let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let text = String::from_utf8_lossy(raw);
+            let line: &str = &text;
             self.lines += 1;
             let mut it = line.splitn(3, ' ');
             let (Some(a), Some(b), Some(c)) = (it.next(), it.next(), it.next()) else {
@@ -168,7 +177,7 @@ impl ModLog {
             }
             if a == "S" {
                 if let (Some(before), Some(after)) = (parse_stamps(b), parse_stamps(c)) {
-                    self.event(Event::Stamps(before, after));
+                    self.event(here, Event::Stamps(before, after));
                 }
                 continue;
             }
@@ -181,14 +190,14 @@ impl ModLog {
                 self.expunged.push((uid, m));
                 if c == "X" {
                     self.removed.insert(uid);
-                    self.event(Event::Removed(uid));
+                    self.event(here, Event::Removed(uid));
                 } else {
                     self.vanished.insert(uid);
-                    self.event(Event::Vanished(uid));
+                    self.event(here, Event::Vanished(uid));
                 }
             } else if let Some(letters) = c.strip_prefix(':') {
                 self.entries.insert(uid, (m, letters.to_string()));
-                self.event(Event::Flags(uid, letters.to_string()));
+                self.event(here, Event::Flags(uid, letters.to_string()));
             } else if let Some(placed) = c.strip_prefix('+') {
                 let (in_new, name) = match placed.split_once('/') {
                     Some(("n", name)) => (true, name),
@@ -197,11 +206,14 @@ impl ModLog {
                 };
                 let letters = FileName::parse(name).letters.unwrap_or("").to_string();
                 self.entries.insert(uid, (m, letters));
-                self.event(Event::Added {
-                    uid,
-                    in_new,
-                    name: name.to_string(),
-                });
+                self.event(
+                    here,
+                    Event::Added {
+                        uid,
+                        in_new,
+                        name: name.to_string(),
+                    },
+                );
             }
         }
     }
@@ -237,8 +249,9 @@ impl ModLog {
         f.read_to_end(&mut buf)?;
         // Only whole lines: a writer may be in the middle of one.
         let end = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let at = self.offset;
         self.offset += end as u64;
-        self.absorb(&String::from_utf8_lossy(&buf[..end]));
+        self.absorb(&buf[..end], at);
         Ok(true)
     }
 
@@ -246,7 +259,20 @@ impl ModLog {
     /// lost (the caller must then read the directories).
     pub fn take_events(&mut self) -> (Vec<Event>, bool) {
         let lost = std::mem::take(&mut self.events_lost);
-        (std::mem::take(&mut self.events), lost)
+        let events = std::mem::take(&mut self.events);
+        (events.into_iter().map(|e| e.1).collect(), lost)
+    }
+
+    /// The file read (its inode) and how far: where a view taken now
+    /// stands in the log.
+    pub fn position(&self) -> (u64, u64) {
+        (self.inode, self.offset)
+    }
+
+    /// Forget the events of lines before `offset` (a view saved at that
+    /// point already has them).
+    pub fn drop_events_before(&mut self, offset: u64) {
+        self.events.retain(|e| e.0 >= offset);
     }
 
     /// Read the log to its end and stamp the folder's directories at the
@@ -412,8 +438,9 @@ impl ModLog {
         let mut w = &**lock;
         w.write_all(out.as_bytes())?;
         lock.sync_data()?;
+        let at = self.offset;
         self.offset += out.len() as u64;
-        self.absorb(&out);
+        self.absorb(out.as_bytes(), at);
         if self.lines > 4 * self.entries.len() + self.slack {
             let _ = self.compact(lock);
         }
@@ -471,7 +498,7 @@ impl ModLog {
 /// back as a line, reads as the same event.
 pub fn fuzz_modlog(data: &[u8]) {
     let mut l = ModLog::default();
-    l.absorb(&String::from_utf8_lossy(data));
+    l.absorb(data, 0);
     let (events, _) = l.take_events();
     for e in events {
         let line = match &e {
@@ -488,7 +515,7 @@ pub fn fuzz_modlog(data: &[u8]) {
             continue;
         }
         let mut again = ModLog::default();
-        again.absorb(&format!("{line}\n"));
+        again.absorb(format!("{line}\n").as_bytes(), 0);
         assert_eq!(again.take_events().0, vec![e], "{line:?}");
     }
 }

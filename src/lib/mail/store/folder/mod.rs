@@ -26,6 +26,7 @@ use crate::wire::WireSize;
 mod adder;
 mod follow;
 mod mbox;
+mod viewcache;
 pub use adder::{Adder, MboxAdder};
 
 pub const UIDLIST: &str = "dovecot-uidlist";
@@ -102,6 +103,10 @@ pub struct Folder {
     view_at: Option<DirStamps>,
     verified: bool,
     unverified_since: Option<std::time::Instant>,
+    /// The view came from classicd-view and no uidlist was read since
+    /// (its UIDNEXT may be behind); the stamps it was last saved at.
+    view_loaded: bool,
+    saved_at: Option<DirStamps>,
     /// The stamp of dovecot-keywords when last read (None: not read yet;
     /// Some(None): there was none).
     keywords_stamp: Option<Option<Stamp>>,
@@ -270,6 +275,8 @@ impl Folder {
             view_at: None,
             verified: false,
             unverified_since: None,
+            view_loaded: false,
+            saved_at: None,
             keywords_stamp: None,
             mbox: None,
         }
@@ -399,7 +406,12 @@ impl Folder {
         }
         self.vanished.clear();
         self.load_keywords();
+        let first = self.view_at.is_none() && self.messages.is_empty() && self.uidvalidity == 0;
+        if first && self.load_view(take_recent)? {
+            self.saved_at = self.view_at;
+        }
         let now = self.modlog.snapshot(&self.dir)?;
+        let log_at = self.modlog.position();
         let (events, lost) = self.modlog.take_events();
         let mut changes = self.take_relocated();
         // What other sessions did is in the log: follow it rather than
@@ -410,7 +422,7 @@ impl Folder {
             self.view_at = Some(now);
             return Ok(changes);
         }
-        self.read_dirs(now, changes, take_recent)
+        self.read_dirs(now, log_at, changes, take_recent)
     }
 
     /// Read the directories and bring the view in step with them; `now`
@@ -418,6 +430,7 @@ impl Folder {
     fn read_dirs(
         &mut self,
         now: DirStamps,
+        log_at: (u64, u64),
         mut changes: Changes,
         take_recent: bool,
     ) -> io::Result<Changes> {
@@ -466,9 +479,11 @@ impl Folder {
         // No file we have not numbered (another session's flag change or
         // expunge): the uidlist has nothing for us, and reading the whole
         // of it at every such change was most of a busy folder's cost.
-        let (mut uids, records) = if bases.is_empty() && self.uidvalidity != 0 {
+        let (mut uids, records) = if bases.is_empty() && self.uidvalidity != 0 && !self.view_loaded
+        {
             Default::default()
         } else {
+            self.view_loaded = false;
             self.uids_for(&bases, Some(&live))?
         };
         // A message the uidlist knows, below the newest we are about to
@@ -544,6 +559,10 @@ impl Folder {
         self.verified = follow::settled(&now);
         self.unverified_since = (!self.verified).then(std::time::Instant::now);
         self.modseq_changes(&mut changes);
+        if self.verified && self.saved_at != Some(now) {
+            self.save_view(now, log_at);
+            self.saved_at = Some(now);
+        }
         Ok(changes)
     }
 

@@ -279,3 +279,65 @@ fn a_change_the_log_does_not_explain_is_read() {
     assert_eq!(c.added, 1);
     assert_eq!(a.messages.len(), 5);
 }
+
+/// Put the folder's directories' mtimes ten seconds back (a reading of
+/// them is then verified: see follow.rs).
+fn age_dirs(dir: &Path) {
+    let then = SystemTime::now() - std::time::Duration::from_secs(10);
+    for sub in ["new", "cur"] {
+        File::open(dir.join(sub))
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_saved_view_opens_the_folder_without_reading_it() {
+    let t = TempDir::new("viewcache");
+    let dir = t.0.join("Maildir");
+    let mb = Mailbox::Maildir(dir.clone());
+    for i in 0..5 {
+        deliver(&mb, "a@x", &mut format!("Subject: {i}\n\nb\n").as_bytes()).unwrap();
+    }
+    Folder::open(&dir, false).unwrap();
+    age_dirs(&dir);
+    let mut a = Folder::open(&dir, false).unwrap();
+    assert!(a.verified && dir.join(viewcache::FILE).exists());
+    // The next session takes it, and the log's news since.
+    let seen = Flags::default().with(Flag::Seen);
+    a.set_flags(&[(0, FlagChange::Set(seen))]).unwrap();
+    a.expunge(&[4]).unwrap();
+    let mut add = Adder::new(&dir).unwrap();
+    add.add_bytes(b"Subject: new\n\nx\n", Flags::default(), "", None)
+        .unwrap();
+    add.finish().unwrap();
+    let mut b = Folder::open(&dir, true).unwrap();
+    assert_eq!(b.readings, 0);
+    let uids: Vec<u32> = b.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 2, 3, 4, 6]);
+    assert!(b.messages[0].flags.has(Flag::Seen));
+    assert_eq!(b.uidnext, 7);
+    for i in 0..b.messages.len() {
+        b.read_message(i).unwrap();
+    }
+    assert_eq!(b.relocations, 0);
+    // A delivery the log does not tell of: read, UIDNEXT from the uidlist.
+    deliver(&mb, "a@x", &mut &b"Subject: late\n\nb\n"[..]).unwrap();
+    let c = Folder::open(&dir, true).unwrap();
+    assert_eq!(c.readings, 1);
+    assert_eq!(c.messages.len(), 6);
+    assert_eq!(c.uidnext, 8);
+    // One that no longer matches the uidlist is passed over.
+    fs::write(
+        dir.join(UIDLIST),
+        fs::read_to_string(dir.join(UIDLIST)).unwrap().replacen(
+            &format!("V{}", c.uidvalidity),
+            "V1",
+            1,
+        ),
+    )
+    .unwrap();
+    let d = Folder::open(&dir, true).unwrap();
+    assert_eq!((d.readings, d.uidvalidity), (1, 1));
+}

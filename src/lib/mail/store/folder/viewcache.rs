@@ -1,0 +1,249 @@
+//! A large Maildir folder's view saved for the next session
+//! (`classicd-view`): the UIDs and file names a reading of the
+//! directories found, with the stamps of new/ and cur/ and the place in
+//! the modseq log it was exact for. A session opening the folder starts
+//! from it and follows the log from there (follow.rs) instead of reading
+//! 10,000 names and the whole uidlist, as Dovecot starts from its index.
+//!
+//! Only a verified view is saved (its stamps two seconds old when it was
+//! read: no change can hide in their tick), by a session that can write
+//! the folder. It is a cache: written aside and renamed, never fsynced;
+//! one that does not read whole (its count line), names another
+//! UIDVALIDITY, or a log since compacted, is passed over and the
+//! directories are read.
+//!
+//! ```text
+//! classicd-view 1 V1700000000 N10001 L1234.5678 S12.1700000000.5,13.1700000000.6 C10000
+//! 1 n 1700000000.M1P2.host,S=2136,W=2173
+//! 2 c 1700000001.M2P2.host,S=2136,W=2173:2,S
+//! E 10000
+//! ```
+
+use std::fs;
+use std::io::{self, Write};
+
+use super::{Folder, Message};
+use crate::mail::store::flags::FileName;
+use crate::mail::store::modlog::DirStamps;
+
+pub const FILE: &str = "classicd-view";
+
+/// Smaller folders are read in less time than the view takes to load.
+pub const MIN_MESSAGES: usize = if cfg!(test) { 3 } else { 1000 };
+
+/// A view saved: what the header line says, and the messages.
+struct Saved {
+    uidvalidity: u32,
+    uidnext: u32,
+    log: (u64, u64),
+    stamps: DirStamps,
+    messages: Vec<(u32, bool, String)>,
+}
+
+fn render_stamps(s: &DirStamps) -> String {
+    format!(
+        "{}.{}.{},{}.{}.{}",
+        s.0 .0, s.0 .1, s.0 .2, s.1 .0, s.1 .1, s.1 .2
+    )
+}
+
+fn parse_stamps(t: &str) -> Option<DirStamps> {
+    let (a, b) = t.split_once(',')?;
+    let one = |t: &str| -> Option<(u64, i64, i64)> {
+        let mut it = t.split('.');
+        let s = (
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+        );
+        it.next().is_none().then_some(s)
+    };
+    Some((one(a)?, one(b)?))
+}
+
+/// A name that stays inside new/ or cur/.
+fn plausible_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
+}
+
+fn parse(text: &str) -> Option<Saved> {
+    let mut lines = text.split('\n');
+    let mut head = lines.next()?.split(' ');
+    if head.next()? != "classicd-view" || head.next()? != "1" {
+        return None;
+    }
+    let mut field = |letter: char| head.next()?.strip_prefix(letter).map(str::to_string);
+    let uidvalidity: u32 = field('V')?.parse().ok()?;
+    let uidnext: u32 = field('N')?.parse().ok()?;
+    let log = field('L')?;
+    let (inode, offset) = log.split_once('.')?;
+    let log = (inode.parse().ok()?, offset.parse().ok()?);
+    let stamps = parse_stamps(&field('S')?)?;
+    let count: usize = field('C')?.parse().ok()?;
+    let mut messages = Vec::with_capacity(count.min(1 << 20));
+    let mut last = 0;
+    for line in lines.by_ref().take(count) {
+        let mut it = line.splitn(3, ' ');
+        let uid: u32 = it.next()?.parse().ok()?;
+        let in_new = match it.next()? {
+            "n" => true,
+            "c" => false,
+            _ => return None,
+        };
+        let name = it.next()?;
+        if uid <= last || uid >= uidnext || !plausible_name(name) {
+            return None;
+        }
+        last = uid;
+        messages.push((uid, in_new, name.to_string()));
+    }
+    let end = lines.next()?;
+    if messages.len() != count || end != format!("E {count}") || uidvalidity == 0 {
+        return None;
+    }
+    Some(Saved {
+        uidvalidity,
+        uidnext,
+        log,
+        stamps,
+        messages,
+    })
+}
+
+/// UIDVALIDITY and next UID from the first line of the folder's
+/// dovecot-uidlist (`3 V1700000000 N43 G...`, or version 1's `1 V N`).
+fn uidlist_header(dir: &std::path::Path) -> Option<(u32, u32)> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut f = fs::File::open(dir.join(super::UIDLIST)).ok()?;
+    let n = f.read(&mut head).ok()?;
+    let text = std::str::from_utf8(&head[..n]).ok()?;
+    let line = text.split('\n').next()?;
+    let mut fields = line.split(' ');
+    match fields.next()? {
+        "1" => Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?)),
+        "3" => {
+            let (mut v, mut next) = (None, None);
+            for f in fields {
+                if let Some(x) = f.strip_prefix('V') {
+                    v = x.parse().ok();
+                } else if let Some(x) = f.strip_prefix('N') {
+                    next = x.parse().ok();
+                }
+            }
+            Some((v?, next?))
+        }
+        _ => None,
+    }
+}
+
+impl Folder {
+    /// Start a view from the saved one, when there is one that the log
+    /// can bring up to date: true when the view was taken from it.
+    pub(super) fn load_view(&mut self, take_recent: bool) -> io::Result<bool> {
+        let Ok(text) = fs::read_to_string(self.dir.join(FILE)) else {
+            return Ok(false);
+        };
+        let Some(saved) = parse(&text) else {
+            return Ok(false);
+        };
+        // The uidlist must still be the one the view was numbered from.
+        let Some((validity, next_uid)) = uidlist_header(&self.dir) else {
+            return Ok(false);
+        };
+        if validity != saved.uidvalidity {
+            return Ok(false);
+        }
+        let (inode, offset) = self.modlog.position();
+        // The log compacted (another file) or cut since: its events
+        // cannot be followed from that point.
+        if saved.log.1 > offset || (saved.log.1 > 0 && saved.log.0 != inode) {
+            return Ok(false);
+        }
+        self.modlog.drop_events_before(saved.log.1);
+        self.uidvalidity = saved.uidvalidity;
+        self.uidnext = saved.uidnext.max(next_uid);
+        self.messages = saved
+            .messages
+            .into_iter()
+            .map(|(uid, in_new, name)| {
+                let parsed = FileName::parse(&name);
+                let (flags, other) = parsed.flags();
+                Message {
+                    uid,
+                    base: parsed.base.to_string(),
+                    size: parsed.sizes().0,
+                    in_new,
+                    flags,
+                    other,
+                    recent: false,
+                    modseq: self.modlog.modseq(uid),
+                    name,
+                }
+            })
+            .collect();
+        self.view_at = Some(saved.stamps);
+        self.verified = true;
+        self.unverified_since = None;
+        self.view_loaded = true;
+        self.mark_recent(0, take_recent && !self.read_only)?;
+        Ok(true)
+    }
+
+    /// Save the view a reading of the directories made, exact at `stamps`
+    /// and log position `log`, for the next session. Failures only cost
+    /// the cache.
+    pub(super) fn save_view(&self, stamps: DirStamps, log: (u64, u64)) {
+        if self.read_only || self.messages.len() < MIN_MESSAGES || self.uidvalidity == 0 {
+            return;
+        }
+        let mut out = String::with_capacity(self.messages.len() * 64);
+        out.push_str(&format!(
+            "classicd-view 1 V{} N{} L{}.{} S{} C{}\n",
+            self.uidvalidity,
+            self.uidnext,
+            log.0,
+            log.1,
+            render_stamps(&stamps),
+            self.messages.len()
+        ));
+        for m in &self.messages {
+            let sub = if m.in_new { 'n' } else { 'c' };
+            out.push_str(&format!("{} {sub} {}\n", m.uid, m.name));
+        }
+        out.push_str(&format!("E {}\n", self.messages.len()));
+        let target = self.dir.join(FILE);
+        let Ok(mut f) = crate::fs::AsideFile::beside(&target, 0o600) else {
+            return;
+        };
+        if f.write_all(out.as_bytes()).is_ok() {
+            let _ = f.place(&target);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_or_odd_view_is_passed_over() {
+        let good = "classicd-view 1 V7 N4 L5.10 S1.2.3,4.5.6 C2\n1 n a\n3 c b:2,S\nE 2\n";
+        let s = parse(good).expect("reads");
+        assert_eq!(s.messages.len(), 2);
+        assert_eq!(s.log, (5, 10));
+        assert_eq!(s.stamps, ((1, 2, 3), (4, 5, 6)));
+        // Cut short, names leaving the directory, UIDs out of order or
+        // past UIDNEXT: none is taken.
+        for bad in [
+            &good[..good.len() - 4],
+            "classicd-view 1 V7 N4 L5.10 S1.2.3,4.5.6 C1\n1 n ../x\nE 1\n",
+            "classicd-view 1 V7 N4 L5.10 S1.2.3,4.5.6 C1\n1 n .hidden\nE 1\n",
+            "classicd-view 1 V7 N4 L5.10 S1.2.3,4.5.6 C2\n3 n a\n1 n b\nE 2\n",
+            "classicd-view 1 V7 N4 L5.10 S1.2.3,4.5.6 C1\n9 n a\nE 1\n",
+            "classicd-view 1 V0 N4 L5.10 S1.2.3,4.5.6 C0\nE 0\n",
+        ] {
+            assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}
