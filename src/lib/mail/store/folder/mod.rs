@@ -28,6 +28,7 @@ mod follow;
 mod mbox;
 mod viewcache;
 pub use adder::{Adder, MboxAdder};
+pub use viewcache::fuzz_viewcache;
 
 pub const UIDLIST: &str = "dovecot-uidlist";
 pub const KEYWORDS: &str = "dovecot-keywords";
