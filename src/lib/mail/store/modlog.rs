@@ -269,6 +269,11 @@ impl ModLog {
         (self.inode, self.offset)
     }
 
+    /// The events read and not yet taken, in order.
+    pub fn pending_events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().map(|e| &e.1)
+    }
+
     /// Forget the events of lines before `offset` (a view saved at that
     /// point already has them).
     pub fn drop_events_before(&mut self, offset: u64) {

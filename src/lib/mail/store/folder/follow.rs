@@ -41,7 +41,10 @@ pub fn settled(s: &DirStamps) -> bool {
 /// Where the batches among `events` lead from `from`: None when one does
 /// not start where the one before it ended (something else moved the
 /// directories between them).
-fn chain_end(from: DirStamps, events: &[Event]) -> Option<DirStamps> {
+pub(super) fn chain_end<'a>(
+    from: DirStamps,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Option<DirStamps> {
     let mut at = from;
     for e in events {
         if let Event::Stamps(before, after) = e {

@@ -340,4 +340,12 @@ fn a_saved_view_opens_the_folder_without_reading_it() {
     .unwrap();
     let d = Folder::open(&dir, true).unwrap();
     assert_eq!((d.readings, d.uidvalidity), (1, 1));
+    // Grown small: the saved view goes (it would only cost).
+    let mut e = Folder::open(&dir, false).unwrap();
+    let all: Vec<usize> = (0..e.messages.len() - 1).collect();
+    e.expunge(&all).unwrap();
+    assert!(dir.join(viewcache::FILE).exists());
+    age_dirs(&dir);
+    Folder::open(&dir, false).unwrap();
+    assert!(!dir.join(viewcache::FILE).exists());
 }

@@ -22,7 +22,7 @@
 use std::fs;
 use std::io::{self, Write};
 
-use super::{Folder, Message};
+use super::{follow, Folder, Message};
 use crate::mail::store::flags::FileName;
 use crate::mail::store::modlog::DirStamps;
 
@@ -66,9 +66,9 @@ fn plausible_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-fn parse(text: &str) -> Option<Saved> {
-    let mut lines = text.split('\n');
-    let mut head = lines.next()?.split(' ');
+/// The header line: everything but the messages (and their count).
+fn parse_header(line: &str) -> Option<(Saved, usize)> {
+    let mut head = line.split(' ');
     if head.next()? != "classicd-view" || head.next()? != "1" {
         return None;
     }
@@ -80,6 +80,22 @@ fn parse(text: &str) -> Option<Saved> {
     let log = (inode.parse().ok()?, offset.parse().ok()?);
     let stamps = parse_stamps(&field('S')?)?;
     let count: usize = field('C')?.parse().ok()?;
+    if uidvalidity == 0 {
+        return None;
+    }
+    let saved = Saved {
+        uidvalidity,
+        uidnext,
+        log,
+        stamps,
+        messages: Vec::new(),
+    };
+    Some((saved, count))
+}
+
+/// The message lines after the header, and the end line.
+fn parse_body(text: &str, saved: &mut Saved, count: usize) -> Option<()> {
+    let mut lines = text.split('\n');
     let mut messages = Vec::with_capacity(count.min(1 << 20));
     let mut last = 0;
     for line in lines.by_ref().take(count) {
@@ -91,23 +107,24 @@ fn parse(text: &str) -> Option<Saved> {
             _ => return None,
         };
         let name = it.next()?;
-        if uid <= last || uid >= uidnext || !plausible_name(name) {
+        if uid <= last || uid >= saved.uidnext || !plausible_name(name) {
             return None;
         }
         last = uid;
         messages.push((uid, in_new, name.to_string()));
     }
-    let end = lines.next()?;
-    if messages.len() != count || end != format!("E {count}") || uidvalidity == 0 {
+    if messages.len() != count || lines.next()? != format!("E {count}") {
         return None;
     }
-    Some(Saved {
-        uidvalidity,
-        uidnext,
-        log,
-        stamps,
-        messages,
-    })
+    saved.messages = messages;
+    Some(())
+}
+
+fn parse(text: &str) -> Option<Saved> {
+    let (head, body) = text.split_once('\n')?;
+    let (mut saved, count) = parse_header(head)?;
+    parse_body(body, &mut saved, count)?;
+    Some(saved)
 }
 
 /// UIDVALIDITY and next UID from the first line of the folder's
@@ -141,10 +158,16 @@ impl Folder {
     /// Start a view from the saved one, when there is one that the log
     /// can bring up to date: true when the view was taken from it.
     pub(super) fn load_view(&mut self, take_recent: bool) -> io::Result<bool> {
-        let Ok(text) = fs::read_to_string(self.dir.join(FILE)) else {
+        use std::io::{BufRead, Read};
+        let Ok(file) = fs::File::open(self.dir.join(FILE)) else {
             return Ok(false);
         };
-        let Some(saved) = parse(&text) else {
+        let mut file = io::BufReader::new(file);
+        let mut head = String::new();
+        if file.read_line(&mut head).is_err() {
+            return Ok(false);
+        }
+        let Some((mut saved, count)) = parse_header(head.trim_end_matches('\n')) else {
             return Ok(false);
         };
         // The uidlist must still be the one the view was numbered from.
@@ -160,7 +183,19 @@ impl Folder {
         if saved.log.1 > offset || (saved.log.1 > 0 && saved.log.0 != inode) {
             return Ok(false);
         }
+        // Taken only when the log leads from it to the directories as
+        // they are (a busy folder's view is soon behind: reading the
+        // directories is then the cheaper way).
         self.modlog.drop_events_before(saved.log.1);
+        let now = crate::mail::store::modlog::dir_stamps(&self.dir)?;
+        if follow::chain_end(saved.stamps, self.modlog.pending_events()) != Some(now) {
+            return Ok(false);
+        }
+        let mut body = String::new();
+        if file.read_to_string(&mut body).is_err() || parse_body(&body, &mut saved, count).is_none()
+        {
+            return Ok(false);
+        }
         self.uidvalidity = saved.uidvalidity;
         self.uidnext = saved.uidnext.max(next_uid);
         self.messages = saved
@@ -194,7 +229,12 @@ impl Folder {
     /// and log position `log`, for the next session. Failures only cost
     /// the cache.
     pub(super) fn save_view(&self, stamps: DirStamps, log: (u64, u64)) {
-        if self.read_only || self.messages.len() < MIN_MESSAGES || self.uidvalidity == 0 {
+        if self.read_only || self.uidvalidity == 0 {
+            return;
+        }
+        if self.messages.len() < MIN_MESSAGES {
+            // Grown small: a view saved when it was large only costs.
+            let _ = fs::remove_file(self.dir.join(FILE));
             return;
         }
         let mut out = String::with_capacity(self.messages.len() * 64);
