@@ -54,12 +54,13 @@ pub fn dir_stamps(dir: &Path) -> io::Result<DirStamps> {
     Ok((stamp(&dir.join("new"))?, stamp(&dir.join("cur"))?))
 }
 
-fn render_stamps(s: &DirStamps) -> String {
+/// `ino.sec.nsec,ino.sec.nsec` (new/, cur/).
+pub fn render_stamps(s: &DirStamps) -> String {
     let one = |t: &Stamp| format!("{}.{}.{}", t.0, t.1, t.2);
     format!("{},{}", one(&s.0), one(&s.1))
 }
 
-fn parse_stamps(text: &str) -> Option<DirStamps> {
+pub fn parse_stamps(text: &str) -> Option<DirStamps> {
     let one = |t: &str| -> Option<Stamp> {
         let mut it = t.split('.');
         let s = (

@@ -24,7 +24,7 @@ use std::io::{self, Write};
 
 use super::{follow, Folder, Message};
 use crate::mail::store::flags::FileName;
-use crate::mail::store::modlog::DirStamps;
+use crate::mail::store::modlog::{parse_stamps, render_stamps, DirStamps};
 
 pub const FILE: &str = "classicd-view";
 
@@ -38,27 +38,6 @@ struct Saved {
     log: (u64, u64),
     stamps: DirStamps,
     messages: Vec<(u32, bool, String)>,
-}
-
-fn render_stamps(s: &DirStamps) -> String {
-    format!(
-        "{}.{}.{},{}.{}.{}",
-        s.0 .0, s.0 .1, s.0 .2, s.1 .0, s.1 .1, s.1 .2
-    )
-}
-
-fn parse_stamps(t: &str) -> Option<DirStamps> {
-    let (a, b) = t.split_once(',')?;
-    let one = |t: &str| -> Option<(u64, i64, i64)> {
-        let mut it = t.split('.');
-        let s = (
-            it.next()?.parse().ok()?,
-            it.next()?.parse().ok()?,
-            it.next()?.parse().ok()?,
-        );
-        it.next().is_none().then_some(s)
-    };
-    Some((one(a)?, one(b)?))
 }
 
 /// A name that stays inside new/ or cur/.
