@@ -83,20 +83,6 @@ impl AsideFile {
         }
     }
 
-    /// Take charge of a file already made at `temp` (a hard link, say):
-    /// placed with [`AsideFile::place`], removed if dropped.
-    pub fn adopt(temp: PathBuf) -> io::Result<AsideFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temp)?;
-        Ok(AsideFile {
-            file,
-            temp,
-            let_go: false,
-        })
-    }
-
     pub fn file(&self) -> &File {
         &self.file
     }
@@ -117,7 +103,7 @@ impl AsideFile {
     }
 
     /// Rename the file to `target` without an fsync: the caller synced
-    /// it already (or it is a link to a synced file), and syncs the
+    /// it already, and syncs the
     /// directory.
     pub fn place(mut self, target: &Path) -> io::Result<()> {
         fs::rename(&self.temp, target)?;

@@ -71,10 +71,42 @@ pub struct MaildirAdder {
 /// A message waiting in tmp/.
 struct Pending {
     /// Its file in tmp/ (removed if the adder is dropped unfinished).
-    file: AsideFile,
+    file: Waiting,
     base: String,
     name: String,
     in_new: bool,
+}
+
+/// A file in tmp/: written by us, or a hard link to the message copied
+/// (no descriptor needed for that: only its name, to rename or remove).
+/// (None once placed.)
+enum Waiting {
+    Written(Option<AsideFile>),
+    Linked(Option<PathBuf>),
+}
+
+impl Waiting {
+    /// Rename it to `target` (the file was synced when written; a link
+    /// is to a synced file); on failure it is removed.
+    fn place(&mut self, target: &Path) -> io::Result<()> {
+        match self {
+            Waiting::Written(f) => f.take().expect("placed once").place(target),
+            Waiting::Linked(temp) => {
+                let from = temp.take().expect("placed once");
+                fs::rename(&from, target).inspect_err(|_| {
+                    let _ = fs::remove_file(&from);
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Waiting::Linked(Some(temp)) = self {
+            let _ = fs::remove_file(temp);
+        }
+    }
 }
 
 impl MaildirAdder {
@@ -110,7 +142,7 @@ impl MaildirAdder {
         }
         f.file().sync_all()?;
         let base = format!("{base0},S={},W={}", lf.len(), w.total());
-        self.hold(f, base, flags, other);
+        self.hold(Waiting::Written(Some(f)), base, flags, other);
         Ok(())
     }
 
@@ -132,7 +164,7 @@ impl MaildirAdder {
         let base = format!("{}{sizes}", super::super::unique_name());
         let temp = self.dir.join("tmp").join(&base);
         let file = match fs::hard_link(from, &temp) {
-            Ok(()) => AsideFile::adopt(temp)?,
+            Ok(()) => Waiting::Linked(Some(temp)),
             Err(_) => {
                 let mut src = crate::mail::open_regular(fs::OpenOptions::new().read(true), from)?;
                 let mtime = src.metadata()?.modified().ok();
@@ -142,14 +174,14 @@ impl MaildirAdder {
                     let _ = f.file().set_modified(t);
                 }
                 f.file().sync_all()?;
-                f
+                Waiting::Written(Some(f))
             }
         };
         self.hold(file, base, flags, other);
         Ok(())
     }
 
-    fn hold(&mut self, file: AsideFile, base: String, flags: Flags, other: &str) {
+    fn hold(&mut self, file: Waiting, base: String, flags: Flags, other: &str) {
         // A message without flags is new mail (new/); one with flags has
         // been seen by a mail program (cur/).
         let (name, in_new) = if flags.is_empty() && other.is_empty() {
@@ -172,7 +204,7 @@ impl MaildirAdder {
         let batch = folder.modlog.begin(&self.dir)?;
         let (mut new_touched, mut cur_touched) = (false, false);
         let mut placed = Vec::with_capacity(self.pending.len());
-        for p in self.pending {
+        for mut p in self.pending {
             let sub = if p.in_new { "new" } else { "cur" };
             p.file.place(&self.dir.join(sub).join(&p.name))?;
             new_touched |= p.in_new;
