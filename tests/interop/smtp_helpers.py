@@ -98,7 +98,8 @@ def wait_stored(lab, count, timeout=10.0):
 
 def tmp_files(lab):
     d = lab.dir / "queue" / "tmp"
-    return [p for p in d.iterdir()] if d.is_dir() else []
+    # spare.N: a finished message's file kept to be written over.
+    return [p for p in d.iterdir() if not p.name.startswith("spare.")] if d.is_dir() else []
 
 
 class Raw:

@@ -344,7 +344,7 @@ def kill_all(d):
 def spilled(lab, queue):
     """A message being received past what a session keeps in memory."""
     t = lab.dir / queue / "tmp"
-    return t.is_dir() and any(t.iterdir())
+    return t.is_dir() and any(not p.name.startswith("spare.") for p in t.iterdir())
 
 
 def warm(back):

@@ -21,9 +21,11 @@ LOCATIONS = {"maildir": "maildir:~/Maildir", "mbox": "mbox:~/mbox"}
 
 
 def spool_files(d):
-    """What the spool holds: {subdir: [names]} (empty lists when drained)."""
+    """What the spool holds: {subdir: [names]} (empty lists when drained;
+    tmp/spare.N are finished messages' files kept to be written over)."""
     q = d.lab.dir / "queue"
-    return {sub: sorted(os.listdir(q / sub)) if (q / sub).is_dir() else []
+    return {sub: sorted(n for n in os.listdir(q / sub) if not n.startswith("spare."))
+            if (q / sub).is_dir() else []
             for sub in ("q", "tmp", "st")}
 
 

@@ -211,6 +211,8 @@ struct Runner {
     flush_wanted: bool,
     /// Messages removed since the last fsync of q/; their state files.
     removed: Vec<(String, bool)>,
+    /// Which spare the next finished message file becomes (spool::retire).
+    spare_slot: u32,
     term: Arc<AtomicBool>,
     wake: Option<UnixStream>,
     term_since: Option<Instant>,
@@ -244,6 +246,7 @@ impl Runner {
             scan_wanted: true,
             flush_wanted: false,
             removed: Vec::new(),
+            spare_slot: 0,
             term: Arc::new(AtomicBool::new(false)),
             wake: None,
             term_since: None,
@@ -730,7 +733,8 @@ impl Runner {
             changed = true;
         }
         if it.pending().is_empty() && nothing_in_flight {
-            if let Err(e) = std::fs::remove_file(spool::queue_path(&self.dir, id)) {
+            self.spare_slot = self.spare_slot.wrapping_add(1);
+            if let Err(e) = spool::retire(&self.dir, id, self.spare_slot) {
                 if e.kind() != io::ErrorKind::NotFound {
                     log::error!("{id}: cannot remove from the queue: {e}");
                 }

@@ -27,6 +27,11 @@ pub const TMP: &str = "tmp";
 pub const QUEUE: &str = "q";
 pub const STATE: &str = "st";
 pub const CORRUPT: &str = "corrupt";
+/// Finished message files kept in tmp/ for the next messages to be written
+/// over (`tmp/spare.N`, at most [`SPARES`]): a busy queue then neither
+/// allocates nor frees an inode per message.
+const SPARE: &str = "spare.";
+const SPARES: u32 = 64;
 
 const MAGIC: &[u8] = b"\n#CLQ1 ";
 /// "\n#CLQ1 " + 16 hex + " " + 8 hex + "\n"
@@ -100,7 +105,10 @@ pub fn create_tmp(dir: &Path) -> io::Result<(String, AsideFile)> {
 /// rename would replace that message, so the caller must pick another id.
 /// Dropping the file before [`commit`] removes it.
 pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<AsideFile> {
-    let f = AsideFile::create(dir.join(TMP).join(id), 0o600)?;
+    let f = match take_spare(dir, id) {
+        Some(f) => f?,
+        None => AsideFile::create(dir.join(TMP).join(id), 0o600)?,
+    };
     if fs::symlink_metadata(queue_path(dir, id)).is_ok() {
         drop(f);
         return Err(io::Error::new(
@@ -109,6 +117,51 @@ pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<AsideFile> {
         ));
     }
     Ok(f)
+}
+
+/// A spare file taken over as `tmp/ID`, if one is there to take;
+/// `Some(Err(AlreadyExists))` when the id is taken.
+fn take_spare(dir: &Path, id: &str) -> Option<io::Result<AsideFile>> {
+    use std::os::unix::ffi::OsStrExt;
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let tmp = dir.join(TMP);
+    let spares: Vec<std::ffi::OsString> = fs::read_dir(&tmp)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.as_bytes().starts_with(SPARE.as_bytes()))
+        .collect();
+    // Sessions listing at the same moment each start at their own place.
+    let start = (std::process::id() ^ COUNTER.load(Ordering::Relaxed)) as usize;
+    for k in 0..spares.len().min(3) {
+        let name = &spares[(start + k) % spares.len()];
+        match AsideFile::reuse(&tmp.join(name), tmp.join(id)) {
+            Ok(f) => return Some(Ok(f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Some(Err(e)),
+            // Taken by another session meanwhile, or not fit for reuse.
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+/// Take a finished message out of q/: kept as spare `slot` (of the
+/// runner's count; the slots are reused in turn, so a full set of spares
+/// loses its oldest) where the platform can take spares, else removed.
+/// The caller fsyncs q/ as for a removal.
+pub fn retire(dir: &Path, id: &str, slot: u32) -> io::Result<()> {
+    let path = queue_path(dir, id);
+    if cfg!(target_os = "linux") {
+        let spare = dir.join(TMP).join(format!("{SPARE}{}", slot % SPARES));
+        match fs::rename(&path, spare) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+    }
+    fs::remove_file(path)
 }
 
 /// Append envelope and trailer, fsync, rename into q/, fsync q/. On error
@@ -131,7 +184,8 @@ pub fn commit(
     tail.extend_from_slice(&trailer(data_len, text.len() as u64));
     // Through the buffer: a small message is one write with its envelope.
     out.write_all(&tail)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.trim()?;
     file.install(&queue_path(dir, id))?;
     if let Err(e) = sync_dir(&dir.join(QUEUE)) {
         // Not known to be durable, so not acknowledged: it must not be
@@ -689,6 +743,67 @@ mod tests {
         assert_ne!(a, b);
         assert!(valid_id(&a));
         assert!(!valid_id("../x"));
+    }
+
+    fn commit_text(dir: &Path, text: &[u8]) -> String {
+        let (id, f) = create_tmp(dir).unwrap();
+        let mut f = io::BufWriter::new(f);
+        f.write_all(text).unwrap();
+        commit(dir, &id, f, text.len() as u64, &sample().env).unwrap();
+        id
+    }
+
+    fn read_data(dir: &Path, id: &str) -> Vec<u8> {
+        let (mut f, se) = open_message(dir, id).unwrap();
+        let mut data = vec![0u8; se.size as usize];
+        f.read_exact(&mut data).unwrap();
+        data
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn finished_files_are_written_over_and_cut() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
+        create_dirs(&dir).unwrap();
+        let long = commit_text(&dir, &[b'x'; 5000]);
+        let inode = fs::metadata(queue_path(&dir, &long)).unwrap().ino();
+        retire(&dir, &long, 7).unwrap();
+        assert!(!queue_path(&dir, &long).exists());
+        assert!(dir.join(TMP).join("spare.7").exists());
+        // The next message takes the spare; nothing of the longer one
+        // before it stays in the file.
+        let short = commit_text(&dir, b"Subject: short\r\n\r\nx\r\n");
+        let m = fs::metadata(queue_path(&dir, &short)).unwrap();
+        assert_eq!(m.ino(), inode);
+        assert_eq!(read_data(&dir, &short), b"Subject: short\r\n\r\nx\r\n");
+        assert!(m.len() < 1000, "{} bytes left", m.len());
+        assert_eq!(fs::read_dir(dir.join(TMP)).unwrap().count(), 0);
+        // The slots are reused in turn: never more than SPARES files.
+        for n in 0..SPARES + 5 {
+            let id = commit_text(&dir, b"a\r\n");
+            fs::remove_file(dir.join(TMP).join(format!("{SPARE}{n}"))).ok();
+            retire(&dir, &id, n).unwrap();
+        }
+        let spares = fs::read_dir(dir.join(TMP)).unwrap().count() as u32;
+        assert!(spares <= SPARES, "{spares} spares");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spare_with_another_link_is_not_taken() {
+        let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
+        create_dirs(&dir).unwrap();
+        let spare = dir.join(TMP).join("spare.0");
+        fs::write(&spare, b"old message").unwrap();
+        fs::hard_link(&spare, dir.join("elsewhere")).unwrap();
+        let id = commit_text(&dir, b"new\r\n");
+        assert_eq!(read_data(&dir, &id), b"new\r\n");
+        // The linked file was removed from tmp/, never written over.
+        assert_eq!(fs::read(dir.join("elsewhere")).unwrap(), b"old message");
+        assert_eq!(fs::read_dir(dir.join(TMP)).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
