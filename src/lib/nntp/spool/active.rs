@@ -139,6 +139,8 @@ pub struct ActiveFile {
     /// Under the spool lock nobody else changes the file: it is checked
     /// once, and the entries read are kept (`pin`, `unpin`).
     pinned: Option<HashMap<String, Entry>>,
+    /// Groups whose marks were set while pinned: written by `unpin`.
+    dirty: Vec<String>,
 }
 
 impl ActiveFile {
@@ -150,6 +152,7 @@ impl ActiveFile {
             slots: HashMap::new(),
             order: Vec::new(),
             pinned: None,
+            dirty: Vec::new(),
         }
     }
 
@@ -162,8 +165,28 @@ impl ActiveFile {
         Ok(())
     }
 
-    pub fn unpin(&mut self) {
+    /// Write the marks set while pinned, and let go.
+    pub fn unpin(&mut self) -> io::Result<()> {
+        let written = self.write_dirty();
+        self.discard();
+        written
+    }
+
+    fn write_dirty(&mut self) -> io::Result<()> {
+        for name in std::mem::take(&mut self.dirty) {
+            let marks = self.pinned.as_ref().and_then(|c| c.get(&name));
+            if let Some((high, low)) = marks.map(|e| (e.high, e.low)) {
+                self.write_marks(&name, high, low)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Let go, dropping the marks set while pinned: they were never
+    /// written, so the numbers may be handed out again.
+    pub fn discard(&mut self) {
         self.pinned = None;
+        self.dirty.clear();
     }
 
     /// Re-read the index if the file was replaced (or never read).
@@ -273,18 +296,48 @@ impl ActiveFile {
 
     /// Set a group's marks (under the spool lock). In place when the
     /// numbers fit their fields, else by rewriting the file.
+    /// While pinned they are kept and written by `unpin`, once a batch.
     pub fn set_marks(&mut self, name: &str, high: u64, low: u64) -> io::Result<()> {
+        if self.pinned.is_some() {
+            // Into the kept entries (read now if it is not one yet).
+            self.get(name)?;
+        }
+        if let Some(e) = self.pinned.as_mut().and_then(|c| c.get_mut(name)) {
+            e.high = high;
+            e.low = low;
+            if !self.dirty.iter().any(|d| d == name) {
+                self.dirty.push(name.to_string());
+            }
+            return Ok(());
+        }
+        self.write_marks(name, high, low)
+    }
+
+    fn write_marks(&mut self, name: &str, high: u64, low: u64) -> io::Result<()> {
         self.refresh()?;
         let Some(slot) = self.slots.get(name).cloned() else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such group"));
         };
-        if let Some(e) = self.pinned.as_mut().and_then(|c| c.get_mut(name)) {
-            e.high = high;
-            e.low = low;
-        }
-        if self.write_number(slot.high_at, slot.high_width, high)?
-            && self.write_number(slot.low_at, slot.low_width, low)?
-        {
+        let adjacent = slot.low_at == slot.high_at + slot.high_width as u64 + 1;
+        let in_place = if adjacent {
+            // One write for both: "HIGH LOW".
+            let text = format!(
+                "{high:0hw$} {low:0lw$}",
+                hw = slot.high_width,
+                lw = slot.low_width
+            );
+            text.len() == slot.high_width + 1 + slot.low_width && {
+                let Some(file) = &self.file else {
+                    return Err(io::Error::other("active file not open"));
+                };
+                file.write_all_at(text.as_bytes(), slot.high_at)?;
+                true
+            }
+        } else {
+            self.write_number(slot.high_at, slot.high_width, high)?
+                && self.write_number(slot.low_at, slot.low_width, low)?
+        };
+        if in_place {
             return Ok(());
         }
         self.rewrite(|entries| {
@@ -312,6 +365,8 @@ impl ActiveFile {
     /// Rewrite the file with `change` applied (under the spool lock),
     /// durably, aside and renamed.
     pub fn rewrite(&mut self, change: impl FnOnce(&mut Vec<Entry>)) -> io::Result<()> {
+        // Marks kept while pinned go in first: the rewrite reads the file.
+        self.write_dirty()?;
         let mut entries = self.entries()?;
         change(&mut entries);
         let text: String = entries.iter().map(Entry::line).collect();
@@ -386,6 +441,36 @@ mod tests {
         // Another writer replaces the file: seen at once.
         crate::fs::durable::write_file(&path, 0o644, b"z 0000000001 0000000001 m\n").unwrap();
         assert_eq!(a.names().unwrap(), vec!["z"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pinned_marks_are_written_once_at_unpin_or_dropped() {
+        let dir = std::env::temp_dir().join(format!("nntp-active-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("active");
+        std::fs::write(&path, "a.b 0000000000 0000000001 y\nc 5 1 n\n").unwrap();
+        let mut a = ActiveFile::new(&path);
+        a.pin().unwrap();
+        for n in 1..=3 {
+            let e = a.get("a.b").unwrap().unwrap();
+            assert_eq!(e.high, n - 1);
+            a.set_marks("a.b", n, 1).unwrap();
+        }
+        // Nothing written yet; one write at unpin.
+        let before = std::fs::read_to_string(&path).unwrap();
+        assert!(before.starts_with("a.b 0000000000 "));
+        a.set_marks("c", 10, 2).unwrap();
+        a.unpin().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a.b 0000000003 0000000001 y\nc 0000000010 0000000002 n\n"
+        );
+        // Dropped: the numbers were written nowhere.
+        a.pin().unwrap();
+        a.set_marks("a.b", 4, 1).unwrap();
+        a.discard();
+        assert_eq!(a.get("a.b").unwrap().unwrap().high, 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,6 +14,7 @@
 //!
 //! A message-id is never a file name here: only its hash is used.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -139,6 +140,22 @@ pub struct History {
     /// Under the spool lock nobody else writes: the header and the text's
     /// length are kept here rather than read for each article.
     pinned: Option<(Header, u64)>,
+    /// What was appended while pinned, written by `unpin` in one go.
+    pending: Pending,
+}
+
+/// A pinned writer's lines and slots not written yet (`unpin` writes the
+/// text, then the slots, then the header; `discard` drops them). Lookups
+/// see them as if they were written.
+#[derive(Default)]
+struct Pending {
+    text: Vec<u8>,
+    slots: HashMap<u64, [u8; SLOT as usize]>,
+    /// The header changed (used, indexed).
+    header: bool,
+    /// Where the last lookup's probe ended, (hash, slot): the insert of
+    /// the message-id that lookup did not find goes there, unread.
+    last_miss: Option<(u64, u64)>,
 }
 
 impl History {
@@ -158,6 +175,7 @@ impl History {
             text,
             index: None,
             pinned: None,
+            pending: Pending::default(),
         };
         h.open_index()?;
         Ok(h)
@@ -204,8 +222,56 @@ impl History {
         Ok(())
     }
 
-    pub fn unpin(&mut self) {
+    /// Write what was appended while pinned, and let go.
+    pub fn unpin(&mut self) -> io::Result<()> {
+        let written = self.write_pending();
+        self.discard();
+        written
+    }
+
+    /// Let go, dropping what was appended while pinned: nothing of it was
+    /// written.
+    pub fn discard(&mut self) {
         self.pinned = None;
+        self.pending = Pending::default();
+    }
+
+    /// The pending text (appended: nobody else writes under the lock),
+    /// the slots, then the header's counts.
+    fn write_pending(&mut self) -> io::Result<()> {
+        if !self.pending.text.is_empty() {
+            (&self.text).write_all(&self.pending.text)?;
+            self.pending.text.clear();
+        }
+        if let Some(index) = &self.index {
+            let mut slots: Vec<_> = self.pending.slots.drain().collect();
+            slots.sort_unstable_by_key(|(i, _)| *i);
+            for (i, s) in slots {
+                index.write_all_at(&s, HEADER + i * SLOT)?;
+            }
+            if self.pending.header {
+                if let Some((h, _)) = &self.pinned {
+                    let mut counts = [0u8; 16];
+                    counts[..8].copy_from_slice(&h.used.to_le_bytes());
+                    counts[8..].copy_from_slice(&h.indexed.to_le_bytes());
+                    index.write_all_at(&counts, 16)?;
+                }
+            }
+        }
+        self.pending.slots.clear();
+        self.pending.header = false;
+        Ok(())
+    }
+
+    /// A slot of the index, as pending or as on disk.
+    fn read_slot(&self, i: u64) -> io::Result<[u8; SLOT as usize]> {
+        if let Some(s) = self.pending.slots.get(&i) {
+            return Ok(*s);
+        }
+        let index = self.index.as_ref().expect("header read");
+        let mut s = [0u8; SLOT as usize];
+        index.read_exact_at(&mut s, HEADER + i * SLOT)?;
+        Ok(s)
     }
 
     fn current_len(&self) -> io::Result<u64> {
@@ -238,6 +304,16 @@ impl History {
 
     /// The line at `offset` of the text, if it is whole.
     fn line_at(&self, offset: u64) -> io::Result<Option<Line>> {
+        if let Some((_, len)) = &self.pinned {
+            let on_disk = len - self.pending.text.len() as u64;
+            if offset >= on_disk {
+                let rest = &self.pending.text[(offset - on_disk) as usize..];
+                let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                    return Ok(None);
+                };
+                return Ok(std::str::from_utf8(&rest[..end]).ok().and_then(parse_line));
+            }
+        }
         let mut buf = vec![0u8; 512];
         let mut got = 0;
         loop {
@@ -260,14 +336,15 @@ impl History {
         let Some(h) = self.header()? else {
             return self.scan_for(message_id);
         };
-        let index = self.index.as_ref().expect("header read");
         let want = hash(message_id);
         let mut i = want % h.slots;
         for _ in 0..h.slots {
-            let mut s = [0u8; SLOT as usize];
-            index.read_exact_at(&mut s, HEADER + i * SLOT)?;
+            let s = self.read_slot(i)?;
             let sh = u64::from_le_bytes(s[..8].try_into().expect("8"));
             if sh == 0 {
+                if self.pinned.is_some() {
+                    self.pending.last_miss = Some((want, i));
+                }
                 break;
             }
             if sh == want {
@@ -333,12 +410,10 @@ impl History {
         let Some(h) = self.header()? else {
             return Ok(());
         };
-        let index = self.index.as_ref().expect("header read");
         let want = hash(message_id);
         let mut i = want % h.slots;
         for _ in 0..h.slots {
-            let mut s = [0u8; SLOT as usize];
-            index.read_exact_at(&mut s, HEADER + i * SLOT)?;
+            let s = self.read_slot(i)?;
             let sh = u64::from_le_bytes(s[..8].try_into().expect("8"));
             if sh == 0 {
                 break;
@@ -349,6 +424,7 @@ impl History {
                     .line_at(off)?
                     .is_some_and(|l| l.message_id == message_id)
                 {
+                    let index = self.index.as_ref().expect("header read");
                     index.write_all_at(&TOMBSTONE.to_le_bytes(), HEADER + i * SLOT)?;
                 }
             }
@@ -384,6 +460,8 @@ impl History {
     fn set_indexed(&mut self, len: u64) -> io::Result<()> {
         if let Some((h, _)) = self.pinned.as_mut() {
             h.indexed = len;
+            self.pending.header = true;
+            return Ok(());
         }
         let index = self.index.as_ref().expect("index open");
         index.write_all_at(&len.to_le_bytes(), 24)
@@ -396,25 +474,29 @@ impl History {
         if (h.used + 1) * 2 > h.slots {
             return self.rebuild((h.slots * 2).max(MIN_SLOTS));
         }
-        let index = self.index.as_ref().expect("index open");
         let want = hash(message_id);
-        let mut i = want % h.slots;
-        loop {
-            let mut s = [0u8; 8];
-            index.read_exact_at(&mut s, HEADER + i * SLOT)?;
-            if u64::from_le_bytes(s) == 0 {
-                break;
+        let i = match self.pending.last_miss.take() {
+            Some((hashed, slot)) if hashed == want && self.pinned.is_some() => slot,
+            _ => {
+                let mut i = want % h.slots;
+                while self.read_slot(i)?[..8] != [0; 8] {
+                    i = (i + 1) % h.slots;
+                }
+                i
             }
-            i = (i + 1) % h.slots;
-        }
+        };
         let mut slot = [0u8; SLOT as usize];
         slot[..8].copy_from_slice(&want.to_le_bytes());
         slot[8..].copy_from_slice(&offset.to_le_bytes());
-        index.write_all_at(&slot, HEADER + i * SLOT)?;
         h.used += 1;
         if let Some((p, _)) = self.pinned.as_mut() {
             p.used = h.used;
+            self.pending.slots.insert(i, slot);
+            self.pending.header = true;
+            return Ok(());
         }
+        let index = self.index.as_ref().expect("index open");
+        index.write_all_at(&slot, HEADER + i * SLOT)?;
         index.write_all_at(&h.used.to_le_bytes(), 16)
     }
 
@@ -423,9 +505,11 @@ impl History {
         self.ensure_index()?;
         let offset = self.current_len()?;
         let text = line.format();
-        (&self.text).write_all(text.as_bytes())?;
         if let Some((_, len)) = self.pinned.as_mut() {
+            self.pending.text.extend_from_slice(text.as_bytes());
             *len += text.len() as u64;
+        } else {
+            (&self.text).write_all(text.as_bytes())?;
         }
         self.insert(&line.message_id, offset)?;
         self.set_indexed(offset + text.len() as u64)
@@ -434,6 +518,10 @@ impl History {
     /// Rebuild the index from the text with at least `slots` slots (under
     /// the spool lock): aside, renamed, the old one marked retired.
     pub fn rebuild(&mut self, slots: u64) -> io::Result<()> {
+        // The text is read from the file: what is pending goes there first
+        // (its slots are of the old table, and dropped).
+        self.write_pending()?;
+        self.pending = Pending::default();
         let mut entries = Vec::new();
         self.each(|at, line| entries.push((hash(&line.message_id), at)))?;
         let len = self.text.metadata()?.len();
@@ -586,6 +674,43 @@ mod tests {
         h.rewrite(&[line(7)]).unwrap();
         assert!(other.lookup("<5@x>").unwrap().is_none());
         assert_eq!(other.lookup("<7@x>").unwrap(), Some(line(7)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_pinned_writers_lines_are_written_at_unpin_and_seen_before() {
+        let d = temp("pinned");
+        let mut h = History::open(&d).unwrap();
+        h.append(&line(0)).unwrap();
+        h.pin().unwrap();
+        // Enough to rebuild the table while pinned.
+        let n = (MIN_SLOTS / 2 + 10) as u32;
+        for i in 1..n {
+            assert!(h.lookup(&format!("<{i}@x>")).unwrap().is_none());
+            h.append(&line(i)).unwrap();
+            // A duplicate in the same batch is found in what is pending.
+            assert_eq!(h.lookup(&format!("<{i}@x>")).unwrap(), Some(line(i)));
+        }
+        for i in n..n + 50 {
+            h.append(&line(i)).unwrap();
+        }
+        h.unpin().unwrap();
+        let mut other = History::open(&d).unwrap();
+        for i in (0..n + 50).step_by(7) {
+            assert_eq!(other.lookup(&format!("<{i}@x>")).unwrap(), Some(line(i)));
+        }
+        // A discarded batch leaves nothing behind.
+        let len = h.text_len().unwrap();
+        h.pin().unwrap();
+        h.append(&line(999_999)).unwrap();
+        h.discard();
+        assert_eq!(h.text_len().unwrap(), len);
+        assert!(other.lookup("<999999@x>").unwrap().is_none());
+        assert!(h.lookup("<999999@x>").unwrap().is_none());
+        h.pin().unwrap();
+        h.append(&line(999_998)).unwrap();
+        h.unpin().unwrap();
+        assert_eq!(other.lookup("<999998@x>").unwrap(), Some(line(999_998)));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

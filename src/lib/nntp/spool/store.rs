@@ -4,17 +4,21 @@
 //!
 //! For each article, outside the lock: check it and build its header
 //! (`inject`), stuff it for storage. Under the spool lock, briefly: refuse
-//! it if the history has its message-id, take its numbers (the high-water
-//! marks, written first, so that no number is ever handed out twice even
-//! after a kill -9), append its overview lines, its history line, its feed
-//! lines, and its journal record. After the lock: write its file, linked
-//! into each further group. Then `commit` fdatasyncs the journal, and only
-//! then may the caller acknowledge (235, 239, 240).
+//! it if the history has its message-id, take its numbers, and gather its
+//! journal record, overview lines, history line and feed lines with the
+//! batch's. Then, still under the lock, the batch is written, a write a
+//! file: the journal records first, then the high-water marks, the
+//! overviews, the history and the feeds. After the lock: write each
+//! article's file, linked into each further group. Then `commit`
+//! fdatasyncs the journal, and only then may the caller acknowledge (235,
+//! 239, 240).
 //!
-//! A crash at any point leaves either nothing of an article, or its
-//! journal record, from which `replay` puts back whatever is missing. A
-//! checkpoint (when the journal has grown, and when the writer is done)
-//! syncs the file system and empties the journal.
+//! A crash at any point leaves either nothing of a batch (its numbers
+//! were written nowhere, so handing them out again is safe), or its
+//! journal records, from which `replay` puts back whatever is missing
+//! (marks, overview and history lines, files, feed lines). A checkpoint
+//! (when the journal has grown, and when the writer is done) syncs the
+//! file system and empties the journal.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -84,6 +88,30 @@ pub struct Store {
     segment: Option<Segment>,
     /// Peers that got new articles since the last call of `kicked`.
     fed: Vec<String>,
+    /// What the batch being taken writes at its end.
+    batch: Batch,
+}
+
+/// The writes of a batch, gathered under the lock and written at its end
+/// (journal first), a write a file instead of several an article.
+#[derive(Default)]
+struct Batch {
+    journal: Vec<u8>,
+    overviews: Vec<(String, Vec<u8>)>,
+    outgoing: Vec<(String, Vec<u8>)>,
+}
+
+/// The buffer of `key` in a short list of them (one or a few groups or
+/// peers a batch).
+fn buffer_of<'a>(list: &'a mut Vec<(String, Vec<u8>)>, key: &str) -> &'a mut Vec<u8> {
+    let at = match list.iter().position(|(k, _)| k == key) {
+        Some(at) => at,
+        None => {
+            list.push((key.to_string(), Vec::new()));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
 }
 
 /// A file to write once the lock is let go.
@@ -133,6 +161,7 @@ impl Store {
             outgoing: HashMap::new(),
             segment: None,
             fed: Vec::new(),
+            batch: Batch::default(),
         };
         s.recover()?;
         Ok(s)
@@ -407,21 +436,41 @@ impl Store {
             self.history.pin().map_err(fail)?;
             self.active.pin().map_err(fail)?;
             let mut result = Ok(());
+            // Outcomes of articles whose writes are gathered, not written.
+            let mut unwritten = Vec::new();
             for (i, p, origin) in ready {
+                // A control message acts on the files (a cancel edits
+                // overviews): what comes before it is written first.
+                if p.control.is_some() && !unwritten.is_empty() {
+                    result = self.write_batch(true);
+                    if result.is_err() {
+                        break;
+                    }
+                    unwritten.clear();
+                }
                 match self.store_one(i, p, &origin, now, &mut files, &mut actions) {
-                    Ok(o) => outcomes[i] = Some(o),
+                    Ok(o) => {
+                        outcomes[i] = Some(o);
+                        unwritten.push(i);
+                    }
                     Err(e) => {
                         result = Err(e);
                         break;
                     }
                 }
             }
-            self.history.unpin();
-            self.active.unpin();
+            if result.is_ok() {
+                result = self.write_batch(false);
+            }
             if let Err(e) = result {
-                // The articles before it are in (their files follow);
-                // the others are not.
+                // What was written is in (its files follow); the others
+                // are not, and nothing of them was written.
+                self.discard_batch();
                 log::error!("spool {}: {e}", self.spool.dir.display());
+                for i in unwritten {
+                    outcomes[i] = None;
+                }
+                files.retain(|f| outcomes[f.index].is_some());
                 for o in outcomes.iter_mut().filter(|o| o.is_none()) {
                     *o = Some(Outcome::Failed(format!("spool error: {e}")));
                 }
@@ -452,6 +501,38 @@ impl Store {
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Failed("not handled".into())))
             .collect())
+    }
+
+    /// Write the batch gathered under the lock (still under it): the
+    /// journal first, so that a crash after any other write finds the
+    /// records to put the rest back from, then the marks, the overviews,
+    /// the history and the feed lines. The history and the marks are let
+    /// go, or pinned again when more of the batch follows.
+    fn write_batch(&mut self, more: bool) -> io::Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.journal.is_empty() {
+            self.segment()?.append(&batch.journal)?;
+        }
+        self.active.unpin()?;
+        for (g, lines) in &batch.overviews {
+            self.overview_file(g)?.write_all(lines)?;
+        }
+        self.history.unpin()?;
+        for (peer, lines) in &batch.outgoing {
+            self.outgoing_file(peer)?.write_all(lines)?;
+        }
+        if more {
+            self.history.pin()?;
+            self.active.pin()?;
+        }
+        Ok(())
+    }
+
+    /// Drop what the batch gathered and did not write.
+    fn discard_batch(&mut self) {
+        self.batch = Batch::default();
+        self.history.discard();
+        self.active.discard();
     }
 
     /// Remember a message-id that was refused (under the lock).
@@ -543,7 +624,7 @@ impl Store {
                 let tab = line.iter().position(|&b| b == b'\t').unwrap_or(0);
                 record_overview = line[tab..].to_vec();
             }
-            self.overview_file(g)?.write_all(&line)?;
+            buffer_of(&mut self.batch.overviews, g).extend_from_slice(&line);
         }
         self.history.append(&history::Line {
             message_id: p.message_id.clone(),
@@ -558,7 +639,7 @@ impl Store {
         if let Some((g, n)) = xref.first() {
             let line = format!("{} {g}/{n}\n", p.message_id);
             for peer in &peers {
-                self.outgoing_file(peer)?.write_all(line.as_bytes())?;
+                buffer_of(&mut self.batch.outgoing, peer).extend_from_slice(line.as_bytes());
                 if !self.fed.contains(peer) {
                     self.fed.push(peer.clone());
                 }
@@ -572,7 +653,7 @@ impl Store {
             overview: record_overview,
             stored,
         };
-        self.segment()?.append(&record.encode())?;
+        self.batch.journal.extend_from_slice(&record.encode());
         if !xref.is_empty() {
             files.push(FileWrite {
                 paths: xref
