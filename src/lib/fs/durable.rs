@@ -25,13 +25,13 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Rename `from` to `to` unless `to` exists (`AlreadyExists` then).
 #[cfg(target_os = "linux")]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use nix::fcntl::{renameat2, RenameFlags};
     renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).map_err(io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
+pub fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 

@@ -733,8 +733,7 @@ impl Runner {
             changed = true;
         }
         if it.pending().is_empty() && nothing_in_flight {
-            self.spare_slot = self.spare_slot.wrapping_add(1);
-            if let Err(e) = spool::retire(&self.dir, id, self.spare_slot) {
+            if let Err(e) = spool::retire(&self.dir, id, &mut self.spare_slot) {
                 if e.kind() != io::ErrorKind::NotFound {
                     log::error!("{id}: cannot remove from the queue: {e}");
                 }

@@ -28,10 +28,16 @@ pub const QUEUE: &str = "q";
 pub const STATE: &str = "st";
 pub const CORRUPT: &str = "corrupt";
 /// Finished message files kept in tmp/ for the next messages to be written
-/// over (`tmp/spare.N`, at most [`SPARES`]): a busy queue then neither
-/// allocates nor frees an inode per message.
+/// over (`tmp/spare.N`, N below [`SPARES`]): a busy queue then neither
+/// allocates nor frees an inode per message, and after a burst the next
+/// one finds its files made.
 const SPARE: &str = "spare.";
-const SPARES: u32 = 64;
+const SPARES: u32 = 1024;
+/// Larger files are removed, not kept: the spares hold at most
+/// SPARES x this much of the disk.
+const SPARE_MAX_BYTES: u64 = 256 * 1024;
+/// Slots tried, by a session taking a spare or the runner leaving one.
+const SPARE_TRIES: u32 = 6;
 
 const MAGIC: &[u8] = b"\n#CLQ1 ";
 /// "\n#CLQ1 " + 16 hex + " " + 8 hex + "\n"
@@ -122,43 +128,51 @@ pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<AsideFile> {
 /// A spare file taken over as `tmp/ID`, if one is there to take;
 /// `Some(Err(AlreadyExists))` when the id is taken.
 fn take_spare(dir: &Path, id: &str) -> Option<io::Result<AsideFile>> {
-    use std::os::unix::ffi::OsStrExt;
     if !cfg!(target_os = "linux") {
         return None;
     }
     let tmp = dir.join(TMP);
-    let spares: Vec<std::ffi::OsString> = fs::read_dir(&tmp)
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.as_bytes().starts_with(SPARE.as_bytes()))
-        .collect();
-    // Sessions listing at the same moment each start at their own place.
-    let start = (std::process::id() ^ COUNTER.load(Ordering::Relaxed)) as usize;
-    for k in 0..spares.len().min(3) {
-        let name = &spares[(start + k) % spares.len()];
-        match AsideFile::reuse(&tmp.join(name), tmp.join(id)) {
+    // Slots picked at random (no listing of tmp/): sessions at the same
+    // moment seldom try the same one, and a pool a few tenths full is hit
+    // within the tries.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut x = nanos ^ std::process::id().rotate_left(16) ^ COUNTER.load(Ordering::Relaxed);
+    for _ in 0..SPARE_TRIES {
+        // xorshift: the next pseudo-random slot.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let spare = tmp.join(format!("{SPARE}{}", x % SPARES));
+        match AsideFile::reuse(&spare, tmp.join(id)) {
             Ok(f) => return Some(Ok(f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Some(Err(e)),
-            // Taken by another session meanwhile, or not fit for reuse.
+            // An empty slot, one taken meanwhile, or a file not fit.
             Err(_) => continue,
         }
     }
     None
 }
 
-/// Take a finished message out of q/: kept as spare `slot` (of the
-/// runner's count; the slots are reused in turn, so a full set of spares
-/// loses its oldest) where the platform can take spares, else removed.
-/// The caller fsyncs q/ as for a removal.
-pub fn retire(dir: &Path, id: &str, slot: u32) -> io::Result<()> {
+/// Take a finished message out of q/: kept as a spare in a free slot
+/// from `*slot` on (the runner's count, moved past the slots tried) where
+/// the platform can take spares and the file is small, else removed. The
+/// caller fsyncs q/ as for a removal.
+pub fn retire(dir: &Path, id: &str, slot: &mut u32) -> io::Result<()> {
     let path = queue_path(dir, id);
-    if cfg!(target_os = "linux") {
-        let spare = dir.join(TMP).join(format!("{SPARE}{}", slot % SPARES));
-        match fs::rename(&path, spare) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
-            Err(_) => {}
+    let small = || fs::symlink_metadata(&path).is_ok_and(|m| m.len() <= SPARE_MAX_BYTES);
+    if cfg!(target_os = "linux") && small() {
+        for _ in 0..SPARE_TRIES {
+            *slot = (*slot + 1) % SPARES;
+            let spare = dir.join(TMP).join(format!("{SPARE}{slot}"));
+            match durable::rename_noreplace(&path, &spare) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+                Err(_) => break,
+            }
         }
     }
     fs::remove_file(path)
@@ -766,27 +780,53 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
         create_dirs(&dir).unwrap();
+        let spares = |dir: &Path| -> Vec<u64> {
+            fs::read_dir(dir.join(TMP))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(SPARE))
+                .map(|e| e.metadata().unwrap().ino())
+                .collect()
+        };
+        // Every slot holds a long finished message (any guess hits).
+        let mut slot = 0;
         let long = commit_text(&dir, &[b'x'; 5000]);
-        let inode = fs::metadata(queue_path(&dir, &long)).unwrap().ino();
-        retire(&dir, &long, 7).unwrap();
+        retire(&dir, &long, &mut slot).unwrap();
         assert!(!queue_path(&dir, &long).exists());
-        assert!(dir.join(TMP).join("spare.7").exists());
-        // The next message takes the spare; nothing of the longer one
+        assert_eq!(spares(&dir).len(), 1);
+        for n in 0..SPARES {
+            let p = dir.join(TMP).join(format!("{SPARE}{n}"));
+            if !p.exists() {
+                fs::write(p, [b'x'; 5000]).unwrap();
+            }
+        }
+        let before = spares(&dir);
+        assert_eq!(before.len() as u32, SPARES);
+        // The next message takes a spare; nothing of the longer message
         // before it stays in the file.
         let short = commit_text(&dir, b"Subject: short\r\n\r\nx\r\n");
         let m = fs::metadata(queue_path(&dir, &short)).unwrap();
-        assert_eq!(m.ino(), inode);
+        assert!(before.contains(&m.ino()));
         assert_eq!(read_data(&dir, &short), b"Subject: short\r\n\r\nx\r\n");
         assert!(m.len() < 1000, "{} bytes left", m.len());
-        assert_eq!(fs::read_dir(dir.join(TMP)).unwrap().count(), 0);
-        // The slots are reused in turn: never more than SPARES files.
-        for n in 0..SPARES + 5 {
+        assert_eq!(spares(&dir).len() as u32, SPARES - 1);
+        // A full set of spares: the next finished files are removed.
+        for _ in 0..5 {
             let id = commit_text(&dir, b"a\r\n");
-            fs::remove_file(dir.join(TMP).join(format!("{SPARE}{n}"))).ok();
-            retire(&dir, &id, n).unwrap();
+            retire(&dir, &short, &mut slot).ok();
+            retire(&dir, &id, &mut slot).unwrap();
+            assert!(!queue_path(&dir, &id).exists());
         }
-        let spares = fs::read_dir(dir.join(TMP)).unwrap().count() as u32;
-        assert!(spares <= SPARES, "{spares} spares");
+        assert!(spares(&dir).len() as u32 <= SPARES);
+        // A large one is never kept.
+        let big = commit_text(&dir, &vec![b'y'; SPARE_MAX_BYTES as usize + 1]);
+        let ino = fs::metadata(queue_path(&dir, &big)).unwrap().ino();
+        for e in fs::read_dir(dir.join(TMP)).unwrap().flatten() {
+            fs::remove_file(e.path()).unwrap();
+        }
+        retire(&dir, &big, &mut slot).unwrap();
+        assert!(!spares(&dir).contains(&ino));
+        assert!(spares(&dir).is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -795,14 +835,22 @@ mod tests {
     fn a_spare_with_another_link_is_not_taken() {
         let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
         create_dirs(&dir).unwrap();
-        let spare = dir.join(TMP).join("spare.0");
-        fs::write(&spare, b"old message").unwrap();
-        fs::hard_link(&spare, dir.join("elsewhere")).unwrap();
+        // Every slot: a file with a second link.
+        fs::create_dir(dir.join("elsewhere")).unwrap();
+        for n in 0..SPARES {
+            let spare = dir.join(TMP).join(format!("{SPARE}{n}"));
+            fs::write(&spare, b"old message").unwrap();
+            fs::hard_link(&spare, dir.join("elsewhere").join(n.to_string())).unwrap();
+        }
         let id = commit_text(&dir, b"new\r\n");
         assert_eq!(read_data(&dir, &id), b"new\r\n");
-        // The linked file was removed from tmp/, never written over.
-        assert_eq!(fs::read(dir.join("elsewhere")).unwrap(), b"old message");
-        assert_eq!(fs::read_dir(dir.join(TMP)).unwrap().count(), 0);
+        // The linked files tried were removed from tmp/, never written
+        // over; the message has a file of its own.
+        for e in fs::read_dir(dir.join("elsewhere")).unwrap().flatten() {
+            assert_eq!(fs::read(e.path()).unwrap(), b"old message");
+        }
+        let left = fs::read_dir(dir.join(TMP)).unwrap().count() as u32;
+        assert!((SPARES - SPARE_TRIES..SPARES).contains(&left), "{left}");
         fs::remove_dir_all(&dir).unwrap();
     }
 
