@@ -307,7 +307,13 @@ impl History {
         if let Some((_, len)) = &self.pinned {
             let on_disk = len - self.pending.text.len() as u64;
             if offset >= on_disk {
-                let rest = &self.pending.text[(offset - on_disk) as usize..];
+                // (A slot can point anywhere: a damaged index.)
+                let Some(rest) = usize::try_from(offset - on_disk)
+                    .ok()
+                    .and_then(|at| self.pending.text.get(at..))
+                else {
+                    return Ok(None);
+                };
                 let Some(end) = rest.iter().position(|&b| b == b'\n') else {
                     return Ok(None);
                 };
@@ -711,6 +717,26 @@ mod tests {
         h.append(&line(999_998)).unwrap();
         h.unpin().unwrap();
         assert_eq!(other.lookup("<999998@x>").unwrap(), Some(line(999_998)));
+        // A damaged slot pointing far past the text: not found, no panic.
+        let want = hash("<zz@x>");
+        let slots = read_header(h.index.as_ref().unwrap())
+            .unwrap()
+            .unwrap()
+            .slots;
+        let mut bad = [0u8; SLOT as usize];
+        bad[..8].copy_from_slice(&want.to_le_bytes());
+        bad[8..].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        let index = OpenOptions::new()
+            .write(true)
+            .open(d.join("history.index"))
+            .unwrap();
+        index
+            .write_all_at(&bad, HEADER + (want % slots) * SLOT)
+            .unwrap();
+        h.pin().unwrap();
+        h.append(&line(999_997)).unwrap();
+        assert!(h.lookup("<zz@x>").unwrap().is_none());
+        h.unpin().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
 
