@@ -14,8 +14,9 @@
 //! the batch logged them. Such a view is *unverified*: it is followed for
 //! a second at most before the directories are read again (while the
 //! folder is busy, once a second, as Dovecot does with its "dirty"
-//! directories), and once its stamps are two seconds old a reading makes
-//! it verified for as long as they do not move.
+//! directories), and once its stamps are settled (two seconds old, or a
+//! tenth of a second on a file system with sub-second times) a reading
+//! makes it verified for as long as they do not move.
 
 use std::collections::HashSet;
 use std::io;
@@ -29,13 +30,24 @@ use crate::mail::store::modlog::{DirStamps, Event};
 /// read again.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
-/// Whether both stamps are two seconds old or more (no change can still
-/// fall within their tick).
+/// Whether both stamps are old enough that no change can still fall
+/// within their tick: two seconds, or a tenth of one where the file system
+/// keeps sub-second times (a stamp with nanoseconds; those file systems
+/// take the time from the kernel's clock tick, 10 ms at most).
 pub fn settled(s: &DirStamps) -> bool {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    now - s.0 .1 >= 2 && now - s.1 .1 >= 2
+        .map_or(0, |d| d.as_nanos() as i128);
+    let old_enough = |(_, secs, nanos): &crate::mail::store::modlog::Stamp| {
+        let at = i128::from(*secs) * 1_000_000_000 + i128::from(*nanos);
+        let settle: i128 = if *nanos != 0 {
+            100_000_000
+        } else {
+            2_000_000_000
+        };
+        now - at >= settle
+    };
+    old_enough(&s.0) && old_enough(&s.1)
 }
 
 /// Where the batches among `events` lead from `from`: None when one does

@@ -270,6 +270,12 @@ fn a_change_the_log_does_not_explain_is_read() {
     f.set_modified(before).unwrap();
     let reads = a.readings;
     a.unverified_since = Some(std::time::Instant::now());
+    // The stamps are settled a tenth of a second after b's batch (this
+    // file system keeps nanoseconds): a machine that stalled that long
+    // here cannot show the hidden delivery being followed.
+    if before.elapsed().unwrap_or_default() > std::time::Duration::from_millis(80) {
+        return;
+    }
     let c = a.sync(true).unwrap();
     assert_eq!((c.added, c.flags.clone()), (0, vec![2]));
     assert_eq!(a.readings, reads);
