@@ -139,7 +139,8 @@ fn take_spare(dir: &Path, id: &str) -> Option<io::Result<AsideFile>> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let mut x = nanos ^ std::process::id().rotate_left(16) ^ COUNTER.load(Ordering::Relaxed);
+    // (Never 0: xorshift would stay there.)
+    let mut x = (nanos ^ std::process::id().rotate_left(16) ^ COUNTER.load(Ordering::Relaxed)) | 1;
     for _ in 0..SPARE_TRIES {
         // xorshift: the next pseudo-random slot.
         x ^= x << 13;
