@@ -116,6 +116,21 @@ impl Dialogue {
         !self.pending.is_empty() || self.conn.has_buffered_input()
     }
 
+    /// Whether more from the client can be read without waiting: read
+    /// and not served yet, or in the socket now. A streaming peer's
+    /// batch goes on while this holds.
+    pub fn input_waiting(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        if self.has_input() {
+            return true;
+        }
+        let mut fds = [PollFd::new(self.conn.fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+    }
+
     /// Keep a line to be served before the connection is read again.
     pub fn put_back(&mut self, line: Vec<u8>) {
         self.pending.push_back(line);

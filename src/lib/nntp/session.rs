@@ -861,7 +861,7 @@ impl Driver {
         self.batch.push((kind, id));
         self.batch_bytes += size;
         let full = self.batch.len() >= BATCH_ARTICLES || self.batch_bytes >= BATCH_BYTES;
-        if kind != Kind::Takethis || full || !self.d.has_input() {
+        if kind != Kind::Takethis || full || !self.d.input_waiting() {
             self.commit_batch();
         }
         Flow::Continue
