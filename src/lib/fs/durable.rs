@@ -83,16 +83,17 @@ impl AsideFile {
     /// `AlreadyExists`). Written from its start over its old blocks, it
     /// costs no inode allocation now and no freeing later (on ext4 without
     /// a journal each allocation scans past every inode freed in the last
-    /// minute). Anything but a regular file of ours with one link is
-    /// removed and refused; so is every platform without an atomic
+    /// minute). Anything but a regular file of ours, private, with one
+    /// link is removed and refused; so is every platform without an atomic
     /// no-replace rename (the caller creates a file then).
     pub fn reuse(spare: &Path, temp: impl Into<PathBuf>) -> io::Result<AsideFile> {
         use std::os::unix::fs::MetadataExt;
         let temp = temp.into();
         rename_noreplace(spare, &temp)?;
+        // O_NONBLOCK: a FIFO planted there must not hang the open.
         let opened = OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&temp);
         let mut aside = AsideFile {
             file: match opened {
@@ -107,7 +108,9 @@ impl AsideFile {
             reused: true,
         };
         let m = aside.file.metadata()?;
-        if !m.is_file() || m.nlink() != 1 || m.uid() != nix::unistd::geteuid().as_raw() {
+        let private = m.mode() & 0o077 == 0;
+        if !m.is_file() || !private || m.nlink() != 1 || m.uid() != nix::unistd::geteuid().as_raw()
+        {
             // Dropping `aside` removes it.
             aside.reused = false;
             return Err(io::Error::other("spare file is not a lone file of ours"));

@@ -778,7 +778,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn finished_files_are_written_over_and_cut() {
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
         create_dirs(&dir).unwrap();
         let spares = |dir: &Path| -> Vec<u64> {
@@ -798,7 +798,8 @@ mod tests {
         for n in 0..SPARES {
             let p = dir.join(TMP).join(format!("{SPARE}{n}"));
             if !p.exists() {
-                fs::write(p, [b'x'; 5000]).unwrap();
+                fs::write(&p, [b'x'; 5000]).unwrap();
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
             }
         }
         let before = spares(&dir);
@@ -834,6 +835,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_spare_with_another_link_is_not_taken() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
         create_dirs(&dir).unwrap();
         // Every slot: a file with a second link.
@@ -841,6 +843,7 @@ mod tests {
         for n in 0..SPARES {
             let spare = dir.join(TMP).join(format!("{SPARE}{n}"));
             fs::write(&spare, b"old message").unwrap();
+            fs::set_permissions(&spare, fs::Permissions::from_mode(0o600)).unwrap();
             fs::hard_link(&spare, dir.join("elsewhere").join(n.to_string())).unwrap();
         }
         let id = commit_text(&dir, b"new\r\n");
@@ -852,6 +855,29 @@ mod tests {
         }
         let left = fs::read_dir(dir.join(TMP)).unwrap().count() as u32;
         assert!((SPARES - SPARE_TRIES..SPARES).contains(&left), "{left}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_or_a_readable_file_is_not_taken_for_a_spare() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("clq-test-{}", new_id()));
+        create_dirs(&dir).unwrap();
+        for n in 0..SPARES {
+            let spare = dir.join(TMP).join(format!("{SPARE}{n}"));
+            if n % 2 == 0 {
+                nix::unistd::mkfifo(&spare, nix::sys::stat::Mode::S_IRWXU).unwrap();
+            } else {
+                fs::write(&spare, b"old message").unwrap();
+                fs::set_permissions(&spare, fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        // Neither hangs nor is written: the message gets a file of its own.
+        let id = commit_text(&dir, b"new\r\n");
+        assert_eq!(read_data(&dir, &id), b"new\r\n");
+        let m = fs::metadata(queue_path(&dir, &id)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
         fs::remove_dir_all(&dir).unwrap();
     }
 
