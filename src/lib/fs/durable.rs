@@ -23,6 +23,10 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Whether this platform has [`rename_noreplace`] (and so
+/// [`AsideFile::reuse`]).
+pub const RENAME_NOREPLACE: bool = cfg!(target_os = "linux");
+
 /// Rename `from` to `to` unless `to` exists (`AlreadyExists` then).
 #[cfg(target_os = "linux")]
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {

@@ -128,7 +128,7 @@ pub fn create_tmp_for(dir: &Path, id: &str) -> io::Result<AsideFile> {
 /// A spare file taken over as `tmp/ID`, if one is there to take;
 /// `Some(Err(AlreadyExists))` when the id is taken.
 fn take_spare(dir: &Path, id: &str) -> Option<io::Result<AsideFile>> {
-    if !cfg!(target_os = "linux") {
+    if !durable::RENAME_NOREPLACE {
         return None;
     }
     let tmp = dir.join(TMP);
@@ -164,7 +164,7 @@ fn take_spare(dir: &Path, id: &str) -> Option<io::Result<AsideFile>> {
 pub fn retire(dir: &Path, id: &str, slot: &mut u32) -> io::Result<()> {
     let path = queue_path(dir, id);
     let small = || fs::symlink_metadata(&path).is_ok_and(|m| m.len() <= SPARE_MAX_BYTES);
-    if cfg!(target_os = "linux") && small() {
+    if durable::RENAME_NOREPLACE && small() {
         for _ in 0..SPARE_TRIES {
             *slot = (*slot + 1) % SPARES;
             let spare = dir.join(TMP).join(format!("{SPARE}{slot}"));

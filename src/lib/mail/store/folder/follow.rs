@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Changes, Folder, Message};
 use crate::mail::store::flags::FileName;
-use crate::mail::store::modlog::{DirStamps, Event};
+use crate::mail::store::modlog::{DirStamps, Event, Stamp};
 
 /// How long an unverified view is followed before the directories are
 /// read again.
@@ -38,7 +38,7 @@ pub fn settled(s: &DirStamps) -> bool {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    let old_enough = |(_, secs, nanos): &crate::mail::store::modlog::Stamp| {
+    let old_enough = |(_, secs, nanos): &Stamp| {
         let at = i128::from(*secs) * 1_000_000_000 + i128::from(*nanos);
         let settle: i128 = if *nanos != 0 {
             100_000_000
