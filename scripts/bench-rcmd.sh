@@ -18,6 +18,9 @@ BIN=${CLASSICD_BIN:-target/release}
 exec python3 - "${1:-150}" "${2:-100}" "$BIN" <<'PY'
 import os, pwd, random, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, "scripts")
+import pty_alone
+
 N, MB, BIN = int(sys.argv[1]), int(sys.argv[2]), os.path.abspath(sys.argv[3])
 USER = "classicdbench"
 REF_RSHD, REF_RLOGIND = "/usr/sbin/in.rshd", "/usr/sbin/in.rlogind"
@@ -205,34 +208,6 @@ def settle():
         time.sleep(1)
 
 
-def pty_ceiling(path):
-    """What this host's pseudo-terminal itself carries: `cat` on a pty's
-    slave, the master read by a process that does nothing else (no
-    network, no relay, no server). No server can relay more than this."""
-    import pty
-    master, slave = pty.openpty()
-    t = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.close(master)
-        os.setsid()
-        os.dup2(slave, 1)
-        os.execvp("cat", ["cat", path])
-    os.close(slave)
-    got = 0
-    while True:
-        try:
-            b = os.read(master, 1 << 16)
-        except OSError:  # EIO: the slave side closed
-            break
-        if not b:
-            break
-        got += len(b)
-    os.waitpid(pid, 0)
-    os.close(master)
-    return got / (time.perf_counter() - t) / 1e6
-
-
 def best(f, rounds=3):
     return max(f() for _ in range(rounds))
 
@@ -304,7 +279,7 @@ try:
         r["ours xinetd"] = best(lambda: rlogin_cat(xinetd_ports["ours-rlogind"]))
     if have_ref:
         r["in.rlogind xinetd"] = best(lambda: rlogin_cat(xinetd_ports["ref-rlogind"]))
-    r["pty alone"] = best(lambda: pty_ceiling(big))
+    r["pty alone"] = best(lambda: pty_alone.rate(big))
     for k, v in r.items():
         print(f"   {k:18} {v:8.1f} MB/s")
     if have_ref:

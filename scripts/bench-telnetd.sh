@@ -36,6 +36,9 @@ export TELNETD REFERENCE
 exec python3 - "$@" <<'PYEOF'
 import os, pwd, re, resource, select, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, "scripts")
+import pty_alone
+
 SIZE = int(os.environ.get("SIZE_MB", "100")) * 1000 * 1000
 ECHOES = int(os.environ.get("ECHOES", "2000"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -353,9 +356,11 @@ def main():
     if "cat" in ONLY:
         for name in names:
             results[(name, "cat")] = []
+        results["pty alone"] = []
         for r in range(ROUNDS):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 results[(name, "cat")].append(bench_cat(servers[name][0], big))
+            results["pty alone"].append(pty_alone.rate(big))
     if "echo" in ONLY:
         for name, r in bench_echo({name: servers[name][0] for name in names}).items():
             results[(name, "echo")] = r
@@ -370,6 +375,8 @@ def main():
         if len(names) > 1:
             line += f"   ratio {med['classicd'] / med['inetutils']:.2f}x"
         print(line)
+        print(f"  the pty alone:    {statistics.median(results['pty alone']):.1f} MB/s (cat read by a process"
+              " doing nothing else, no server: the most a relay can carry here)")
         line = f"  daemon CPU for the {SIZE // 1000000} MB: " + ", ".join(f"{n} {cpu[n]:.2f} s" for n in names)
         if len(names) > 1 and cpu["classicd"]:
             line += f"   ratio {cpu['inetutils'] / cpu['classicd']:.2f}x less"
