@@ -354,10 +354,18 @@ impl Folder {
                     None => l.records.retain(|r| !self.modlog.was_removed(r.uid)),
                 }
             }
-            let mut fresh: Vec<&String> =
-                bases.iter().filter(|b| !known.contains_key(*b)).collect();
-            fresh.sort_by(|a, b| (sort_key(a), a).cmp(&(sort_key(b), b)));
-            for b in fresh {
+            // In delivery order (the time and microseconds in the name),
+            // each name's key parsed once, not at every comparison: a
+            // fresh 10,000-message folder spent a sixth of its first
+            // SELECT parsing names inside the sort. Names are unique, so
+            // the order is total and an unstable sort gives the same.
+            let mut fresh: Vec<((u64, u64), &String)> = bases
+                .iter()
+                .filter(|b| !known.contains_key(*b))
+                .map(|b| (sort_key(b), b))
+                .collect();
+            fresh.sort_unstable();
+            for (_, b) in fresh {
                 match l.assign(b) {
                     Some(uid) => {
                         known.insert(b.clone(), uid);
@@ -544,7 +552,8 @@ impl Folder {
                 })
             })
             .collect();
-        fresh.sort_by_key(|m| m.uid);
+        // UIDs are unique: no stability to pay for.
+        fresh.sort_unstable_by_key(|m| m.uid);
         // A UID below one already shown (the race of two readers giving
         // UIDs at once) cannot be announced in order: it waits for the
         // next session.
