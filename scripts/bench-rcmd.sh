@@ -285,7 +285,7 @@ try:
     if have_ref:
         print(f"   ratio ours -F / in.rlogind:  {r['ours -F'] / r['in.rlogind xinetd']:.2f}x")
     print("   (pty alone: cat on a pseudo-terminal read by a process doing nothing else,"
-          " no server: the most any relay can carry here)")
+          " no server: what the kernel's pty carries here, run to run)")
 finally:
     for p in procs:
         p.terminate()

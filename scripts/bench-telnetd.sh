@@ -376,7 +376,7 @@ def main():
             line += f"   ratio {med['classicd'] / med['inetutils']:.2f}x"
         print(line)
         print(f"  the pty alone:    {statistics.median(results['pty alone']):.1f} MB/s (cat read by a process"
-              " doing nothing else, no server: the most a relay can carry here)")
+              " doing nothing else, no server: what the kernel's pty carries here, run to run)")
         line = f"  daemon CPU for the {SIZE // 1000000} MB: " + ", ".join(f"{n} {cpu[n]:.2f} s" for n in names)
         if len(names) > 1 and cpu["classicd"]:
             line += f"   ratio {cpu['inetutils'] / cpu['classicd']:.2f}x less"

@@ -2,8 +2,10 @@
 bench-telnetd.sh and bench-rcmd.sh: `cat` of a file on a pty's slave, the
 master read by a process that does nothing else (no network, no relay).
 Linux hands a pty's reader at most 4 KiB at a time through a kernel worker
-thread, so this is the most any telnetd or rlogind can relay here; a
-server at this rate has nothing left to win on throughput.
+thread, so this is the scale of what any telnetd or rlogind can relay
+here: the servers come out near it (a relay that gathers several reads
+into one send has been seen up to a tenth above this Python reader; the
+rate itself moves by a tenth or more from run to run).
 
 Usage: python3 scripts/pty_alone.py FILE   (prints MB/s)
 """
