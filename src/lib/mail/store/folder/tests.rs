@@ -355,3 +355,32 @@ fn a_saved_view_opens_the_folder_without_reading_it() {
     Folder::open(&dir, false).unwrap();
     assert!(!dir.join(viewcache::FILE).exists());
 }
+
+#[test]
+fn new_messages_are_numbered_in_delivery_order() {
+    // The time and the microseconds in a name, compared as numbers (not
+    // as text: "999" sorts after "1000", "M20" before "M3"), then the name.
+    let t = TempDir::new("folder-order");
+    let dir = t.0.join("Maildir");
+    for sub in ["tmp", "new", "cur"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let order = [
+        "999.M5P1.host",
+        "1000.M3P1.host",
+        "1000.M20P1.host",
+        "1000.M20P2.host",
+        "1001.M1P1.host",
+    ];
+    for (i, name) in order.iter().enumerate().rev() {
+        fs::write(dir.join("new").join(name), format!("Subject: {i}\n\n")).unwrap();
+    }
+    let f = Folder::open(&dir, false).unwrap();
+    let by_uid: Vec<(u32, &str)> = f
+        .messages
+        .iter()
+        .map(|m| (m.uid, m.base.as_str()))
+        .collect();
+    let want: Vec<(u32, &str)> = (1..).zip(order).collect();
+    assert_eq!(by_uid, want);
+}
