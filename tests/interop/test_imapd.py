@@ -284,6 +284,30 @@ def test_two_sessions_see_each_other(lab, daemon):
     b.logout()
 
 
+def test_store_on_a_message_expunged_elsewhere(lab, daemon):
+    """A STORE on a message another session expunged, before this one has
+    heard the EXPUNGE: the answer carries the flags the client asked for
+    (as Dovecot's view does; imaptest's state tracking checks it), and the
+    EXPUNGE comes at the next command that may send one."""
+    d = daemon("imapd")
+    a = login(d.host, d.port)
+    b = login(d.host, d.port)
+    a.select("INBOX")
+    b.select("INBOX")
+    a.append("INBOX", None, None, b"Subject: x\r\n\r\ny\r\n")
+    a.noop()
+    b.noop()
+    b.store("1", "+FLAGS", r"(\Deleted)")
+    b.expunge()
+    typ, data = a.store("1", "+FLAGS", "($Label3 \\Flagged)")
+    assert typ == "OK", data
+    assert b"$Label3" in data[0] and b"\\Flagged" in data[0], data
+    a.noop()
+    assert a.response("EXPUNGE")[1] == [b"1"]
+    a.logout()
+    b.logout()
+
+
 def idle_until(sock_conn, want, timeout=10):
     """Read untagged lines during IDLE until one contains `want`."""
     deadline = time.time() + timeout

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use super::syntax::{compress, SeqSet};
-use crate::mail::store::{Flag, Folder, Keywords, Message};
+use crate::mail::store::{Flag, FlagChange, Folder, Keywords, Message};
 
 pub struct Selected {
     pub folder: Folder,
@@ -204,6 +204,20 @@ impl Selected {
     pub fn ghost_flags(&self, uid: u32, rev2: bool) -> Option<String> {
         let m = self.ghosts.get(&uid)?;
         Some(self.render_flags(m, rev2))
+    }
+
+    /// Apply a STORE to a message gone from the folder, in this view only.
+    pub fn change_ghost_flags(&mut self, uid: u32, change: FlagChange) {
+        if let Some(m) = self.ghosts.get_mut(&uid) {
+            m.flags = change.apply(m.flags);
+        }
+    }
+
+    /// `(\Seen ...)` of a message as `change` would leave it.
+    pub fn flags_changed(&self, index: usize, change: FlagChange, rev2: bool) -> String {
+        let mut m = self.folder.messages[index].clone();
+        m.flags = change.apply(m.flags);
+        self.render_flags(&m, rev2)
     }
 
     /// Our own change of flags (already answered with FETCH): nothing to

@@ -278,6 +278,11 @@ impl Mailboxes {
             Ok(x) => x,
             Err(e) => return Ok(line(&format!("{tag} NO {e}"))),
         };
+        let change = match mode {
+            StoreMode::Replace => FlagChange::Set(f),
+            StoreMode::Add => FlagChange::Add(f),
+            StoreMode::Remove => FlagChange::Remove(f),
+        };
         let targets = s.resolve(set, uid);
         let mut updates = Vec::new();
         let mut modified = Vec::new();
@@ -287,14 +292,7 @@ impl Mailboxes {
                 modified.push(if uid { m.uid } else { seq as u32 });
                 continue;
             }
-            updates.push((
-                ix,
-                match mode {
-                    StoreMode::Replace => FlagChange::Set(f),
-                    StoreMode::Add => FlagChange::Add(f),
-                    StoreMode::Remove => FlagChange::Remove(f),
-                },
-            ));
+            updates.push((ix, change));
         }
         let changed = s.folder.set_flags(&updates)?;
         let condstore = en.condstore;
@@ -316,7 +314,15 @@ impl Mailboxes {
             if silent {
                 l.push_str(&format!("MODSEQ ({}))", s.folder.messages[ix].modseq));
             } else {
-                l.push_str(&format!("FLAGS {}", s.flags_of(ix, en.rev2)));
+                // A message whose file vanished meanwhile (expunged by
+                // another session) is answered with the change applied,
+                // as the client asked: it is gone at the next sync anyway.
+                let flags = if was_changed {
+                    s.flags_of(ix, en.rev2)
+                } else {
+                    s.flags_changed(ix, change, en.rev2)
+                };
+                l.push_str(&format!("FLAGS {flags}"));
                 if condstore {
                     l.push_str(&format!(" MODSEQ ({})", s.folder.messages[ix].modseq));
                 }
@@ -328,9 +334,11 @@ impl Mailboxes {
             }
         }
         // Messages expunged elsewhere but not yet announced keep their
-        // numbers: the client hears their last flags.
-        if !silent {
-            for (seq, u) in s.resolve_ghosts(set, uid) {
+        // numbers and, in this session's view, take the change (as
+        // Dovecot's view does): the client hears the flags it asked for.
+        for (seq, u) in s.resolve_ghosts(set, uid) {
+            s.change_ghost_flags(u, change);
+            if !silent {
                 if let Some(f) = s.ghost_flags(u, en.rev2) {
                     r.extend(line(&format!("* {seq} FETCH (UID {u} FLAGS {f})")));
                 }
