@@ -262,13 +262,18 @@ def test_pop3d_is_a_view_of_the_same_store(lab, daemon):
     m.logout()
 
 
-def test_two_sessions_see_each_other(lab, daemon):
-    d = daemon("imapd")
+def two_sessions_on_one_message(d):
+    """Two sessions with INBOX selected; the first appends a message."""
     a = login(d.host, d.port)
     b = login(d.host, d.port)
     a.select("INBOX")
     b.select("INBOX")
     a.append("INBOX", None, None, b"Subject: x\r\n\r\ny\r\n")
+    return a, b
+
+
+def test_two_sessions_see_each_other(lab, daemon):
+    a, b = two_sessions_on_one_message(daemon("imapd"))
     b.noop()
     assert b.response("EXISTS")[1][-1] == b"1"
     a.noop()
@@ -289,12 +294,7 @@ def test_store_on_a_message_expunged_elsewhere(lab, daemon):
     heard the EXPUNGE: the answer carries the flags the client asked for
     (as Dovecot's view does; imaptest's state tracking checks it), and the
     EXPUNGE comes at the next command that may send one."""
-    d = daemon("imapd")
-    a = login(d.host, d.port)
-    b = login(d.host, d.port)
-    a.select("INBOX")
-    b.select("INBOX")
-    a.append("INBOX", None, None, b"Subject: x\r\n\r\ny\r\n")
+    a, b = two_sessions_on_one_message(daemon("imapd"))
     a.noop()
     b.noop()
     b.store("1", "+FLAGS", r"(\Deleted)")
