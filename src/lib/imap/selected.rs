@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use super::syntax::{compress, SeqSet};
-use crate::mail::store::{Flag, FlagChange, Folder, Keywords, Message};
+use crate::mail::store::{Flag, FlagChange, Flags, Folder, Keywords, Message};
 
 pub struct Selected {
     pub folder: Folder,
@@ -203,7 +203,7 @@ impl Selected {
     /// `(\Seen ...)` of a message gone from the folder.
     pub fn ghost_flags(&self, uid: u32, rev2: bool) -> Option<String> {
         let m = self.ghosts.get(&uid)?;
-        Some(self.render_flags(m, rev2))
+        Some(self.render_flags(m.flags, m.recent, rev2))
     }
 
     /// Apply a STORE to a message gone from the folder, in this view only.
@@ -215,9 +215,8 @@ impl Selected {
 
     /// `(\Seen ...)` of a message as `change` would leave it.
     pub fn flags_changed(&self, index: usize, change: FlagChange, rev2: bool) -> String {
-        let mut m = self.folder.messages[index].clone();
-        m.flags = change.apply(m.flags);
-        self.render_flags(&m, rev2)
+        let m = &self.folder.messages[index];
+        self.render_flags(change.apply(m.flags), m.recent, rev2)
     }
 
     /// Our own change of flags (already answered with FETCH): nothing to
@@ -228,21 +227,22 @@ impl Selected {
 
     /// `(\Seen $Keyword \Recent)` of a message.
     pub fn flags_of(&self, index: usize, rev2: bool) -> String {
-        self.render_flags(&self.folder.messages[index], rev2)
+        let m = &self.folder.messages[index];
+        self.render_flags(m.flags, m.recent, rev2)
     }
 
-    fn render_flags(&self, m: &Message, rev2: bool) -> String {
+    fn render_flags(&self, flags: Flags, recent: bool, rev2: bool) -> String {
         let mut v: Vec<String> = Flag::ALL
             .into_iter()
-            .filter(|f| m.flags.has(*f))
+            .filter(|f| flags.has(*f))
             .map(|f| f.name().to_string())
             .collect();
         for (i, k) in self.folder.keywords.iter() {
-            if m.flags.has_keyword(i) {
+            if flags.has_keyword(i) {
                 v.push(k.to_string());
             }
         }
-        if m.recent && !rev2 {
+        if recent && !rev2 {
             v.push("\\Recent".into());
         }
         format!("({})", v.join(" "))

@@ -314,14 +314,11 @@ impl Mailboxes {
             if silent {
                 l.push_str(&format!("MODSEQ ({}))", s.folder.messages[ix].modseq));
             } else {
-                // A message whose file vanished meanwhile (expunged by
-                // another session) is answered with the change applied,
-                // as the client asked: it is gone at the next sync anyway.
-                let flags = if was_changed {
-                    s.flags_of(ix, en.rev2)
-                } else {
-                    s.flags_changed(ix, change, en.rev2)
-                };
+                // The change applied (again: it is idempotent), so that a
+                // message whose file vanished meanwhile (expunged by
+                // another session) is answered as the client asked: it is
+                // gone at the next sync anyway.
+                let flags = s.flags_changed(ix, change, en.rev2);
                 l.push_str(&format!("FLAGS {flags}"));
                 if condstore {
                     l.push_str(&format!(" MODSEQ ({})", s.folder.messages[ix].modseq));
