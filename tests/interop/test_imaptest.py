@@ -4,6 +4,7 @@ to prove the test: the scripted tests (`test=`) and a stress run with state
 tracking (`clients=10 own_flags checkpoint`). Known failures are listed
 with their reason in KNOWN; anything else fails the test."""
 
+import imaplib
 import os
 import re
 import shutil
@@ -111,7 +112,22 @@ TOLERATED = [
 CHECKPOINT_SLACK = 3
 
 
-def checked_stress(name, host, port, clients, secs, tries):
+def empty_inbox(host, port):
+    """Expunge what an earlier try left: imaptest's state tracking starts
+    with a STORE on 1:* of the messages it found (client-state.c:1374),
+    whose flags it has not allocated yet, and panics (array.c:10) on most
+    runs that start from a full INBOX, against Dovecot too; from an empty
+    one it did not in 8 runs here."""
+    m = imaplib.IMAP4(host, port)
+    m.login("demo", "demo")
+    typ, data = m.select("INBOX")
+    if int(data[0]):
+        m.store("1:*", "+FLAGS", r"(\Deleted)")
+        m.expunge()
+    m.logout()
+
+
+def checked_stress(name, host, port, clients, secs, tries, checkpoint=1):
     """imaptest's stress with state tracking; its output, or a skip when
     imaptest 924f619 trips over its own assertions in every try (its
     planner at a checkpoint, client-state.c:222, when a client that logged
@@ -122,8 +138,9 @@ def checked_stress(name, host, port, clients, secs, tries):
     in the first second or two: tries cost little."""
     binary = imaptest()
     for attempt in range(tries):
+        empty_inbox(host, port)
         out = run(binary, host, port, f"mbox={BUILD / 'src' / 'tests' / 'default.mbox'}",
-                  f"clients={clients}", "own_flags", "checkpoint=1", f"secs={secs}", timeout=120)
+                  f"clients={clients}", "own_flags", f"checkpoint={checkpoint}", f"secs={secs}", timeout=120)
         if "Panic:" not in out:
             break
     else:
@@ -145,8 +162,10 @@ def test_stress_with_state_tracking(target):
 
 def test_stress_on_mbox_folders(mbox_target):
     # Every STORE, expunge and new UID writes the mbox again: fewer clients
-    # than on Maildir, the same state tracking (imaptest's planner panics
-    # at checkpoints more often with more clients, on its own assertion).
+    # than on Maildir, the same state tracking, checked every 3 seconds:
+    # with a checkpoint every second imaptest's planner panicked (its own
+    # assertion, client-state.c:222) in 6 of 8 runs here, so that 8 tries
+    # often ended in a skip; every 3 seconds, in none of 8.
     name, host, port = mbox_target
-    errors = checked_stress(name, host, port, clients=3, secs=10, tries=8)
+    errors = checked_stress(name, host, port, clients=3, secs=10, tries=8, checkpoint=3)
     assert not errors, "\n".join(errors[:40])
