@@ -134,8 +134,9 @@ def checked_stress(name, host, port, clients, secs, tries, checkpoint=1):
     out has connected again but not had its greeting yet; array.c): such a
     run proves nothing either way. imapd greets from a fresh pre-login
     process per connection (a fork), a millisecond later than Dovecot's
-    waiting login processes, which makes the window wider. Its panics come
-    in the first second or two: tries cost little."""
+    waiting login processes, which makes the window wider. A try that
+    panics costs up to its whole `secs` (seen from the first second to
+    the last)."""
     binary = imaptest()
     for attempt in range(tries):
         empty_inbox(host, port)
