@@ -563,6 +563,60 @@ pub fn name_of_address(ip: std::net::IpAddr) -> Option<String> {
     name.to_str().ok().map(str::to_string)
 }
 
+/// Something that names the running boot and changes at the next one:
+/// what was written to the page cache under one boot id and not lost
+/// since is still there (or on disk) while the id is the same. None where
+/// the system does not say (callers then assume a crash may have come
+/// between).
+#[cfg(target_os = "linux")]
+pub fn boot_id() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id: String = s.trim().chars().filter(|c| *c != '-').collect();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// The BSDs: the boot time, `kern.boottime` (it moves when the clock is
+/// stepped, which only makes a caller more careful, never less).
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    target_os = "macos"
+))]
+pub fn boot_id() -> Option<String> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>();
+    // SAFETY: the name is a NUL-terminated literal; `tv` is a writable
+    // timeval of `len` bytes that lives across the call, and sysctlbyname
+    // writes at most `len` bytes to it (and the length it wrote to `len`);
+    // no new value is given (null pointer, length 0).
+    let r = unsafe {
+        libc::sysctlbyname(
+            c"kern.boottime".as_ptr(),
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (r == 0 && len == std::mem::size_of::<libc::timeval>())
+        .then(|| format!("bt{}x{}", tv.tv_sec, tv.tv_usec))
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    target_os = "macos"
+)))]
+pub fn boot_id() -> Option<String> {
+    None
+}
+
 /// Give the allocator's free memory back to the system (glibc keeps what
 /// a process freed, and after a fork each process holds its own copy):
 /// for a process about to wait a long time with little live data, such

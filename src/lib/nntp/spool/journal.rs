@@ -9,6 +9,17 @@
 //! let go); the segment is fdatasynced before the replies go out. Once the
 //! spool itself is on disk (syncfs, at a checkpoint) the segment goes.
 //!
+//! A writer that ends with records in its segment, all synced, does not
+//! sync the file system then (every other writer would wait behind that
+//! flush): it retires the segment, renamed `journal/done-<boot>-<name>`
+//! with the id of the running boot. While the boot id is the same, what
+//! the records describe is in the page cache or on disk, so such a
+//! segment only needs a sync of the spool before it goes; a later writer
+//! (each checks at its start, and the feed process every few seconds)
+//! does that once the kernel has written it back itself (`SETTLE`), and
+//! every checkpoint does. A retired segment from another boot is
+//! replayed like an orphan.
+//!
 //! After a crash, or a kill -9, a segment whose flock nobody holds is
 //! replayed by the next writer: each record puts back whatever of its
 //! article is missing (file, overview line, history line, feed lines,
@@ -150,11 +161,32 @@ pub fn decode_all(data: &[u8]) -> Vec<Record> {
     out
 }
 
+/// A retired segment is synced with the spool and removed once this old
+/// (by then the kernel has written back what its records describe, so
+/// the sync is short).
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// More retired segments than this and a writer's end syncs the spool
+/// itself (the journal directory stays short).
+pub const MAX_RETIRED: usize = 64;
+const RETIRED_PREFIX: &str = "done-";
+
 /// This process's segment.
 pub struct Segment {
     pub path: PathBuf,
     file: nix::fcntl::Flock<File>,
     pub len: u64,
+    /// How much of it is known durable.
+    synced: u64,
+}
+
+/// A retired segment, locked for us.
+pub struct Retired {
+    pub path: PathBuf,
+    /// The boot it was retired under.
+    pub boot: String,
+    /// Time since its last record was written.
+    pub age: std::time::Duration,
+    pub file: nix::fcntl::Flock<File>,
 }
 
 impl Segment {
@@ -186,7 +218,12 @@ impl Segment {
             }
             // The new name must survive a crash for its records to.
             crate::fs::sync_dir(dir)?;
-            return Ok(Segment { path, file, len: 0 });
+            return Ok(Segment {
+                path,
+                file,
+                len: 0,
+                synced: 0,
+            });
         }
     }
 
@@ -206,8 +243,31 @@ impl Segment {
     }
 
     /// Make every record appended so far durable.
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.synced = self.len;
+        Ok(())
+    }
+
+    /// Every record is durable.
+    pub fn is_synced(&self) -> bool {
+        self.synced == self.len
+    }
+
+    /// Leave the segment, synced, for a later sync of the spool to remove
+    /// (see the module's comment). If the rename is lost in a crash the
+    /// segment is an orphan, replayed: never wrong, only slower.
+    pub fn retire(&self, boot: &str) -> io::Result<()> {
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| io::Error::other("segment without a name"))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::rename(
+            &self.path,
+            dir.join(format!("{RETIRED_PREFIX}{boot}-{name}")),
+        )
     }
 
     /// Start afresh (after a checkpoint made the spool durable).
@@ -264,6 +324,63 @@ pub fn orphans(dir: &Path) -> io::Result<Vec<(PathBuf, nix::fcntl::Flock<File>)>
         if let Ok(l) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             out.push((path, l));
         }
+    }
+    Ok(out)
+}
+
+/// How many retired segments `dir` holds.
+pub fn retired_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(RETIRED_PREFIX))
+            })
+            .count()
+    })
+}
+
+/// The retired segments in `dir` that nobody else is handling, each
+/// locked for us.
+pub fn retired(dir: &Path) -> io::Result<Vec<Retired>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RETIRED_PREFIX)) else {
+            continue;
+        };
+        let Some((boot, _)) = rest.split_once('-') else {
+            continue;
+        };
+        let boot = boot.to_string();
+        let path = e.path();
+        let Ok(f) = File::open(&path) else {
+            continue;
+        };
+        let Ok(file) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        else {
+            continue;
+        };
+        let age = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        out.push(Retired {
+            path,
+            boot,
+            age,
+            file,
+        });
     }
     Ok(out)
 }

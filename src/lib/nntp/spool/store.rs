@@ -130,6 +130,12 @@ fn append_open(path: &std::path::Path) -> io::Result<File> {
         .open(path)
 }
 
+/// The running boot's id, read once.
+fn this_boot() -> Option<&'static str> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(crate::sys::boot_id).as_deref()
+}
+
 /// Sync the file system the spool is on (after which nothing the journal
 /// holds is needed).
 pub fn sync_spool(spool: &Spool) -> io::Result<()> {
@@ -171,29 +177,45 @@ impl Store {
         &self.spool
     }
 
-    /// Replay the journal segments no living writer holds.
+    /// Replay the journal segments no living writer holds (and retired
+    /// ones from another boot); sync and remove the retired segments of
+    /// this boot that have settled.
     pub fn recover(&mut self) -> io::Result<()> {
-        let orphans = journal::orphans(&self.spool.journal_dir())?;
-        if orphans.is_empty() {
+        let dir = self.spool.journal_dir();
+        let mut orphans = journal::orphans(&dir)?;
+        let mut settled = Vec::new();
+        for r in journal::retired(&dir)? {
+            if Some(r.boot.as_str()) != this_boot() {
+                orphans.push((r.path, r.file));
+            } else if r.age >= journal::SETTLE {
+                settled.push(r);
+            }
+        }
+        if orphans.is_empty() && settled.is_empty() {
             return Ok(());
         }
-        let lock = self.spool.lock(true)?;
         let mut replayed = 0;
-        for (path, f) in &orphans {
-            let records = journal::read_segment(f)?;
-            replayed += records.len();
-            self.replay(&records)?;
-            log::info!(
-                "journal {}: {} article(s) checked after an unclean end",
-                path.display(),
-                records.len()
-            );
+        if !orphans.is_empty() {
+            let lock = self.spool.lock(true)?;
+            for (path, f) in &orphans {
+                let records = journal::read_segment(f)?;
+                replayed += records.len();
+                self.replay(&records)?;
+                log::info!(
+                    "journal {}: {} article(s) checked after an unclean end",
+                    path.display(),
+                    records.len()
+                );
+            }
+            self.history.rebuild(0)?;
+            drop(lock);
         }
-        self.history.rebuild(0)?;
-        drop(lock);
         sync_spool(&self.spool)?;
         for (path, _) in orphans {
             let _ = std::fs::remove_file(&path);
+        }
+        for r in settled {
+            let _ = std::fs::remove_file(&r.path);
         }
         if replayed > 0 {
             log::info!("journal: replay done ({replayed} records)");
@@ -783,7 +805,7 @@ impl Store {
 
     /// Make the batch durable: after this the articles may be acknowledged.
     pub fn commit(&mut self) -> io::Result<()> {
-        let Some(seg) = &self.segment else {
+        let Some(seg) = &mut self.segment else {
             return Ok(());
         };
         seg.sync()?;
@@ -793,17 +815,53 @@ impl Store {
         Ok(())
     }
 
-    /// Sync the spool's file system and empty the journal.
+    /// Sync the spool's file system and empty the journal (and remove the
+    /// retired segments of this boot: the same sync covers them).
     pub fn checkpoint(&mut self) -> io::Result<()> {
-        let Some(seg) = &mut self.segment else {
-            return Ok(());
-        };
-        if seg.len == 0 {
+        if self.segment.as_ref().is_none_or(|seg| seg.len == 0) {
             return Ok(());
         }
+        let retired: Vec<_> = journal::retired(&self.spool.journal_dir())?
+            .into_iter()
+            .filter(|r| Some(r.boot.as_str()) == this_boot())
+            .collect();
         self.active.sync()?;
         sync_spool(&self.spool)?;
-        seg.truncate()
+        for r in retired {
+            let _ = std::fs::remove_file(&r.path);
+        }
+        match &mut self.segment {
+            Some(seg) => seg.truncate(),
+            None => Ok(()),
+        }
+    }
+
+    /// At the writer's end: retire its segment, every record synced,
+    /// instead of syncing the file system now (see `journal`). False when
+    /// it cannot, and the caller checkpoints.
+    fn retire_segment(&mut self) -> bool {
+        let Some(seg) = &self.segment else {
+            return false;
+        };
+        let Some(boot) = this_boot() else {
+            return false;
+        };
+        if seg.len == 0
+            || !seg.is_synced()
+            || journal::retired_count(&self.spool.journal_dir()) >= journal::MAX_RETIRED
+        {
+            return false;
+        }
+        match seg.retire(boot) {
+            Ok(()) => {
+                self.segment = None;
+                true
+            }
+            Err(e) => {
+                log::warn!("journal {}: cannot retire it: {e}", seg.path.display());
+                false
+            }
+        }
     }
 
     /// The peers that got new articles since the last call.
@@ -819,6 +877,9 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if self.retire_segment() {
+            return;
+        }
         if let Err(e) = self.checkpoint() {
             log::error!("spool checkpoint: {e}; the journal stays for the next writer");
             return;
@@ -866,3 +927,7 @@ fn write_article(f: &FileWrite) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
