@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::line::{Line, LineBuf};
+use super::line::{Line, LineBuf, LineRef};
 
 /// A TCP stream, in the clear or under TLS; or, after a login under TLS,
 /// the account's end of the relay that the unprivileged pre-login process
@@ -274,6 +274,24 @@ impl Conn {
                     deadline,
                 };
                 self.lines.read_line(&mut r, max)
+            }
+        }
+    }
+
+    /// `read_line` without a copy: the line is valid until the next read.
+    pub fn read_line_ref(&mut self, max: usize) -> io::Result<LineRef<'_>> {
+        if self.watchdog.is_some() {
+            self.progress();
+        }
+        match self.deadline {
+            None => self.lines.read_line_ref(&mut self.stream, max),
+            Some(deadline) => {
+                let mut r = Deadline {
+                    stream: &mut self.stream,
+                    idle: self.idle,
+                    deadline,
+                };
+                self.lines.read_line_ref(&mut r, max)
             }
         }
     }

@@ -23,6 +23,15 @@ pub enum Line {
     Eof,
 }
 
+/// A line as `read_line_ref` gives it: borrowed from the buffer until the
+/// next read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LineRef<'a> {
+    Complete(&'a [u8], Ending),
+    TooLong,
+    Eof,
+}
+
 /// The read buffer behind a line reader. It is separate from the stream so
 /// that a connection can switch streams (STARTTLS) and drop what was
 /// buffered before the switch.
@@ -89,27 +98,36 @@ impl LineBuf {
 
     /// Read one line of at most `max` bytes (terminator not counted).
     pub fn read_line<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<Line> {
+        Ok(match self.read_line_ref(r, max)? {
+            LineRef::Complete(l, ending) => Line::Complete(l.to_vec(), ending),
+            LineRef::TooLong => Line::TooLong,
+            LineRef::Eof => Line::Eof,
+        })
+    }
+
+    /// `read_line` without a copy: the line stays in the buffer, which
+    /// the next read may overwrite (an article's lines, read by the
+    /// thousand).
+    pub fn read_line_ref<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<LineRef<'_>> {
         let max = max.min(self.buf.len() - 2);
         loop {
             let pending = &self.buf[self.start..self.end];
-            if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-                let line_end = self.start + pos;
+            if let Some(pos) = memchr::memchr(b'\n', pending) {
+                let start = self.start;
+                let line_end = start + pos;
                 let (content_end, ending) = if pos > 0 && self.buf[line_end - 1] == b'\r' {
                     (line_end - 1, Ending::CrLf)
                 } else {
                     (line_end, Ending::Lf)
                 };
-                let too_long = self.discarding || content_end - self.start > max;
-                let data = if too_long {
-                    None
-                } else {
-                    Some(self.buf[self.start..content_end].to_vec())
-                };
+                let too_long = self.discarding || content_end - start > max;
                 self.discarding = false;
+                // Only the marks move: the bytes stay until the next read.
                 self.consume(pos + 1);
-                return Ok(match data {
-                    Some(d) => Line::Complete(d, ending),
-                    None => Line::TooLong,
+                return Ok(if too_long {
+                    LineRef::TooLong
+                } else {
+                    LineRef::Complete(&self.buf[start..content_end], ending)
                 });
             }
             if self.discarding {
@@ -136,7 +154,7 @@ impl LineBuf {
             };
             if n == 0 {
                 self.clear();
-                return Ok(Line::Eof);
+                return Ok(LineRef::Eof);
             }
             self.end += n;
         }
@@ -215,6 +233,29 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn borrowed_lines_are_the_owned_ones() {
+        let input = b"a\r\n\r\n.b\nTAIL";
+        let mut buf = LineBuf::new(64);
+        let mut r = &input[..];
+        let mut got = Vec::new();
+        loop {
+            match buf.read_line_ref(&mut r, 62).unwrap() {
+                LineRef::Complete(l, e) => got.push((l.to_vec(), e)),
+                LineRef::TooLong => got.push((b"too long".to_vec(), Ending::Lf)),
+                LineRef::Eof => break,
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                (b"a".to_vec(), Ending::CrLf),
+                (Vec::new(), Ending::CrLf),
+                (b".b".to_vec(), Ending::Lf)
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod tls;
 
 pub use conn::{Conn, Stream};
 pub use deadline::{Deadline, ReadTimeout};
-pub use line::{Ending, Line, LineBuf};
+pub use line::{Ending, Line, LineBuf, LineRef};
 
 /// The address a connection from a Unix-domain socket listener is given,
 /// as its peer and local address: it has no IP address. Such a connection

@@ -40,7 +40,7 @@ fn refused(s: impl Into<String>) -> Refused {
 
 /// RFC 3977 3.6 and RFC 5536 3: no NUL, and CR and LF only as CRLF pairs.
 pub fn check_text(text: &[u8]) -> Result<(), Refused> {
-    if text.contains(&0) {
+    if memchr::memchr(0, text).is_some() {
         return Err(refused("article contains a NUL octet"));
     }
     if text.is_empty() {
@@ -52,13 +52,13 @@ pub fn check_text(text: &[u8]) -> Result<(), Refused> {
     // Every LF follows a CR, and there are as many CRs as LFs: then every
     // CR is followed by an LF too.
     let mut lfs = 0usize;
-    for line in text[..text.len() - 1].split(|&b| b == b'\n') {
-        if line.last() != Some(&b'\r') {
+    for p in memchr::memchr_iter(b'\n', text) {
+        if p == 0 || text[p - 1] != b'\r' {
             return Err(refused("bare LF in article"));
         }
         lfs += 1;
     }
-    let crs = text.iter().filter(|&&b| b == b'\r').count();
+    let crs = memchr::memchr_iter(b'\r', text).count();
     if crs != lfs {
         return Err(refused("bare CR in article"));
     }
@@ -77,7 +77,7 @@ pub fn parse(text: &[u8]) -> Result<Article<'_>, Refused> {
     let mut pos = 0;
     let mut body = text.len();
     while pos < text.len() {
-        let end = match text[pos..].windows(2).position(|w| w == b"\r\n") {
+        let end = match memchr::memmem::find(&text[pos..], b"\r\n") {
             Some(p) => pos + p,
             None => return Err(refused("header line without CRLF")),
         };
@@ -443,7 +443,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
 pub fn overview_fields(a: &Article, text: &[u8]) -> [String; 7] {
     let get = |n: &str| a.get(n).unwrap_or_default();
     let body = &text[a.body.min(text.len())..];
-    let lines = body.windows(2).filter(|w| w == b"\r\n").count();
+    let lines = memchr::memmem::find_iter(body, b"\r\n").count();
     [
         get("Subject"),
         get("From"),
@@ -567,6 +567,10 @@ mod tests {
         assert!(check_text(b"a\rb\r\n").is_err());
         assert!(check_text(b"a\r\nb").is_err());
         assert!(check_text(b"").is_ok());
+        assert!(check_text(b"\r\n\r\n").is_ok());
+        assert!(check_text(b"\n\r\n").is_err());
+        assert!(check_text(b"a\r\n\n\r\n").is_err());
+        assert!(check_text(b"a\r\r\n").is_err());
     }
 
     #[test]

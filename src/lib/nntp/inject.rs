@@ -204,18 +204,16 @@ fn build_header(
 /// by ".\r\n" (INN's wire format: ARTICLE sends it as it is). Also returns
 /// the size of the article text (for :bytes) and the body's line count.
 pub fn stored_form(p: &Prepared, xref: Option<&str>) -> (Vec<u8>, u64, u64) {
-    let mut text = Vec::with_capacity(p.header.len() + p.body.len() + 128);
-    text.extend_from_slice(&p.header);
-    if let Some(x) = xref {
-        text.extend_from_slice(format!("Xref: {x}\r\n").as_bytes());
-    }
-    text.extend_from_slice(b"\r\n");
-    text.extend_from_slice(&p.body);
-    let size = text.len() as u64;
-    let lines = p.body.windows(2).filter(|w| w == b"\r\n").count() as u64;
-    let mut out = Vec::with_capacity(text.len() + 64);
+    let xref = xref.map(|x| format!("Xref: {x}\r\n"));
+    let xref = xref.as_deref().unwrap_or("").as_bytes();
+    let size = (p.header.len() + xref.len() + 2 + p.body.len()) as u64;
+    let lines = memchr::memmem::find_iter(&p.body, b"\r\n").count() as u64;
+    // Stuffed piece by piece: the stuffer keeps its place across them.
+    let mut out = Vec::with_capacity(size as usize + 64);
     let mut s = crate::wire::DotStuffer::new();
-    s.push(&text, &mut out);
+    for piece in [&p.header[..], xref, b"\r\n", &p.body[..]] {
+        s.push(piece, &mut out);
+    }
     s.finish(&mut out);
     (out, size, lines)
 }

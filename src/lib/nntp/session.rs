@@ -19,7 +19,7 @@ use super::state::{self, Action, Group, Locator, Rights, State};
 use super::wildmat::Wildmat;
 use super::Config;
 use crate::net::dialogue::{self, Dialogue, Flow, LineProtocol, Silence};
-use crate::net::{is_timeout, Ending, Line};
+use crate::net::{is_timeout, Ending, LineRef};
 use crate::runtime::session::{Monitor, PreLogin, Privileged, TcpProtocol, Verdict};
 use crate::runtime::ListenKind;
 
@@ -763,7 +763,7 @@ impl Driver {
         let mut problem: Option<String> = None;
         let mut bare_lf = false;
         loop {
-            let line = match self.d.conn.read_line(ARTICLE_LINE_MAX) {
+            let line = match self.d.conn.read_line_ref(ARTICLE_LINE_MAX) {
                 Ok(l) => l,
                 Err(e) => {
                     if is_timeout(&e) {
@@ -774,7 +774,7 @@ impl Driver {
                 }
             };
             match line {
-                Line::Complete(l, ending) => match un.line(&l, ending) {
+                LineRef::Complete(l, ending) => match un.line(l, ending) {
                     crate::wire::DotLine::End => break,
                     crate::wire::DotLine::Text(t) => {
                         if problem.is_some() {
@@ -792,13 +792,13 @@ impl Driver {
                         text.extend_from_slice(b"\r\n");
                     }
                 },
-                Line::TooLong => {
+                LineRef::TooLong => {
                     if problem.is_none() {
                         problem = Some("line too long in article".into());
                         text = Vec::new();
                     }
                 }
-                Line::Eof => {
+                LineRef::Eof => {
                     log::info!("{}: closed the connection in an article", self.client);
                     return Block::Lost;
                 }

@@ -44,7 +44,7 @@ impl DotStuffer {
                 out.push(b'.');
             }
         }
-        match input.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', input) {
             Some(p) => {
                 let line = &input[..p];
                 if let Some(&last) = line.last() {
