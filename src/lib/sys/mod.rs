@@ -617,6 +617,28 @@ pub fn boot_id() -> Option<String> {
     None
 }
 
+/// Keep freed memory for reuse instead of giving it back at once: for a
+/// process that allocates and frees the same large buffers batch after
+/// batch (nntpd's articles and journal records), glibc otherwise shrinks
+/// the heap after each batch (or unmaps a buffer above its mmap
+/// threshold) and every page is faulted in again by the next. Up to
+/// `keep` bytes stay. Elsewhere, nothing.
+pub fn keep_freed_memory(keep: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let keep = libc::c_int::try_from(keep).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt takes two integers and only sets the
+        // allocator's tuning parameters (under its lock); it touches no
+        // memory of ours.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, keep);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, keep);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = keep;
+}
+
 /// Give the allocator's free memory back to the system (glibc keeps what
 /// a process freed, and after a fork each process holds its own copy):
 /// for a process about to wait a long time with little live data, such
