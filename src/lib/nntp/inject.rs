@@ -40,8 +40,10 @@ pub struct Prepared {
     /// The header section as stored, without Xref, CRLF-ended, without
     /// the empty line.
     pub header: Vec<u8>,
-    /// The body (canonical text, not stuffed).
-    pub body: Vec<u8>,
+    /// The article as offered (canonical text, not stuffed): its body
+    /// is what follows `body_at` (kept in place, not copied).
+    pub text: Vec<u8>,
+    pub body_at: usize,
     /// Subject, From, Date, Message-ID, References (for the overview).
     pub overview: [String; 5],
     /// The new Path value (feeds skip the peers named in it).
@@ -50,6 +52,13 @@ pub struct Prepared {
     pub approved: bool,
     /// Seconds since the epoch, from the Date field.
     pub date: i64,
+}
+
+impl Prepared {
+    /// The body (canonical text, not stuffed).
+    pub fn body(&self) -> &[u8] {
+        &self.text[self.body_at.min(self.text.len())..]
+    }
 }
 
 /// A day: how far in the future a Date may be.
@@ -71,7 +80,7 @@ fn quoted(s: &str) -> String {
 
 /// Check an article and build what is stored. `Err` is the refusal (441
 /// for POST, 437/439 for a peer).
-pub fn prepare(text: &[u8], origin: &Origin, cx: &Context) -> Result<Prepared, Refused> {
+pub fn prepare(text: Vec<u8>, origin: &Origin, cx: &Context) -> Result<Prepared, Refused> {
     if text.len() as u64 > cx.max_size {
         return Err(Refused(format!(
             "article too large ({} bytes, at most {})",
@@ -79,8 +88,8 @@ pub fn prepare(text: &[u8], origin: &Origin, cx: &Context) -> Result<Prepared, R
             cx.max_size
         )));
     }
-    article::check_text(text)?;
-    let a = article::parse(text)?;
+    article::check_text(&text)?;
+    let a = article::parse(&text)?;
     let post = matches!(origin, Origin::Post { .. });
     let required: &[&str] = if post {
         &["From", "Newsgroups", "Subject"]
@@ -133,21 +142,26 @@ pub fn prepare(text: &[u8], origin: &Origin, cx: &Context) -> Result<Prepared, R
         Some(d) => d,
         None => crate::calendar::rfc5322_date(date.max(0) as u64),
     };
+    let overview = [
+        get("Subject"),
+        get("From"),
+        date_text,
+        message_id.clone(),
+        get("References"),
+    ];
+    let approved = a.get("Approved").is_some_and(|v| !v.is_empty());
+    let body_at = a.body.min(text.len());
+    drop(a);
     Ok(Prepared {
-        overview: [
-            get("Subject"),
-            get("From"),
-            date_text,
-            message_id.clone(),
-            get("References"),
-        ],
+        overview,
         message_id,
         newsgroups: checked.newsgroups,
         header,
-        body: text[a.body.min(text.len())..].to_vec(),
+        text,
+        body_at,
         path,
         control: checked.control,
-        approved: a.get("Approved").is_some_and(|v| !v.is_empty()),
+        approved,
         date,
     })
 }
@@ -206,12 +220,13 @@ fn build_header(
 pub fn stored_form(p: &Prepared, xref: Option<&str>) -> (Vec<u8>, u64, u64) {
     let xref = xref.map(|x| format!("Xref: {x}\r\n"));
     let xref = xref.as_deref().unwrap_or("").as_bytes();
-    let size = (p.header.len() + xref.len() + 2 + p.body.len()) as u64;
-    let lines = memchr::memmem::find_iter(&p.body, b"\r\n").count() as u64;
+    let body = p.body();
+    let size = (p.header.len() + xref.len() + 2 + body.len()) as u64;
+    let lines = memchr::memmem::find_iter(body, b"\r\n").count() as u64;
     // Stuffed piece by piece: the stuffer keeps its place across them.
     let mut out = Vec::with_capacity(size as usize + 64);
     let mut s = crate::wire::DotStuffer::new();
-    for piece in [&p.header[..], xref, b"\r\n", &p.body[..]] {
+    for piece in [&p.header[..], xref, b"\r\n", body] {
         s.push(piece, &mut out);
     }
     s.finish(&mut out);
@@ -251,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_post_gets_its_fields() {
-        let p = prepare(POST, &post(), &cx()).unwrap();
+        let p = prepare(POST.to_vec(), &post(), &cx()).unwrap();
         assert_eq!(p.message_id, "<u1@news.example>");
         assert_eq!(p.path, "news.example!.POSTED!not-for-mail");
         let h = String::from_utf8(p.header.clone()).unwrap();
@@ -275,7 +290,7 @@ mod tests {
 
     #[test]
     fn post_checks() {
-        let refuse = |t: &[u8]| prepare(t, &post(), &cx()).unwrap_err().0;
+        let refuse = |t: &[u8]| prepare(t.to_vec(), &post(), &cx()).unwrap_err().0;
         assert!(refuse(b"From: a@b\r\nSubject: x\r\n\r\n").contains("Newsgroups"));
         assert!(
             refuse(b"From: a@b\r\nNewsgroups: a\r\nSubject: x\r\n\r\nnul\0\r\n").contains("NUL")
@@ -291,10 +306,10 @@ mod tests {
     #[test]
     fn relayed_articles() {
         let art = b"Path: up.example!origin\r\nFrom: a@b\r\nNewsgroups: lab.test\r\nSubject: s\r\nMessage-ID: <1@o>\r\nDate: 15 Jan 2027 08:00:00 GMT\r\n\r\nb\r\n";
-        let p = prepare(art, &peer("<1@o>"), &cx()).unwrap();
+        let p = prepare(art.to_vec(), &peer("<1@o>"), &cx()).unwrap();
         assert_eq!(p.path, "news.example!up.example!origin");
         assert!(!String::from_utf8_lossy(&p.header).contains("Injection"));
-        let refuse = |t: &[u8], id: &str| prepare(t, &peer(id), &cx()).unwrap_err().0;
+        let refuse = |t: &[u8], id: &str| prepare(t.to_vec(), &peer(id), &cx()).unwrap_err().0;
         assert!(refuse(art, "<2@o>").contains("does not match"));
         let looped = String::from_utf8_lossy(art).replace("up.example!", "news.example!");
         assert!(refuse(looped.as_bytes(), "<1@o>").contains("loop"));

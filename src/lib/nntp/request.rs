@@ -80,6 +80,11 @@ impl Piece {
 /// Pieces of at most this many bytes in all go in one message.
 pub const MAX_PIECES: usize = 72 * 1024;
 
+/// The encoded size of `pieces`.
+fn size(pieces: &[Piece]) -> usize {
+    4 + pieces.iter().map(Piece::size).sum::<usize>()
+}
+
 fn put_pieces(mut w: Writer, pieces: &[Piece]) -> Writer {
     w = w.u32(pieces.len() as u32);
     for p in pieces {
@@ -227,11 +232,15 @@ impl Request {
             Request::Article(g, n) => Writer::new(tag::ARTICLE).str(g).u64(*n).finish(),
             Request::ArticleById(id) => Writer::new(tag::BY_ID).str(id).finish(),
             Request::Check(id) => Writer::new(tag::CHECK).str(id).finish(),
-            Request::Offers(p) => put_pieces(Writer::new(tag::OFFER), p).finish(),
+            Request::Offers(p) => {
+                put_pieces(Writer::with_capacity(tag::OFFER, size(p)), p).finish()
+            }
             Request::Begin(k, id) => Writer::new(tag::BEGIN).u8(kind_byte(*k)).str(id).finish(),
             Request::Data(d) => Writer::new(tag::DATA).bytes(d).finish(),
             Request::End(too_big) => Writer::new(tag::END).u8(u8::from(*too_big)).finish(),
-            Request::Commit(p) => put_pieces(Writer::new(tag::COMMIT), p).finish(),
+            Request::Commit(p) => {
+                put_pieces(Writer::with_capacity(tag::COMMIT, size(p)), p).finish()
+            }
         }
     }
 

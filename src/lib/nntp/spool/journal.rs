@@ -76,7 +76,17 @@ pub fn checksum(data: &[u8]) -> u32 {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(1)
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Append the encoded record to `out` (a batch's journal).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let names: usize = self.xref.iter().map(|(g, _)| g.len() + 12).sum::<usize>()
+            + self.peers.iter().map(|p| p.len() + 4).sum::<usize>();
+        let size = 40 + self.message_id.len() + names + self.overview.len() + self.stored.len();
+        let mut w = Writer::with_capacity(1, size)
             .str(&self.message_id)
             .u64(self.arrived)
             .u32(self.xref.len() as u32);
@@ -88,12 +98,11 @@ impl Record {
             w = w.str(p);
         }
         let payload = w.bytes(&self.overview).bytes(&self.stored).finish();
-        let mut out = Vec::with_capacity(payload.len() + 12);
+        out.reserve(payload.len() + 12);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(&checksum(&payload).to_le_bytes());
         out.extend_from_slice(&payload);
-        out
     }
 
     fn decode_payload(payload: &[u8]) -> Result<Record, Malformed> {

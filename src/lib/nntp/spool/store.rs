@@ -431,7 +431,11 @@ impl Store {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
         let mut ready: Vec<(usize, Prepared, Origin)> = Vec::new();
         for (i, offer) in offers.into_iter().enumerate() {
-            let unique = self.unique(now);
+            // Only a posting can lack a Message-ID and need one made.
+            let unique = match offer.origin {
+                Origin::Post { .. } => self.unique(now),
+                Origin::Peer { .. } => String::new(),
+            };
             let cx = inject::Context {
                 path_identity: &self.cfg.path_identity,
                 now,
@@ -439,7 +443,7 @@ impl Store {
                 history_lifetime: self.cfg.history_lifetime.as_secs() as i64,
                 unique: &unique,
             };
-            match inject::prepare(&offer.text, &offer.origin, &cx) {
+            match inject::prepare(offer.text, &offer.origin, &cx) {
                 Ok(p) => ready.push((i, p, offer.origin)),
                 Err(r) => {
                     // A refused article from a peer is remembered, so that
@@ -590,7 +594,7 @@ impl Store {
             }) => {
                 let mut mail = p.header.clone();
                 mail.extend_from_slice(b"\r\n");
-                mail.extend_from_slice(&p.body);
+                mail.extend_from_slice(p.body());
                 return Ok(Outcome::Moderate {
                     group,
                     message_id,
@@ -675,7 +679,7 @@ impl Store {
             overview: record_overview,
             stored,
         };
-        self.batch.journal.extend_from_slice(&record.encode());
+        record.encode_into(&mut self.batch.journal);
         if !xref.is_empty() {
             files.push(FileWrite {
                 paths: xref

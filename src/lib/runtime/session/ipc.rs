@@ -114,6 +114,15 @@ impl Writer {
         Writer(vec![tag])
     }
 
+    /// A writer for a message of about `size` bytes (one allocation
+    /// instead of one at each doubling: an article's message grows to
+    /// kilobytes).
+    pub fn with_capacity(tag: u8, size: usize) -> Writer {
+        let mut v = Vec::with_capacity(size + 1);
+        v.push(tag);
+        Writer(v)
+    }
+
     pub fn u8(mut self, v: u8) -> Writer {
         self.0.push(v);
         self
