@@ -152,4 +152,10 @@ for what, unit, higher in rows:
         ratio = ours / theirs if higher else theirs / ours
         line += f"   INN {theirs:10.3f}   ratio {ratio:.2f}x"
     print(f"{line}   ({unit})")
+# The feed's rounds, in order (INN's rate moves from run to run as much
+# as ours: the median alone hides that).
+for name in ("nntpd", "INN"):
+    v = results.get((name, "feed"))
+    if v:
+        print(f"feed rounds {name}: " + " ".join(f"{x:.0f}" for x in v))
 EOF
