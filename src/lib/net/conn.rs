@@ -257,43 +257,28 @@ impl Conn {
 
     /// Read one line of at most `max` bytes.
     pub fn read_line(&mut self, max: usize) -> io::Result<Line> {
-        let r = self.read_line_inner(max);
-        if self.watchdog.is_some() {
-            self.progress();
-        }
-        r
-    }
-
-    fn read_line_inner(&mut self, max: usize) -> io::Result<Line> {
-        match self.deadline {
-            None => self.lines.read_line(&mut self.stream, max),
-            Some(deadline) => {
-                let mut r = Deadline {
-                    stream: &mut self.stream,
-                    idle: self.idle,
-                    deadline,
-                };
-                self.lines.read_line(&mut r, max)
-            }
-        }
+        Ok(self.read_line_ref(max)?.into_line())
     }
 
     /// `read_line` without a copy: the line is valid until the next read.
     pub fn read_line_ref(&mut self, max: usize) -> io::Result<LineRef<'_>> {
-        if self.watchdog.is_some() {
-            self.progress();
-        }
-        match self.deadline {
-            None => self.lines.read_line_ref(&mut self.stream, max),
+        let span = match self.deadline {
+            None => self.lines.read_span(&mut self.stream, max),
             Some(deadline) => {
                 let mut r = Deadline {
                     stream: &mut self.stream,
                     idle: self.idle,
                     deadline,
                 };
-                self.lines.read_line_ref(&mut r, max)
+                self.lines.read_span(&mut r, max)
             }
+        };
+        // After the read, whatever came of it: the watchdog then covers
+        // the work the line starts.
+        if self.watchdog.is_some() {
+            self.progress();
         }
+        Ok(self.lines.line_at(span?))
     }
 
     /// What the client sent that has been read but not yet consumed.

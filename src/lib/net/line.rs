@@ -25,9 +25,28 @@ pub enum Line {
 
 /// A line as `read_line_ref` gives it: borrowed from the buffer until the
 /// next read.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineRef<'a> {
     Complete(&'a [u8], Ending),
+    TooLong,
+    Eof,
+}
+
+impl LineRef<'_> {
+    /// The line copied out of the buffer.
+    pub fn into_line(self) -> Line {
+        match self {
+            LineRef::Complete(l, ending) => Line::Complete(l.to_vec(), ending),
+            LineRef::TooLong => Line::TooLong,
+            LineRef::Eof => Line::Eof,
+        }
+    }
+}
+
+/// Where `read_span` found a line: its place in the buffer (so that a
+/// caller can do something between the read and the borrow).
+pub(super) enum Span {
+    Complete(std::ops::Range<usize>, Ending),
     TooLong,
     Eof,
 }
@@ -98,17 +117,28 @@ impl LineBuf {
 
     /// Read one line of at most `max` bytes (terminator not counted).
     pub fn read_line<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<Line> {
-        Ok(match self.read_line_ref(r, max)? {
-            LineRef::Complete(l, ending) => Line::Complete(l.to_vec(), ending),
-            LineRef::TooLong => Line::TooLong,
-            LineRef::Eof => Line::Eof,
-        })
+        Ok(self.read_line_ref(r, max)?.into_line())
     }
 
     /// `read_line` without a copy: the line stays in the buffer, which
     /// the next read may overwrite (an article's lines, read by the
     /// thousand).
     pub fn read_line_ref<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<LineRef<'_>> {
+        let span = self.read_span(r, max)?;
+        Ok(self.line_at(span))
+    }
+
+    /// The line `read_span` found.
+    pub(super) fn line_at(&self, span: Span) -> LineRef<'_> {
+        match span {
+            Span::Complete(at, ending) => LineRef::Complete(&self.buf[at], ending),
+            Span::TooLong => LineRef::TooLong,
+            Span::Eof => LineRef::Eof,
+        }
+    }
+
+    /// Read a line, and say where it is.
+    pub(super) fn read_span<R: Read>(&mut self, r: &mut R, max: usize) -> io::Result<Span> {
         let max = max.min(self.buf.len() - 2);
         loop {
             let pending = &self.buf[self.start..self.end];
@@ -125,9 +155,9 @@ impl LineBuf {
                 // Only the marks move: the bytes stay until the next read.
                 self.consume(pos + 1);
                 return Ok(if too_long {
-                    LineRef::TooLong
+                    Span::TooLong
                 } else {
-                    LineRef::Complete(&self.buf[start..content_end], ending)
+                    Span::Complete(start..content_end, ending)
                 });
             }
             if self.discarding {
@@ -154,7 +184,7 @@ impl LineBuf {
             };
             if n == 0 {
                 self.clear();
-                return Ok(LineRef::Eof);
+                return Ok(Span::Eof);
             }
             self.end += n;
         }

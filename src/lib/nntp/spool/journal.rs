@@ -289,20 +289,38 @@ impl Segment {
     }
 }
 
+/// The entries of `dir` with UTF-8 names (none if it does not exist).
+fn entries(dir: &Path) -> io::Result<Vec<(String, std::fs::DirEntry)>> {
+    let list = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for e in list {
+        let e = e?;
+        if let Ok(name) = e.file_name().into_string() {
+            out.push((name, e));
+        }
+    }
+    Ok(out)
+}
+
+/// `path`, locked for us, unless someone else holds it.
+fn lock_if_free(path: &Path) -> Option<nix::fcntl::Flock<File>> {
+    let f = File::open(path).ok()?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+}
+
+/// Time since a file was last written.
+fn age(m: io::Result<std::fs::Metadata>) -> Option<std::time::Duration> {
+    m.and_then(|m| m.modified()).ok()?.elapsed().ok()
+}
+
 /// Segments in `dir` that no living process holds, each locked for us.
 pub fn orphans(dir: &Path) -> io::Result<Vec<(PathBuf, nix::fcntl::Flock<File>)>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for e in entries {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
+    for (name, e) in entries(dir)? {
         if !name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             continue;
         }
@@ -311,26 +329,13 @@ pub fn orphans(dir: &Path) -> io::Result<Vec<(PathBuf, nix::fcntl::Flock<File>)>
             // Left by a crash before its rename (it never held a record):
             // removed once old and held by nobody (a young one may be
             // being made).
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 60);
-            if !old {
-                continue;
-            }
-            if let Ok(f) = File::open(&path) {
-                if nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
-                    let _ = std::fs::remove_file(&path);
-                }
+            let old = age(e.metadata()).is_some_and(|a| a.as_secs() > 60);
+            if old && lock_if_free(&path).is_some() {
+                let _ = std::fs::remove_file(&path);
             }
             continue;
         }
-        let Ok(f) = File::open(&path) else {
-            continue;
-        };
-        if let Ok(l) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        if let Some(l) = lock_if_free(&path) {
             out.push((path, l));
         }
     }
@@ -339,14 +344,9 @@ pub fn orphans(dir: &Path) -> io::Result<Vec<(PathBuf, nix::fcntl::Flock<File>)>
 
 /// How many retired segments `dir` holds.
 pub fn retired_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with(RETIRED_PREFIX))
-            })
+    entries(dir).map_or(0, |list| {
+        list.iter()
+            .filter(|(n, _)| n.starts_with(RETIRED_PREFIX))
             .count()
     })
 }
@@ -355,39 +355,21 @@ pub fn retired_count(dir: &Path) -> usize {
 /// locked for us.
 pub fn retired(dir: &Path) -> io::Result<Vec<Retired>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for e in entries {
-        let e = e?;
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RETIRED_PREFIX)) else {
-            continue;
-        };
-        let Some((boot, _)) = rest.split_once('-') else {
-            continue;
-        };
-        let boot = boot.to_string();
-        let path = e.path();
-        let Ok(f) = File::open(&path) else {
-            continue;
-        };
-        let Ok(file) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    for (name, e) in entries(dir)? {
+        let Some((boot, _)) = name
+            .strip_prefix(RETIRED_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
         else {
             continue;
         };
-        let age = file
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .unwrap_or_default();
+        let path = e.path();
+        let Some(file) = lock_if_free(&path) else {
+            continue;
+        };
         out.push(Retired {
+            boot: boot.to_string(),
+            age: age(file.metadata()).unwrap_or_default(),
             path,
-            boot,
-            age,
             file,
         });
     }
