@@ -1,5 +1,6 @@
 //! A client connection: a plain or TLS stream plus a bounded line buffer.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -129,6 +130,8 @@ pub struct Conn {
     /// The watchdog: the process ends when nothing crosses the connection
     /// for this long, whatever it is waiting on (see `set_watchdog`).
     watchdog: Option<u32>,
+    /// When alarm(2) was last set for the watchdog.
+    watchdog_set: Cell<Option<Instant>>,
 }
 
 impl Conn {
@@ -146,6 +149,7 @@ impl Conn {
             idle: None,
             deadline: None,
             watchdog: None,
+            watchdog_set: Cell::new(None),
         })
     }
 
@@ -169,6 +173,7 @@ impl Conn {
             idle: None,
             deadline: None,
             watchdog: None,
+            watchdog_set: Cell::new(None),
         })
     }
 
@@ -234,20 +239,31 @@ impl Conn {
     }
 
     /// End this process (SIGALRM) when nothing has crossed the connection
-    /// for `t`, whatever the process is waiting on: a mail file on a hung
-    /// file system, a lock never released. The idle timer handles a quiet
-    /// client first; this is for everything else. One per process (it is
-    /// alarm(2)); None disarms it.
+    /// for `t` (or up to a second more), whatever the process is waiting
+    /// on: a mail file on a hung file system, a lock never released. The
+    /// idle timer handles a quiet client first; this is for everything
+    /// else. One per process (it is alarm(2)); None disarms it.
     pub fn set_watchdog(&mut self, t: Option<Duration>) {
-        self.watchdog = t.map(|d| d.as_secs().clamp(1, u32::MAX as u64) as u32);
+        self.watchdog = t.map(|d| d.as_secs().clamp(1, u32::MAX as u64 - 1) as u32);
+        self.watchdog_set.set(None);
         self.progress();
     }
 
-    /// Something crossed the connection: the watchdog starts over.
+    /// Something crossed the connection: the watchdog starts over. It is
+    /// set a second longer and at most once a second, rather than with two
+    /// system calls for every command of a busy session (a RETR loop).
     fn progress(&self) {
         match self.watchdog {
             Some(secs) => {
-                nix::unistd::alarm::set(secs);
+                let now = Instant::now();
+                let due = self
+                    .watchdog_set
+                    .get()
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+                if due {
+                    nix::unistd::alarm::set(secs + 1);
+                    self.watchdog_set.set(Some(now));
+                }
             }
             None => {
                 nix::unistd::alarm::cancel();
