@@ -5,7 +5,9 @@
 #   cache dropped when allowed: the UIDs are given then; best of 2) and
 #   warm (best of 5);
 #   FETCH 1:* (FLAGS ENVELOPE) through imaplib and read raw off the socket
-#   (servers taking turns, best of 11); UID SEARCH of a header word; a full mbsync
+#   (servers taking turns, best of 11), and imaplib's own floor for it: the
+#   same answer replayed from memory by a stand-in server that does nothing
+#   else; UID SEARCH of a header word; a full mbsync
 #   of the mailbox into an empty local Maildir (servers taking turns, best
 #   of 8), and the same into a Maildir on tmpfs without fsyncs (mbsync-mem,
 #   best of 5: the servers' part of it); imaptest's default stress
@@ -192,6 +194,55 @@ def mbsync(port, where, in_memory=False):
     return took
 
 
+REPLAY = r"""
+import socket, sys, threading
+port, answer = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+l = socket.socket()
+l.bind(("127.0.0.1", port))
+l.listen(8)
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    r = c.makefile("rb")
+    c.sendall(b"* OK ready\r\n")
+    for line in r:
+        tag, cmd = (line.split(b" ", 2) + [b""])[:2]
+        cmd = cmd.strip().upper()
+        out = {b"CAPABILITY": b"* CAPABILITY IMAP4rev1\r\n", b"SELECT": b"* %d EXISTS\r\n" % answer.count(b"\n"),
+               b"FETCH": answer, b"LOGOUT": b"* BYE bye\r\n"}.get(cmd, b"")
+        c.sendall(out + tag + b" OK done\r\n")
+        if cmd == b"LOGOUT":
+            break
+    c.close()
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def replay_of_fetch(port):
+    """A stand-in server answering FETCH with the bytes `port` answered it
+    with, from memory: imaplib's time against it is imaplib's own."""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+    f.readline()
+    for tag, cmd in ((b"a", b"LOGIN demo demo"), (b"b", b"SELECT INBOX")):
+        s.sendall(tag + b" " + cmd + b"\r\n")
+        while not f.readline().startswith(tag + b" "):
+            pass
+    s.sendall(b"c FETCH 1:* (FLAGS ENVELOPE)\r\n")
+    answer = []
+    while not (line := f.readline()).startswith(b"c "):
+        answer.append(line)
+    s.sendall(b"d LOGOUT\r\n")
+    s.close()
+    path = os.path.join(base, "fetch-answer")
+    open(path, "wb").write(b"".join(answer))
+    rport = free_port()
+    p = subprocess.Popen([sys.executable, "-c", REPLAY, str(rport), path])
+    wait_port(rport)
+    return p, rport
+
+
 def stress(port):
     if not imaptest:
         return None
@@ -307,12 +358,17 @@ service imap-login {{
     for name, _, _ in servers:
         results[name]["fetch"] = results[name]["fetch-raw"] = None
         results[name]["mbsync"] = results[name]["mbsync-mem"] = None
+    replay, replay_port = replay_of_fetch(port)
+    procs.append(replay)
+    floor = None
     for r in range(11):
         for name, p, _ in (servers if r % 2 == 0 else servers[::-1]):
             for key, f in (("fetch", fetch_all), ("fetch-raw", fetch_raw)):
                 t = f(p)
                 best = results[name][key]
                 results[name][key] = t if best is None else min(best, t)
+        t = fetch_all(replay_port)
+        floor = t if floor is None else min(floor, t)
     # mbsync to disk is its own fsyncs (98%): eight turns each, so that the
     # best of each is the floor and not the luck of the disk.
     for key, rounds, mem in (("mbsync", 8, False), ("mbsync-mem", 5, True)):
@@ -343,6 +399,7 @@ service imap-login {{
                 print(f"  {k:<10} {dv[k] / ours[k]:.2f}x")
         if ours["stress"] and dv["stress"]:
             print(f"  {'stress':<10} {ours['stress'] / dv['stress']:.2f}x")
+    print(f"imaplib's floor for FETCH ENV (the same answer replayed from memory): {fmt(floor)}")
 finally:
     for p in procs:
         p.terminate()
