@@ -171,8 +171,12 @@ impl Maildrop {
     }
 
     pub fn open_message(&mut self, index: usize) -> io::Result<Box<dyn BufRead + '_>> {
-        let f = self.folder.open_message(index)?;
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, f)))
+        // Read as far as the size it had when opened (a message file never
+        // changes): no read to find the end, and no 64 KiB buffer for a
+        // message of a few.
+        let (f, meta) = self.folder.open_message_meta(index)?;
+        let room = meta.len().clamp(1, 64 * 1024) as usize;
+        Ok(Box::new(BufReader::with_capacity(room, f.take(meta.len()))))
     }
 
     /// Messages retrieved get \Seen (from new/ to cur/ with `:2,S`, or `S`

@@ -57,17 +57,27 @@ pub(crate) fn open_regular(
     options: &mut std::fs::OpenOptions,
     path: &Path,
 ) -> io::Result<std::fs::File> {
+    open_regular_meta(options, path).map(|(f, _)| f)
+}
+
+/// `open_regular`, with the file's metadata (read to check it anyway: a
+/// caller that wants the size or the time asks no second time).
+pub(crate) fn open_regular_meta(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+) -> io::Result<(std::fs::File, std::fs::Metadata)> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.file_type().is_file() {
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
-    Ok(f)
+    Ok((f, meta))
 }
 
 /// A header block's fields, each with its continuation lines, every byte

@@ -730,13 +730,19 @@ impl Folder {
     /// of the view (a FETCH of many messages whose flags other sessions
     /// changed reads them once, not once per message).
     pub fn open_message(&mut self, index: usize) -> io::Result<File> {
+        self.open_message_meta(index).map(|(f, _)| f)
+    }
+
+    /// `open_message`, with the file's metadata: its size (a message file
+    /// never changes) and time.
+    pub fn open_message_meta(&mut self, index: usize) -> io::Result<(File, fs::Metadata)> {
         if self.mbox.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "an mbox message has no file of its own",
             ));
         }
-        let open = |p: &Path| crate::mail::open_regular(fs::OpenOptions::new().read(true), p);
+        let open = |p: &Path| crate::mail::open_regular_meta(fs::OpenOptions::new().read(true), p);
         if self.vanished.contains(&self.messages[index].base) {
             return Err(io::ErrorKind::NotFound.into());
         }
@@ -803,12 +809,12 @@ impl Folder {
         if self.mbox.is_some() {
             return self.read_mbox_message(index, false);
         }
-        let f = self.open_message(index)?;
-        // The wire size the name gives is room enough (LF files grow by
-        // their CRs on the wire); through `take`, read_to_end asks the
-        // file for no size of its own (a statx and an lseek a message).
-        let mut v = Vec::with_capacity(self.messages[index].size.unwrap_or(0) as usize);
-        f.take(u64::MAX).read_to_end(&mut v)?;
+        let (f, meta) = self.open_message_meta(index)?;
+        // Through `take` of the size the file had when opened, read_to_end
+        // asks the file for no size of its own (a statx and an lseek a
+        // message) and needs no read to find the end.
+        let mut v = Vec::with_capacity(meta.len() as usize);
+        f.take(meta.len()).read_to_end(&mut v)?;
         Ok(v)
     }
 
@@ -875,8 +881,8 @@ impl Folder {
         if let Some(b) = &self.mbox {
             return b.date(self.messages[index].uid);
         }
-        let f = self.open_message(index)?;
-        Ok(f.metadata()?.mtime())
+        let (_, meta) = self.open_message_meta(index)?;
+        Ok(meta.mtime())
     }
 
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
