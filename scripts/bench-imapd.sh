@@ -121,10 +121,9 @@ def fetch_all(port):
     return dt
 
 
-def fetch_raw(port):
-    """The same FETCH read off the socket with no parsing but the literal
-    counts: how fast the server hands it over (imaplib's own parsing of
-    10,000 lines sets the time above once a server keeps up with it)."""
+def selected(port):
+    """A raw connection, logged in, INBOX selected: the socket and its
+    reader."""
     s = socket.create_connection(("127.0.0.1", port))
     f = s.makefile("rb")
     f.readline()
@@ -132,6 +131,14 @@ def fetch_raw(port):
         s.sendall(tag + b" " + cmd + b"\r\n")
         while not f.readline().startswith(tag + b" "):
             pass
+    return s, f
+
+
+def fetch_raw(port):
+    """The same FETCH read off the socket with no parsing but the literal
+    counts: how fast the server hands it over (imaplib's own parsing of
+    10,000 lines sets the time above once a server keeps up with it)."""
+    s, f = selected(port)
     t = time.perf_counter()
     s.sendall(b"c FETCH 1:* (FLAGS ENVELOPE)\r\n")
     lines = 0
@@ -222,13 +229,7 @@ while True:
 def replay_of_fetch(port):
     """A stand-in server answering FETCH with the bytes `port` answered it
     with, from memory: imaplib's time against it is imaplib's own."""
-    s = socket.create_connection(("127.0.0.1", port))
-    f = s.makefile("rb")
-    f.readline()
-    for tag, cmd in ((b"a", b"LOGIN demo demo"), (b"b", b"SELECT INBOX")):
-        s.sendall(tag + b" " + cmd + b"\r\n")
-        while not f.readline().startswith(tag + b" "):
-            pass
+    s, f = selected(port)
     s.sendall(b"c FETCH 1:* (FLAGS ENVELOPE)\r\n")
     answer = []
     while not (line := f.readline()).startswith(b"c "):
