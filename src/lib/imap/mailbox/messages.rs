@@ -179,9 +179,6 @@ impl Mailboxes {
         let want_modseq = changed_since.is_some();
         let rev2 = en.rev2;
         let mut buf = Vec::with_capacity(64 * 1024);
-        // Handed on in pieces that start small (the client starts on the
-        // first at once) and grow to 256 KiB.
-        let mut piece = 16 * 1024;
         let mut failed_cte = false;
         for (seq, ix) in targets {
             if let Some(cs) = changed_since {
@@ -243,10 +240,11 @@ impl Mailboxes {
                 Ok(r) => buf.extend(r),
                 Err(fetch::FetchError::UnknownCte) => failed_cte = true,
             }
-            if buf.len() >= piece {
+            // Handed on in small pieces: `out` decides when they are
+            // written (the first at once, so the client starts on it).
+            if buf.len() >= 16 * 1024 {
                 out.send(&buf)?;
                 buf.clear();
-                piece = (piece * 2).min(256 * 1024);
             }
         }
         out.send(&buf)?;

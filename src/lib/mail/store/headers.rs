@@ -15,9 +15,10 @@
 //! answering before it has looked at them all); one that does not check
 //! out (a crash mid-write), or whose framing is wrong, ends what this
 //! session takes from the file, and the file is started afresh by the
-//! next compaction. A file of another format is removed and built again. Records of expunged messages are
-//! dropped by a compaction (rewritten aside under a dot-lock, then renamed
-//! over) once they outnumber the live ones.
+//! next compaction. A file of another format is removed and built again.
+//! Records of expunged messages are dropped by a compaction (rewritten
+//! aside under a dot-lock, then renamed over) once they outnumber the
+//! live ones.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -57,7 +58,7 @@ pub struct HeaderCache {
     inode: u64,
     /// UID -> where its record's bytes are and their check.
     index: HashMap<u32, Entry>,
-    /// How far the file was read and checked.
+    /// How far the file was read and its records indexed.
     read_to: u64,
     /// A record did not check out: no more reading or writing this file.
     broken: bool,
